@@ -1,0 +1,66 @@
+"""One error tree for everything the engine raises on purpose.
+
+SwarmdeckError
+├── DeckError                  the deck file is invalid (every problem listed)
+├── TerminalError              a PTY or its launcher misbehaved
+│   └── SpawnError             a process could not be started
+├── PoolError
+│   ├── PoolTimeoutError       no terminal within acquire_timeout (names the pool state)
+│   └── PoolClosedError        the pool is shutting down
+└── SessionError
+    ├── UnknownSessionError    no session by that name
+    └── InvalidTransitionError a state change the transition table forbids
+"""
+
+from __future__ import annotations
+
+
+class SwarmdeckError(Exception):
+    """Base of every deliberate swarmdeck error."""
+
+
+class DeckError(SwarmdeckError):
+    """A deck failed validation; `problems` holds one line per problem."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class TerminalError(SwarmdeckError):
+    """A terminal (PTY plus launcher) failed or died."""
+
+
+class SpawnError(TerminalError):
+    """A process could not be started on a terminal."""
+
+
+class PoolError(SwarmdeckError):
+    """The terminal pool could not serve a request."""
+
+
+class PoolTimeoutError(PoolError):
+    """No terminal became free within acquire_timeout."""
+
+
+class PoolClosedError(PoolError):
+    """The pool is closed or closing."""
+
+
+class SessionError(SwarmdeckError):
+    """A session command could not be carried out."""
+
+
+class UnknownSessionError(SessionError):
+    """No session has the given name."""
+
+
+class InvalidTransitionError(SessionError):
+    """A state change that the transition table does not allow."""
+
+    def __init__(self, session: str, current: str, target: str) -> None:
+        self.session = session
+        self.current = current
+        self.target = target
+        super().__init__(f"session {session!r}: cannot go from {current} to {target}")

@@ -1,0 +1,152 @@
+"""The process that keeps a pooled terminal warm. Runs standalone: stdlib only, no engine.
+
+It is the PTY's session leader. The engine sends it one JSON line per request on fd N
+(argv[1]); for each `run` it forks the job into its own process group, makes that group
+the terminal's foreground group and waits for it without WUNTRACED, so SIGSTOP from the
+engine never wakes it (no "Stopped" message, no terminal grab as a job-control shell would
+do). When the job ends it kills leftovers (it is a child subreaper, so orphaned
+descendants come back to it), restores the tty modes, flushes input, writes the output
+boundary marker through the PTY and reports the exit status on the control socket.
+"""
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+import termios
+import time
+from typing import Any
+
+PR_SET_CHILD_SUBREAPER = 36
+_JOB_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids.extend(int(p) for p in f.read().split())
+        except OSError:
+            pass
+    return pids
+
+
+def _reap_all(main_pid: int) -> int:
+    """Kill and reap every remaining descendant; return how many there were."""
+    killed = 0
+    for _ in range(50):
+        kids = [p for p in _children() if p != main_pid]
+        if not kids:
+            break
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        _reap_nowait()
+        time.sleep(0.002)
+    _reap_nowait()
+    return killed
+
+
+def _reap_nowait() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _exec_job(req: dict[str, object]) -> None:
+    """In the forked child: become the foreground job and exec; never returns."""
+    try:
+        os.setpgid(0, 0)
+        os.tcsetpgrp(0, os.getpid())
+        for sig in (*_JOB_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)
+        argv = [str(a) for a in req["argv"]]  # type: ignore[attr-defined]
+        env = dict(os.environ)
+        env.update({str(k): str(v) for k, v in req["env"].items()})  # type: ignore[attr-defined]
+        cwd = req.get("cwd")
+        if cwd:
+            os.chdir(str(cwd))
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        what = exc.filename or (req.get("argv") or ["?"])[0]  # type: ignore[index]
+        os.write(2, f"swarmdeck: cannot run {what}: {exc.strerror}\r\n".encode())
+        os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+    except BaseException:
+        os._exit(126)
+
+
+def _run(req: dict[str, object], ctl: socket.socket, marker: bytes, saved: list[Any]) -> None:
+    pid = os.fork()
+    if pid == 0:
+        ctl.close()
+        _exec_job(req)
+    with contextlib.suppress(OSError):  # the child got there first, or already exec'd
+        os.setpgid(pid, pid)
+    with contextlib.suppress(OSError):
+        os.tcsetpgrp(0, pid)
+    _send(ctl, {"ev": "started", "pid": pid})
+    status = 0
+    while True:
+        try:
+            done, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if done == pid:
+            break
+    leftovers = _reap_all(pid)
+    os.tcsetpgrp(0, os.getpgrp())
+    termios.tcsetattr(0, termios.TCSANOW, saved)
+    termios.tcflush(0, termios.TCIFLUSH)
+    os.write(1, marker)
+    code = os.waitstatus_to_exitcode(status)
+    _send(
+        ctl,
+        {
+            "ev": "exited",
+            "code": code if code >= 0 else None,
+            "signal": -code if code < 0 else None,
+            "leftovers": leftovers,
+        },
+    )
+
+
+def _send(ctl: socket.socket, msg: dict[str, object]) -> None:
+    ctl.sendall(json.dumps(msg).encode() + b"\n")
+
+
+def main() -> None:
+    ctl = socket.socket(fileno=int(sys.argv[1]))
+    marker = sys.argv[2].encode()
+    for sig in _JOB_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    saved = termios.tcgetattr(0)
+    _send(ctl, {"ev": "ready", "pid": os.getpid()})
+    buf = b""
+    while True:
+        data = ctl.recv(65536)
+        if not data:
+            return  # the engine went away: nothing left to serve
+        buf += data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            req = json.loads(line)
+            if req["op"] == "run":
+                _run(req, ctl, marker, saved)
+            elif req["op"] == "ping":
+                _send(ctl, {"ev": "pong"})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,326 @@
+"""The terminal pool: warm PTYs leased FIFO, health-checked, recycled, kept warm.
+
+Leasing never polls: a released terminal (or a freed slot) is handed straight to the
+longest waiter. A slot is the right to have one live terminal; `capacity` bounds pooled
+and fresh terminals together, so a fresh lease may evict an idle warm terminal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from engine.errors import PoolClosedError, PoolTimeoutError, TerminalError
+from engine.terminal import FreshTerminal, PooledTerminal, Terminal
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from anyio.abc import TaskGroup
+
+    from engine.spec import PoolSpec
+
+Kind = Literal["pooled", "fresh"]
+_NEW = "new"
+
+
+@dataclass(frozen=True)
+class PoolStatistics:
+    """A snapshot; utilisation = in_use/capacity, saturation = waiters/capacity."""
+
+    capacity: int
+    size: int
+    in_use: int
+    idle: int
+    starting: int
+    waiters: int
+    leases: int
+    created: int
+    recycled: int
+    wait_p50: float
+    wait_p95: float
+    wait_p99: float
+    utilisation: float
+    saturation: float
+    contention: float
+
+
+class _Waiter:
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+        self.event = anyio.Event()
+        self.grant: PooledTerminal | str | None = None
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class TerminalPool:
+    def __init__(
+        self, spec: PoolSpec, tg: TaskGroup, on_recycle: Callable[[int, str], None] | None = None
+    ) -> None:
+        self.spec = spec
+        self._tg = tg
+        self._on_recycle = on_recycle
+        self._idle: deque[PooledTerminal] = deque()
+        self._busy: set[Terminal] = set()
+        self._starting = 0
+        self._warming = 0
+        self._waiters: deque[_Waiter] = deque()
+        self._closed = False
+        self.leases = self.created = self.recycled = 0
+        self._waits: deque[float] = deque(maxlen=2048)
+        self._wait_total = self._hold_total = 0.0
+        self._lease_start: dict[int, float] = {}
+
+    @property
+    def capacity(self) -> int:
+        return self.spec.size
+
+    @property
+    def live(self) -> int:
+        return len(self._idle) + len(self._busy) + self._starting
+
+    # -- leasing --------------------------------------------------------------------------
+    async def acquire(self, kind: Kind = "pooled") -> Terminal:
+        """Lease a terminal, waiting FIFO up to acquire_timeout."""
+        if self._closed:
+            raise PoolClosedError("the pool is closed")
+        t0 = time.monotonic()
+        grant = None if self._waiters else self._reserve(kind)
+        if grant is None:
+            grant = await self._wait_for_grant(kind)
+        term = await self._materialise(kind, grant)
+        now = time.monotonic()
+        self._record_wait(now - t0)
+        self._lease_start[term.id] = now
+        self.leases += 1
+        return term
+
+    async def _wait_for_grant(self, kind: Kind) -> PooledTerminal | str:
+        waiter = _Waiter(kind)
+        self._waiters.append(waiter)
+        try:
+            with anyio.fail_after(self.spec.acquire_timeout):
+                await waiter.event.wait()
+        except BaseException as exc:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            if waiter.grant is not None:
+                self._give_back(waiter.grant)
+            if isinstance(exc, TimeoutError):
+                raise PoolTimeoutError(self._timeout_message()) from None
+            raise
+        assert waiter.grant is not None
+        return waiter.grant
+
+    def _timeout_message(self) -> str:
+        return (
+            f"no terminal became free within {self.spec.acquire_timeout:g}s "
+            f"(pool: capacity {self.capacity}, in use {len(self._busy)}, "
+            f"idle {len(self._idle)}, starting {self._starting}, "
+            f"waiters {len(self._waiters)})"
+        )
+
+    def _reserve(self, kind: Kind) -> PooledTerminal | str | None:
+        """Synchronously claim an idle terminal or a slot for a new one."""
+        if kind == "pooled" and self._idle:
+            term = self._idle.popleft()
+            self._busy.add(term)
+            return term
+        if self.live < self.capacity:
+            self._starting += 1
+            return _NEW
+        if kind == "fresh" and self._idle:
+            self._retire(self._idle.popleft(), "evicted for a fresh terminal", count=False)
+            self._starting += 1
+            return _NEW
+        return None
+
+    def _give_back(self, grant: PooledTerminal | str) -> None:
+        if isinstance(grant, PooledTerminal):
+            self._busy.discard(grant)
+            self._idle.appendleft(grant)
+        else:
+            self._starting -= 1
+        self._wake_waiters()
+
+    async def _materialise(self, kind: Kind, grant: PooledTerminal | str) -> Terminal:
+        if isinstance(grant, PooledTerminal):
+            if await grant.check_health():
+                return grant
+            self._busy.discard(grant)
+            self._retire(grant, "unhealthy on lease")
+            self._starting += 1
+        try:
+            term: Terminal = (
+                FreshTerminal(self.spec.cols, self.spec.rows)
+                if kind == "fresh"
+                else await self._open_pooled()
+            )
+        finally:
+            self._starting -= 1
+        self._busy.add(term)
+        return term
+
+    async def _open_pooled(self) -> PooledTerminal:
+        term = PooledTerminal(self.spec.cols, self.spec.rows)
+        try:
+            await term.open(self._tg, self.spec.shell, self.spec.init)
+        except BaseException:
+            self._wake_waiters_soon()
+            raise
+        self.created += 1
+        return term
+
+    def release(self, term: Terminal, reusable: bool = True) -> None:
+        """Return a lease; hand it to the longest waiter or park it idle (or replace it)."""
+        self._busy.discard(term)
+        start = self._lease_start.pop(term.id, None)
+        if start is not None:
+            self._hold_total += time.monotonic() - start
+        if (
+            reusable
+            and isinstance(term, PooledTerminal)
+            and not term._closed
+            and not self._closed
+            and term.leases < self.spec.recycle_after
+        ):
+            self._idle.append(term)
+        elif isinstance(term, PooledTerminal):
+            why = "recycle_after reached" if term.leases >= self.spec.recycle_after else "unclean"
+            self._retire(term, why)
+        else:
+            self._tg.start_soon(term.aclose)
+        self._wake_waiters()
+        self._refill()
+
+    def _wake_waiters(self) -> None:
+        while self._waiters:
+            grant = self._reserve(self._waiters[0].kind)
+            if grant is None:
+                return
+            waiter = self._waiters.popleft()
+            waiter.grant = grant
+            waiter.event.set()
+
+    def _wake_waiters_soon(self) -> None:
+        self._tg.start_soon(self._async_wake)
+
+    async def _async_wake(self) -> None:
+        self._wake_waiters()
+
+    # -- keeping warm, recycling ----------------------------------------------------------
+    def _retire(self, term: PooledTerminal, reason: str, count: bool = True) -> None:
+        if count:
+            self.recycled += 1
+            if self._on_recycle is not None:
+                self._on_recycle(term.id, reason)
+        self._tg.start_soon(term.aclose)
+
+    def _refill(self) -> None:
+        """Start terminals until `warm` are idle or starting, within capacity."""
+        while (
+            not self._closed
+            and len(self._idle) + self._warming < self.spec.warm
+            and self.live < self.capacity
+            and not self._waiters
+        ):
+            self._warming += 1
+            self._starting += 1
+            self._tg.start_soon(self._warm_one)
+
+    async def _warm_one(self) -> None:
+        try:
+            term = await self._open_pooled()
+        except TerminalError:
+            return
+        finally:
+            self._warming -= 1
+            self._starting -= 1
+        if self._closed:
+            await term.aclose()
+            return
+        self._idle.append(term)
+        self._wake_waiters()
+
+    async def _maintain(self) -> None:
+        """Replace terminals idle past idle_timeout, then top the pool back up."""
+        period = max(0.05, min(1.0, self.spec.idle_timeout / 4))
+        while not self._closed:
+            await anyio.sleep(period)
+            cutoff = time.monotonic() - self.spec.idle_timeout
+            for term in [t for t in self._idle if t.idle_since < cutoff]:
+                self._idle.remove(term)
+                self._retire(term, "idle_timeout")
+            self._refill()
+
+    async def prewarm(self) -> None:
+        """Start `warm` terminals in parallel and wait until they are ready."""
+        needed = min(self.spec.warm, self.capacity) - len(self._idle) - self._warming
+        async with anyio.create_task_group() as tg:
+            for _ in range(max(0, needed)):
+                self._warming += 1
+                self._starting += 1
+                tg.start_soon(self._warm_one)
+
+    # -- figures and shutdown -------------------------------------------------------------
+    def _record_wait(self, wait: float) -> None:
+        self._waits.append(wait)
+        self._wait_total += wait
+
+    def statistics(self) -> PoolStatistics:
+        waits = list(self._waits)
+        busy_and_wait = self._wait_total + self._hold_total
+        return PoolStatistics(
+            capacity=self.capacity,
+            size=self.live,
+            in_use=len(self._busy),
+            idle=len(self._idle),
+            starting=self._starting,
+            waiters=len(self._waiters),
+            leases=self.leases,
+            created=self.created,
+            recycled=self.recycled,
+            wait_p50=_percentile(waits, 0.50),
+            wait_p95=_percentile(waits, 0.95),
+            wait_p99=_percentile(waits, 0.99),
+            utilisation=len(self._busy) / self.capacity,
+            saturation=len(self._waiters) / self.capacity,
+            contention=self._wait_total / busy_and_wait if busy_and_wait else 0.0,
+        )
+
+    async def aclose(self) -> None:
+        """Close every terminal; waiters get PoolClosedError-free cancellation by the caller."""
+        self._closed = True
+        terms: list[Terminal] = [*self._idle, *self._busy]
+        self._idle.clear()
+        self._busy.clear()
+        with anyio.CancelScope(shield=True):
+            for term in terms:
+                await term.aclose()
+
+
+@asynccontextmanager
+async def open_pool(
+    spec: PoolSpec, on_recycle: Callable[[int, str], None] | None = None
+) -> AsyncIterator[TerminalPool]:
+    """Run a pool for the duration of the block; every terminal is closed on exit."""
+    async with anyio.create_task_group() as tg:
+        pool = TerminalPool(spec, tg, on_recycle)
+        try:
+            await pool.prewarm()
+            tg.start_soon(pool._maintain)
+            yield pool
+        finally:
+            await pool.aclose()
+            tg.cancel_scope.cancel()

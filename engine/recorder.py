@@ -1,0 +1,93 @@
+"""Session output to disk as asciicast v2, so `asciinema play` can replay any session.
+
+The engine calls `output` on every PTY read (up to ~50 MB/s), so events go through the
+file object's buffer and are flushed at most every FLUSH_INTERVAL: a crash loses well
+under a second of output, and a flood costs one syscall per half second, not per read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+
+    from engine.screen import Screen
+
+FLUSH_INTERVAL = 0.5
+_BUFFER_SIZE = 1 << 16
+
+
+class CastWriter:
+    """An open asciicast v2 file; one instance per recorded session."""
+
+    def __init__(self, path: Path, cols: int, rows: int, title: str, env: dict[str, str]) -> None:
+        # errors="replace": a lone surrogate in the stream must not end the recording.
+        self._file = path.open("w", encoding="utf-8", errors="replace", buffering=_BUFFER_SIZE)
+        self._start = time.monotonic()
+        self._flushed = self._start
+        header = {
+            "version": 2,
+            "width": cols,
+            "height": rows,
+            "timestamp": int(time.time()),
+            "title": title,
+            "env": env,
+        }
+        self._file.write(json.dumps(header, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def output(self, data: str) -> None:
+        self._event("o", data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self._event("r", f"{cols}x{rows}")
+
+    def marker(self, label: str) -> None:
+        self._event("m", label)
+
+    def flush(self) -> None:
+        """Push buffered events to the OS; the engine may call it when a session goes idle."""
+        if not self._file.closed:
+            self._file.flush()
+            self._flushed = time.monotonic()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _event(self, code: str, data: str) -> None:
+        now = time.monotonic()
+        event = [round(now - self._start, 6), code, data]
+        self._file.write(json.dumps(event, ensure_ascii=False) + "\n")
+        if now - self._flushed >= FLUSH_INTERVAL:
+            self._file.flush()
+            self._flushed = now
+
+
+def save_screen(directory: Path, name: str, screen: Screen) -> tuple[Path, Path]:
+    """Write the visible screen as plain text and as ANSI (`cat` it to see it in colour)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text_path = directory / f"{name}.screen.txt"
+    ansi_path = directory / f"{name}.screen.ans"
+    text_path.write_text("\n".join(screen.text()) + "\n", encoding="utf-8")
+    ansi_path.write_text(screen.ansi(), encoding="utf-8")
+    return text_path, ansi_path

@@ -1,0 +1,329 @@
+"""The one door to the avt emulator: a terminal screen as typed, plain, serialisable data.
+
+avt emulates fast but neither answers terminal queries nor tracks input modes, titles or
+the active buffer, so one precompiled regex scans the decoded stream for exactly those.
+Lines leave as runs of (text, Style), cached per line revision, so viewers pay only for
+rows that changed (one object per cell cost ~2x more in a flooding pane).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+# The package root re-exports without `as`, which mypy --strict treats as private.
+from avt._avt import Cell, Color, Line, Pen, Vt
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+MouseMode: TypeAlias = Literal["off", "x10", "normal", "button", "any"]
+ColorValue: TypeAlias = int | str | None  # None = default, 0-255 indexed, "#rrggbb"
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    """One pen as plain data, comparable and hashable for renderer-side caches."""
+
+    fg: ColorValue = None
+    bg: ColorValue = None
+    bold: bool = False
+    faint: bool = False
+    italic: bool = False
+    underline: bool = False
+    strikethrough: bool = False
+    blink: bool = False
+    inverse: bool = False
+
+
+Run: TypeAlias = tuple[str, Style]
+StyledLine: TypeAlias = tuple[Run, ...]
+DEFAULT_STYLE = Style()
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalModes:
+    """Input modes the program asked for; the UI encodes keys, mouse and paste by them."""
+
+    app_cursor: bool = False
+    app_keypad: bool = False
+    bracketed_paste: bool = False
+    mouse: MouseMode = "off"
+    mouse_sgr: bool = False
+    focus_events: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    row: int
+    col: int
+    visible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenSnapshot:
+    """Everything a late joiner needs to paint the screen from nothing."""
+
+    cols: int
+    rows: int
+    revision: int
+    lines: tuple[StyledLine, ...]
+    cursor_row: int
+    cursor_col: int
+    cursor_visible: bool
+    title: str
+    modes: TerminalModes
+    alternate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenDelta:
+    """Rows changed after a known revision, for viewers that already hold the rest."""
+
+    revision: int
+    cols: int
+    rows: int
+    changed: tuple[tuple[int, StyledLine], ...]
+    cursor_row: int
+    cursor_col: int
+    cursor_visible: bool
+    title: str
+    modes: TerminalModes
+    alternate: bool
+
+
+# One pass over decoded text; ESC is a literal prefix, so SGR-heavy floods stay cheap.
+_SCAN = re.compile(
+    r"\x1b(?:\[\?(?P<dec>[\d;]*)(?P<set>[hl])"
+    r"|\[(?P<dsr>[56])n"
+    r"|\[(?P<da>>?)0?c"
+    r"|\][02];(?P<title>[^\x07\x1b]*)(?:\x07|\x1b\\)"
+    r"|(?P<esc>[=>c]))"
+)
+# An escape that may still complete in the next chunk; kept for the scanner only.
+_PARTIAL = re.compile(r"\x1b(?:\[[?>]?[\d;]*|\][^\x07\x1b]*\x1b?)?")
+_TAIL_LIMIT = 512
+_FLAGS = {"1": "app_cursor", "2004": "bracketed_paste", "1004": "focus_events"}
+_MOUSE: dict[str, MouseMode] = {"9": "x10", "1000": "normal", "1002": "button", "1003": "any"}
+_ALTERNATE = frozenset({"47", "1047", "1049"})
+_REPLIES = {"5": b"\x1b[0n", "": b"\x1b[?62;22c", ">": b"\x1b[>1;10;0c"}
+
+
+def _split(a: Cell, b: Cell) -> bool:
+    return a.pen != b.pen
+
+
+def _color(color: Color | None) -> ColorValue:
+    if isinstance(color, Color.Indexed):
+        return color[0]
+    if isinstance(color, Color.RGB):
+        return f"#{color[0]:02x}{color[1]:02x}{color[2]:02x}"
+    return None
+
+
+def _style(pen: Pen) -> Style:
+    if pen.is_default():
+        return DEFAULT_STYLE
+    return Style(
+        _color(pen.foreground),
+        _color(pen.background),
+        pen.bold,
+        pen.faint,
+        pen.italic,
+        pen.underline,
+        pen.strikethrough,
+        pen.blink,
+        pen.inverse,
+    )
+
+
+def _styled(line: Line) -> StyledLine:
+    """Runs of equal pens; chunks and Line.text both omit wide-char continuation cells."""
+    text = line.text
+    runs: list[Run] = []
+    start = 0
+    for chunk in line.chunks(_split):
+        end = start + len(chunk)
+        runs.append((text[start:end], _style(chunk[0].pen)))
+        start = end
+    return tuple(runs)
+
+
+def _unterminated(scan: str, start: int) -> str:
+    """The escape still open at the end of `scan`: it starts at the last OSC or last ESC."""
+    for pos in (scan.rfind("\x1b]", start), scan.rfind("\x1b", start)):
+        if pos >= 0 and _PARTIAL.fullmatch(scan, pos):
+            return scan[pos:]
+    return ""
+
+
+class Screen:
+    """One session's emulated terminal, fed incrementally with raw PTY bytes."""
+
+    def __init__(self, cols: int, rows: int, scrollback: int = 5000) -> None:
+        self._vt = Vt(cols, rows, scrollback_limit=scrollback)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._cols, self._rows = cols, rows
+        self._tail = ""
+        self._revision = 0
+        self._row_rev = [0] * rows
+        self._cache: list[tuple[int, StyledLine] | None] = [None] * rows
+        self._scrollback_size = (-1, 0)
+        self._title = ""
+        self._modes = TerminalModes()
+        self._alternate = False
+
+    @property
+    def cols(self) -> int:
+        return self._cols
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    @property
+    def title(self) -> str:
+        return self._title
+
+    @property
+    def modes(self) -> TerminalModes:
+        return self._modes
+
+    @property
+    def alternate(self) -> bool:
+        return self._alternate
+
+    @property
+    def cursor(self) -> Cursor:
+        """Clamped to the last column: avt reports col == cols while a wrap is pending."""
+        c = self._vt.cursor
+        return Cursor(c.row, min(c.col, self._cols - 1), c.visible)
+
+    def feed(self, data: bytes) -> bytes:
+        """Emulate `data`; return the replies to write back to the PTY."""
+        text = self._decoder.decode(data)
+        if not text:
+            return b""
+        before = (self._revision, self._status())
+        scan = self._tail + text
+        offset, done, end = len(self._tail), 0, 0
+        replies: list[bytes] = []
+        for match in _SCAN.finditer(scan):
+            end = match.end()
+            if match["dsr"] == "6":
+                cut = max(end - offset, 0)
+                self._feed_vt(text[done:cut])
+                done = cut
+                replies.append(self._cpr())
+            else:
+                replies.append(self._apply(match))
+        self._feed_vt(text[done:])
+        self._tail = _unterminated(scan, max(end, len(scan) - _TAIL_LIMIT))
+        if self._revision == before[0] and self._status() != before[1]:
+            self._touch(())
+        return b"".join(replies)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self._vt.resize(cols, rows)
+        self._cols, self._rows = cols, rows
+        self._row_rev = [0] * rows
+        self._cache = [None] * rows
+        self._touch(range(rows))
+
+    def changed_since(self, revision: int) -> list[int]:
+        return [row for row, rev in enumerate(self._row_rev) if rev > revision]
+
+    def line(self, row: int) -> StyledLine:
+        cached = self._cache[row]
+        if cached is not None and cached[0] == self._row_rev[row]:
+            return cached[1]
+        styled = _styled(self._vt[row])
+        self._cache[row] = (self._row_rev[row], styled)
+        return styled
+
+    def snapshot(self) -> ScreenSnapshot:
+        lines = tuple(self.line(row) for row in range(self._rows))
+        return ScreenSnapshot(self._cols, self._rows, self._revision, lines, *self._status())
+
+    def delta(self, since: int) -> ScreenDelta:
+        changed = tuple((row, self.line(row)) for row in self.changed_since(since))
+        return ScreenDelta(self._revision, self._cols, self._rows, changed, *self._status())
+
+    def text(self) -> list[str]:
+        return [line.text.rstrip() for line in self._vt.view()]
+
+    def ansi(self) -> str:
+        """avt's dump, with 8-bit CSI spelled as ESC [ so any terminal replays it."""
+        return self._vt.dump().replace("\x9b", "\x1b[")
+
+    def scrollback_size(self) -> int:
+        """History rows above the screen (none on the alternate screen); cached per revision
+        because avt only offers a full copy of every line (~26 ms for 5000x200)."""
+        if self._scrollback_size[0] != self._revision:
+            size = len(self._vt.lines()) - self._rows
+            self._scrollback_size = (self._revision, size)
+        return self._scrollback_size[1]
+
+    def scrollback_lines(self, start: int, count: int) -> list[StyledLine]:
+        """History rows, oldest first; `start` counts from the oldest kept line."""
+        history = self._vt.lines()[: -self._rows]
+        return [_styled(line) for line in history[max(start, 0) : max(start, 0) + count]]
+
+    def _feed_vt(self, text: str) -> None:
+        if text:
+            changed, _ = self._vt.feed_str(text)
+            if changed:
+                self._touch(changed)
+
+    def _touch(self, rows: Iterable[int]) -> None:
+        self._revision = revision = self._revision + 1
+        row_rev = self._row_rev
+        for row in rows:
+            row_rev[row] = revision
+
+    def _status(self) -> tuple[int, int, bool, str, TerminalModes, bool]:
+        c = self.cursor
+        return (c.row, c.col, c.visible, self._title, self._modes, self._alternate)
+
+    def _cpr(self) -> bytes:
+        c = self.cursor
+        return f"\x1b[{c.row + 1};{c.col + 1}R".encode()
+
+    def _apply(self, match: re.Match[str]) -> bytes:
+        kind = match.lastgroup
+        if kind == "set":
+            self._set_private(match["dec"], match["set"] == "h")
+        elif kind == "title":
+            self._title = match["title"]
+        elif kind == "esc":
+            self._escape(match["esc"])
+        else:
+            return _REPLIES.get(match["dsr"] if kind == "dsr" else match["da"], b"")
+        return b""
+
+    def _escape(self, final: str) -> None:
+        if final == "c":
+            self._modes, self._alternate = TerminalModes(), False
+        else:
+            self._modes = replace(self._modes, app_keypad=final == "=")
+
+    def _set_private(self, params: str, on: bool) -> None:
+        changes: dict[str, Any] = {}
+        for param in params.split(";"):
+            if param in _FLAGS:
+                changes[_FLAGS[param]] = on
+            elif param in _MOUSE:
+                changes["mouse"] = _MOUSE[param] if on else "off"
+            elif param == "1006" or (param in ("1005", "1015") and on):
+                changes["mouse_sgr"] = on and param == "1006"
+            elif param in _ALTERNATE and on != self._alternate:
+                self._alternate = on
+                self._touch(range(self._rows))
+        if changes:
+            self._modes = replace(self._modes, **changes)

@@ -1,0 +1,378 @@
+"""The deck file (TOML) as frozen, validated data.
+
+A deck has an optional ``[pool]`` table, any number of top-level keys of its
+own and one ``[[session]]`` table per session. Validation collects *every*
+problem and `load_deck` raises one `DeckError` listing them, one line each:
+``<field path>: <what was expected>, got <input>``. Sessions are numbered from 1
+as a reader counts ``[[session]]`` tables, and named when the name is readable:
+``session[2] (build).timeout``.
+
+To grow the format, add a field to `SessionSpec`, `PoolSpec` or `DeckSpec`;
+checks that span several sessions belong in `DeckSpec._check_sessions`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import reprlib
+import shutil
+import signal
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+
+from engine.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
+from engine.errors import DeckError
+
+__all__ = ["DeckSpec", "PoolSpec", "SessionSpec", "load_deck", "parse_deck"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMMON_SIGNALS = "TERM, INT, HUP, QUIT, KILL, USR1, USR2"
+
+Cols = Annotated[int, Field(ge=2, le=1000)]
+Rows = Annotated[int, Field(ge=2, le=500)]
+
+
+class _Spec(BaseModel):
+    """Strict so TOML's own types are kept: ``size = "4"`` or ``true`` is a mistake."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _context_path(info: ValidationInfo) -> Path | None:
+    """The deck file, passed by the loader as validation context."""
+    path = info.context.get("path") if isinstance(info.context, dict) else None
+    return Path(path) if path is not None else None
+
+
+class PoolSpec(_Spec):
+    """The terminals kept ready for pooled sessions."""
+
+    size: int = Field(default=4, ge=1)
+    warm: int = Field(default=2, ge=0)
+    recycle_after: int = Field(default=50, ge=1)
+    acquire_timeout: Duration = 30.0
+    idle_timeout: Duration = 300.0
+    shell: str = Field(default="/bin/bash", validate_default=True)
+    init: str = ""
+    cols: Cols = 120
+    rows: Rows = 32
+    scrollback: int = Field(default=5000, ge=0)
+
+    @field_validator("warm")
+    @classmethod
+    def _warm_fits(cls, warm: int, info: ValidationInfo) -> int:
+        size = info.data.get("size")
+        if size is not None and warm > size:
+            raise ValueError(f"must not exceed pool.size ({size}), got {warm}")
+        return warm
+
+    @field_validator("shell")
+    @classmethod
+    def _resolve_shell(cls, shell: str) -> str:
+        """Resolved once, here, so a missing shell fails at load time, not at spawn."""
+        if "/" not in shell:
+            found = shutil.which(shell)
+            if found is None:
+                raise ValueError(f"expected a program found on PATH, got {shell!r}")
+            return str(Path(found).absolute())
+        if not Path(shell).is_absolute():
+            raise ValueError(f"expected an absolute path or a name on PATH, got {shell!r}")
+        if not (Path(shell).is_file() and os.access(shell, os.X_OK)):
+            raise ValueError(f"expected an executable file, got {shell!r}")
+        return shell
+
+
+def _session_name(value: object) -> object:
+    if not isinstance(value, str) or _NAME.fullmatch(value):
+        return value
+    reserved = "'#' is reserved for replicas; " if "#" in value else ""
+    raise ValueError(
+        f"{reserved}expected 1-64 letters, digits, '.', '_' or '-' starting with a letter "
+        f"or digit, got {value!r}"
+    )
+
+
+def _command(value: object) -> object:
+    if isinstance(value, list) and all(isinstance(arg, str) for arg in value):
+        program = value[0] if value else ""
+    else:
+        program = value
+    if isinstance(program, str) and program.strip():
+        return value
+    raise ValueError(f"expected a non-empty command string or list of strings, got {value!r}")
+
+
+def _signal_number(value: object) -> object:
+    """Accept ``"TERM"``, ``"SIGTERM"``, ``"term"`` or ``15``; store the number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in signal.valid_signals():
+            return value
+    elif isinstance(value, str):
+        name = value.strip().upper()
+        found = signal.Signals.__members__.get(name if name.startswith("SIG") else f"SIG{name}")
+        if found is not None:
+            return int(found)
+    raise ValueError(f"expected a signal name ({_COMMON_SIGNALS}, ...) or number, got {value!r}")
+
+
+class SessionSpec(_Spec):
+    """One command to run on a terminal."""
+
+    name: Annotated[str, BeforeValidator(_session_name)]
+    command: Annotated[str | list[str], BeforeValidator(_command)]
+    cwd: Path | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    terminal: Literal["pooled", "fresh"] = "pooled"
+    timeout: OptionalDuration = None
+    stop_signal: Annotated[int, BeforeValidator(_signal_number)] = int(signal.SIGTERM)
+    stop_grace: Duration = 5.0
+    cols: Cols | None = None
+    rows: Rows | None = None
+
+    @field_validator("cwd", mode="before")
+    @classmethod
+    def _resolve_cwd(cls, value: object, info: ValidationInfo) -> object:
+        """Relative to the deck file, so a deck behaves the same from any directory."""
+        if not isinstance(value, str | Path):
+            return value
+        deck = _context_path(info)
+        base = deck.parent if deck is not None else Path.cwd()
+        resolved = (base / Path(value).expanduser()).resolve()
+        if not resolved.is_dir():
+            raise ValueError(f"expected an existing directory ({resolved}), got {str(value)!r}")
+        return resolved
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [key for key in env if not _ENV_NAME.fullmatch(key)]
+        if bad:
+            raise ValueError(
+                "expected variable names of letters, digits and '_' not starting with a "
+                f"digit, got {', '.join(map(repr, bad))}"
+            )
+        return env
+
+    def argv(self, shell: str) -> list[str]:
+        """A string runs through `shell` (pipes, globs, ``&&``); a list runs as is."""
+        if isinstance(self.command, str):
+            return [shell, "-c", self.command]
+        return list(self.command)
+
+
+class DeckSpec(_Spec):
+    """A whole deck; build it with `load_deck` or `parse_deck`, which know its path."""
+
+    name: str = Field(min_length=1)
+    pool: PoolSpec = Field(default_factory=PoolSpec)
+    sessions: list[SessionSpec] = Field(alias="session")
+    _path: Path = PrivateAttr()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def directory(self) -> Path:
+        """Where relative paths in the deck start from."""
+        return self._path.parent
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: object, info: ValidationInfo) -> object:
+        path = _context_path(info)
+        if isinstance(data, dict) and "name" not in data and path is not None:
+            return {"name": path.stem, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _attach_path(self, info: ValidationInfo) -> DeckSpec:
+        path = _context_path(info)
+        if path is None:
+            raise ValueError("a deck needs its file path: use load_deck() or parse_deck()")
+        self._path = path
+        return self
+
+    @field_validator("sessions", mode="wrap")
+    @classmethod
+    def _check_sessions(cls, value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        """Deck-wide checks run even when single sessions fail, so all problems show at once."""
+        problems = _session_problems(value)
+        try:
+            sessions = handler(value)
+        except ValidationError as error:
+            raise _with_problems(error, problems) from None
+        if problems:
+            raise ValidationError.from_exception_data("DeckSpec", problems)
+        return sessions
+
+
+def _session_problems(value: object) -> list[InitErrorDetails]:
+    if value == []:
+        return [_custom("no_sessions", "at least one [[session]] table is required", value)]
+    if not isinstance(value, list):
+        return []
+    positions: defaultdict[str, list[str]] = defaultdict(list)
+    for index, item in enumerate(value, start=1):
+        name = item.get("name") if isinstance(item, dict) else getattr(item, "name", None)
+        if isinstance(name, str):
+            positions[name].append(f"session[{index}]")
+    return [
+        _custom("duplicate_name", f"duplicate name {name!r} ({_and(where)})", value)
+        for name, where in positions.items()
+        if len(where) > 1
+    ]
+
+
+def _custom(kind: str, message: str, value: object) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=(), input=value)
+
+
+def _and(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _with_problems(error: ValidationError, extra: list[InitErrorDetails]) -> ValidationError:
+    if not extra:
+        return error
+    kept = [
+        InitErrorDetails(
+            type=PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
+            loc=e["loc"],
+            input=e["input"],
+        )
+        for e in error.errors()
+    ]
+    return ValidationError.from_exception_data(error.title, kept + extra)
+
+
+# --- loading and reporting ------------------------------------------------------------
+
+_VERBATIM = frozenset({"duplicate_name", "no_sessions"})
+_EXPECTATIONS = {
+    "int_type": "expected an integer",
+    "float_type": "expected a number",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "list_type": "expected an array",
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+    "greater_than_equal": "expected at least {ge}",
+    "less_than_equal": "expected at most {le}",
+    "string_too_short": "expected at least {min_length} character(s)",
+    "literal_error": "expected {expected}",
+}
+_shown = reprlib.Repr()
+_shown.maxstring = _shown.maxother = 60
+
+
+def load_deck(path: str | Path) -> DeckSpec:
+    """Read and validate a deck file; any problem raises DeckError listing all of them."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DeckError(str(path), ["file not found"]) from None
+    except IsADirectoryError:
+        raise DeckError(str(path), ["is a directory, expected a deck file (.toml)"]) from None
+    except UnicodeDecodeError as error:
+        raise DeckError(str(path), [f"not UTF-8 text ({error.reason})"]) from None
+    except OSError as error:
+        raise DeckError(str(path), [f"cannot read the file: {error.strerror}"]) from None
+    return parse_deck(text, Path(path))
+
+
+def parse_deck(text: str, path: Path) -> DeckSpec:
+    """Validate deck text as if read from `path` (which anchors relative paths)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise DeckError(str(path), [f"invalid TOML: {error}"]) from None
+    try:
+        return DeckSpec.model_validate(raw, context={"path": path.absolute()})
+    except ValidationError as error:
+        problems = [_problem(detail, raw) for detail in error.errors()]
+        raise DeckError(str(path), problems) from None
+
+
+def _problem(error: ErrorDetails, raw: dict[str, Any]) -> str:
+    where = _where(error["loc"], raw)
+    if error["type"] == "extra_forbidden":
+        return f"{where}: {_unknown_key(error['loc'])}"
+    if error["type"] == "missing":
+        return f"{where}: required key is missing"
+    return f"{where}: {_expectation(error)}"
+
+
+def _where(loc: tuple[int | str, ...], raw: object) -> str:
+    """``("session", 1, "cwd")`` → ``session[2] (build).cwd``."""
+    parts: list[str] = []
+    node = raw
+    for key in loc:
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+            name = node.get("name") if isinstance(node, dict) else None
+            label = f"[{key + 1}]" + (f" ({name})" if isinstance(name, str) else "")
+            parts[-1:] = [(parts[-1] if parts else "") + label]
+        else:
+            node = node.get(key) if isinstance(node, dict) else None
+            parts.append(str(key))
+    return ".".join(parts) or "deck"
+
+
+def _expectation(error: ErrorDetails) -> str:
+    kind, context = error["type"], error.get("ctx", {})
+    if kind == "value_error":
+        return str(context["error"])
+    if kind in _VERBATIM:
+        return error["msg"]
+    expected = _EXPECTATIONS.get(kind)
+    if expected is None:
+        expected = "expected " + error["msg"].removeprefix("Input should be ")
+    return f"{expected.format(**context)}, got {_shown.repr(error['input'])}"
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    model = _model_at(loc[:-1])
+    if model is None:
+        return "unknown key"
+    allowed = [field.alias or name for name, field in model.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key{hint} (allowed: {', '.join(allowed)})"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model validating the table at `loc`, found from the field annotations."""
+    model: type[BaseModel] | None = DeckSpec
+    for key in loc:
+        if model is None or isinstance(key, int):
+            continue
+        fields = {field.alias or name: field for name, field in model.model_fields.items()}
+        field = fields.get(key)
+        model = _model_in(field.annotation) if field is not None else None
+    return model
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(_model_in, get_args(annotation))), None)

@@ -1,0 +1,72 @@
+"""Shared fixtures; the autouse leak guard fails any test that leaves a process or fd behind.
+
+Every process the engine starts inherits SWARMDECK_TEST_TOKEN from os.environ, so the guard
+finds leftovers by scanning /proc environments: even a daemon that left the process tree
+(setsid + double fork) is caught.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TOKEN = f"SWARMDECK_TEST_TOKEN={uuid.uuid4().hex}".encode()
+os.environ["SWARMDECK_TEST_TOKEN"] = TOKEN.split(b"=", 1)[1].decode()
+
+
+def tagged_processes() -> list[int]:
+    """Live (non-zombie) processes other than this one carrying this run's token."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read()
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if TOKEN in env.split(b"\0") and stat[stat.rfind(b")") + 2 :][:1] != b"Z":
+            found.append(int(entry))
+    return found
+
+
+def open_fds() -> set[str]:
+    fds = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            fds.add(f"{fd}->{os.readlink(f'/proc/self/fd/{fd}')}")
+    return fds
+
+
+@pytest.fixture(autouse=True)
+def leak_guard() -> Iterator[None]:
+    before = open_fds()
+    yield
+    deadline = time.monotonic() + 3.0
+    while True:
+        procs = tagged_processes()
+        fds = {f for f in open_fds() - before if "ptmx" in f or "pts" in f or "socket" in f}
+        if (not procs and not fds) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    for pid in procs:  # clean up so one leak does not cascade into every later test
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not procs, f"test left processes behind: {procs}"
+    assert not fds, f"test left fds open: {sorted(fds)}"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

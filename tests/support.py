@@ -1,0 +1,50 @@
+"""Build decks and drive a real engine from tests."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+
+from engine.api import open_engine
+from engine.spec import parse_deck
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from engine.api import Engine
+    from engine.spec import DeckSpec
+    from engine.states import SessionState
+
+
+def make_deck(tmp_path: Path, body: str, pool: str = "size = 2\nwarm = 1") -> DeckSpec:
+    text = f"[pool]\n{pool}\n\n{body}"
+    path = tmp_path / "deck.toml"
+    path.write_text(text)
+    return parse_deck(text, path)
+
+
+@asynccontextmanager
+async def running(
+    tmp_path: Path, body: str, pool: str = "size = 2\nwarm = 1"
+) -> AsyncIterator[Engine]:
+    """An engine over the deck, every session started; stopped and cleaned on exit."""
+    deck = make_deck(tmp_path, body, pool)
+    async with open_engine(deck, tmp_path / "run") as engine:
+        engine.start_all()
+        yield engine
+
+
+async def wait_state(engine: Engine, name: str, *states: SessionState, timeout: float = 10) -> None:
+    with anyio.fail_after(timeout):
+        while engine.sessions[name].state not in states:
+            await anyio.sleep(0.01)
+
+
+async def wait_text(engine: Engine, name: str, needle: str, timeout: float = 10) -> None:
+    """Wait until the session's screen shows `needle`."""
+    with anyio.fail_after(timeout):
+        while not any(needle in line for line in engine.sessions[name].screen.text()):
+            await anyio.sleep(0.01)

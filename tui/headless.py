@@ -1,0 +1,121 @@
+"""`swarmdeck run --headless`: the engine with a live table (TTY) or plain lines, then a
+summary. Ctrl-C / SIGTERM / SIGHUP stop every session cleanly; a second one kills."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from engine.api import open_engine
+from engine.events import SessionStateChanged
+from engine.states import SessionState
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from engine.api import Engine
+    from engine.session import SessionInfo
+    from engine.spec import DeckSpec
+
+STATE_STYLE = {
+    SessionState.QUEUED: "dim",
+    SessionState.SPAWNING: "cyan",
+    SessionState.ACTIVE: "green",
+    SessionState.PAUSED: "yellow",
+    SessionState.COMPLETED: "bold green",
+    SessionState.FAILED: "bold red",
+    SessionState.TERMINATED: "magenta",
+}
+
+
+def _runtime(info: SessionInfo) -> str:
+    if info.started_at is None:
+        return ""
+    return f"{(info.ended_at or time.time()) - info.started_at:6.1f}s"
+
+
+def session_table(engine: Engine, title: str) -> Table:
+    table = Table(title=title, expand=False)
+    for col in ("session", "state", "pid", "time", "outcome", "last line"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=60)
+    for info in engine.list_sessions():
+        lines = [ln for ln in engine.sessions[info.name].screen.text() if ln.strip()]
+        table.add_row(
+            info.name,
+            f"[{STATE_STYLE[info.state]}]{info.state}[/]",
+            str(info.pid or ""),
+            _runtime(info),
+            info.reason,
+            lines[-1][:60] if lines else "",
+        )
+    return table
+
+
+def pool_line(engine: Engine) -> str:
+    s = engine.pool_statistics()
+    return (
+        f"pool: {s.in_use}/{s.capacity} in use, {s.idle} idle, {s.waiters} waiting, "
+        f"{s.leases} leases, {s.recycled} recycled, wait p95 {s.wait_p95 * 1000:.1f} ms"
+    )
+
+
+async def _live_view(engine: Engine, console: Console) -> None:
+    with Live(console=console, auto_refresh=False, transient=True) as live:
+        while True:
+            live.update(session_table(engine, pool_line(engine)), refresh=True)
+            await anyio.sleep(0.25)
+
+
+async def _plain_view(engine: Engine, console: Console) -> None:
+    with engine.subscribe() as events:
+        async for event in events:
+            if isinstance(event, SessionStateChanged):
+                stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
+                console.print(f"{stamp} {event.session:<16} {event.new:<10} {event.reason}")
+
+
+async def _signals(engine: Engine, console: Console, stopped: list[int]) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            if stopped:
+                raise KeyboardInterrupt  # second signal: kill everything now
+            stopped.append(signum)
+            console.print("[yellow]stopping every session (again to kill)…[/]")
+            await engine.terminate_all()
+
+
+async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
+    stopped: list[int] = []
+    async with open_engine(deck, run_dir) as engine:
+        console.print(f"swarmdeck: run directory {engine.run_dir}")
+        async with anyio.create_task_group() as tg:
+            view = _live_view if console.is_terminal else _plain_view
+            tg.start_soon(view, engine, console)
+            tg.start_soon(_signals, engine, console, stopped)
+            engine.start_all()
+            await engine.wait_finished()
+            tg.cancel_scope.cancel()
+        console.print(session_table(engine, "summary"))
+        console.print(pool_line(engine))
+        ok = engine.ok
+        run_dir = engine.run_dir
+    console.print(f"swarmdeck: summary in {run_dir / 'summary.json'}")
+    if stopped:
+        return 128 + stopped[0]
+    return 0 if ok else 1
+
+
+def run_headless(deck: DeckSpec, run_dir: Path | None = None) -> int:
+    console = Console(highlight=False)
+    try:
+        return anyio.run(_main, deck, run_dir, console)
+    except KeyboardInterrupt:
+        print("swarmdeck: killed every session", file=sys.stderr)
+        return 130
