@@ -61,9 +61,15 @@ class Engine:
         self._idle = anyio.Event()
         self._idle.set()
         self.sessions: dict[str, Session] = {
-            spec.name: Session(spec, deck, run_dir, self.hub.emit, self._dirty.add)
+            spec.name: Session(
+                spec, deck, run_dir, self.hub.emit, self._dirty.add, self.session_env
+            )
             for spec in deck.sessions
         }
+
+    def session_env(self, name: str) -> dict[str, str]:
+        """Variables every job of session `name` gets on top of its deck env (bus access)."""
+        return {}
 
     # -- running --------------------------------------------------------------------------
     def start_all(self) -> None:

@@ -66,6 +66,7 @@ class Session:
         run_dir: Path,
         emit: Callable[[Event], None],
         on_screen: Callable[[str], None],
+        extra_env: Callable[[str], dict[str, str]] | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -73,6 +74,7 @@ class Session:
         self.run_dir = run_dir
         self._emit = emit
         self._on_screen = on_screen
+        self._extra_env = extra_env
         self.state = S.QUEUED
         self.reason = ""
         self.pid: int | None = None
@@ -196,6 +198,8 @@ class Session:
             SWARMDECK_RUN_DIR=str(self.run_dir),
             TERM="xterm-256color",
         )
+        if self._extra_env is not None:
+            env.update(self._extra_env(self.name))
         cwd = self.spec.cwd or self.deck.directory
         return Job(self.spec.argv(self.deck.pool.shell), env, str(cwd), self.cols, self.rows)
 
