@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 FRAME = 1 / 30
 SAMPLE_EVERY = 1.0
+FLUSH_EVERY_FRAMES = 15  # recordings reach the disk within ~0.5 s
 
 
 def default_run_dir(deck: DeckSpec, base: Path | None = None) -> Path:
@@ -154,8 +155,13 @@ class Engine:
 
     # -- background -----------------------------------------------------------------------
     async def _tick_screens(self) -> None:
+        frames = 0
         while True:
             await anyio.sleep(FRAME)
+            frames += 1
+            if frames % FLUSH_EVERY_FRAMES == 0:
+                for session in self.sessions.values():
+                    session.flush_recording()
             if self._dirty:
                 dirty = list(self._dirty)
                 self._dirty.clear()
@@ -197,6 +203,7 @@ async def open_engine(deck: DeckSpec, run_dir: Path | None = None) -> AsyncItera
     run_dir = run_dir or default_run_dir(deck)
     (run_dir / "sessions").mkdir(parents=True, exist_ok=True)
     hub_ref: list[Engine] = []
+    failure: BaseException | None = None
 
     def on_recycle(terminal: int, reason: str) -> None:
         if hub_ref:
@@ -211,8 +218,12 @@ async def open_engine(deck: DeckSpec, run_dir: Path | None = None) -> AsyncItera
             yield engine
             with anyio.CancelScope(shield=True), anyio.move_on_after(60):
                 await engine.terminate_all()
+        except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
+            failure = exc
         finally:
             path = engine.write_summary()
             engine.hub.emit(RunFinished(ok=engine.ok, summary_path=os.fspath(path)))
             engine.hub.close()
             tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure

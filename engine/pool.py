@@ -315,12 +315,17 @@ async def open_pool(
     spec: PoolSpec, on_recycle: Callable[[int, str], None] | None = None
 ) -> AsyncIterator[TerminalPool]:
     """Run a pool for the duration of the block; every terminal is closed on exit."""
+    failure: BaseException | None = None
     async with anyio.create_task_group() as tg:
         pool = TerminalPool(spec, tg, on_recycle)
         try:
             await pool.prewarm()
             tg.start_soon(pool._maintain)
             yield pool
+        except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
+            failure = exc
         finally:
             await pool.aclose()
             tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure

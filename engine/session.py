@@ -231,6 +231,11 @@ class Session:
             self._cast.output(self._decoder.decode(data))
         self._on_screen(self.name)
 
+    def flush_recording(self) -> None:
+        """Push buffered output to disk, so a quiet session's last words are not held back."""
+        if self._cast is not None:
+            self._cast.flush()
+
     def _close_records(self) -> None:
         if self._cast is not None:
             self._cast.output(self._decoder.decode(b"", final=True))

@@ -274,14 +274,21 @@ class PooledTerminal(Terminal):
                 msg = await self._recv()
         except (TimeoutError, TerminalError) as exc:
             await self.aclose()
-            out = self._init_output.decode(errors="replace").strip()
-            detail = f": {out[-500:]}" if out else ""
-            raise SpawnError(f"pooled terminal did not start ({exc or 'timeout'}){detail}") from exc
+            raise SpawnError(self._failure(exc)) from exc
         except BaseException:
             await self.aclose()
             raise
         self.launcher_pid = int(msg["pid"])
         self._sink = None
+
+    def _failure(self, exc: BaseException) -> str:
+        why = "no answer (timeout)" if isinstance(exc, TimeoutError) else str(exc)
+        rc = self._popen.returncode if self._popen is not None else None
+        if rc is not None and rc != -signal.SIGKILL:
+            why = f"shell {ExitStatus.from_returncode(rc).describe()}"
+        out = self._init_output.decode(errors="replace").strip()
+        detail = f"; it printed: {out[-500:]}" if out else ""
+        return f"pooled terminal did not start: pool init failed ({why}){detail}"
 
     def _collect_init_output(self, data: bytes) -> None:
         self._init_output += data[-4096:]
@@ -376,6 +383,8 @@ class PooledTerminal(Terminal):
         self._ctl.close()
         if self._popen is not None:
             with anyio.CancelScope(shield=True):
+                if self.launcher_pid is None:  # failed start: learn how the shell ended
+                    await _reap(self._popen, 0.2)
                 await _kill_session(self._popen.pid, self._popen)
         await self._close_fds()
         if self._child_ctl.fileno() >= 0:

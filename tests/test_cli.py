@@ -1,0 +1,106 @@
+"""The swarmdeck command: validate, and headless runs ending every way they can."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SWARMDECK = [sys.executable, "-m", "tui.cli"]
+
+
+def _deck(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "deck.toml"
+    path.write_text("[pool]\nsize = 2\nwarm = 1\n\n" + body)
+    return path
+
+
+def test_validate_prints_ok_for_a_good_deck(tmp_path: Path) -> None:
+    deck = _deck(tmp_path, '[[session]]\nname = "a"\ncommand = "true"\n')
+    out = subprocess.run([*SWARMDECK, "validate", str(deck)], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "OK (1 sessions, pool of 2)" in out.stdout
+
+
+def test_validate_lists_every_problem_with_file_and_field_and_exits_2(tmp_path: Path) -> None:
+    deck = _deck(
+        tmp_path,
+        '[[session]]\nname = "a"\ncomand = "x"\ntimeout = "soon"\n\n'
+        '[[session]]\nname = "a"\ncommand = "true"\n',
+    )
+    out = subprocess.run([*SWARMDECK, "validate", str(deck)], capture_output=True, text=True)
+    assert out.returncode == 2
+    lines = out.stderr.splitlines()
+    assert all(line.startswith(str(deck)) for line in lines)
+    text = out.stderr
+    assert "session[1] (a).comand: unknown key; did you mean 'command'?" in text
+    assert "session[1] (a).timeout: expected a duration" in text
+    assert "duplicate name 'a'" in text
+
+
+def test_a_headless_run_exits_non_zero_when_a_session_fails(tmp_path: Path) -> None:
+    deck = _deck(
+        tmp_path,
+        '[[session]]\nname = "good"\ncommand = "echo fine"\n\n'
+        '[[session]]\nname = "bad"\ncommand = "echo oops; exit 4"\n',
+    )
+    run_dir = tmp_path / "run"
+    out = subprocess.run(
+        [*SWARMDECK, "run", "--headless", str(deck), "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1, out.stderr
+    assert "bad              failed     exit 4" in out.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["ok"] is False
+    states = {s["name"]: s["state"] for s in summary["sessions"]}
+    assert states == {"good": "completed", "bad": "failed"}
+    assert (run_dir / "sessions" / "bad.screen.txt").read_text().startswith("oops")
+    assert (run_dir / "sessions" / "good.cast").exists()
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_every_session_cleanly_and_still_writes_the_summary(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    deck = _deck(
+        tmp_path,
+        '[[session]]\nname = "long"\ncommand = "echo started; sleep 300"\n\n'
+        '[[session]]\nname = "fresh"\ncommand = "sleep 300"\nterminal = "fresh"\n',
+    )
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*SWARMDECK, "run", "--headless", str(deck), "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while (
+            not (run_dir / "sessions" / "long.cast").exists()
+            or b"started" not in (run_dir / "sessions" / "long.cast").read_bytes()
+        ):
+            assert time.monotonic() < deadline, "the session never started"
+            time.sleep(0.05)
+        os.kill(proc.pid, signum)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {s["state"] for s in summary["sessions"]} == {"terminated"}
+    assert "stopping every session" in out

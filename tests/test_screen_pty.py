@@ -1,0 +1,55 @@
+"""Screens fed from real PTYs: query replies reach the program, floods do not starve others."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from engine.states import SessionState as S
+from tests.support import running, wait_state, wait_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_program_asking_for_the_cursor_position_gets_the_reply(tmp_path: Path) -> None:
+    body = r"""
+[[session]]
+name = "asker"
+command = '''
+stty -icanon -echo; printf '\033[5;10H\033[6n'; IFS= read -r -t 5 -d R reply; stty sane
+printf '\033[8;1Hreply=%s\n' "${reply#*[}"
+printf '\033[c'; IFS= read -r -t 5 -d c da; echo "da=${da#*[}"
+'''
+"""
+    async with running(tmp_path, body) as engine:
+        await wait_text(engine, "asker", "reply=5;10")
+        await wait_text(engine, "asker", "da=?62;22")
+        assert await engine.wait_finished()
+
+
+async def test_a_flooding_session_does_not_starve_an_interactive_one(tmp_path: Path) -> None:
+    body = r"""
+[[session]]
+name = "flood"
+command = '''
+yes "$(printf '\033[1;31mflood\033[0m \033[38;5;42mline\033[0m of text')" | head -c 50000000
+'''
+
+[[session]]
+name = "echo"
+command = "cat"
+"""
+    async with running(tmp_path, body) as engine:
+        await wait_state(engine, "echo", S.ACTIVE)
+        await wait_text(engine, "flood", "flood line of text")
+        for i in range(5):
+            await engine.send_input("echo", f"ping-{i}\r".encode())
+            await wait_text(engine, "echo", f"ping-{i}")
+        # every round trip finished while the 50 MB were still streaming
+        assert engine.sessions["flood"].state is S.ACTIVE
+        await wait_state(engine, "flood", S.COMPLETED, timeout=50)
+        await engine.terminate("echo")

@@ -1,0 +1,82 @@
+"""Two sessions in a row on one pooled terminal: nothing of the first reaches the second."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from engine.procs import process_state
+from engine.states import SessionState as S
+from tests.support import running, wait_state
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+ONE_TERMINAL = "size = 1\nwarm = 1"
+
+MESSY = """
+[[session]]
+name = "messy"
+command = '''
+export LEAKED=yes; cd /; stty raw -echo; printf '\\033[?1049h\\033[?2004h\\033[?1000h'
+printf 'first session secret'; sleep 1000 & echo $! > {pidfile}; sleep 0.5
+'''
+
+[[session]]
+name = "clean"
+command = '''
+read -r -t 0.3 typed; echo "typed=[$typed]"; echo "leaked=[${{LEAKED:-}}]"; echo "cwd=$PWD"
+stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '; echo
+'''
+"""
+
+
+async def test_a_reused_terminal_starts_clean(tmp_path: Path) -> None:
+    pidfile = tmp_path / "bg.pid"
+    async with running(tmp_path, MESSY.format(pidfile=pidfile), ONE_TERMINAL) as engine:
+        await wait_state(engine, "messy", S.ACTIVE)
+        await anyio.sleep(0.1)
+        await engine.send_input("messy", b"typed-for-the-first\r")  # never read by it
+        await engine.wait_finished()
+        messy, clean = engine.sessions["messy"], engine.sessions["clean"]
+        assert messy.terminal is clean.terminal  # really the same PTY
+        assert messy.screen.alternate
+        text = "\n".join(clean.screen.text())
+        assert "typed=[]" in text
+        assert "leaked=[]" in text
+        assert f"cwd={tmp_path}" in text
+        assert "icanon echo" in text
+        assert "secret" not in text
+        assert not clean.screen.alternate
+        assert not clean.screen.modes.bracketed_paste
+        assert clean.screen.modes.mouse == "off"
+        assert clean.state is S.COMPLETED
+        background = int(pidfile.read_text())
+        assert process_state(background) in ("", "Z")
+
+
+async def test_every_byte_of_a_session_lands_on_its_own_screen(tmp_path: Path) -> None:
+    body = """
+[[session]]
+name = "a"
+command = "seq 1 3000 | tail -n 3; printf 'last-of-a'"
+
+[[session]]
+name = "b"
+command = "printf 'first-of-b'"
+"""
+    async with running(tmp_path, body, ONE_TERMINAL) as engine:
+        await engine.wait_finished()
+        a = "\n".join(engine.sessions["a"].screen.text())
+        b = "\n".join(engine.sessions["b"].screen.text())
+        assert "2998" in a
+        assert "last-of-a" in a
+        assert "first-of-b" not in a
+        assert b.strip() == "first-of-b"
+        cast_a = (tmp_path / "run" / "sessions" / "a.cast").read_text()
+        assert "last-of-a" in cast_a
+        assert "first-of-b" not in cast_a
