@@ -1,8 +1,9 @@
 """The engine's public async API: commands in, typed events out.
 
 Everything a viewer may do goes through `Engine`; everything it may learn arrives as an
-`Event` or a plain-data answer (SessionInfo, ScreenSnapshot, PoolStatistics), so the same
-surface can later be served over a socket.
+`Event` or a plain-data answer (SessionInfo, ScreenSnapshot, PoolStatistics,
+SchedulerStatistics), so the same surface can later be served over a socket. When and in
+which order sessions run is the scheduler's business (engine/scheduler.py).
 """
 
 from __future__ import annotations
@@ -18,24 +19,44 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from engine.bus.message import OPERATOR, Priority
+from engine.bus.server import open_bus
 from engine.errors import UnknownSessionError
-from engine.events import PoolSampled, RunFinished, ScreenChanged, TerminalRecycled
+from engine.events import (
+    PoolSampled,
+    RunFinished,
+    SchedulerSampled,
+    ScreenChanged,
+    TerminalRecycled,
+)
+from engine.fork import fork_spec
 from engine.hub import EventHub
 from engine.pool import open_pool
 from engine.recorder import save_screen
+from engine.scheduler import Scheduler
 from engine.session import Session, SessionInfo
-from engine.states import FINAL_STATES, LIVE_STATES, SessionState
+from engine.states import LIVE_STATES
+from engine.summary import build_summary, verdict
+from engine.workspace import Workspaces
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping
 
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectReceiveStream
 
+    from engine.bus.broker import MessageBus, Receipt
+    from engine.bus.consumers import LocalSubscription
+    from engine.bus.delivery import DeadLetter
+    from engine.bus.message import Message
+    from engine.bus.stats import BusStatistics
     from engine.events import Event
+    from engine.figures import SchedulerStatistics
     from engine.pool import PoolStatistics, TerminalPool
-    from engine.screen import ScreenDelta, ScreenSnapshot
-    from engine.spec import DeckSpec
+    from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
+    from engine.session import Replica
+    from engine.spec import DeckSpec, SessionSpec
+    from engine.summary import Verdict
 
 FRAME = 1 / 30
 SAMPLE_EVERY = 1.0
@@ -50,6 +71,9 @@ def default_run_dir(deck: DeckSpec, base: Path | None = None) -> Path:
 
 
 class Engine:
+    bus: MessageBus
+    """The run's message bus; set by `open_engine` before any session starts."""
+
     def __init__(self, deck: DeckSpec, run_dir: Path, pool: TerminalPool, tg: TaskGroup) -> None:
         self.deck = deck
         self.run_dir = run_dir
@@ -57,48 +81,98 @@ class Engine:
         self._tg = tg
         self.hub = EventHub()
         self._dirty: set[str] = set()
-        self._limiter = anyio.CapacityLimiter(deck.pool.size)
-        self._runners = 0
-        self._idle = anyio.Event()
-        self._idle.set()
-        self.sessions: dict[str, Session] = {
-            spec.name: Session(
-                spec, deck, run_dir, self.hub.emit, self._dirty.add, self.session_env
-            )
-            for spec in deck.sessions
-        }
+        self.scheduler = Scheduler(
+            deck, pool, tg, self.hub.emit, self._new_session, Workspaces(run_dir)
+        )
+        self.sessions: dict[str, Session] = self.scheduler.sessions
+
+    def _new_session(self, spec: SessionSpec, template: str, replica: Replica | None) -> Session:
+        return Session(
+            spec,
+            self.deck,
+            self.run_dir,
+            self.hub.emit,
+            self._dirty.add,
+            self.session_env,
+            template=template,
+            replica=replica,
+        )
 
     def session_env(self, name: str) -> dict[str, str]:
         """Variables every job of session `name` gets on top of its deck env (bus access)."""
-        return {}
+        return {
+            "SWARMDECK_BUS": str(self.bus.socket_path),
+            "SWARMDECK_BUS_TOKEN": self.bus.token_for(name),
+        }
+
+    # -- bus (the operator's side; sessions use the socket) -------------------------------
+    def bus_publish(
+        self, topic: str, payload: object, *, reliable: bool = False, priority: str = "normal"
+    ) -> Receipt:
+        """Publish as the operator; a reliable message is journalled before this returns."""
+        receipt = self.bus.send(
+            "topic", topic, OPERATOR, payload, reliable=reliable, priority=Priority.parse(priority)
+        )
+        self.bus.commit()
+        return receipt
+
+    def bus_send(self, session: str, payload: object, *, reliable: bool = False) -> Receipt:
+        receipt = self.bus.send("direct", session, OPERATOR, payload, reliable=reliable)
+        self.bus.commit()
+        return receipt
+
+    def bus_broadcast(self, payload: object, *, reliable: bool = False) -> Receipt:
+        receipt = self.bus.send("broadcast", "*", OPERATOR, payload, reliable=reliable)
+        self.bus.commit()
+        return receipt
+
+    def bus_push(
+        self, queue: str, payload: object, *, reliable: bool = False, delay: float = 0.0
+    ) -> Receipt:
+        receipt = self.bus.send("queue", queue, OPERATOR, payload, reliable=reliable, delay=delay)
+        self.bus.commit()
+        return receipt
+
+    async def bus_request(self, topic: str, payload: object, timeout: float = 10.0) -> Message:
+        return await self.bus.request(OPERATOR, topic, payload, timeout)
+
+    def bus_subscribe(self, pattern: str) -> LocalSubscription:
+        """Messages on topics matching `pattern`, as the operator; close it when done."""
+        return self.bus.subscribe(OPERATOR, pattern)
+
+    def bus_declare(self, kind: str, name: str, **config: object) -> None:
+        """Order, limits and ACL of a queue, or the ACL of a group (`kind`: queue/group)."""
+        self.bus.declare(OPERATOR, kind, name, **config)
+        self.bus.commit()
+
+    def bus_dead_letters(self) -> list[DeadLetter]:
+        return self.bus.dead_letters()
+
+    def bus_replay(self, ids: list[str] | None = None) -> int:
+        count = self.bus.replay(ids)
+        self.bus.commit()
+        return count
+
+    def bus_statistics(self) -> BusStatistics:
+        return self.bus.statistics()
 
     # -- running --------------------------------------------------------------------------
     def start_all(self) -> None:
-        """Queue every session in file order; the pool size bounds how many run at once."""
-        for session in self.sessions.values():
-            self._launch(session)
-
-    def _launch(self, session: Session) -> None:
-        self._runners += 1
-        self._idle = anyio.Event() if self._idle.is_set() else self._idle
-        self._tg.start_soon(self._run_one, session)
-
-    async def _run_one(self, session: Session) -> None:
-        try:
-            await session.run(self.pool, self._limiter, self._tg)
-        finally:
-            self._runners -= 1
-            if self._runners == 0:
-                self._idle.set()
+        """Let the scheduler start the deck's sessions: best ready first, max_parallel at once."""
+        self.scheduler.start()
 
     async def wait_finished(self) -> bool:
-        """Wait until no session is running; True when every session completed."""
-        await self._idle.wait()
+        """Wait until every session is final (nothing queued or running); the verdict's ok."""
+        await self.scheduler.wait_idle()
         return self.ok
 
     @property
     def ok(self) -> bool:
-        return all(s.state is SessionState.COMPLETED for s in self.sessions.values())
+        return self.verdict().ok
+
+    def verdict(self) -> Verdict:
+        """Succeeded, partial (min_success), failed or aborted, and why."""
+        return verdict(self.deck, self.list_sessions(), self.scheduler.stopped_reason)
 
     # -- commands -------------------------------------------------------------------------
     def _get(self, name: str) -> Session:
@@ -115,14 +189,27 @@ class Engine:
         await self._get(name).resume()
 
     async def terminate(self, name: str) -> None:
-        await self._get(name).terminate()
+        """A queued session never starts; a live one gets its stop signal, then SIGKILL."""
+        await self.scheduler.terminate(self._get(name))
 
     async def terminate_all(self) -> None:
         """Stop every session that has not reached a final state, all at once."""
-        async with anyio.create_task_group() as tg:
-            for session in self.sessions.values():
-                if session.state not in FINAL_STATES:
-                    tg.start_soon(session.terminate)
+        await self.scheduler.terminate_all()
+
+    def restart(self, name: str) -> None:
+        """Queue a final session again (new attempt, fresh retries); lifts an abort."""
+        self.scheduler.restart(self._get(name))
+
+    def fork(self, name: str, overrides: Mapping[str, object] | None = None) -> str:
+        """Start a new session from `name`'s spec with `overrides` (any session field; env
+        is merged); returns the new session's name. See engine/fork.py."""
+        source = self._get(name)
+        taken = {*self.sessions, *(s.template for s in self.sessions.values())}
+        spec = fork_spec(source.spec, source.template, overrides or {}, self.deck, taken)
+        session = self._new_session(spec, spec.name, None)
+        session.announce(f"forked from {name}")
+        self.scheduler.add(session)
+        return session.name
 
     async def send_input(self, name: str, data: bytes) -> None:
         await self._get(name).send_input(data)
@@ -143,12 +230,21 @@ class Engine:
     def screen_delta(self, name: str, since: int) -> ScreenDelta:
         return self._get(name).screen.delta(since)
 
+    def scrollback(self, name: str, start: int = 0, count: int | None = None) -> list[StyledLine]:
+        """History rows above the screen, oldest first. A copy of the whole history costs
+        ~26 ms at 5000x200, so viewers fetch it when the operator scrolls, not per frame."""
+        screen = self._get(name).screen
+        return screen.scrollback_lines(start, screen.scrollback_size() if count is None else count)
+
     def save_screen(self, name: str) -> tuple[Path, Path]:
         """Write the session's current screen as text and ANSI into the run directory."""
         return save_screen(self.run_dir / "sessions", name, self._get(name).screen)
 
     def pool_statistics(self) -> PoolStatistics:
         return self.pool.statistics()
+
+    def scheduler_statistics(self) -> SchedulerStatistics:
+        return self.scheduler.statistics()
 
     def subscribe(self) -> MemoryObjectReceiveStream[Event]:
         return self.hub.subscribe()
@@ -172,18 +268,15 @@ class Engine:
     async def _sample_pool(self) -> None:
         while True:
             self.hub.emit(PoolSampled(**_sample_fields(self.pool.statistics())))
+            self.hub.emit(SchedulerSampled(**_scheduler_fields(self.scheduler.statistics())))
             await anyio.sleep(SAMPLE_EVERY)
 
     def write_summary(self) -> Path:
-        """summary.json: per-session outcome and the run's verdict."""
+        """summary.json: per-session attempts and outcome, and the run's verdict."""
         path = self.run_dir / "summary.json"
-        data = {
-            "deck": self.deck.name,
-            "deck_file": str(self.deck.path),
-            "ok": self.ok,
-            "sessions": [s.info().model_dump(mode="json") for s in self.sessions.values()],
-            "pool": asdict(self.pool.statistics()),
-        }
+        data = build_summary(self.deck, self.list_sessions(), self.verdict())
+        data["scheduler"] = asdict(self.scheduler.statistics())
+        data["pool"] = asdict(self.pool.statistics())
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
 
@@ -195,6 +288,11 @@ def _sample_fields(stats: PoolStatistics) -> dict[str, float]:
     fields = asdict(stats)
     fields.pop("starting")
     return fields
+
+
+def _scheduler_fields(stats: SchedulerStatistics) -> dict[str, float]:
+    keep = SchedulerSampled.model_fields.keys()
+    return {k: v for k, v in asdict(stats).items() if k in keep}
 
 
 @asynccontextmanager
@@ -209,8 +307,18 @@ async def open_engine(deck: DeckSpec, run_dir: Path | None = None) -> AsyncItera
         if hub_ref:
             hub_ref[0].hub.emit(TerminalRecycled(terminal=terminal, reason=reason))
 
-    async with open_pool(deck.pool, on_recycle) as pool, anyio.create_task_group() as tg:
+    def on_bus_event(event: Event) -> None:
+        if hub_ref:
+            hub_ref[0].hub.emit(event)
+
+    names = [spec.name for spec in deck.sessions]
+    async with (
+        open_pool(deck.pool, on_recycle) as pool,
+        open_bus(run_dir, names, on_bus_event) as bus,
+        anyio.create_task_group() as tg,
+    ):
         engine = Engine(deck, run_dir, pool, tg)
+        engine.bus = bus
         hub_ref.append(engine)
         tg.start_soon(engine._tick_screens)
         tg.start_soon(engine._sample_pool)

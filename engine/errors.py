@@ -9,7 +9,8 @@ SwarmdeckError
 │   └── PoolClosedError        the pool is shutting down
 └── SessionError
     ├── UnknownSessionError    no session by that name
-    └── InvalidTransitionError a state change the transition table forbids
+    ├── InvalidTransitionError a state change the transition table forbids
+    └── WorkspaceError         an isolated workspace (directory, git worktree) failed
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class SessionError(SwarmdeckError):
 
 class UnknownSessionError(SessionError):
     """No session has the given name."""
+
+
+class WorkspaceError(SessionError):
+    """An isolated workspace could not be created; the session fails without starting."""
 
 
 class InvalidTransitionError(SessionError):

@@ -76,7 +76,132 @@ class RunFinished(_Event):
     summary_path: str
 
 
+class ParallelismAdjusted(_Event):
+    """`max_parallel = "auto"` moved the concurrency limit; `reason` gives the figures."""
+
+    kind: Literal["parallelism-adjusted"] = "parallelism-adjusted"
+    old: int
+    new: int
+    reason: str
+
+
+class RunAborted(_Event):
+    """The scheduler stopped starting sessions: a critical session failed (running ones are
+    terminated) or the failure rate crossed max_failure_rate (running ones finish)."""
+
+    kind: Literal["run-aborted"] = "run-aborted"
+    reason: str
+    terminated_running: bool
+
+
+class SchedulerSampled(_Event):
+    """A periodic sample of the scheduler's statistics (see SchedulerStatistics)."""
+
+    kind: Literal["scheduler-sampled"] = "scheduler-sampled"
+    max_parallel: int
+    queued: int
+    ready: int
+    waiting_on_dependency: int
+    running: int
+    completed: int
+    failed: int
+    skipped: int
+    retried: int
+    throughput: float
+    queue_wait_mean: float
+    queue_wait_p95: float
+
+
+class BusMessageRouted(_Event):
+    """A message reached the bus and was placed in `mailboxes` mailboxes (0: nobody listens)."""
+
+    kind: Literal["bus-message-routed"] = "bus-message-routed"
+    id: str
+    route: str
+    target: str
+    sender: str
+    reliable: bool
+    priority: str
+    mailboxes: int
+
+
+class BusMessageAcked(_Event):
+    """A receiver acknowledged a reliable message; it is no longer owed."""
+
+    kind: Literal["bus-message-acked"] = "bus-message-acked"
+    id: str
+    session: str
+    mailbox: str
+
+
+class BusMessageRedelivered(_Event):
+    """A reliable message went back to its mailbox (`reason`: ack-timeout, nack, restart)."""
+
+    kind: Literal["bus-message-redelivered"] = "bus-message-redelivered"
+    id: str
+    mailbox: str
+    attempt: int
+    reason: str
+
+
+class BusMessageExpired(_Event):
+    """A message outlived its ttl before it was delivered or acked."""
+
+    kind: Literal["bus-message-expired"] = "bus-message-expired"
+    id: str
+    mailbox: str
+    reliable: bool
+
+
+class BusMessageDropped(_Event):
+    """A best-effort message was discarded (`reason`: overflow, unsubscribed, dlq-full)."""
+
+    kind: Literal["bus-message-dropped"] = "bus-message-dropped"
+    id: str
+    mailbox: str
+    reason: str
+
+
+class BusMessageDeadLettered(_Event):
+    """A reliable message moved to the dead-letter queue (`reason`: max-attempts, expired)."""
+
+    kind: Literal["bus-message-dead-lettered"] = "bus-message-dead-lettered"
+    id: str
+    mailbox: str
+    reason: str
+    attempts: int
+
+
+class BusRequestRefused(_Event):
+    """The bus refused a command: bad token, ACL, full queue, bad frame (`code` says which)."""
+
+    kind: Literal["bus-request-refused"] = "bus-request-refused"
+    session: str | None
+    op: str
+    code: str
+    reason: str
+
+
+BusEvent = (
+    BusMessageRouted
+    | BusMessageAcked
+    | BusMessageRedelivered
+    | BusMessageExpired
+    | BusMessageDropped
+    | BusMessageDeadLettered
+    | BusRequestRefused
+)
+
+
 Event = Annotated[
-    SessionStateChanged | ScreenChanged | PoolSampled | TerminalRecycled | RunFinished,
+    SessionStateChanged
+    | ScreenChanged
+    | PoolSampled
+    | TerminalRecycled
+    | RunFinished
+    | ParallelismAdjusted
+    | RunAborted
+    | SchedulerSampled
+    | BusEvent,
     Field(discriminator="kind"),
 ]

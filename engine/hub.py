@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.events import Event, PoolSampled, ScreenChanged
+from engine.events import Event, PoolSampled, SchedulerSampled, ScreenChanged
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 
-_COALESCABLE = (ScreenChanged, PoolSampled)
+_COALESCABLE = (ScreenChanged, PoolSampled, SchedulerSampled)
 
 
 class EventHub:
@@ -44,6 +44,7 @@ class EventHub:
                 send.send_nowait(event)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._subscribers.remove(send)
+                send.close()
 
     def close(self) -> None:
         for send in self._subscribers:

@@ -1,9 +1,11 @@
 """A session: one command on one terminal, and the single writer of its state.
 
-The runner (`run`) owns the lifecycle of an attempt: wait for a slot, lease a terminal,
-start the job, feed its output to the screen and the recording, wait for the exit, and
-settle the final state. Operator commands (pause, resume, terminate, input, resize) act
-on the live job through the terminal's process groups.
+The scheduler (engine/scheduler.py) decides *when* a session runs; `run_attempt` owns one
+attempt once admitted: lease a terminal, start the job, feed its output to the screen and
+the recording, wait for the exit, settle the final state and record the attempt. The
+scheduler moves it between attempts with `requeue`, or ends it unstarted with `skip` or
+`cancel`. Operator commands (pause, resume, terminate, input, resize) act on the live job
+through the terminal's process groups.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
-from pydantic import BaseModel, ConfigDict
 
+from engine.attempt import AttemptInfo, SessionInfo
 from engine.errors import InvalidTransitionError, SessionError, SwarmdeckError
 from engine.events import SessionStateChanged
 from engine.recorder import CastWriter, save_screen
@@ -34,28 +36,11 @@ if TYPE_CHECKING:
     from engine.pool import TerminalPool
     from engine.spec import DeckSpec, SessionSpec
 
+__all__ = ["Replica", "Session", "SessionInfo"]
+
 S = SessionState
-
-
-class SessionInfo(BaseModel):
-    """What a viewer needs to list a session; plain data."""
-
-    model_config = ConfigDict(frozen=True)
-    name: str
-    state: SessionState
-    reason: str
-    command: str
-    pid: int | None
-    terminal: str
-    terminal_id: int | None
-    exit_code: int | None
-    signal: int | None
-    queued_at: float
-    started_at: float | None
-    ended_at: float | None
-    title: str
-    cols: int
-    rows: int
+Replica = tuple[int, int]
+"""(index, count): replica `index` (from 1) of `count` copies of one template."""
 
 
 class Session:
@@ -67,9 +52,17 @@ class Session:
         emit: Callable[[Event], None],
         on_screen: Callable[[str], None],
         extra_env: Callable[[str], dict[str, str]] | None = None,
+        *,
+        template: str | None = None,
+        replica: Replica | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
+        self.template = template or spec.name
+        self.replica = replica
+        self.workspace: Path | None = None
+        self.attempts: list[AttemptInfo] = []
+        self.ready_at: float | None = None
         self.deck = deck
         self.run_dir = run_dir
         self._emit = emit
@@ -87,6 +80,7 @@ class Session:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self._stop_requested = False
+        self._stop_reason = "stopped by operator"
         self._timed_out = False
         self._exited = anyio.Event()
         self._queue_scope: anyio.CancelScope | None = None
@@ -115,25 +109,78 @@ class Session:
     def final(self) -> bool:
         return self.state in FINAL_STATES
 
+    @property
+    def ever_started(self) -> bool:
+        """A process of this session started at least once (any attempt)."""
+        return self.started_at is not None or any(a.started_at for a in self.attempts)
+
+    def announce(self, reason: str) -> None:
+        """Tell viewers a session exists (a fork); not a state change, so old is None."""
+        self._emit(SessionStateChanged(session=self.name, old=None, new=self.state, reason=reason))
+
+    # -- between attempts (called by the scheduler) ---------------------------------------
+    def skip(self, reason: str) -> None:
+        self._set_state(S.SKIPPED, reason)
+
+    def cancel(self, reason: str) -> None:
+        """End a queued session that was never admitted."""
+        self._set_state(S.TERMINATED, reason)
+
+    def requeue(self, reason: str) -> None:
+        """Back to queued for another attempt (retry or restart); the screen is kept."""
+        self.pid = self.exit = self.terminal = None
+        self.started_at = self.ended_at = self.ready_at = None
+        self._stop_requested = self._timed_out = False
+        self._stop_reason = "stopped by operator"
+        self._decoder.reset()
+        self._exited = anyio.Event()
+        self.queued_at = time.time()
+        self._set_state(S.QUEUED, reason)
+
     # -- lifecycle ------------------------------------------------------------------------
-    async def run(self, pool: TerminalPool, limiter: anyio.CapacityLimiter, tg: TaskGroup) -> None:
-        """Run one attempt to a final state; never raises for the session's own failures."""
+    async def run_attempt(self, pool: TerminalPool, tg: TaskGroup) -> None:
+        """Run one admitted attempt to a final state; never raises for its own failures."""
         self._tg = tg
         try:
-            with anyio.CancelScope() as self._queue_scope:
-                await limiter.acquire()
-            if self._queue_scope.cancelled_caught:
-                self._set_state(S.TERMINATED, "stopped before it started")
-                return
-            try:
-                await self._lease_and_run(pool, tg)
-            finally:
-                limiter.release()
+            await self._lease_and_run(pool, tg)
         finally:
+            if self._cast is not None:  # cancelled with the engine: keep what was recorded
+                self._cast.close()
+                self._cast = None
+            self._record_attempt()
             self._exited.set()
+
+    def fail_unstarted(self, reason: str) -> None:
+        """An admitted attempt that could not begin (no workspace); recorded as an attempt."""
+        self._set_state(S.FAILED, reason)
+        self._record_attempt()
+
+    def _record_attempt(self) -> None:
+        if not self.final:
+            return
+        now = time.time()
+        ended = self.ended_at or now
+        start = self.started_at
+        self.attempts.append(
+            AttemptInfo(
+                number=len(self.attempts) + 1,
+                state=self.state,
+                reason=self.reason,
+                exit_code=self.exit.code if self.exit else None,
+                signal=self.exit.signal if self.exit else None,
+                ready_at=self.ready_at,
+                started_at=start,
+                ended_at=ended,
+                queue_wait=(start or ended) - self.ready_at if self.ready_at else None,
+                run_time=ended - start if start is not None else None,
+            )
+        )
 
     async def _lease_and_run(self, pool: TerminalPool, tg: TaskGroup) -> None:
         term: Terminal | None = None
+        if self._stop_requested:
+            self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
+            return
         with anyio.CancelScope() as self._queue_scope:
             try:
                 term = await pool.acquire(self.spec.terminal)
@@ -142,7 +189,7 @@ class Session:
                 return
         self._queue_scope = None
         if term is None:
-            self._set_state(S.TERMINATED, "stopped before it started")
+            self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
             return
         try:
             await self._run_on(term, tg)
@@ -154,8 +201,11 @@ class Session:
         self._set_state(S.SPAWNING, f"on {term.kind} terminal #{term.id}")
         sessions_dir = self.run_dir / "sessions"
         sessions_dir.mkdir(parents=True, exist_ok=True)
+        number = len(self.attempts) + 1
+        if number > 1:
+            self.screen.feed(f"\r\n\x1b[0m--- attempt {number} ---\r\n".encode())
         self._cast = CastWriter(
-            sessions_dir / f"{self.name}.cast",
+            sessions_dir / f"{self._file_stem()}.cast",
             self.cols,
             self.rows,
             self.name,
@@ -196,11 +246,18 @@ class Session:
         env.update(
             SWARMDECK_SESSION=self.name,
             SWARMDECK_RUN_DIR=str(self.run_dir),
+            SWARMDECK_ATTEMPT=str(len(self.attempts) + 1),
             TERM="xterm-256color",
         )
+        if self.replica is not None:
+            env.update(
+                SWARMDECK_REPLICA=str(self.replica[0]), SWARMDECK_REPLICAS=str(self.replica[1])
+            )
+        if self.workspace is not None:
+            env.update(SWARMDECK_WORKSPACE=str(self.workspace))
         if self._extra_env is not None:
             env.update(self._extra_env(self.name))
-        cwd = self.spec.cwd or self.deck.directory
+        cwd = self.workspace or self.spec.cwd or self.deck.directory
         return Job(self.spec.argv(self.deck.pool.shell), env, str(cwd), self.cols, self.rows)
 
     async def _wait(self, term: Terminal) -> ExitStatus:
@@ -217,7 +274,7 @@ class Session:
         if self._timed_out:
             self._set_state(S.FAILED, f"timeout after {self.spec.timeout:g}s ({status.describe()})")
         elif self._stop_requested:
-            self._set_state(S.TERMINATED, f"stopped by operator ({status.describe()})")
+            self._set_state(S.TERMINATED, f"{self._stop_reason} ({status.describe()})")
         elif status.ok:
             self._set_state(S.COMPLETED, status.describe())
         else:
@@ -236,6 +293,11 @@ class Session:
         if self._cast is not None:
             self._cast.flush()
 
+    def _file_stem(self) -> str:
+        """`name` for the first attempt, `name.attempt-N` for later ones."""
+        number = len(self.attempts) + 1
+        return self.name if number == 1 else f"{self.name}.attempt-{number}"
+
     def _close_records(self) -> None:
         if self._cast is not None:
             self._cast.output(self._decoder.decode(b"", final=True))
@@ -245,13 +307,16 @@ class Session:
         save_screen(directory, self.name, self.screen)
         exit_info = {
             "session": self.name,
+            "attempt": len(self.attempts) + 1,
             "exit_code": self.exit.code if self.exit else None,
             "signal": self.exit.signal if self.exit else None,
             "timed_out": self._timed_out,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
         }
-        (directory / f"{self.name}.exit.json").write_text(json.dumps(exit_info, indent=2) + "\n")
+        (directory / f"{self._file_stem()}.exit.json").write_text(
+            json.dumps(exit_info, indent=2) + "\n"
+        )
 
     # -- operator commands ----------------------------------------------------------------
     def _require(self, *states: SessionState) -> Terminal:
@@ -268,11 +333,13 @@ class Session:
         await self._require(S.PAUSED).resume_job()
         self._set_state(S.ACTIVE, "SIGCONT")
 
-    async def terminate(self) -> None:
-        """Stop the session: queued ones never start, live ones get the stop signal."""
+    async def terminate(self, reason: str = "stopped by operator") -> None:
+        """Stop an admitted session: one still leasing never starts, a live one gets the
+        stop signal (SIGKILL after stop_grace). Queued, unadmitted ones go through `cancel`."""
         if self.final:
             raise SessionError(f"session {self.name!r} already {self.state}")
         self._stop_requested = True
+        self._stop_reason = reason
         if self.state is S.QUEUED:
             if self._queue_scope is not None:
                 self._queue_scope.cancel()
@@ -323,4 +390,11 @@ class Session:
             title=self.screen.title,
             cols=self.cols,
             rows=self.rows,
+            priority=self.spec.priority,
+            critical=self.spec.critical,
+            template=self.template,
+            replica=self.replica[0] if self.replica else None,
+            depends_on=tuple(d.name for d in self.spec.depends_on),
+            workspace=self.workspace or self.spec.cwd or self.deck.directory,
+            attempts=tuple(self.attempts),
         )

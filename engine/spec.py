@@ -8,7 +8,10 @@ as a reader counts ``[[session]]`` tables, and named when the name is readable:
 ``session[2] (build).timeout``.
 
 To grow the format, add a field to `SessionSpec`, `PoolSpec` or `DeckSpec`;
-checks that span several sessions belong in `DeckSpec._check_sessions`.
+checks that span several sessions belong in engine/deckchecks.py. Scheduling fields
+(priority, depends_on, retries, backoff, critical, replicas, workspace, memory and the
+deck's max_parallel, memory_budget, max_failure_rate, min_success) are explained in
+docs/scheduling.md.
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ import reprlib
 import shutil
 import signal
 import tomllib
-from collections import defaultdict
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -36,12 +38,26 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from engine.deckchecks import VERBATIM, deck_problems, with_problems
+from engine.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
 from engine.errors import DeckError
+from engine.sizes import OptionalMemorySize  # noqa: TC001 (pydantic needs it)
 
-__all__ = ["DeckSpec", "PoolSpec", "SessionSpec", "load_deck", "parse_deck"]
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+__all__ = [
+    "Backoff",
+    "DeckSpec",
+    "Dependency",
+    "PoolSpec",
+    "Priority",
+    "SessionSpec",
+    "load_deck",
+    "parse_deck",
+]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -49,6 +65,8 @@ _COMMON_SIGNALS = "TERM, INT, HUP, QUIT, KILL, USR1, USR2"
 
 Cols = Annotated[int, Field(ge=2, le=1000)]
 Rows = Annotated[int, Field(ge=2, le=500)]
+Priority = Literal["critical", "high", "normal", "low"]
+PRIORITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 
 class _Spec(BaseModel):
@@ -134,8 +152,34 @@ def _signal_number(value: object) -> object:
     raise ValueError(f"expected a signal name ({_COMMON_SIGNALS}, ...) or number, got {value!r}")
 
 
+def _dependency(value: object) -> object:
+    """``"build"`` is short for ``{ name = "build", condition = "succeeded" }``."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+class Dependency(_Spec):
+    """Start only when session `name` (every replica of it) meets `condition`."""
+
+    name: str
+    condition: Condition = "succeeded"
+
+
+class Backoff(_Spec):
+    """Delay before retry n (1-based): initial × factor^(n-1), capped at max, ± jitter."""
+
+    initial: Duration = 1.0
+    factor: float = Field(default=2.0, ge=1.0, le=100.0)
+    max: Duration = 60.0
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+
+    def delay(self, retry: int, spread: float) -> float:
+        """`spread` in [-1, 1] picks where in the jitter band this retry falls."""
+        base = min(self.max, self.initial * self.factor ** (retry - 1))
+        return max(0.0, base * (1 + self.jitter * spread))
+
+
 class SessionSpec(_Spec):
-    """One command to run on a terminal."""
+    """One command to run on a terminal, and how the scheduler treats it."""
 
     name: Annotated[str, BeforeValidator(_session_name)]
     command: Annotated[str | list[str], BeforeValidator(_command)]
@@ -147,6 +191,16 @@ class SessionSpec(_Spec):
     stop_grace: Duration = 5.0
     cols: Cols | None = None
     rows: Rows | None = None
+    priority: Priority = "normal"
+    depends_on: list[Annotated[Dependency, BeforeValidator(_dependency)]] = Field(
+        default_factory=list
+    )
+    retries: int = Field(default=0, ge=0, le=100)
+    backoff: Backoff = Field(default_factory=Backoff)
+    critical: bool = False
+    replicas: int = Field(default=1, ge=1, le=1000)
+    workspace: Literal["shared", "isolated"] = "shared"
+    memory: OptionalMemorySize = None
 
     @field_validator("cwd", mode="before")
     @classmethod
@@ -184,6 +238,11 @@ class DeckSpec(_Spec):
 
     name: str = Field(min_length=1)
     pool: PoolSpec = Field(default_factory=PoolSpec)
+    max_parallel: Annotated[int, Field(ge=1)] | Literal["auto"] | None = None
+    memory_budget: OptionalMemorySize = None
+    max_failure_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    failure_window: int = Field(default=10, ge=1)
+    min_success: int | None = Field(default=None, ge=0)
     sessions: list[SessionSpec] = Field(alias="session")
     _path: Path = PrivateAttr()
 
@@ -212,62 +271,38 @@ class DeckSpec(_Spec):
         self._path = path
         return self
 
+    @property
+    def parallel_limit(self) -> int:
+        """The fixed concurrency limit (the ceiling when max_parallel is "auto")."""
+        return self.max_parallel if isinstance(self.max_parallel, int) else self.pool.size
+
+    @field_validator("max_parallel")
+    @classmethod
+    def _parallel_fits(cls, value: int | str | None, info: ValidationInfo) -> int | str | None:
+        """Above the pool size, sessions would queue in the pool and hit acquire_timeout."""
+        pool = info.data.get("pool")
+        if isinstance(value, int) and pool is not None and value > pool.size:
+            raise ValueError(f"must not exceed pool.size ({pool.size}), got {value}")
+        return value
+
     @field_validator("sessions", mode="wrap")
     @classmethod
-    def _check_sessions(cls, value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    def _check_sessions(
+        cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> object:
         """Deck-wide checks run even when single sessions fail, so all problems show at once."""
-        problems = _session_problems(value)
+        problems = deck_problems(value, info.data)
         try:
             sessions = handler(value)
         except ValidationError as error:
-            raise _with_problems(error, problems) from None
+            raise with_problems(error, problems) from None
         if problems:
             raise ValidationError.from_exception_data("DeckSpec", problems)
         return sessions
 
 
-def _session_problems(value: object) -> list[InitErrorDetails]:
-    if value == []:
-        return [_custom("no_sessions", "at least one [[session]] table is required", value)]
-    if not isinstance(value, list):
-        return []
-    positions: defaultdict[str, list[str]] = defaultdict(list)
-    for index, item in enumerate(value, start=1):
-        name = item.get("name") if isinstance(item, dict) else getattr(item, "name", None)
-        if isinstance(name, str):
-            positions[name].append(f"session[{index}]")
-    return [
-        _custom("duplicate_name", f"duplicate name {name!r} ({_and(where)})", value)
-        for name, where in positions.items()
-        if len(where) > 1
-    ]
-
-
-def _custom(kind: str, message: str, value: object) -> InitErrorDetails:
-    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=(), input=value)
-
-
-def _and(items: list[str]) -> str:
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _with_problems(error: ValidationError, extra: list[InitErrorDetails]) -> ValidationError:
-    if not extra:
-        return error
-    kept = [
-        InitErrorDetails(
-            type=PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
-            loc=e["loc"],
-            input=e["input"],
-        )
-        for e in error.errors()
-    ]
-    return ValidationError.from_exception_data(error.title, kept + extra)
-
-
 # --- loading and reporting ------------------------------------------------------------
 
-_VERBATIM = frozenset({"duplicate_name", "no_sessions"})
 _EXPECTATIONS = {
     "int_type": "expected an integer",
     "float_type": "expected a number",
@@ -342,7 +377,7 @@ def _expectation(error: ErrorDetails) -> str:
     kind, context = error["type"], error.get("ctx", {})
     if kind == "value_error":
         return str(context["error"])
-    if kind in _VERBATIM:
+    if kind in VERBATIM:
         return error["msg"]
     expected = _EXPECTATIONS.get(kind)
     if expected is None:

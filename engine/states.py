@@ -1,8 +1,9 @@
 """Session states and the one table of allowed transitions.
 
 `docs/states.md` is generated from `TRANSITIONS` (`python -m engine.states > docs/states.md`),
-so the diagram cannot drift from the code. Final states are completed, failed and
-terminated; a final session may go back to queued when it is retried or restarted.
+so the diagram cannot drift from the code. Final states are completed, failed,
+terminated and skipped (never started: a dependency could not be met or the run was
+aborted); a final session may go back to queued when it is retried or restarted.
 """
 
 from __future__ import annotations
@@ -18,26 +19,29 @@ class SessionState(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     TERMINATED = "terminated"
+    SKIPPED = "skipped"
 
 
 S = SessionState
-FINAL_STATES: frozenset[SessionState] = frozenset({S.COMPLETED, S.FAILED, S.TERMINATED})
+FINAL_STATES: frozenset[SessionState] = frozenset({S.COMPLETED, S.FAILED, S.TERMINATED, S.SKIPPED})
 LIVE_STATES: frozenset[SessionState] = frozenset({S.SPAWNING, S.ACTIVE, S.PAUSED})
 
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
-    S.QUEUED: frozenset({S.SPAWNING, S.TERMINATED, S.FAILED}),
+    S.QUEUED: frozenset({S.SPAWNING, S.TERMINATED, S.FAILED, S.SKIPPED}),
     S.SPAWNING: frozenset({S.ACTIVE, S.FAILED, S.TERMINATED}),
     S.ACTIVE: frozenset({S.PAUSED, S.COMPLETED, S.FAILED, S.TERMINATED}),
     S.PAUSED: frozenset({S.ACTIVE, S.COMPLETED, S.FAILED, S.TERMINATED}),
     S.COMPLETED: frozenset({S.QUEUED}),
     S.FAILED: frozenset({S.QUEUED}),
     S.TERMINATED: frozenset({S.QUEUED}),
+    S.SKIPPED: frozenset({S.QUEUED}),
 }
 
 WHY: dict[tuple[SessionState, SessionState], str] = {
     (S.QUEUED, S.SPAWNING): "a terminal was leased",
     (S.QUEUED, S.TERMINATED): "operator stopped it before it started",
-    (S.QUEUED, S.FAILED): "no terminal could be leased",
+    (S.QUEUED, S.FAILED): "no terminal could be leased, or no workspace created",
+    (S.QUEUED, S.SKIPPED): "a dependency cannot be met, or the run was aborted or halted",
     (S.SPAWNING, S.ACTIVE): "the process started",
     (S.SPAWNING, S.FAILED): "the process could not start",
     (S.SPAWNING, S.TERMINATED): "operator stopped it while starting",
@@ -47,11 +51,12 @@ WHY: dict[tuple[SessionState, SessionState], str] = {
     (S.PAUSED, S.COMPLETED): "exit status 0 (killed from outside while paused)",
     (S.ACTIVE, S.FAILED): "non-zero exit, killed by a signal, or timeout",
     (S.PAUSED, S.FAILED): "killed while paused, or timeout",
-    (S.ACTIVE, S.TERMINATED): "operator stop: stop signal, SIGKILL after the grace",
+    (S.ACTIVE, S.TERMINATED): "operator stop or run abort: stop signal, SIGKILL after the grace",
     (S.PAUSED, S.TERMINATED): "operator stop (SIGCONT sent with the stop signal)",
     (S.COMPLETED, S.QUEUED): "restart",
     (S.FAILED, S.QUEUED): "retry or restart",
     (S.TERMINATED, S.QUEUED): "restart",
+    (S.SKIPPED, S.QUEUED): "restart",
 }
 
 

@@ -19,8 +19,11 @@ if TYPE_CHECKING:
     from engine.states import SessionState
 
 
-def make_deck(tmp_path: Path, body: str, pool: str = "size = 2\nwarm = 1") -> DeckSpec:
-    text = f"[pool]\n{pool}\n\n{body}"
+def make_deck(
+    tmp_path: Path, body: str, pool: str = "size = 2\nwarm = 1", top: str = ""
+) -> DeckSpec:
+    """`top` holds deck-level keys (they must come before the [pool] table)."""
+    text = f"{top}\n[pool]\n{pool}\n\n{body}"
     path = tmp_path / "deck.toml"
     path.write_text(text)
     return parse_deck(text, path)

@@ -204,3 +204,26 @@ terminal = "fresh"
         await engine.terminate("fresh")
         assert engine.sessions["fresh"].exit is not None
         assert engine.sessions["fresh"].exit.signal == signal.SIGTERM
+
+
+async def test_an_exception_in_the_engine_block_leaves_nothing_running(tmp_path: Path) -> None:
+    body = """
+[[session]]
+name = "pooled"
+command = "sleep 300"
+
+[[session]]
+name = "fresh"
+command = "sleep 300 & sleep 300"
+terminal = "fresh"
+"""
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):  # unwrapped: no ExceptionGroup for the caller to dig through
+        async with running(tmp_path, body) as engine:
+            await wait_state(engine, "pooled", S.ACTIVE)
+            await wait_state(engine, "fresh", S.ACTIVE)
+            raise Boom
+    # the autouse leak guard checks that no process and no PTY is left

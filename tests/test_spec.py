@@ -167,7 +167,8 @@ def test_unknown_key_suggests_the_closest_allowed_one() -> None:
 
 def test_unknown_top_level_key_is_reported_with_a_suggestion() -> None:
     assert problems("sessions = 1\n" + ONE_SESSION) == [
-        "sessions: unknown key; did you mean 'session'? (allowed: name, pool, session)"
+        "sessions: unknown key; did you mean 'session'? (allowed: name, pool, max_parallel, "
+        "memory_budget, max_failure_rate, failure_window, min_success, session)"
     ]
 
 
@@ -320,3 +321,69 @@ def test_every_problem_is_reported_at_once() -> None:
         "session",
     ]
     assert not any("Input should" in line or "pydantic" in line for line in found)
+
+
+# --- scheduling fields -----------------------------------------------------------------
+
+
+def test_scheduling_fields_have_safe_defaults() -> None:
+    spec = deck(ONE_SESSION)
+    only = spec.sessions[0]
+    assert (only.priority, only.depends_on, only.retries, only.critical) == ("normal", [], 0, False)
+    assert (only.replicas, only.workspace, only.memory) == (1, "shared", None)
+    assert (spec.max_parallel, spec.parallel_limit, spec.min_success) == (None, 4, None)
+
+
+def test_dependencies_accept_a_name_or_a_table_with_a_condition() -> None:
+    text = session(name='"db"') + session(
+        name='"app"', depends_on='["db", { name = "db", condition = "started" }]'
+    )
+    deps = deck(text).sessions[1].depends_on
+    assert [(d.name, d.condition) for d in deps] == [("db", "succeeded"), ("db", "started")]
+
+
+def test_an_unknown_dependency_is_named_with_the_known_sessions() -> None:
+    assert problems(session(depends_on='["dbb"]')) == [
+        "session[1] (web).depends_on: unknown session 'dbb' (known: web)"
+    ]
+
+
+def test_a_dependency_cycle_is_reported_as_a_path() -> None:
+    text = (
+        session(name='"a"', depends_on='["b"]')
+        + session(name='"b"', depends_on='["c"]')
+        + session(name='"c"', depends_on='["a"]')
+    )
+    assert problems(text) == ["session: dependency cycle a → b → c → a"]
+
+
+def test_a_session_may_not_need_more_memory_than_the_budget() -> None:
+    text = 'memory_budget = "1GiB"\n' + session(memory='"1.5GiB"')
+    assert problems(text) == ["session[1] (web).memory: 1.5 GiB exceeds memory_budget (1 GiB)"]
+
+
+def test_max_parallel_is_auto_or_at_most_the_pool_size() -> None:
+    assert deck('max_parallel = "auto"\n' + ONE_SESSION).max_parallel == "auto"
+    assert problems("max_parallel = 5\n" + ONE_SESSION) == [
+        "max_parallel: must not exceed pool.size (4), got 5"
+    ]
+
+
+def test_min_success_must_be_reachable_by_non_critical_sessions() -> None:
+    text = "min_success = 3\n" + session(replicas="2") + session(name='"c"', critical="true")
+    assert problems(text) == ["session: min_success (3) exceeds the 2 non-critical session(s)"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"priority": '"urgent"'}, "expected 'critical', 'high', 'normal' or 'low'"),
+        ({"retries": "-1"}, "expected at least 0"),
+        ({"workspace": '"private"'}, "expected 'shared' or 'isolated'"),
+        ({"replicas": "0"}, "expected at least 1"),
+        ({"backoff": "{ factor = 0.5 }"}, "expected at least 1"),
+    ],
+)
+def test_bad_scheduling_fields_name_the_expectation(fields: dict[str, str], expected: str) -> None:
+    [problem] = problems(session(**fields))
+    assert expected in problem

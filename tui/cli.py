@@ -59,6 +59,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "bus":  # runs inside every session: stdlib-only, fast to start
+        from engine.bus.cli import main as bus_main
+
+        return bus_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "validate":
         return _validate(args.deck)

@@ -1,5 +1,6 @@
 """`swarmdeck run --headless`: the engine with a live table (TTY) or plain lines, then a
-summary. Ctrl-C / SIGTERM / SIGHUP stop every session cleanly; a second one kills."""
+summary (the same facts as summary.json: attempts, exit, queue wait, run time, reason,
+workspace, verdict). Ctrl-C / SIGTERM / SIGHUP stop every session cleanly; a second kills."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from engine.api import open_engine
-from engine.events import SessionStateChanged
+from engine.events import ParallelismAdjusted, RunAborted, SessionStateChanged
 from engine.states import SessionState
 
 if TYPE_CHECKING:
@@ -32,7 +33,9 @@ STATE_STYLE = {
     SessionState.COMPLETED: "bold green",
     SessionState.FAILED: "bold red",
     SessionState.TERMINATED: "magenta",
+    SessionState.SKIPPED: "dim magenta",
 }
+VERDICT_STYLE = {"succeeded": "bold green", "partial": "bold yellow"}
 
 
 def _runtime(info: SessionInfo) -> str:
@@ -58,6 +61,51 @@ def session_table(engine: Engine, title: str) -> Table:
     return table
 
 
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:6.2f}s"
+
+
+def _exit(info: SessionInfo) -> str:
+    if info.signal is not None:
+        return f"sig {info.signal}"
+    return "" if info.exit_code is None else str(info.exit_code)
+
+
+def summary_table(engine: Engine) -> Table:
+    """One row per session, as in summary.json."""
+    table = Table(title="summary", expand=False)
+    for col in ("session", "state", "tries", "exit", "wait", "run", "reason", "workspace"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=50)
+    for info in engine.list_sessions():
+        isolated = engine.sessions[info.name].spec.workspace == "isolated"
+        table.add_row(
+            info.name,
+            f"[{STATE_STYLE[info.state]}]{info.state}[/]",
+            str(len(info.attempts)),
+            _exit(info),
+            _seconds(info.queue_wait),
+            _seconds(info.run_time),
+            info.reason,
+            str(info.workspace) if isolated else "",
+        )
+    return table
+
+
+def verdict_line(engine: Engine) -> str:
+    v = engine.verdict()
+    style = VERDICT_STYLE.get(v.outcome, "bold red")
+    return f"verdict: [{style}]{v.outcome}[/] — {v.reason} ({v.succeeded}/{v.total} completed)"
+
+
+def scheduler_line(engine: Engine) -> str:
+    s = engine.scheduler_statistics()
+    return (
+        f"scheduler: max_parallel {s.max_parallel}, {s.completed} completed, {s.failed} failed, "
+        f"{s.skipped} skipped, {s.retried} retries, queue wait mean "
+        f"{s.queue_wait_mean * 1000:.1f} ms / p95 {s.queue_wait_p95 * 1000:.1f} ms"
+    )
+
+
 def pool_line(engine: Engine) -> str:
     s = engine.pool_statistics()
     return (
@@ -76,9 +124,11 @@ async def _live_view(engine: Engine, console: Console) -> None:
 async def _plain_view(engine: Engine, console: Console) -> None:
     with engine.subscribe() as events:
         async for event in events:
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
             if isinstance(event, SessionStateChanged):
-                stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
                 console.print(f"{stamp} {event.session:<16} {event.new:<10} {event.reason}")
+            elif isinstance(event, RunAborted | ParallelismAdjusted):
+                console.print(f"{stamp} [bold]{event.reason}[/]")
 
 
 async def _signals(engine: Engine, console: Console, stopped: list[int]) -> None:
@@ -102,7 +152,9 @@ async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
             engine.start_all()
             await engine.wait_finished()
             tg.cancel_scope.cancel()
-        console.print(session_table(engine, "summary"))
+        console.print(summary_table(engine))
+        console.print(verdict_line(engine))
+        console.print(scheduler_line(engine))
         console.print(pool_line(engine))
         ok = engine.ok
         run_dir = engine.run_dir

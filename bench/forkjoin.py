@@ -1,0 +1,127 @@
+"""Fork-join through the real engine: N short sessions on a pool of P terminals.
+
+Why: the scheduler must keep a pool busy (sliding window, no batches) and cost next to
+nothing per session. Each session runs `COMMAND`, a realistic short job (~100 ms: Python
+starts, imports a few modules, waits 50 ms as on a network call, prints). For each N and P:
+
+* sequential: the same N sessions with max_parallel = 1 (one after the other);
+* parallel: max_parallel = P (the pool size);
+* speedup = sequential / parallel; efficiency = speedup / min(N, P);
+* overhead per session = (parallel wall − Σ command run times / min(N, P)) / N: what the
+  engine adds on top of the commands (dispatch, scheduling, settling), amortised.
+
+Pools are pre-warmed (warm = P) and the clock runs from `start_all` to `wait_finished`.
+
+    python bench/forkjoin.py [--sizes 1,5,10,20,50] [--pools 5,10] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from engine.api import open_engine
+from engine.spec import parse_deck
+
+COMMAND = (
+    'python3 -c \\"import json, decimal, email.mime.text, time; '
+    "time.sleep(0.05); print('done')\\\""
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    busy: float  # sum of the sessions' run times
+
+
+@dataclass(frozen=True)
+class Row:
+    sessions: int
+    pool: int
+    sequential: float
+    parallel: Run
+
+    @property
+    def speedup(self) -> float:
+        return self.sequential / self.parallel.wall
+
+    @property
+    def efficiency(self) -> float:
+        return self.speedup / min(self.sessions, self.pool)
+
+    @property
+    def overhead_ms(self) -> float:
+        concurrency = min(self.sessions, self.pool)
+        return (self.parallel.wall - self.parallel.busy / concurrency) / self.sessions * 1000
+
+
+def deck_text(sessions: int, pool: int, parallel: int) -> str:
+    head = f"max_parallel = {parallel}\n[pool]\nsize = {pool}\nwarm = {pool}\n"
+    body = "".join(f'[[session]]\nname = "s{i}"\ncommand = "{COMMAND}"\n' for i in range(sessions))
+    return head + body
+
+
+async def run_once(sessions: int, pool: int, parallel: int, base: Path) -> Run:
+    directory = Path(tempfile.mkdtemp(prefix="fj-", dir=base))
+    deck = parse_deck(deck_text(sessions, pool, parallel), directory / "deck.toml")
+    async with open_engine(deck, directory / "run") as engine:
+        start = time.perf_counter()
+        engine.start_all()
+        ok = await engine.wait_finished()
+        wall = time.perf_counter() - start
+        busy = sum(info.run_time or 0.0 for info in engine.list_sessions())
+    if not ok:
+        raise SystemExit(f"a session failed: see {directory / 'run' / 'summary.json'}")
+    return Run(wall, busy)
+
+
+async def measure(sizes: list[int], pools: list[int], base: Path) -> list[Row]:
+    rows = []
+    for n in sizes:
+        sequential = (await run_once(n, max(pools), 1, base)).wall
+        for pool in pools:
+            parallel = await run_once(n, pool, pool, base)
+            rows.append(Row(n, pool, sequential, parallel))
+            print(f"  N={n:>3} pool={pool:>2}: {parallel.wall:6.2f}s", flush=True)
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| sessions | pool | sequential (s) | parallel (s) | speedup | efficiency | "
+        "overhead / session (ms) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.sessions} | {r.pool} | {r.sequential:.2f} | {r.parallel.wall:.2f} | "
+        f"{r.speedup:.2f}× | {r.efficiency:.0%} | {r.overhead_ms:.2f} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,5,10,20,50")
+    parser.add_argument("--pools", default="5,10")
+    parser.add_argument("--markdown", action="store_true", help="print only the table")
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    pools = [int(x) for x in args.pools.split(",")]
+    with tempfile.TemporaryDirectory(prefix="forkjoin-") as base:
+        rows = anyio.run(measure, sizes, pools, Path(base))
+    print(table(rows))
+    big = [r.overhead_ms for r in rows if r.sessions == max(sizes)]
+    if big:
+        print(f"\noverhead per session at N={max(sizes)}: median {statistics.median(big):.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

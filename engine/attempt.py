@@ -1,0 +1,70 @@
+"""What a viewer, the summary and the scheduler learn about sessions: plain, frozen data.
+
+A session runs one or more attempts (retries, operator restarts); each attempt keeps its
+own timing and exit status so a flaky session's history stays visible after it succeeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path  # noqa: TC003 (pydantic needs it at runtime)
+
+from pydantic import BaseModel, ConfigDict
+
+from engine.states import SessionState  # noqa: TC001 (pydantic needs it at runtime)
+
+
+class AttemptInfo(BaseModel):
+    """One run of the command. queue_wait runs from ready (dependencies met, backoff over)
+    to the process start; run_time from the start to the exit."""
+
+    model_config = ConfigDict(frozen=True)
+    number: int
+    state: SessionState
+    reason: str
+    exit_code: int | None
+    signal: int | None
+    ready_at: float | None
+    started_at: float | None
+    ended_at: float
+    queue_wait: float | None
+    run_time: float | None
+
+
+class SessionInfo(BaseModel):
+    """What a viewer needs to list a session."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    state: SessionState
+    reason: str
+    command: str
+    pid: int | None
+    terminal: str
+    terminal_id: int | None
+    exit_code: int | None
+    signal: int | None
+    queued_at: float
+    started_at: float | None
+    ended_at: float | None
+    title: str
+    cols: int
+    rows: int
+    priority: str = "normal"
+    critical: bool = False
+    template: str = ""
+    replica: int | None = None
+    depends_on: tuple[str, ...] = ()
+    workspace: Path | None = None
+    attempts: tuple[AttemptInfo, ...] = ()
+
+    @property
+    def queue_wait(self) -> float | None:
+        """Total time spent ready but not started, over every attempt."""
+        waits = [a.queue_wait for a in self.attempts if a.queue_wait is not None]
+        return sum(waits) if waits else None
+
+    @property
+    def run_time(self) -> float | None:
+        """Total time processes ran, over every attempt."""
+        times = [a.run_time for a in self.attempts if a.run_time is not None]
+        return sum(times) if times else None

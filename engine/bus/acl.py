@@ -1,0 +1,61 @@
+"""Who may publish to and consume from a queue or a group.
+
+A rule lists session-name patterns (shell style: `worker-*`) for publishers and consumers;
+the operator is always allowed. The first declaration of a queue or group owns its rule:
+later changes must come from the same session or the operator, so a worker cannot open a
+queue another session locked down. Topics and inboxes are open to every session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from engine.bus.errors import AccessDeniedError
+from engine.bus.message import OPERATOR
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRule:
+    publishers: tuple[str, ...] = ("*",)
+    consumers: tuple[str, ...] = ("*",)
+    owner: str = OPERATOR
+
+    def allows(self, session: str, action: str) -> bool:
+        patterns = self.publishers if action == "publish" else self.consumers
+        return session == OPERATOR or any(fnmatchcase(session, p) for p in patterns)
+
+
+OPEN = AccessRule()
+
+
+class AccessControl:
+    def __init__(self) -> None:
+        self._rules: dict[tuple[str, str], AccessRule] = {}
+
+    def rule(self, kind: str, name: str) -> AccessRule:
+        return self._rules.get((kind, name), OPEN)
+
+    def declared(self, kind: str, name: str) -> bool:
+        return (kind, name) in self._rules
+
+    def set(self, kind: str, name: str, rule: AccessRule, by: str) -> None:
+        """Declare or change a rule; only its owner or the operator may change it."""
+        current = self._rules.get((kind, name))
+        if current is not None and by not in (current.owner, OPERATOR) and current != rule:
+            raise AccessDeniedError(
+                f"{kind} {name!r} belongs to {current.owner!r}; {by!r} may not change its rule"
+            )
+        self._rules[(kind, name)] = rule
+
+    def check(self, kind: str, name: str, session: str, action: str) -> None:
+        """Raise AccessDeniedError unless `session` may `action` ("publish"/"consume")."""
+        rule = self._rules.get((kind, name))
+        if rule is not None and not rule.allows(session, action):
+            allowed = ", ".join(rule.publishers if action == "publish" else rule.consumers)
+            raise AccessDeniedError(
+                f"{session!r} may not {action} on {kind} {name!r} (allowed: {allowed or 'nobody'})"
+            )
+
+    def items(self) -> list[tuple[tuple[str, str], AccessRule]]:
+        return sorted(self._rules.items())

@@ -1,0 +1,115 @@
+"""The journal: reliable messages in SQLite (WAL), so nothing acknowledged is lost.
+
+One row per (mailbox, message) still owed to a receiver. A reliable message is inserted
+before its sender is acknowledged; a receiver's ack deletes the row; a dead letter keeps its
+row with `dead` set until it is replayed. Writes are grouped: the server calls `commit()`
+once per batch of frames it read, before it sends any reply, so one commit covers many
+messages and no reply ever promises an uncommitted write.
+
+`PRAGMA synchronous=NORMAL` with WAL, chosen on purpose: every commit reaches the OS before
+the sender is acknowledged, which survives the engine being killed (kill -9, OOM, crash) —
+the failure this journal is for — without an fsync per batch. An OS crash or power loss may
+lose the last commits; pass `synchronous="FULL"` to fsync every commit when that matters
+more than throughput (see docs/performance.md for the cost).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY,
+    mailbox TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    dead TEXT,
+    UNIQUE (mailbox, id)
+);
+CREATE TABLE IF NOT EXISTS declarations (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+"""
+
+
+class Journal:
+    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(_SCHEMA)
+        self._open_txn = False
+        self.commits = 0
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        if not self._open_txn:
+            self._db.execute("BEGIN")
+            self._open_txn = True
+        self._db.execute(sql, args)
+
+    def add(self, mailbox: str, msg_id: str, body: bytes) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO deliveries (mailbox, id, body) VALUES (?, ?, ?)",
+            (mailbox, msg_id, body),
+        )
+
+    def remove(self, mailbox: str, msg_id: str) -> None:
+        self._write("DELETE FROM deliveries WHERE mailbox = ? AND id = ?", (mailbox, msg_id))
+
+    def attempted(self, mailbox: str, msg_id: str, attempts: int) -> None:
+        self._write(
+            "UPDATE deliveries SET attempts = ? WHERE mailbox = ? AND id = ?",
+            (attempts, mailbox, msg_id),
+        )
+
+    def kill(self, mailbox: str, msg_id: str, reason: str, attempts: int) -> None:
+        """Mark a dead letter; it stays journalled until replayed."""
+        self._write(
+            "UPDATE deliveries SET dead = ?, attempts = ? WHERE mailbox = ? AND id = ?",
+            (reason, attempts, mailbox, msg_id),
+        )
+
+    def revive(self, mailbox: str, msg_id: str, body: bytes) -> None:
+        self._write(
+            "UPDATE deliveries SET dead = NULL, attempts = 0, body = ?"
+            " WHERE mailbox = ? AND id = ?",
+            (body, mailbox, msg_id),
+        )
+
+    def declare(self, kind: str, name: str, config: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO declarations (kind, name, config) VALUES (?, ?, ?)",
+            (kind, name, config),
+        )
+
+    def commit(self) -> None:
+        """Make every write so far durable (per `synchronous`); a no-op when none."""
+        if self._open_txn:
+            self._db.execute("COMMIT")
+            self._open_txn = False
+            self.commits += 1
+
+    def rows(self) -> Iterator[tuple[str, bytes, int, str | None]]:
+        """Every journalled delivery, oldest first: (mailbox, body, attempts, dead)."""
+        yield from self._db.execute(
+            "SELECT mailbox, body, attempts, dead FROM deliveries ORDER BY seq"
+        )
+
+    def declarations(self) -> list[tuple[str, str, str]]:
+        return list(self._db.execute("SELECT kind, name, config FROM declarations"))
+
+    def close(self) -> None:
+        self.commit()
+        self._db.close()

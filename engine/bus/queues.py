@@ -1,0 +1,173 @@
+"""Mailboxes: bounded, ordered holding places for messages waiting for a consumer.
+
+Every destination is a mailbox: a session's inbox (`inbox:NAME`, priority order), a
+subscription (`sub:SESSION:PATTERN`, fifo) and a work queue (`queue:NAME`, declared order).
+One binary heap serves every order by choosing the sort key, so a redelivered message goes
+back to the place its key gives it (the front, for the oldest message of a fifo).
+
+Overflow: a mailbox at capacity evicts its oldest best-effort message for any newcomer
+(counted as a drop); when only reliable messages fill it, a best-effort newcomer is dropped
+and a reliable one is refused with QueueFullError: reliable messages are never lost silently.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from engine.bus.errors import QueueFullError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from engine.bus.message import Message
+
+
+class Order(StrEnum):
+    FIFO = "fifo"
+    LIFO = "lifo"
+    PRIORITY = "priority"
+    DELAY = "delay"
+
+
+_seq = itertools.count()
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """A message in one mailbox; `attempt` counts deliveries so far."""
+
+    message: Message
+    attempt: int = 0
+    seq: int = field(default_factory=lambda: next(_seq))
+    enqueued: float = field(default_factory=time.monotonic)
+
+
+class Consumer(Protocol):
+    """Whoever takes messages from a mailbox; `credit` is how many more it can hold.
+
+    With `ack_window` the bus gives back one credit per settled reliable delivery (ack,
+    nack, ack timeout); best-effort credit is the consumer's to return (`MessageBus.release`).
+    """
+
+    session: str
+    credit: int
+    ack_window: bool
+
+    def deliver(self, entry: Entry, mailbox: Mailbox) -> None: ...
+
+
+class Mailbox:
+    def __init__(
+        self,
+        name: str,
+        order: Order = Order.FIFO,
+        capacity: int = 1000,
+        ack_timeout: float = 30.0,
+        max_attempts: int = 5,
+    ) -> None:
+        self.name = name
+        self.kind = name.split(":", 1)[0]
+        self.order = order
+        self.capacity = capacity
+        self.ack_timeout = ack_timeout
+        self.max_attempts = max_attempts
+        self.consumers: list[Consumer] = []
+        self._rr = 0
+        self._heap: list[tuple[float, int, int, Entry]] = []
+        self.reliable = 0
+        self.in_flight = 0
+        self.enqueued = self.delivered = self.acked = self.dropped = 0
+        self.redelivered = self.expired = self.dead_lettered = 0
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def _key(self, entry: Entry) -> tuple[float, int, int, Entry]:
+        m = entry.message
+        if self.order is Order.FIFO:
+            return (0.0, 0, entry.seq, entry)
+        if self.order is Order.LIFO:
+            return (0.0, 0, -entry.seq, entry)
+        if self.order is Order.PRIORITY:
+            return (0.0, m.priority, entry.seq, entry)
+        return (m.not_before, m.priority, entry.seq, entry)
+
+    def push(self, entry: Entry) -> Entry | None:
+        """Add `entry`; returns the best-effort entry dropped to make room, if any."""
+        dropped = None
+        if len(self._heap) >= self.capacity:
+            dropped = self._evict_best_effort()
+            if dropped is None:
+                if entry.message.reliable:
+                    raise QueueFullError(
+                        f"{self.name} is full ({self.capacity} reliable messages waiting)"
+                    )
+                self.dropped += 1
+                return entry
+        self.requeue(entry)
+        self.enqueued += 1
+        return dropped
+
+    def requeue(self, entry: Entry) -> None:
+        """Put back without a capacity check (a redelivery must never be refused)."""
+        heapq.heappush(self._heap, self._key(entry))
+        self.reliable += entry.message.reliable
+
+    def _evict_best_effort(self) -> Entry | None:
+        candidates = [i for i, item in enumerate(self._heap) if not item[3].message.reliable]
+        if not candidates:
+            return None
+        oldest = min(candidates, key=lambda i: self._heap[i][3].seq)
+        entry = self._heap[oldest][3]
+        self._heap[oldest] = self._heap[-1]
+        self._heap.pop()
+        heapq.heapify(self._heap)
+        self.dropped += 1
+        return entry
+
+    def ready(self, now: float) -> bool:
+        return bool(self._heap) and self._heap[0][0] <= now
+
+    def pop(self) -> Entry:
+        entry = heapq.heappop(self._heap)[3]
+        self.reliable -= entry.message.reliable
+        return entry
+
+    def next_due(self) -> float | None:
+        """When the first delayed message becomes deliverable (delay order only)."""
+        return self._heap[0][0] if self._heap and self.order is Order.DELAY else None
+
+    def purge(self, doomed: Callable[[Entry], bool]) -> list[Entry]:
+        """Remove and return every entry for which `doomed` is true."""
+        gone = [item[3] for item in self._heap if doomed(item[3])]
+        if gone:
+            self._heap = [item for item in self._heap if not doomed(item[3])]
+            heapq.heapify(self._heap)
+            self.reliable = sum(item[3].message.reliable for item in self._heap)
+        return gone
+
+    def entries(self) -> list[Entry]:
+        return [item[3] for item in sorted(self._heap)]
+
+    def next_consumer(self) -> Consumer | None:
+        """Round-robin over consumers with credit: competing consumers share the load."""
+        n = len(self.consumers)
+        if n == 1:
+            only = self.consumers[0]
+            return only if only.credit > 0 else None
+        for i in range(n):
+            consumer = self.consumers[(self._rr + i) % n]
+            if consumer.credit > 0:
+                self._rr = (self._rr + i + 1) % n
+                return consumer
+        return None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting, nothing in flight, nobody attached: safe to forget."""
+        return not self._heap and not self.in_flight and not self.consumers

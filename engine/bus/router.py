@@ -1,0 +1,73 @@
+"""Which mailboxes a message goes to, by route.
+
+topic     every subscription whose pattern matches (`sub:SESSION:PATTERN`)
+direct    the receiver's inbox (`inbox:SESSION`)
+broadcast every session's inbox but the sender's
+group     every member's inbox but the sender's
+queue     the queue (`queue:NAME`), where consumers compete
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.bus.errors import BadFrameError, UnknownTargetError
+from engine.bus.message import OPERATOR
+from engine.bus.topics import TopicIndex, check_topic
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+def inbox(session: str) -> str:
+    return f"inbox:{session}"
+
+
+def subscription(session: str, pattern: str) -> str:
+    return f"sub:{session}:{pattern}"
+
+
+def queue(name: str) -> str:
+    return f"queue:{name}"
+
+
+class Router:
+    def __init__(self, sessions: Iterable[str]) -> None:
+        self.sessions = list(sessions)
+        self._known = {*self.sessions, OPERATOR}
+        self.topics = TopicIndex()
+        self.groups: dict[str, set[str]] = {}
+
+    def add_session(self, name: str) -> None:
+        if name not in self._known:
+            self.sessions.append(name)
+            self._known.add(name)
+
+    def check_session(self, name: str) -> str:
+        if name not in self._known:
+            known = ", ".join(self.sessions) or "none"
+            raise UnknownTargetError(f"no session named {name!r} (known: {known}, {OPERATOR})")
+        return name
+
+    def resolve(self, route: str, target: str, sender: str) -> list[str]:
+        if route in ("topic", "request"):
+            return list(self.topics.lookup(target))
+        if route == "direct":
+            return [inbox(self.check_session(target))]
+        if route == "broadcast":
+            return [inbox(s) for s in self.sessions if s != sender]
+        if route == "group":
+            return [inbox(s) for s in sorted(self.groups.get(target, ())) if s != sender]
+        if route == "queue":
+            return [queue(check_topic(target))]
+        raise BadFrameError(f"unknown route {route!r}")
+
+    def join(self, group: str, session: str) -> None:
+        self.groups.setdefault(check_topic(group), set()).add(session)
+
+    def leave(self, group: str, session: str) -> None:
+        members = self.groups.get(group)
+        if members is not None:
+            members.discard(session)
+            if not members:
+                del self.groups[group]

@@ -1,0 +1,94 @@
+"""The bus's `statistics()`: frozen records, plus the cheap meters behind them.
+
+Counters are plain integers bumped on the hot path; rates are computed only when
+statistics are read (difference since the previous read), and delivery latency keeps a
+bounded window of recent samples, so measuring costs nothing when nobody looks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatistics:
+    """One inbox, subscription or queue."""
+
+    name: str
+    kind: str
+    order: str
+    depth: int
+    capacity: int
+    in_flight: int
+    consumers: int
+    enqueued: int
+    delivered: int
+    acked: int
+    drops: int
+    redeliveries: int
+    expired: int
+    dead_lettered: int
+    enqueue_rate: float
+    deliver_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class TopicStatistics:
+    topic: str
+    published: int
+    deliveries: int
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class BusStatistics:
+    connections: int
+    published: int
+    delivered: int
+    acked: int
+    drops: int
+    redeliveries: int
+    expired: int
+    dead_lettered: int
+    refused: int
+    in_flight: int
+    dlq_size: int
+    publish_rate: float
+    deliver_rate: float
+    latency_p50: float
+    latency_p99: float
+    topics: tuple[TopicStatistics, ...]
+    mailboxes: tuple[MailboxStatistics, ...]
+
+
+class Rates:
+    """Per-key rates: counts since the previous reading over the time since then."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[float, int, float]] = {}
+
+    def rate(self, key: str, total: int, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        then, count, last_rate = self._last.get(key, (now, total, 0.0))
+        if now - then < 0.5:
+            if key not in self._last:
+                self._last[key] = (now, total, 0.0)
+            return last_rate
+        value = (total - count) / (now - then)
+        self._last[key] = (now, total, value)
+        return value
+
+
+class Latencies:
+    """The most recent delivery latencies (seconds) and their percentiles."""
+
+    def __init__(self, window: int = 4096) -> None:
+        self.samples: deque[float] = deque(maxlen=window)
+
+    def percentile(self, q: float) -> float:
+        if not self.samples:
+            return 0.0
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

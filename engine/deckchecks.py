@@ -1,0 +1,134 @@
+"""Deck-wide checks: problems no single [[session]] table can see on its own.
+
+Duplicate names, unknown dependencies and cycles, sessions bigger than the memory budget,
+an unreachable `min_success`. They read the raw tables leniently, so they run (and report)
+even when single sessions fail validation: the operator sees every problem at once.
+Each problem is a pydantic error detail; `engine.spec` turns them into report lines.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from engine.dependencies import find_cycles, unknown_dependencies
+from engine.sizes import format_size, parse_size
+
+__all__ = ["VERBATIM", "deck_problems", "with_problems"]
+
+VERBATIM = frozenset(
+    {
+        "duplicate_name",
+        "no_sessions",
+        "unknown_dependency",
+        "dependency_cycle",
+        "over_budget",
+        "unreachable_min_success",
+    }
+)
+"""Kinds whose message is the whole explanation (no "expected ..., got ..." added)."""
+
+
+def deck_problems(value: object, deck: dict[str, Any]) -> list[InitErrorDetails]:
+    """Every cross-session problem; `deck` holds the deck-level fields validated so far."""
+    return _session_problems(value) + _budget_problems(value, deck)
+
+
+def _session_problems(value: object) -> list[InitErrorDetails]:
+    if value == []:
+        return [_custom("no_sessions", "at least one [[session]] table is required", value)]
+    if not isinstance(value, list):
+        return []
+    positions: defaultdict[str, list[str]] = defaultdict(list)
+    for index, item in enumerate(value, start=1):
+        name = item.get("name") if isinstance(item, dict) else getattr(item, "name", None)
+        if isinstance(name, str):
+            positions[name].append(f"session[{index}]")
+    return [
+        _custom("duplicate_name", f"duplicate name {name!r} ({_and(where)})", value)
+        for name, where in positions.items()
+        if len(where) > 1
+    ] + _graph_problems(value)
+
+
+def _graph_problems(items: list[object]) -> list[InitErrorDetails]:
+    """Unknown dependencies and cycles, read leniently from the raw tables."""
+    graph: dict[str, list[str]] = {}
+    index: dict[str, int] = {}
+    for position, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        deps = item.get("depends_on", []) if isinstance(item, dict) else []
+        if isinstance(name, str) and isinstance(deps, list):
+            graph.setdefault(name, []).extend(_dep_names(deps))
+            index.setdefault(name, position)
+    known = ", ".join(graph)
+    found = [
+        _custom("unknown_dependency", f"unknown session {dep!r} (known: {known})", items, loc)
+        for name, dep in unknown_dependencies(graph)
+        for loc in [(index[name], "depends_on")]
+    ]
+    return found + [
+        _custom("dependency_cycle", "dependency cycle " + " → ".join(cycle), items)
+        for cycle in find_cycles(graph)
+    ]
+
+
+def _dep_names(deps: list[object]) -> list[str]:
+    names = [d.get("name") if isinstance(d, dict) else d for d in deps]
+    return [n for n in names if isinstance(n, str)]
+
+
+def _budget_problems(value: object, deck: dict[str, Any]) -> list[InitErrorDetails]:
+    """Each session must fit the memory budget alone; min_success must be reachable."""
+    if not isinstance(value, list):
+        return []
+    budget, found = deck.get("memory_budget"), []
+    for position, item in enumerate(value):
+        memory = item.get("memory") if isinstance(item, dict) else None
+        try:
+            size = parse_size(memory) if memory is not None else 0
+        except ValueError:
+            continue  # reported by the field itself
+        if budget is not None and size > budget:
+            message = f"{format_size(size)} exceeds memory_budget ({format_size(budget)})"
+            found.append(_custom("over_budget", message, value, (position, "memory")))
+    return found + _min_success_problems(value, deck.get("min_success"))
+
+
+def _min_success_problems(items: list[object], wanted: object) -> list[InitErrorDetails]:
+    possible = sum(
+        item.get("replicas", 1) if isinstance(item.get("replicas", 1), int) else 1
+        for item in items
+        if isinstance(item, dict) and item.get("critical") is not True
+    )
+    if not isinstance(wanted, int) or wanted <= possible:
+        return []
+    message = f"min_success ({wanted}) exceeds the {possible} non-critical session(s)"
+    return [_custom("unreachable_min_success", message, items)]
+
+
+def _custom(
+    kind: str, message: str, value: object, loc: tuple[int | str, ...] = ()
+) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)
+
+
+def _and(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def with_problems(error: ValidationError, extra: list[InitErrorDetails]) -> ValidationError:
+    if not extra:
+        return error
+    kept = [
+        InitErrorDetails(
+            type=PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
+            loc=e["loc"],
+            input=e["input"],
+        )
+        for e in error.errors()
+    ]
+    return ValidationError.from_exception_data(error.title, kept + extra)

@@ -1,0 +1,84 @@
+"""The scheduler's running figures: queue waits, finishes, throughput, the failure window.
+
+Kept apart from the scheduling rules so that `statistics()` stays a cheap read and the
+rules stay readable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+THROUGHPUT_WINDOW = 30.0
+
+
+@dataclass(frozen=True)
+class SchedulerStatistics:
+    """A snapshot. queued counts every unstarted session (ready + waiting on a dependency +
+    backing off before a retry); throughput is finished attempts per second over the last
+    30 s; queue waits run from ready to started."""
+
+    max_parallel: int
+    queued: int
+    ready: int
+    waiting_on_dependency: int
+    backing_off: int
+    running: int
+    completed: int
+    failed: int
+    terminated: int
+    skipped: int
+    retried: int
+    throughput: float
+    queue_wait_mean: float
+    queue_wait_p95: float
+    memory_in_use: int
+    memory_budget: int | None
+
+
+def percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Figures:
+    def __init__(self, failure_window: int) -> None:
+        self.retried = 0
+        self._waits: deque[float] = deque(maxlen=4096)
+        self._finishes: deque[float] = deque()
+        self._outcomes: deque[bool] = deque(maxlen=failure_window)
+        self._since = time.monotonic()
+
+    def started(self, queue_wait: float) -> None:
+        self._waits.append(queue_wait)
+
+    def attempt_finished(self) -> None:
+        now = time.monotonic()
+        self._finishes.append(now)
+        while self._finishes and self._finishes[0] < now - THROUGHPUT_WINDOW:
+            self._finishes.popleft()
+
+    def outcome(self, failed: bool) -> None:
+        """A session's final result (after its retries), for max_failure_rate."""
+        self._outcomes.append(failed)
+
+    def failure_rate(self) -> float | None:
+        """Failed share of the last `failure_window` finishes; None until the window fills."""
+        if len(self._outcomes) < (self._outcomes.maxlen or 0):
+            return None
+        return sum(self._outcomes) / len(self._outcomes)
+
+    def throughput(self) -> float:
+        now = time.monotonic()
+        recent = sum(1 for t in self._finishes if t >= now - THROUGHPUT_WINDOW)
+        span = min(THROUGHPUT_WINDOW, max(now - self._since, 1e-3))
+        return recent / span
+
+    def wait_mean(self) -> float:
+        return sum(self._waits) / len(self._waits) if self._waits else 0.0
+
+    def wait_p95(self) -> float:
+        return percentile(list(self._waits), 0.95)

@@ -1,0 +1,69 @@
+"""`fork`: a new session made at run time from an existing session's spec.
+
+The copy keeps every field of the source (command, cwd, env, priority, dependencies,
+retries, workspace...) except `replicas` (a fork is one session); `overrides` may set any
+session field and is validated exactly like a deck table. `env` overrides are merged over
+the source's env rather than replacing it. A fork of a replica copies its template, so it
+does not inherit SWARMDECK_REPLICA; the default name is ``<template>-fork-<n>``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from engine.errors import SessionError
+from engine.sizes import format_size
+from engine.spec import SessionSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
+    from engine.spec import DeckSpec
+
+
+def fork_spec(
+    source: SessionSpec,
+    template: str,
+    overrides: Mapping[str, object],
+    deck: DeckSpec,
+    taken: Collection[str],
+) -> SessionSpec:
+    """The validated spec of the fork; SessionError says what is wrong with `overrides`."""
+    data = source.model_dump()
+    data.update(name=template, replicas=1)
+    data.update(overrides)
+    env = overrides.get("env")
+    data["env"] = {**source.env, **env} if isinstance(env, dict) else data["env"]
+    data["name"] = overrides.get("name") or _free_name(template, taken)
+    try:
+        spec = SessionSpec.model_validate(data, context={"path": deck.path})
+    except ValidationError as error:
+        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
+        raise SessionError(f"cannot fork {source.name!r}: {problems}") from None
+    _check_fits(spec, deck, taken)
+    return spec
+
+
+def _check_fits(spec: SessionSpec, deck: DeckSpec, taken: Collection[str]) -> None:
+    if spec.name in taken:
+        raise SessionError(f"cannot fork: a session named {spec.name!r} exists")
+    unknown = [d.name for d in spec.depends_on if d.name not in taken]
+    if unknown:
+        raise SessionError(f"cannot fork: unknown dependencies {', '.join(unknown)}")
+    budget = deck.memory_budget
+    if budget is not None and (spec.memory or 0) > budget:
+        size, limit = format_size(spec.memory or 0), format_size(budget)
+        raise SessionError(f"cannot fork: memory {size} exceeds memory_budget ({limit})")
+
+
+def _free_name(template: str, taken: Collection[str]) -> str:
+    number = 1
+    while f"{template}-fork-{number}" in taken:
+        number += 1
+    return f"{template}-fork-{number}"
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(map(str, loc)) or "overrides"

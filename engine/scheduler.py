@@ -1,0 +1,336 @@
+"""The scheduler: which queued session starts next, and what follows when one ends.
+
+A sliding window, never batches: whenever a slot frees (an attempt ends, a dependency is
+met, a backoff elapses, the limit rises) the best ready sessions start at once, up to the
+limit (`max_parallel`, at most the pool size, so a leased slot never waits in the pool).
+
+* Ready: every dependency met (engine/dependencies.py) and no retry backoff pending.
+* Best: highest priority, then file order (replicas in index order, forks after the
+  deck's sessions, a retry keeps its original place). Priority is strict: a low session
+  waits while any higher one is ready, and only then (docs/scheduling.md).
+* Memory: a session starts only if the declared memory of the running ones plus its own
+  fits `memory_budget`; the best ready session that does not fit holds back the ones
+  behind it, so small sessions never starve a big one.
+* An attempt that fails with retries left is re-queued after its backoff; a critical
+  session's final failure aborts the run (queued ones skipped, running ones stopped); a
+  failure rate over `max_failure_rate` halts it (queued ones skipped, running ones finish).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+
+from engine.dependencies import Outcome, Readiness, readiness
+from engine.errors import SessionError, WorkspaceError
+from engine.events import ParallelismAdjusted, RunAborted
+from engine.figures import Figures, SchedulerStatistics
+from engine.parallelism import PERIOD, AutoParallelism, Pressure, system_pressure
+from engine.spec import PRIORITY_RANK
+from engine.states import SessionState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from anyio.abc import TaskGroup
+
+    from engine.events import Event
+    from engine.pool import TerminalPool
+    from engine.session import Replica, Session
+    from engine.spec import DeckSpec, SessionSpec
+    from engine.workspace import Workspaces
+
+    SessionFactory = Callable[[SessionSpec, str, Replica | None], Session]
+
+S = SessionState
+
+
+def session_names(deck: DeckSpec) -> list[str]:
+    """Every session the deck starts with, replicas expanded (``name#1..N``)."""
+    return [
+        spec.name if spec.replicas == 1 else f"{spec.name}#{index}"
+        for spec in deck.sessions
+        for index in range(1, spec.replicas + 1)
+    ]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        deck: DeckSpec,
+        pool: TerminalPool,
+        tg: TaskGroup,
+        emit: Callable[[Event], None],
+        make: SessionFactory,
+        workspaces: Workspaces,
+    ) -> None:
+        self.deck, self.pool, self.workspaces = deck, pool, workspaces
+        self._tg, self._emit, self._make = tg, emit, make
+        self.sessions: dict[str, Session] = {}
+        self._templates: dict[str, list[Session]] = {}
+        self._rank: dict[str, tuple[int, int]] = {}
+        self._queue: list[Session] = []
+        self._ready: list[Session] = []
+        self._waiting = self._backing_off = 0
+        self._not_before: dict[str, float] = {}
+        self._retries_left: dict[str, int] = {}
+        self._running: set[Session] = set()
+        self._memory = 0
+        self.stopped_reason: str | None = None
+        self._started = False
+        self._auto = AutoParallelism(deck.parallel_limit) if deck.max_parallel == "auto" else None
+        self.limit = self._auto.limit if self._auto else deck.parallel_limit
+        self.figures = Figures(deck.failure_window)
+        self._idle = anyio.Event()
+        for spec in deck.sessions:
+            self._expand(spec)
+
+    def _expand(self, spec: SessionSpec) -> None:
+        """Replicas ``name#1..N`` share the template's place in the order."""
+        if spec.replicas == 1:
+            self.add(self._make(spec, spec.name, None))
+            return
+        for index in range(1, spec.replicas + 1):
+            copy = spec.model_copy(update={"name": f"{spec.name}#{index}"})
+            self.add(self._make(copy, spec.name, (index, spec.replicas)))
+
+    def add(self, session: Session) -> None:
+        """Queue a new session; it starts as soon as it is ready and best."""
+        self.sessions[session.name] = session
+        self._templates.setdefault(session.template, []).append(session)
+        self._rank[session.name] = (PRIORITY_RANK[session.spec.priority], len(self._rank))
+        self._retries_left[session.name] = session.spec.retries
+        self._queue.append(session)
+        self._dispatch()
+
+    def start(self) -> None:
+        """Begin starting sessions (idempotent)."""
+        if self._started:
+            return
+        self._started = True
+        if self._auto is not None:
+            cores, ceiling = os.cpu_count(), self._auto.ceiling
+            reason = f"auto: starting at min({cores} cores, pool size {ceiling})"
+            self._emit(ParallelismAdjusted(old=self.deck.pool.size, new=self.limit, reason=reason))
+            self._tg.start_soon(self._control)
+        self._dispatch()
+
+    async def wait_idle(self) -> None:
+        """Until nothing is queued or running (every session final)."""
+        await self._idle.wait()
+
+    # -- deciding -------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        if self._started:
+            while self._classify():
+                pass
+            self._start_ready()
+        self._update_idle()
+
+    def _classify(self) -> bool:
+        """Sort the queue into ready / waiting / backing off; skip the hopeless (True)."""
+        now, wall = time.monotonic(), time.time()
+        self._queue = [s for s in self._queue if s.state is S.QUEUED]
+        ready, self._waiting, self._backing_off = [], 0, 0
+        for session in self._queue:
+            if self._not_before.get(session.name, 0.0) > now:
+                self._backing_off += 1
+                continue
+            verdict, why = self._readiness(session)
+            if verdict == "skip":
+                self._queue.remove(session)
+                session.skip(why)
+                self._settled(session)
+                return True
+            if verdict == "wait":
+                self._waiting += 1
+                continue
+            session.ready_at = session.ready_at or wall
+            ready.append(session)
+        self._ready = sorted(ready, key=lambda s: self._rank[s.name])
+        return False
+
+    def _readiness(self, session: Session) -> tuple[Readiness, str]:
+        found: Readiness = "ready"
+        for dep in session.spec.depends_on:
+            group = self._templates.get(dep.name, [])
+            outcomes = [Outcome(s.state, s.ever_started, s.reason) for s in group]
+            verdict, why = readiness(dep.condition, outcomes)
+            if verdict == "skip":
+                return "skip", f"dependency {dep.name} {why} (needed: {dep.condition})"
+            if verdict == "wait":
+                found = "wait"
+        return found, ""
+
+    def _start_ready(self) -> None:
+        budget = self.deck.memory_budget
+        while self.stopped_reason is None and self._ready and len(self._running) < self.limit:
+            session = self._ready[0]
+            memory = session.spec.memory or 0
+            if budget is not None and self._memory + memory > budget:
+                return  # head of line waits for memory; nothing overtakes it
+            self._ready.pop(0)
+            self._queue.remove(session)
+            self._running.add(session)
+            self._memory += memory
+            self._tg.start_soon(self._run, session)
+
+    def _update_idle(self) -> None:
+        if not self._queue and not self._running:
+            self._idle.set()
+        elif self._idle.is_set():
+            self._idle = anyio.Event()
+
+    # -- one attempt and what follows -----------------------------------------------------
+    async def _run(self, session: Session) -> None:
+        try:
+            await self._prepare(session)
+            if not session.final:
+                await session.run_attempt(self.pool, self._tg)
+        finally:
+            self._running.discard(session)
+            self._memory -= session.spec.memory or 0
+            self._finished(session)
+            self._dispatch()
+
+    async def _prepare(self, session: Session) -> None:
+        if session.spec.workspace != "isolated" or session.workspace is not None:
+            return
+        base = session.spec.cwd or self.deck.directory
+        try:
+            session.workspace = await self.workspaces.prepare(session.name, base)
+        except WorkspaceError as exc:
+            session.fail_unstarted(f"no workspace: {exc}")
+
+    def _finished(self, session: Session) -> None:
+        if not session.final:
+            return  # cancelled with the engine
+        self.figures.attempt_finished()
+        wait = session.attempts[-1].queue_wait if session.attempts else None
+        if wait is not None:
+            self.figures.started(wait)
+        retry = session.state is S.FAILED and self._retries_left[session.name] > 0
+        if retry and self.stopped_reason is None:
+            self._retry(session)
+        else:
+            self._settled(session)
+
+    def _retry(self, session: Session) -> None:
+        self._retries_left[session.name] -= 1
+        number = session.spec.retries - self._retries_left[session.name]
+        delay = session.spec.backoff.delay(number, random.uniform(-1.0, 1.0))
+        why = f"retry {number}/{session.spec.retries} in {delay:.2f}s after {session.reason}"
+        session.requeue(why)
+        self._not_before[session.name] = time.monotonic() + delay
+        self._queue.append(session)
+        self.figures.retried += 1
+        self._tg.start_soon(self._dispatch_after, delay)
+
+    async def _dispatch_after(self, delay: float) -> None:
+        await anyio.sleep(delay)
+        self._dispatch()
+
+    def _settled(self, session: Session) -> None:
+        """A session's final result (retries spent): critical abort, failure-rate halt."""
+        if session.state in (S.COMPLETED, S.FAILED):
+            self.figures.outcome(session.state is S.FAILED)
+        if self.stopped_reason is not None:
+            return
+        if session.spec.critical and session.state in (S.FAILED, S.SKIPPED):
+            self._abort(f"run aborted: critical session {session.name} {session.state}", True)
+            return
+        rate, ceiling = self.figures.failure_rate(), self.deck.max_failure_rate
+        if rate is not None and ceiling is not None and rate > ceiling:
+            window = self.deck.failure_window
+            why = f"{rate:.0%} of the last {window} sessions failed (max {ceiling:.0%})"
+            self._abort(f"run halted: {why}", False)
+
+    def _abort(self, reason: str, terminate_running: bool) -> None:
+        self.stopped_reason = reason
+        self._emit(RunAborted(reason=reason, terminated_running=terminate_running))
+        queued, self._queue, self._ready = self._queue, [], []
+        for session in queued:
+            session.skip(reason)
+        if terminate_running:
+            for session in list(self._running):
+                self._tg.start_soon(self._stop, session, reason)
+
+    async def _stop(self, session: Session, reason: str) -> None:
+        with contextlib.suppress(SessionError):  # it may have ended on its own meanwhile
+            await session.terminate(reason)
+
+    # -- operator commands ----------------------------------------------------------------
+    async def terminate(self, session: Session, reason: str = "stopped by operator") -> None:
+        """A queued session never starts; an admitted one gets its stop signal."""
+        if session in self._queue:
+            self._queue.remove(session)
+            session.cancel(f"{reason} before it started")
+            self._dispatch()
+            return
+        await session.terminate(reason)
+
+    async def terminate_all(self, reason: str = "stopped by operator") -> None:
+        queued, self._queue, self._ready = self._queue, [], []
+        for session in queued:
+            session.cancel(f"{reason} before it started")
+        async with anyio.create_task_group() as tg:
+            for session in list(self._running):
+                tg.start_soon(self._stop, session, reason)
+        self._dispatch()
+
+    def restart(self, session: Session) -> None:
+        """Queue a final session again with fresh retries; also lifts an abort or halt."""
+        if not session.final:
+            raise SessionError(
+                f"session {session.name!r} is {session.state}; restart needs it final"
+            )
+        self.stopped_reason = None
+        self._retries_left[session.name] = session.spec.retries
+        self._not_before.pop(session.name, None)
+        session.requeue("restarted by operator")
+        self._queue.append(session)
+        self._dispatch()
+
+    # -- figures --------------------------------------------------------------------------
+    def statistics(self) -> SchedulerStatistics:
+        states = [s.state for s in self.sessions.values()]
+        return SchedulerStatistics(
+            max_parallel=self.limit,
+            queued=len(self._queue),
+            ready=len(self._ready),
+            waiting_on_dependency=self._waiting,
+            backing_off=self._backing_off,
+            running=len(self._running),
+            completed=states.count(S.COMPLETED),
+            failed=states.count(S.FAILED),
+            terminated=states.count(S.TERMINATED),
+            skipped=states.count(S.SKIPPED),
+            retried=self.figures.retried,
+            throughput=self.figures.throughput(),
+            queue_wait_mean=self.figures.wait_mean(),
+            queue_wait_p95=self.figures.wait_p95(),
+            memory_in_use=self._memory,
+            memory_budget=self.deck.memory_budget,
+        )
+
+    async def _control(self) -> None:
+        """max_parallel = "auto": sample pressure, adjust, explain."""
+        assert self._auto is not None
+        while True:
+            await anyio.sleep(PERIOD)
+            load, memory = system_pressure()
+            sample = Pressure(
+                load, memory, self.figures.throughput(), len(self._ready), len(self._running)
+            )
+            change = self._auto.decide(sample, time.monotonic())
+            if change is not None:
+                self.limit = change.new
+                self._emit(
+                    ParallelismAdjusted(old=change.old, new=change.new, reason=change.reason)
+                )
+                self._dispatch()

@@ -1,0 +1,100 @@
+"""The run's verdict and `summary.json`, the machine-readable record of a run.
+
+Verdict rules, first match wins:
+
+* aborted / halted: the scheduler stopped the run (a critical session failed, or the
+  failure rate crossed max_failure_rate) and no restart lifted it;
+* failed: a critical session did not complete, or (with `min_success`) fewer than
+  `min_success` non-critical sessions completed, or (without it) any session did not;
+* partial: `min_success` is met but some non-critical sessions did not complete;
+* succeeded: every session completed.
+
+Times are Unix seconds; durations are seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.states import SessionState
+
+if TYPE_CHECKING:
+    from engine.attempt import SessionInfo
+    from engine.spec import DeckSpec
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    outcome: str  # succeeded | partial | failed | aborted | halted
+    reason: str
+    succeeded: int
+    total: int
+    not_completed: list[dict[str, str]] = field(default_factory=list)
+
+
+def verdict(deck: DeckSpec, infos: list[SessionInfo], stopped: str | None) -> Verdict:
+    done = [i for i in infos if i.state is SessionState.COMPLETED]
+    missing = [
+        {"session": i.name, "state": str(i.state), "reason": i.reason}
+        for i in infos
+        if i.state is not SessionState.COMPLETED
+    ]
+    outcome, reason = _outcome(deck, infos, stopped, len(done))
+    ok = outcome in ("succeeded", "partial")
+    return Verdict(ok, outcome, reason, len(done), len(infos), missing)
+
+
+def _outcome(
+    deck: DeckSpec, infos: list[SessionInfo], stopped: str | None, done: int
+) -> tuple[str, str]:
+    if stopped is not None:
+        return ("halted" if stopped.startswith("run halted") else "aborted"), stopped
+    critical = [i.name for i in infos if i.critical and i.state is not SessionState.COMPLETED]
+    if critical:
+        return "failed", f"critical session(s) did not complete: {', '.join(critical)}"
+    if done == len(infos):
+        return "succeeded", f"all {done} sessions completed"
+    if deck.min_success is None:
+        return "failed", f"{len(infos) - done} of {len(infos)} sessions did not complete"
+    optional = [i for i in infos if not i.critical]
+    met = sum(i.state is SessionState.COMPLETED for i in optional)
+    if met >= deck.min_success:
+        return "partial", f"{met} non-critical sessions completed (min_success {deck.min_success})"
+    return "failed", f"only {met} non-critical sessions completed (min_success {deck.min_success})"
+
+
+def build_summary(deck: DeckSpec, infos: list[SessionInfo], result: Verdict) -> dict[str, Any]:
+    """The summary.json document (the caller adds pool and scheduler figures)."""
+    return {
+        "deck": deck.name,
+        "deck_file": str(deck.path),
+        "ok": result.ok,
+        "verdict": asdict(result),
+        "sessions": [_session(info) for info in infos],
+    }
+
+
+def _session(info: SessionInfo) -> dict[str, Any]:
+    starts = [a.started_at for a in info.attempts if a.started_at is not None]
+    return {
+        "name": info.name,
+        "template": info.template,
+        "replica": info.replica,
+        "priority": info.priority,
+        "critical": info.critical,
+        "depends_on": list(info.depends_on),
+        "command": info.command,
+        "state": str(info.state),
+        "reason": info.reason,
+        "exit_code": info.exit_code,
+        "signal": info.signal,
+        "attempts": [a.model_dump(mode="json") for a in info.attempts],
+        "queued_at": info.queued_at,
+        "started_at": starts[0] if starts else None,
+        "ended_at": info.attempts[-1].ended_at if info.attempts else None,
+        "queue_wait": info.queue_wait,
+        "run_time": info.run_time,
+        "workspace": str(info.workspace) if info.workspace else None,
+    }

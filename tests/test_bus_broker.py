@@ -1,0 +1,249 @@
+"""The bus's delivery rules, in-process: routes, orders, reliability, limits, ACL, stats."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from engine.bus.broker import MessageBus
+from engine.bus.errors import (
+    AccessDeniedError,
+    BusTimeoutError,
+    NoRespondersError,
+    PayloadTooLargeError,
+    QueueFullError,
+    UnknownTargetError,
+)
+from engine.bus.frames import MAX_PAYLOAD
+from engine.bus.message import OPERATOR, Priority
+from engine.bus.router import inbox, queue
+from engine.events import (
+    BusMessageAcked,
+    BusMessageDeadLettered,
+    BusMessageDropped,
+    BusMessageExpired,
+    BusMessageRedelivered,
+    BusMessageRouted,
+)
+
+if TYPE_CHECKING:
+    from engine.events import Event
+
+pytestmark = pytest.mark.anyio
+SESSIONS = ["a", "b", "c", "worker-1", "worker-2", "intruder"]
+
+
+def make_bus(**limits: Any) -> tuple[MessageBus, list[Event]]:
+    events: list[Event] = []
+    return MessageBus(SESSIONS, events.append, **limits), events
+
+
+async def take(bus: MessageBus, session: str, q: str | None = None, ack: bool = True) -> Any:
+    box = bus.consumable(session, "queue" if q else "inbox", q or session)
+    return (await bus.take(session, box, 1.0, ack)).message.payload
+
+
+async def test_wildcards_match_one_word_with_star_and_the_rest_with_gt() -> None:
+    bus, _ = make_bus()
+    star, rest = bus.subscribe("a", "build.*"), bus.subscribe("b", "build.>")
+    for topic in ("build", "build.x", "build.x.y"):
+        bus.send("topic", topic, "c", topic)
+    assert [star.get_nowait().payload] == ["build.x"]  # type: ignore[union-attr]
+    assert star.get_nowait() is None
+    got = [rest.get_nowait(), rest.get_nowait(), rest.get_nowait()]
+    assert [m.payload for m in got if m] == ["build.x", "build.x.y"]
+
+
+async def test_direct_broadcast_and_group_reach_the_right_inboxes() -> None:
+    bus, _ = make_bus()
+    bus.send("direct", "b", "a", "to-b")
+    bus.send("broadcast", "*", "a", "all")
+    bus.join("b", "team")
+    bus.join("c", "team")
+    bus.send("group", "team", "b", "team-msg")
+    assert [await take(bus, "b"), await take(bus, "b")] == ["to-b", "all"]
+    assert [await take(bus, "c"), await take(bus, "c")] == ["all", "team-msg"]
+    assert len(bus.mailbox(inbox("a"))) == 0  # the sender is left out of its broadcast
+    with pytest.raises(UnknownTargetError, match="no session named 'zed'"):
+        bus.send("direct", "zed", "a", 1)
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [("fifo", [1, 2, 3]), ("lifo", [3, 2, 1]), ("priority", [2, 3, 1])],
+)
+async def test_queue_orders(order: str, expected: list[int]) -> None:
+    bus, _ = make_bus()
+    bus.declare(OPERATOR, "queue", "jobs", order=order)
+    for n, prio in ((1, Priority.LOW), (2, Priority.CRITICAL), (3, Priority.NORMAL)):
+        bus.send("queue", "jobs", "a", n, priority=prio)
+    assert [await take(bus, "b", "jobs") for _ in expected] == expected
+
+
+async def test_a_delayed_message_is_not_deliverable_before_its_time() -> None:
+    bus, _ = make_bus()
+    bus.declare(OPERATOR, "queue", "later", order="delay")
+    bus.send("queue", "later", "a", "slow", delay=0.3)
+    bus.send("queue", "later", "a", "soon", delay=0.05)
+    box = bus.consumable("b", "queue", "later")
+    with pytest.raises(BusTimeoutError):
+        await bus.take("b", box, 0.01, True)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(bus.run, 0.01)
+        start = time.monotonic()
+        assert (await bus.take("b", box, 2, True)).message.payload == "soon"
+        assert (await bus.take("b", box, 2, True)).message.payload == "slow"
+        assert time.monotonic() - start >= 0.25
+        tg.cancel_scope.cancel()
+
+
+async def test_competing_consumers_share_a_queue_without_duplicates() -> None:
+    bus, _ = make_bus()
+    got: dict[str, list[int]] = {"worker-1": [], "worker-2": []}
+
+    async def work(name: str) -> None:
+        box = bus.consumable(name, "queue", "jobs")
+        try:
+            while True:
+                got[name].append((await bus.take(name, box, 0.2, True)).message.payload)
+                await anyio.lowlevel.checkpoint()
+        except BusTimeoutError:  # the queue stayed empty: done
+            return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(work, "worker-1")
+        tg.start_soon(work, "worker-2")
+        await anyio.sleep(0.01)
+        for n in range(100):
+            bus.send("queue", "jobs", "a", n, reliable=True)
+            await anyio.lowlevel.checkpoint()
+    assert sorted(got["worker-1"] + got["worker-2"]) == list(range(100))
+    assert got["worker-1"]
+    assert got["worker-2"]
+
+
+async def test_unacked_messages_are_redelivered_then_dead_lettered_and_can_be_replayed() -> None:
+    bus, events = make_bus(ack_timeout=0.05, max_attempts=2)
+    bus.send("queue", "jobs", "a", "job", reliable=True)
+    box = bus.consumable("b", "queue", "jobs")
+    first = await bus.take("b", box, 1, ack=False)
+    await anyio.sleep(0.06)
+    bus.sweep()
+    second = await bus.take("b", box, 1, ack=False)
+    assert (first.message.id, second.attempt) == (second.message.id, 2)
+    await anyio.sleep(0.06)
+    bus.sweep()
+    assert [(d.reason, d.attempts) for d in bus.dead_letters()] == [("max-attempts", 2)]
+    assert bus.statistics().dlq_size == 1
+    assert any(isinstance(e, BusMessageRedelivered) for e in events)
+    assert any(isinstance(e, BusMessageDeadLettered) for e in events)
+    assert bus.replay() == 1
+    again = await bus.take("b", box, 1, ack=True)
+    assert again.message.id == first.message.id
+    assert any(isinstance(e, BusMessageAcked) for e in events)
+    with pytest.raises(UnknownTargetError, match="not awaiting an ack"):
+        bus.ack("b", again.message.id)
+
+
+async def test_ttl_is_enforced_by_the_sweep_and_expired_reliable_messages_are_dead_letters() -> (
+    None
+):
+    bus, events = make_bus()
+    bus.send("direct", "b", "a", "stale", ttl=0.01)
+    bus.send("direct", "b", "a", "stale-reliable", ttl=0.01, reliable=True)
+    await anyio.sleep(0.02)
+    bus.sweep()
+    assert len(bus.mailbox(inbox("b"))) == 0
+    assert sum(isinstance(e, BusMessageExpired) for e in events) == 2
+    assert [d.reason for d in bus.dead_letters()] == ["expired"]
+
+
+async def test_a_full_mailbox_refuses_reliable_and_drops_oldest_best_effort() -> None:
+    bus, events = make_bus(queue_capacity=3)
+    for n in range(3):
+        bus.send("queue", "q", "a", n)
+    bus.send("queue", "q", "a", 3)  # drops 0
+    bus.send("queue", "q", "a", "r1", reliable=True)  # evicts best-effort 1
+    assert bus.statistics().drops == 2
+    assert sum(isinstance(e, BusMessageDropped) for e in events) == 2
+    bus.send("queue", "q", "a", "r2", reliable=True)
+    bus.send("queue", "q", "a", "r3", reliable=True)
+    with pytest.raises(QueueFullError, match="queue:q is full"):
+        bus.send("queue", "q", "a", "r4", reliable=True)
+    assert [await take(bus, "b", "q") for _ in range(3)] == ["r1", "r2", "r3"]
+
+
+async def test_a_slow_subscriber_never_blocks_the_publisher_or_a_fast_one() -> None:
+    bus, _ = make_bus(capacity=10)
+    slow = bus.subscribe("a", "ticks", window=1)
+    fast = bus.subscribe("b", "ticks")
+    for n in range(1000):
+        bus.send("topic", "ticks", "c", n)
+        assert fast.get_nowait() is not None
+    slow_box = bus.mailbox("sub:a:ticks")
+    assert len(slow_box) == 10
+    assert slow_box.dropped == 1000 - 11
+    assert [slow.get_nowait().payload for _ in range(2)] == [0, 990]  # type: ignore[union-attr]
+
+
+async def test_acl_refuses_publishers_and_consumers_not_listed() -> None:
+    bus, _ = make_bus()
+    bus.declare("a", "queue", "secret", publishers=["a"], consumers=["worker-*"])
+    bus.send("queue", "secret", "a", 1)
+    with pytest.raises(AccessDeniedError, match="'intruder' may not publish"):
+        bus.send("queue", "secret", "intruder", 2)
+    with pytest.raises(AccessDeniedError, match="may not consume"):
+        bus.consumable("intruder", "queue", "secret")
+    with pytest.raises(AccessDeniedError, match="belongs to 'a'"):
+        bus.declare("intruder", "queue", "secret", consumers=["*"])
+    assert await take(bus, "worker-2", "secret") == 1
+    bus.declare("a", "group", "ops", consumers=["b"])
+    with pytest.raises(AccessDeniedError):
+        bus.join("c", "ops")
+
+
+async def test_request_reply_correlates_and_times_out() -> None:
+    bus, _ = make_bus()
+    with pytest.raises(NoRespondersError):
+        await bus.request("a", "math.double", 2, timeout=0.1)
+    sub = bus.subscribe("b", "math.*")
+
+    async def responder() -> None:
+        request = await sub.get()
+        bus.reply("b", request.id, request.payload * 2)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(responder)
+        answer = await bus.request("a", "math.double", 21, timeout=1)
+    assert answer.payload == 42
+    assert answer.route == "reply"
+    assert answer.sender == "b"
+    with pytest.raises(BusTimeoutError, match="no reply"):
+        await bus.request("a", "math.double", 1, timeout=0.05)
+
+
+async def test_oversized_payloads_are_refused() -> None:
+    bus, _ = make_bus()
+    with pytest.raises(PayloadTooLargeError):
+        bus.send("topic", "t", "a", "x" * (MAX_PAYLOAD + 1))
+
+
+async def test_statistics_report_depth_in_flight_and_latency() -> None:
+    bus, events = make_bus()
+    sub = bus.subscribe(OPERATOR, "t")
+    bus.send("topic", "t", "a", 1, reliable=True)
+    bus.send("queue", "jobs", "a", 2)
+    stats = bus.statistics()
+    assert stats.in_flight == 1
+    assert stats.published == 2
+    boxes = {b.name: b for b in stats.mailboxes}
+    assert boxes[queue("jobs")].depth == 1
+    assert boxes["sub:@operator:t"].in_flight == 1
+    assert stats.latency_p99 >= stats.latency_p50 >= 0
+    assert [t.topic for t in stats.topics] == ["t"]
+    assert sum(isinstance(e, BusMessageRouted) for e in events) == 2
+    sub.close()

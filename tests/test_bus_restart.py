@@ -1,0 +1,128 @@
+"""Kill -9 the engine mid-traffic, restart it on the same run: nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from engine.bus.client import BusClient
+from engine.bus.errors import BusError, BusTimeoutError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENGINE = """
+import json, sys, anyio
+from pathlib import Path
+from engine.api import open_engine
+from engine.spec import parse_deck
+
+deck = parse_deck(
+    '[pool]\\nsize = 1\\nwarm = 0\\n'
+    '[[session]]\\nname = "producer"\\ncommand = "true"\\n'
+    '[[session]]\\nname = "consumer"\\ncommand = "true"\\n',
+    Path(sys.argv[1]) / "deck.toml",
+)
+
+async def main() -> None:
+    async with open_engine(deck, Path(sys.argv[1]) / "run") as engine:
+        creds = {n: {**engine.session_env(n), "SWARMDECK_SESSION": n} for n in engine.sessions}
+        print(json.dumps(creds), flush=True)
+        await anyio.sleep_forever()
+
+anyio.run(main)
+"""
+
+
+def start_engine(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, BusClient]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ENGINE, str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    creds = json.loads(proc.stdout.readline())
+    clients = {
+        name: BusClient(env["SWARMDECK_BUS"], name, env["SWARMDECK_BUS_TOKEN"])
+        for name, env in creds.items()
+    }
+    return proc, clients
+
+
+def publish_until_killed(bus: BusClient, acked: list[str], stop: threading.Event) -> None:
+    n = 0
+    try:
+        while not stop.is_set():
+            acked.append(bus.push("jobs", {"n": n}, reliable=True))
+            if n % 10 == 0:
+                acked.append(bus.send("consumer", {"n": n}, reliable=True))
+            n += 1
+    except (BusError, OSError, ValueError):
+        return  # the engine died under us: everything in `acked` was acknowledged
+
+
+@pytest.mark.slow
+def test_every_acknowledged_reliable_message_survives_kill_9(tmp_path: Path) -> None:
+    proc, clients = start_engine(tmp_path)
+    acked: list[str] = []
+    stop = threading.Event()
+    try:
+        consumer = clients["consumer"]
+        consumer.push("jobs", "warm-up", reliable=True)  # the consumer may push too
+        done = {consumer.pop("jobs", wait=1, ack=True)["id"]}
+        producer = threading.Thread(
+            target=publish_until_killed, args=(clients["producer"], acked, stop)
+        )
+        producer.start()
+        while len(acked) < 50:
+            time.sleep(0.005)
+        for _ in range(20):
+            done.add(consumer.pop("jobs", wait=1, ack=True)["id"])
+        in_flight = {consumer.pop("jobs", wait=1)["id"] for _ in range(5)}  # never acked
+        while len(acked) < 600:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)  # mid-traffic: the producer is still publishing
+        proc.wait(10)
+        producer.join(10)
+        assert len(acked) >= 600
+    finally:
+        stop.set()
+        for client in clients.values():
+            client.close()
+        proc.kill()
+        proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+    proc, clients = start_engine(tmp_path)
+    try:
+        consumer = clients["consumer"]
+        again: list[str] = []
+        for mode in ("pop", "recv"):
+            while True:
+                try:
+                    take = consumer.pop("jobs", wait=0.3, ack=True) if mode == "pop" else (
+                        consumer.recv(wait=0.3, ack=True))  # fmt: skip
+                except BusTimeoutError:
+                    break
+                again.append(take["id"])
+        owed = set(acked) - done
+        assert owed <= set(again), f"lost {len(owed - set(again))} acknowledged messages"
+        assert in_flight <= set(again)
+        assert not done & set(again), "messages acked by their receiver came back"
+        assert len(again) == len(set(again))
+    finally:
+        for client in clients.values():
+            client.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
