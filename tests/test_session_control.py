@@ -221,9 +221,12 @@ terminal = "fresh"
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):  # unwrapped: no ExceptionGroup for the caller to dig through
+    async def crash_mid_run() -> None:
         async with running(tmp_path, body) as engine:
             await wait_state(engine, "pooled", S.ACTIVE)
             await wait_state(engine, "fresh", S.ACTIVE)
             raise Boom
+
+    with pytest.raises(Boom):  # unwrapped: no ExceptionGroup for the caller to dig through
+        await crash_mid_run()
     # the autouse leak guard checks that no process and no PTY is left
