@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
+FRESH_REPORT = 1.0  # seconds an exit report counts as a successful health check
 READ_BUDGET = 64 * 1024  # bytes per wake-up: large reads, yet fair to other terminals
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
 _ids = itertools.count(1)
@@ -364,6 +365,8 @@ class PooledTerminal(Terminal):
             return False
         if self._popen.poll() is not None:
             return False
+        if self.leases and time.monotonic() - self.idle_since < FRESH_REPORT:
+            return True  # its last job's exit report just proved the launcher answers
         try:
             self._send({"op": "ping"})
             with anyio.fail_after(timeout):

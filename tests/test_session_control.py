@@ -230,3 +230,17 @@ terminal = "fresh"
     with pytest.raises(Boom):  # unwrapped: no ExceptionGroup for the caller to dig through
         await crash_mid_run()
     # the autouse leak guard checks that no process and no PTY is left
+
+
+async def test_a_program_that_does_not_exist_fails_with_a_clear_message(tmp_path: Path) -> None:
+    body = """
+[[session]]
+name = "typo"
+command = ["no-such-program-xyz", "--flag"]
+"""
+    async with running(tmp_path, body) as engine:
+        await engine.wait_finished()
+        session = engine.sessions["typo"]
+        assert session.reason == "exit 127"
+        text = "\n".join(session.screen.text())
+        assert "swarmdeck: cannot run no-such-program-xyz: No such file or directory" in text
