@@ -182,6 +182,55 @@ class BusRequestRefused(_Event):
     reason: str
 
 
+class ClientAttached(_Event):
+    """A client attached to the control socket (`client` is its id for this engine)."""
+
+    kind: Literal["client-attached"] = "client-attached"
+    client: int
+    role: str
+    name: str
+
+
+class ClientDetached(_Event):
+    """A client left or was dropped (`reason`: closed, backlog, protocol error...)."""
+
+    kind: Literal["client-detached"] = "client-detached"
+    client: int
+    reason: str
+
+
+class CommandRefused(_Event):
+    """The control socket refused a client's command (`code`: not-permitted for a viewer's
+    control or input, or the engine error's class name)."""
+
+    kind: Literal["command-refused"] = "command-refused"
+    client: int
+    role: str
+    command: str
+    code: str
+    reason: str
+
+
+class BusTrafficSampled(_Event):
+    """The bus's traffic over the last `interval` seconds (about four per second while
+    messages flow): how many messages were routed, acked, redelivered, expired, dropped,
+    dead-lettered and refused, and how many of those had no event of their own
+    (`unreported`: per-message events are budgeted, see engine/bus/traffic.py), with the
+    busiest topics (messages routed per topic in the interval)."""
+
+    kind: Literal["bus-traffic-sampled"] = "bus-traffic-sampled"
+    interval: float
+    routed: int
+    acked: int
+    redelivered: int
+    expired: int
+    dropped: int
+    dead_lettered: int
+    refused: int
+    unreported: dict[str, int]
+    topics: dict[str, int]
+
+
 BusEvent = (
     BusMessageRouted
     | BusMessageAcked
@@ -190,6 +239,7 @@ BusEvent = (
     | BusMessageDropped
     | BusMessageDeadLettered
     | BusRequestRefused
+    | BusTrafficSampled
 )
 
 
@@ -202,6 +252,9 @@ Event = Annotated[
     | ParallelismAdjusted
     | RunAborted
     | SchedulerSampled
+    | ClientAttached
+    | ClientDetached
+    | CommandRefused
     | BusEvent,
     Field(discriminator="kind"),
 ]

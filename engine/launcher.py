@@ -96,7 +96,7 @@ def _spawn(req: dict[str, Any]) -> int | None:
 
     fork() of even this small process costs ~2 ms before exec; posix_spawn ~0.8 ms. The job
     may run before it is the foreground group, and a tty access then stops it (SIGTTIN or
-    SIGTTOU), so a job found stopped right after tcsetpgrp is continued.
+    SIGTTOU), so it is continued once it is the foreground group.
     """
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in req["env"].items()})
@@ -123,18 +123,11 @@ def _spawn(req: dict[str, Any]) -> int | None:
         os.chdir(home)
     with contextlib.suppress(OSError):
         os.tcsetpgrp(0, pid)
-    if _stopped(pid):
+    # Unconditionally: SIGCONT also discards a SIGTTIN/SIGTTOU still pending, which a
+    # /proc look could not see yet; a spurious one right after exec is harmless.
+    with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGCONT)
     return pid
-
-
-def _stopped(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return False
-    return raw[raw.rfind(b")") + 2 :][:1] in (b"T", b"t")
 
 
 def _fork(req: dict[str, Any], ctl: socket.socket) -> int:

@@ -17,7 +17,14 @@ to stale figures would oscillate. It starts at min(cores, pool size).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 PERIOD = 2.0
 COOLDOWN = 6.0
@@ -97,3 +104,19 @@ def system_pressure() -> tuple[float, float]:
         return load, 1.0
     total = fields.get("MemTotal", 0)
     return load, (fields.get("MemAvailable", total) / total if total else 1.0)
+
+
+async def control(
+    auto: AutoParallelism,
+    own_figures: Callable[[], tuple[float, int, int]],
+    apply: Callable[[Adjustment], None],
+) -> None:
+    """The controller loop: every PERIOD, sample the machine and the scheduler's own
+    (throughput, ready, running), decide, and apply a change; runs until cancelled."""
+    while True:
+        await anyio.sleep(PERIOD)
+        load, memory = system_pressure()
+        sample = Pressure(load, memory, *own_figures())
+        change = auto.decide(sample, time.monotonic())
+        if change is not None:
+            apply(change)

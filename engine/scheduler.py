@@ -4,10 +4,11 @@ A sliding window, never batches: whenever a slot frees (an attempt ends, a depen
 met, a backoff elapses, the limit rises) the best ready sessions start at once, up to the
 limit (`max_parallel`, at most the pool size, so a leased slot never waits in the pool).
 
-* Ready: every dependency met (engine/dependencies.py) and no retry backoff pending.
-* Best: highest priority, then file order (replicas in index order, forks after the
-  deck's sessions, a retry keeps its original place). Priority is strict: a low session
-  waits while any higher one is ready, and only then (docs/scheduling.md).
+* Ready and best: engine/run_queue.py (dependencies met, no backoff pending; highest
+  priority, then file order). Priority is strict: a low session waits while any higher one
+  is ready, and only then (docs/scheduling.md).
+* A slot is held from admission until the process ends; a session that exited 0 frees
+  it before writing its files and settling, so the next one starts meanwhile.
 * Memory: a session starts only if the declared memory of the running ones plus its own
   fits `memory_budget`; the best ready session that does not fit holds back the ones
   behind it, so small sessions never starve a big one.
@@ -26,12 +27,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.dependencies import Outcome, Readiness, readiness
 from engine.errors import SessionError, WorkspaceError
 from engine.events import ParallelismAdjusted, RunAborted
 from engine.figures import Figures, SchedulerStatistics
-from engine.parallelism import PERIOD, AutoParallelism, Pressure, system_pressure
-from engine.spec import PRIORITY_RANK
+from engine.parallelism import AutoParallelism, control
+from engine.run_queue import RunQueue
 from engine.states import SessionState
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from engine.events import Event
+    from engine.parallelism import Adjustment
     from engine.pool import TerminalPool
     from engine.session import Replica, Session
     from engine.spec import DeckSpec, SessionSpec
@@ -72,14 +73,10 @@ class Scheduler:
         self.deck, self.pool, self.workspaces = deck, pool, workspaces
         self._tg, self._emit, self._make = tg, emit, make
         self.sessions: dict[str, Session] = {}
-        self._templates: dict[str, list[Session]] = {}
-        self._rank: dict[str, tuple[int, int]] = {}
-        self._queue: list[Session] = []
-        self._ready: list[Session] = []
-        self._waiting = self._backing_off = 0
-        self._not_before: dict[str, float] = {}
+        self._queue = RunQueue()
         self._retries_left: dict[str, int] = {}
-        self._running: set[Session] = set()
+        self._running: set[Session] = set()  # admitted, attempt not yet settled
+        self._holding: set[Session] = set()  # admitted, process not yet ended: the limit
         self._memory = 0
         self.stopped_reason: str | None = None
         self._started = False
@@ -102,10 +99,8 @@ class Scheduler:
     def add(self, session: Session) -> None:
         """Queue a new session; it starts as soon as it is ready and best."""
         self.sessions[session.name] = session
-        self._templates.setdefault(session.template, []).append(session)
-        self._rank[session.name] = (PRIORITY_RANK[session.spec.priority], len(self._rank))
         self._retries_left[session.name] = session.spec.retries
-        self._queue.append(session)
+        self._queue.add(session)
         self._dispatch()
 
     def start(self) -> None:
@@ -117,7 +112,7 @@ class Scheduler:
             cores, ceiling = os.cpu_count(), self._auto.ceiling
             reason = f"auto: starting at min({cores} cores, pool size {ceiling})"
             self._emit(ParallelismAdjusted(old=self.deck.pool.size, new=self.limit, reason=reason))
-            self._tg.start_soon(self._control)
+            self._tg.start_soon(control, self._auto, self._own_figures, self._adjust)
         self._dispatch()
 
     async def wait_idle(self) -> None:
@@ -133,50 +128,26 @@ class Scheduler:
         self._update_idle()
 
     def _classify(self) -> bool:
-        """Sort the queue into ready / waiting / backing off; skip the hopeless (True)."""
-        now, wall = time.monotonic(), time.time()
-        self._queue = [s for s in self._queue if s.state is S.QUEUED]
-        ready, self._waiting, self._backing_off = [], 0, 0
-        for session in self._queue:
-            if self._not_before.get(session.name, 0.0) > now:
-                self._backing_off += 1
-                continue
-            verdict, why = self._readiness(session)
-            if verdict == "skip":
-                self._queue.remove(session)
-                session.skip(why)
-                self._settled(session)
-                return True
-            if verdict == "wait":
-                self._waiting += 1
-                continue
-            session.ready_at = session.ready_at or wall
-            ready.append(session)
-        self._ready = sorted(ready, key=lambda s: self._rank[s.name])
-        return False
-
-    def _readiness(self, session: Session) -> tuple[Readiness, str]:
-        found: Readiness = "ready"
-        for dep in session.spec.depends_on:
-            group = self._templates.get(dep.name, [])
-            outcomes = [Outcome(s.state, s.ever_started, s.reason) for s in group]
-            verdict, why = readiness(dep.condition, outcomes)
-            if verdict == "skip":
-                return "skip", f"dependency {dep.name} {why} (needed: {dep.condition})"
-            if verdict == "wait":
-                found = "wait"
-        return found, ""
+        """Sort the queue; skip a hopeless session (True: classify again)."""
+        hopeless = self._queue.classify()
+        if hopeless is None:
+            return False
+        session, why = hopeless
+        session.skip(why)
+        self._settled(session)
+        return True
 
     def _start_ready(self) -> None:
         budget = self.deck.memory_budget
-        while self.stopped_reason is None and self._ready and len(self._running) < self.limit:
-            session = self._ready[0]
+        ready = self._queue.ready
+        while self.stopped_reason is None and ready and len(self._holding) < self.limit:
+            session = ready[0]
             memory = session.spec.memory or 0
             if budget is not None and self._memory + memory > budget:
                 return  # head of line waits for memory; nothing overtakes it
-            self._ready.pop(0)
             self._queue.remove(session)
             self._running.add(session)
+            self._holding.add(session)
             self._memory += memory
             self._tg.start_soon(self._run, session)
 
@@ -191,12 +162,23 @@ class Scheduler:
         try:
             await self._prepare(session)
             if not session.final:
-                await session.run_attempt(self.pool, self._tg)
+                await session.run_attempt(self.pool, self._tg, lambda: self._exited(session))
         finally:
+            self._vacate(session)
             self._running.discard(session)
-            self._memory -= session.spec.memory or 0
             self._finished(session)
             self._dispatch()
+
+    def _exited(self, session: Session) -> None:
+        """Its process exited 0 and its terminal is free: the next session may start while
+        this one writes its files and settles (it stays `running` until then)."""
+        self._vacate(session)
+        self._dispatch()
+
+    def _vacate(self, session: Session) -> None:
+        if session in self._holding:
+            self._holding.discard(session)
+            self._memory -= session.spec.memory or 0
 
     async def _prepare(self, session: Session) -> None:
         if session.spec.workspace != "isolated" or session.workspace is not None:
@@ -226,8 +208,7 @@ class Scheduler:
         delay = session.spec.backoff.delay(number, random.uniform(-1.0, 1.0))
         why = f"retry {number}/{session.spec.retries} in {delay:.2f}s after {session.reason}"
         session.requeue(why)
-        self._not_before[session.name] = time.monotonic() + delay
-        self._queue.append(session)
+        self._queue.put_back(session, time.monotonic() + delay)
         self.figures.retried += 1
         self._tg.start_soon(self._dispatch_after, delay)
 
@@ -253,8 +234,7 @@ class Scheduler:
     def _abort(self, reason: str, terminate_running: bool) -> None:
         self.stopped_reason = reason
         self._emit(RunAborted(reason=reason, terminated_running=terminate_running))
-        queued, self._queue, self._ready = self._queue, [], []
-        for session in queued:
+        for session in self._queue.drain():
             session.skip(reason)
         if terminate_running:
             for session in list(self._running):
@@ -275,8 +255,7 @@ class Scheduler:
         await session.terminate(reason)
 
     async def terminate_all(self, reason: str = "stopped by operator") -> None:
-        queued, self._queue, self._ready = self._queue, [], []
-        for session in queued:
+        for session in self._queue.drain():
             session.cancel(f"{reason} before it started")
         async with anyio.create_task_group() as tg:
             for session in list(self._running):
@@ -291,9 +270,8 @@ class Scheduler:
             )
         self.stopped_reason = None
         self._retries_left[session.name] = session.spec.retries
-        self._not_before.pop(session.name, None)
         session.requeue("restarted by operator")
-        self._queue.append(session)
+        self._queue.put_back(session)
         self._dispatch()
 
     # -- figures --------------------------------------------------------------------------
@@ -302,9 +280,9 @@ class Scheduler:
         return SchedulerStatistics(
             max_parallel=self.limit,
             queued=len(self._queue),
-            ready=len(self._ready),
-            waiting_on_dependency=self._waiting,
-            backing_off=self._backing_off,
+            ready=len(self._queue.ready),
+            waiting_on_dependency=self._queue.waiting,
+            backing_off=self._queue.backing_off,
             running=len(self._running),
             completed=states.count(S.COMPLETED),
             failed=states.count(S.FAILED),
@@ -318,19 +296,11 @@ class Scheduler:
             memory_budget=self.deck.memory_budget,
         )
 
-    async def _control(self) -> None:
-        """max_parallel = "auto": sample pressure, adjust, explain."""
-        assert self._auto is not None
-        while True:
-            await anyio.sleep(PERIOD)
-            load, memory = system_pressure()
-            sample = Pressure(
-                load, memory, self.figures.throughput(), len(self._ready), len(self._running)
-            )
-            change = self._auto.decide(sample, time.monotonic())
-            if change is not None:
-                self.limit = change.new
-                self._emit(
-                    ParallelismAdjusted(old=change.old, new=change.new, reason=change.reason)
-                )
-                self._dispatch()
+    def _own_figures(self) -> tuple[float, int, int]:
+        """What `max_parallel = "auto"` samples: throughput, ready, running."""
+        return self.figures.throughput(), len(self._queue.ready), len(self._running)
+
+    def _adjust(self, change: Adjustment) -> None:
+        self.limit = change.new
+        self._emit(ParallelismAdjusted(old=change.old, new=change.new, reason=change.reason))
+        self._dispatch()

@@ -2,29 +2,30 @@
 
 The scheduler (engine/scheduler.py) decides *when* a session runs; `run_attempt` owns one
 attempt once admitted: lease a terminal, start the job, feed its output to the screen and
-the recording, wait for the exit, settle the final state and record the attempt. The
-scheduler moves it between attempts with `requeue`, or ends it unstarted with `skip` or
-`cancel`. Operator commands (pause, resume, terminate, input, resize) act on the live job
-through the terminal's process groups.
+the recording (engine/session_records.py), wait for the exit, give the terminal back, then
+write the attempt's files, settle the final state and record the attempt. The scheduler
+moves it between attempts with `requeue`, or ends it unstarted with `skip` or `cancel`.
+Operator commands (pause, resume, terminate, input, resize) act on the live job through
+the terminal's process groups.
 """
 
 from __future__ import annotations
 
-import codecs
-import json
 import signal
 import time
 from typing import TYPE_CHECKING
 
 import anyio
+from anyio.lowlevel import checkpoint
 
-from engine.attempt import AttemptInfo, SessionInfo
+from engine.attempt import AttemptInfo, SessionInfo, attempt_info, session_info
 from engine.errors import InvalidTransitionError, SessionError, SwarmdeckError
 from engine.events import SessionStateChanged
-from engine.recorder import CastWriter, save_screen
 from engine.screen import Screen
+from engine.session_job import Attempt, fresh_job, session_job
+from engine.session_records import SessionRecords
 from engine.states import FINAL_STATES, SessionState, can_transition
-from engine.terminal import ExitStatus, FreshTerminal, Job, PooledTerminal, Terminal, base_env
+from engine.terminal import ExitStatus, FreshTerminal, PooledTerminal, Terminal, base_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -84,8 +85,7 @@ class Session:
         self._timed_out = False
         self._exited = anyio.Event()
         self._queue_scope: anyio.CancelScope | None = None
-        self._cast: CastWriter | None = None
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._records = SessionRecords(run_dir / "sessions", spec.name)
         self._tg: TaskGroup | None = None
 
     # -- the one writer of state ----------------------------------------------------------
@@ -132,21 +132,26 @@ class Session:
         self.started_at = self.ended_at = self.ready_at = None
         self._stop_requested = self._timed_out = False
         self._stop_reason = "stopped by operator"
-        self._decoder.reset()
         self._exited = anyio.Event()
         self.queued_at = time.time()
         self._set_state(S.QUEUED, reason)
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def run_attempt(self, pool: TerminalPool, tg: TaskGroup) -> None:
-        """Run one admitted attempt to a final state; never raises for its own failures."""
+    async def run_attempt(
+        self, pool: TerminalPool, tg: TaskGroup, on_exit: Callable[[], None] | None = None
+    ) -> None:
+        """Run one admitted attempt to a final state; never raises for its own failures.
+
+        `on_exit` runs once the process has exited 0 (the attempt will complete) and the
+        terminal is back in the pool, before the attempt's files are written and its state
+        settled: the scheduler starts the next session there, so creating the files overlaps
+        that session's spawn. A failure may abort or halt the run, so it settles first.
+        """
         self._tg = tg
         try:
-            await self._lease_and_run(pool, tg)
+            await self._lease_and_run(pool, tg, on_exit)
         finally:
-            if self._cast is not None:  # cancelled with the engine: keep what was recorded
-                self._cast.close()
-                self._cast = None
+            self._records.abandon()  # cancelled with the engine: keep what was recorded
             self._record_attempt()
             self._exited.set()
 
@@ -156,27 +161,12 @@ class Session:
         self._record_attempt()
 
     def _record_attempt(self) -> None:
-        if not self.final:
-            return
-        now = time.time()
-        ended = self.ended_at or now
-        start = self.started_at
-        self.attempts.append(
-            AttemptInfo(
-                number=len(self.attempts) + 1,
-                state=self.state,
-                reason=self.reason,
-                exit_code=self.exit.code if self.exit else None,
-                signal=self.exit.signal if self.exit else None,
-                ready_at=self.ready_at,
-                started_at=start,
-                ended_at=ended,
-                queue_wait=(start or ended) - self.ready_at if self.ready_at else None,
-                run_time=ended - start if start is not None else None,
-            )
-        )
+        if self.final:
+            self.attempts.append(attempt_info(self))
 
-    async def _lease_and_run(self, pool: TerminalPool, tg: TaskGroup) -> None:
+    async def _lease_and_run(
+        self, pool: TerminalPool, tg: TaskGroup, on_exit: Callable[[], None] | None
+    ) -> None:
         term: Terminal | None = None
         if self._stop_requested:
             self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
@@ -192,73 +182,53 @@ class Session:
             self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
             return
         try:
-            await self._run_on(term, tg)
+            status = await self._run_on(term, tg)
         finally:
             pool.release(term, reusable=self.exit is not None)
+        if on_exit is not None and status is not None and self._completes(status):
+            on_exit()
+            with anyio.CancelScope(shield=True):
+                await checkpoint()  # let the next session dispatch first
+        self._close_records()
+        if status is not None:
+            self._settle(status)
 
-    async def _run_on(self, term: Terminal, tg: TaskGroup) -> None:
+    async def _run_on(self, term: Terminal, tg: TaskGroup) -> ExitStatus | None:
+        """Start the job and wait for its end; None if it could not start (then failed)."""
         self.terminal = term
         self._set_state(S.SPAWNING, f"on {term.kind} terminal #{term.id}")
-        sessions_dir = self.run_dir / "sessions"
-        sessions_dir.mkdir(parents=True, exist_ok=True)
         number = len(self.attempts) + 1
         if number > 1:
             self.screen.feed(f"\r\n\x1b[0m--- attempt {number} ---\r\n".encode())
-        self._cast = CastWriter(
-            sessions_dir / f"{self._file_stem()}.cast",
-            self.cols,
-            self.rows,
-            self.name,
-            {"TERM": "xterm-256color"},
-        )
+        self._records.expect()
         try:
             await self._start(term, tg)
         except SwarmdeckError as exc:
+            self._records.open(number, self.cols, self.rows)
             self._set_state(S.FAILED, f"could not start: {exc}")
-            self._close_records()
-            return
+            return None
         self.started_at = time.time()
+        self._records.open(number, self.cols, self.rows)
         self._set_state(S.ACTIVE, f"pid {self.pid}")
         if self._stop_requested:
             tg.start_soon(self._stop)
-        status = await self._wait(term)
-        self.exit = status
+        self.exit = await self._wait(term)
         self.ended_at = time.time()
-        self._close_records()
-        self._settle(status)
+        return self.exit
 
     async def _start(self, term: Terminal, tg: TaskGroup) -> None:
-        job = self._job()
+        attempt = Attempt(
+            len(self.attempts) + 1, self.replica, self.workspace, self.cols, self.rows
+        )
+        extra = self._extra_env(self.name) if self._extra_env is not None else {}
+        job = session_job(self.spec, self.deck, self.run_dir, attempt, extra)
         if isinstance(term, PooledTerminal):
             self.pid = await term.start(job, self._on_output)
         else:
             assert isinstance(term, FreshTerminal)
-            argv = job.argv
-            if self.deck.pool.init.strip():
-                script = self.deck.pool.init + '\nexec "$@"'
-                argv = [self.deck.pool.shell, "-c", script, "swarmdeck", *argv]
-            job = Job(argv, job.env, job.cwd, job.cols, job.rows)
             term.resize(self.cols, self.rows)
+            job = fresh_job(job, self.deck.pool)
             self.pid = await term.start(job, self._on_output, tg, base_env())
-
-    def _job(self) -> Job:
-        env = dict(self.spec.env)
-        env.update(
-            SWARMDECK_SESSION=self.name,
-            SWARMDECK_RUN_DIR=str(self.run_dir),
-            SWARMDECK_ATTEMPT=str(len(self.attempts) + 1),
-            TERM="xterm-256color",
-        )
-        if self.replica is not None:
-            env.update(
-                SWARMDECK_REPLICA=str(self.replica[0]), SWARMDECK_REPLICAS=str(self.replica[1])
-            )
-        if self.workspace is not None:
-            env.update(SWARMDECK_WORKSPACE=str(self.workspace))
-        if self._extra_env is not None:
-            env.update(self._extra_env(self.name))
-        cwd = self.workspace or self.spec.cwd or self.deck.directory
-        return Job(self.spec.argv(self.deck.pool.shell), env, str(cwd), self.cols, self.rows)
 
     async def _wait(self, term: Terminal) -> ExitStatus:
         timeout = self.spec.timeout if self.spec.timeout else float("inf")
@@ -269,6 +239,9 @@ class Session:
             assert self._tg is not None
             self._tg.start_soon(self._stop)
         return await term.wait()
+
+    def _completes(self, status: ExitStatus) -> bool:
+        return status.ok and not self._timed_out and not self._stop_requested
 
     def _settle(self, status: ExitStatus) -> None:
         if self._timed_out:
@@ -284,28 +257,15 @@ class Session:
         replies = self.screen.feed(data)
         if replies and self.terminal is not None and self._tg is not None:
             self._tg.start_soon(self.terminal.write, replies)
-        if self._cast is not None:
-            self._cast.output(self._decoder.decode(data))
+        self._records.output(data)
         self._on_screen(self.name)
 
     def flush_recording(self) -> None:
         """Push buffered output to disk, so a quiet session's last words are not held back."""
-        if self._cast is not None:
-            self._cast.flush()
-
-    def _file_stem(self) -> str:
-        """`name` for the first attempt, `name.attempt-N` for later ones."""
-        number = len(self.attempts) + 1
-        return self.name if number == 1 else f"{self.name}.attempt-{number}"
+        self._records.flush()
 
     def _close_records(self) -> None:
-        if self._cast is not None:
-            self._cast.output(self._decoder.decode(b"", final=True))
-            self._cast.close()
-            self._cast = None
-        directory = self.run_dir / "sessions"
-        save_screen(directory, self.name, self.screen)
-        exit_info = {
+        exit_info: dict[str, object] = {
             "session": self.name,
             "attempt": len(self.attempts) + 1,
             "exit_code": self.exit.code if self.exit else None,
@@ -314,13 +274,11 @@ class Session:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
         }
-        (directory / f"{self._file_stem()}.exit.json").write_text(
-            json.dumps(exit_info, indent=2) + "\n"
-        )
+        self._records.close(len(self.attempts) + 1, self.screen, exit_info)
 
     # -- operator commands ----------------------------------------------------------------
     def _require(self, *states: SessionState) -> Terminal:
-        if self.state not in states or self.terminal is None:
+        if self.state not in states or self.terminal is None or self.exit is not None:
             allowed = ", ".join(states)
             raise SessionError(f"session {self.name!r} is {self.state}; this needs {allowed}")
         return self.terminal
@@ -338,6 +296,9 @@ class Session:
         stop signal (SIGKILL after stop_grace). Queued, unadmitted ones go through `cancel`."""
         if self.final:
             raise SessionError(f"session {self.name!r} already {self.state}")
+        if self.exit is not None:  # exited, settling; its terminal may serve another session
+            await self._exited.wait()
+            return
         self._stop_requested = True
         self._stop_reason = reason
         if self.state is S.QUEUED:
@@ -349,7 +310,7 @@ class Session:
 
     async def _stop(self) -> None:
         term = self.terminal
-        if term is None or self._exited.is_set():
+        if term is None or self._exited.is_set() or self.exit is not None:
             return
         term.signal_job(self.spec.stop_signal)
         term.signal_job(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
@@ -366,35 +327,10 @@ class Session:
             return
         self.cols, self.rows = cols, rows
         self.screen.resize(cols, rows)
-        if self._cast is not None:
-            self._cast.resize(cols, rows)
-        if self.terminal is not None and not self.final:
+        self._records.resize(cols, rows)
+        if self.terminal is not None and self.exit is None and not self.final:
             self.terminal.resize(cols, rows)
         self._on_screen(self.name)
 
     def info(self) -> SessionInfo:
-        cmd = self.spec.command
-        return SessionInfo(
-            name=self.name,
-            state=self.state,
-            reason=self.reason,
-            command=cmd if isinstance(cmd, str) else " ".join(cmd),
-            pid=self.pid,
-            terminal=self.spec.terminal,
-            terminal_id=self.terminal.id if self.terminal else None,
-            exit_code=self.exit.code if self.exit else None,
-            signal=self.exit.signal if self.exit else None,
-            queued_at=self.queued_at,
-            started_at=self.started_at,
-            ended_at=self.ended_at,
-            title=self.screen.title,
-            cols=self.cols,
-            rows=self.rows,
-            priority=self.spec.priority,
-            critical=self.spec.critical,
-            template=self.template,
-            replica=self.replica[0] if self.replica else None,
-            depends_on=tuple(d.name for d in self.spec.depends_on),
-            workspace=self.workspace or self.spec.cwd or self.deck.directory,
-            attempts=tuple(self.attempts),
-        )
+        return session_info(self)

@@ -28,6 +28,7 @@ from engine.events import (
     BusMessageExpired,
     BusMessageRedelivered,
     BusMessageRouted,
+    BusTrafficSampled,
 )
 
 if TYPE_CHECKING:
@@ -247,3 +248,35 @@ async def test_statistics_report_depth_in_flight_and_latency() -> None:
     assert [t.topic for t in stats.topics] == ["t"]
     assert sum(isinstance(e, BusMessageRouted) for e in events) == 2
     sub.close()
+
+
+async def test_past_the_event_budget_routed_messages_are_counted_in_a_traffic_sample() -> None:
+    bus, events = make_bus()
+    bus.traffic.period = 0.0
+    sub = bus.subscribe("b", "load.>", window=10_000)
+    for n in range(bus.traffic.budget + 50):
+        bus.send("topic", "load.tick", "a", n)
+    assert sum(isinstance(e, BusMessageRouted) for e in events) == bus.traffic.budget
+    bus.sweep()
+    sample = next(e for e in events if isinstance(e, BusTrafficSampled))
+    assert (sample.routed, sample.unreported) == (bus.traffic.budget + 50, {"routed": 50})
+    assert sample.topics == {"load.tick": bus.traffic.budget + 50}
+    assert len(sub.drain_nowait()) == bus.traffic.budget + 50
+    bus.send("topic", "load.tick", "a", "after the tick")  # the tick refilled the budget
+    assert isinstance(events[-1], BusMessageRouted)
+
+
+async def test_fan_out_reaches_every_subscriber_and_respects_their_windows() -> None:
+    bus, _ = make_bus(capacity=5)
+    fast, slow = bus.subscribe("a", "fan.*"), bus.subscribe("b", "fan.>", window=2)
+    for n in range(10):
+        bus.send("topic", "fan.out", "c", n)
+    assert [m.payload for m in fast.drain_nowait()] == list(range(10))
+    assert [m.payload for m in slow.drain_nowait()] == [0, 1]  # its window; then its mailbox
+    assert [m.payload for m in slow.drain_nowait()] == [5, 6]  # oldest dropped past capacity
+    stats = {b.name: b for b in bus.statistics().mailboxes}
+    assert (stats["sub:a:fan.*"].enqueued, stats["sub:a:fan.*"].delivered) == (10, 10)
+    assert stats["sub:b:fan.>"].drops == 3
+    slow.close()
+    bus.send("topic", "fan.out", "c", "only a")
+    assert [m.payload for m in fast.drain_nowait()] == ["only a"]

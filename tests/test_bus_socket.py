@@ -169,3 +169,29 @@ async def _timed_publish(engine: Engine, env: dict[str, str]) -> float:
     )
     assert result.returncode == 0, result.stderr
     return time.perf_counter() - start
+
+
+async def test_one_ack_frame_settles_many_reliable_deliveries(tmp_path: Path) -> None:
+    async with running(tmp_path, IDLE) as engine:
+        path = engine.bus.socket_path
+        assert path is not None
+        token = engine.bus.token_for("idle")
+        hello = {"op": "hello", "req": 1, "session": "idle", "token": token}
+        publish = b'{"op":"publish","quiet":true,"topic":"jobs.x","payload":%d,"reliable":true}\n'
+        async with await anyio.connect_unix(path) as s:
+            got = await frames(
+                s,
+                [json.dumps(hello).encode() + b"\n",
+                 b'{"op":"subscribe","req":2,"pattern":"jobs.>"}\n',
+                 *(publish % n for n in range(3))],
+                5,
+            )  # fmt: skip
+            ids = [f["msg"]["id"] for f in got if "msg" in f]
+            assert [f["msg"]["payload"] for f in got if "msg" in f] == [0, 1, 2]
+            assert engine.bus_statistics().in_flight == 3
+            ack = {"op": "ack", "req": 3, "ids": ids}
+            again = {"op": "ack", "req": 4, "ids": ids[:1]}
+            replies = await frames(s, [json.dumps(f).encode() + b"\n" for f in (ack, again)], 2)
+        assert replies[0] == {"re": 3, "ok": True}
+        assert replies[1]["error"]["code"] == "unknown-target"
+        assert engine.bus_statistics().in_flight == 0

@@ -1,4 +1,4 @@
-"""The engine never imports the UI, statically or at run time."""
+"""The engine never imports the UI (nor the SSH front end), statically or at run time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORBIDDEN = {"tui", "themes", "textual", "rich"}
+FORBIDDEN = {"tui", "themes", "textual", "rich", "asyncssh"}  # SSH serving lives in tui/ssh/
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
 
 

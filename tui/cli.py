@@ -14,7 +14,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a deck")
+    run = sub.add_parser("run", help="run a deck: attach to its engine, started if needed")
     run.add_argument("deck", type=Path, help="deck file (TOML)")
     run.add_argument(
         "--headless", action="store_true", help="no control room: live table and summary"
@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a deck file and list every problem")
     validate.add_argument("deck", type=Path)
+    from tui.service import add_commands  # argparse and pathlib only: cheap
+
+    add_commands(sub)
     return parser
 
 
@@ -42,7 +45,9 @@ def _validate(path: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.errors import DeckError
+    """Headless in-process, or the tmux model: attach to the engine serving the deck,
+    starting one in the background first if none is running."""
+    from engine.errors import DeckError, SwarmdeckError
     from engine.spec import load_deck
 
     try:
@@ -51,11 +56,21 @@ def _run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"{exc.path}: {problem}", file=sys.stderr)
         return 2
-    if not args.headless:
-        print("swarmdeck: the control room is not built yet; running headless", file=sys.stderr)
-    from tui.headless import run_headless
+    if args.headless:
+        from tui.headless import run_headless
 
-    return run_headless(deck, args.run_dir)
+        return run_headless(deck, args.run_dir)
+    from tui.attach import run_attached
+    from tui.daemon import LOG_NAME, find_or_start
+
+    try:
+        entry, started = find_or_start(deck, args.run_dir)
+    except SwarmdeckError as exc:
+        print(f"swarmdeck run: {exc}", file=sys.stderr)
+        return 1
+    if started:
+        print(f"swarmdeck: serving {entry.run_id} in the background ({entry.run_dir}/{LOG_NAME})")
+    return run_attached(entry, "operator")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return _validate(args.deck)
     if args.command == "run":
         return _run(args)
+    if args.command in ("serve", "ls", "stop", "attach"):
+        from tui.service import run_command
+
+        return run_command(args)
     return 2  # pragma: no cover (argparse enforces the choices)
 
 

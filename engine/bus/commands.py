@@ -43,13 +43,17 @@ class Command(NamedTuple):
 
 
 def _options(peer: Peer, frame: Frame) -> dict[str, Any]:
-    return {
-        "reliable": field(frame, "reliable", bool, False),
-        "priority": Priority.parse(field(frame, "priority", str, "normal")),
-        "ttl": check_ttl(field(frame, "ttl", float, None)),
-        "correlation_id": field(frame, "correlation_id", str, None),
-        "sized": peer.size <= MAX_PAYLOAD,
-    }
+    """The message options a frame sets (absent ones keep `MessageBus.send`'s defaults)."""
+    options: dict[str, Any] = {"sized": peer.size <= MAX_PAYLOAD}
+    if "reliable" in frame:
+        options["reliable"] = field(frame, "reliable", bool, False)
+    if "priority" in frame:
+        options["priority"] = Priority.parse(field(frame, "priority", str, "normal"))
+    if "ttl" in frame:
+        options["ttl"] = check_ttl(field(frame, "ttl", float, None))
+    if "correlation_id" in frame:
+        options["correlation_id"] = field(frame, "correlation_id", str, None)
+    return options
 
 
 def _payload(frame: Frame) -> Any:
@@ -175,7 +179,15 @@ def reply(peer: Peer, f: Frame) -> Reply:
 
 
 def ack(peer: Peer, f: Frame) -> Reply:
-    peer.bus.ack(peer.session, field(f, "id", str))
+    """`id`, or `ids` (a list, acked in order; the first unknown one stops with an error)."""
+    if "ids" not in f:
+        peer.bus.ack(peer.session, field(f, "id", str))
+        return {}
+    ids = field(f, "ids", list)
+    if not all(isinstance(i, str) for i in ids):
+        raise BadFrameError("field 'ids' must be a list of message ids")
+    for msg_id in ids:
+        peer.bus.ack(peer.session, msg_id)
     return {}
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
+
+import msgspec
 
 from engine.bus.errors import QueueFullError
 
@@ -37,14 +38,19 @@ class Order(StrEnum):
 _seq = itertools.count()
 
 
-@dataclass(slots=True, eq=False)
-class Entry:
-    """A message in one mailbox; `attempt` counts deliveries so far."""
+class Entry(msgspec.Struct, eq=False, gc=False):
+    """A message in one mailbox; `attempt` counts deliveries so far.
+
+    `seq` and `enqueued` are set when the entry is first queued: an entry handed straight to
+    a waiting consumer never needs them (and a best-effort one may be shared by every
+    mailbox its message reached, see `MessageBus.route`). Untracked by the collector, like
+    `Message`: it holds only its message.
+    """
 
     message: Message
     attempt: int = 0
-    seq: int = field(default_factory=lambda: next(_seq))
-    enqueued: float = field(default_factory=time.monotonic)
+    seq: int = -1
+    enqueued: float = 0.0
 
 
 class Consumer(Protocol):
@@ -58,7 +64,7 @@ class Consumer(Protocol):
     credit: int
     ack_window: bool
 
-    def deliver(self, entry: Entry, mailbox: Mailbox) -> None: ...
+    def deliver(self, entry: Entry) -> None: ...
 
 
 class Mailbox:
@@ -77,15 +83,22 @@ class Mailbox:
         self.ack_timeout = ack_timeout
         self.max_attempts = max_attempts
         self.consumers: list[Consumer] = []
+        """Change it only through `add_consumer` / `remove_consumer` (they keep `sole`)."""
+        self.sole: Consumer | None = None
+        """The one consumer, when there is exactly one: the bus's fan-out fast path."""
         self._rr = 0
-        self._heap: list[tuple[float, int, int, Entry]] = []
+        self.heap: list[tuple[float, int, int, Entry]] = []
+        """The waiting entries as heap items; read-only outside this class."""
         self.reliable = 0
         self.in_flight = 0
         self.enqueued = self.delivered = self.acked = self.dropped = 0
+        self.passed = 0
+        """Handed over on arrival, never queued: counted once here, not in `enqueued` and
+        `delivered` (statistics add it to both)."""
         self.redelivered = self.expired = self.dead_lettered = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self.heap)
 
     def _key(self, entry: Entry) -> tuple[float, int, int, Entry]:
         m = entry.message
@@ -100,7 +113,7 @@ class Mailbox:
     def push(self, entry: Entry) -> Entry | None:
         """Add `entry`; returns the best-effort entry dropped to make room, if any."""
         dropped = None
-        if len(self._heap) >= self.capacity:
+        if len(self.heap) >= self.capacity:
             dropped = self._evict_best_effort()
             if dropped is None:
                 if entry.message.reliable:
@@ -115,44 +128,59 @@ class Mailbox:
 
     def requeue(self, entry: Entry) -> None:
         """Put back without a capacity check (a redelivery must never be refused)."""
-        heapq.heappush(self._heap, self._key(entry))
+        if entry.seq < 0:
+            entry.seq = next(_seq)
+            entry.enqueued = time.monotonic()
+        heapq.heappush(self.heap, self._key(entry))
         self.reliable += entry.message.reliable
 
     def _evict_best_effort(self) -> Entry | None:
-        candidates = [i for i, item in enumerate(self._heap) if not item[3].message.reliable]
+        if self.order is Order.FIFO and not self.reliable:  # the oldest is on top: O(log n)
+            self.dropped += 1
+            return self.pop()
+        candidates = [i for i, item in enumerate(self.heap) if not item[3].message.reliable]
         if not candidates:
             return None
-        oldest = min(candidates, key=lambda i: self._heap[i][3].seq)
-        entry = self._heap[oldest][3]
-        self._heap[oldest] = self._heap[-1]
-        self._heap.pop()
-        heapq.heapify(self._heap)
+        oldest = min(candidates, key=lambda i: self.heap[i][3].seq)
+        entry = self.heap[oldest][3]
+        self.heap[oldest] = self.heap[-1]
+        self.heap.pop()
+        heapq.heapify(self.heap)
         self.dropped += 1
         return entry
 
     def ready(self, now: float) -> bool:
-        return bool(self._heap) and self._heap[0][0] <= now
+        return bool(self.heap) and self.heap[0][0] <= now
 
     def pop(self) -> Entry:
-        entry = heapq.heappop(self._heap)[3]
+        entry = heapq.heappop(self.heap)[3]
         self.reliable -= entry.message.reliable
         return entry
 
     def next_due(self) -> float | None:
         """When the first delayed message becomes deliverable (delay order only)."""
-        return self._heap[0][0] if self._heap and self.order is Order.DELAY else None
+        return self.heap[0][0] if self.heap and self.order is Order.DELAY else None
 
     def purge(self, doomed: Callable[[Entry], bool]) -> list[Entry]:
         """Remove and return every entry for which `doomed` is true."""
-        gone = [item[3] for item in self._heap if doomed(item[3])]
+        gone = [item[3] for item in self.heap if doomed(item[3])]
         if gone:
-            self._heap = [item for item in self._heap if not doomed(item[3])]
-            heapq.heapify(self._heap)
-            self.reliable = sum(item[3].message.reliable for item in self._heap)
+            self.heap = [item for item in self.heap if not doomed(item[3])]
+            heapq.heapify(self.heap)
+            self.reliable = sum(item[3].message.reliable for item in self.heap)
         return gone
 
     def entries(self) -> list[Entry]:
-        return [item[3] for item in sorted(self._heap)]
+        return [item[3] for item in sorted(self.heap)]
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        self.consumers.append(consumer)
+        self.sole = consumer if len(self.consumers) == 1 else None
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        if consumer in self.consumers:
+            self.consumers.remove(consumer)
+            self.sole = self.consumers[0] if len(self.consumers) == 1 else None
 
     def next_consumer(self) -> Consumer | None:
         """Round-robin over consumers with credit: competing consumers share the load."""
@@ -170,4 +198,4 @@ class Mailbox:
     @property
     def idle(self) -> bool:
         """Nothing waiting, nothing in flight, nobody attached: safe to forget."""
-        return not self._heap and not self.in_flight and not self.consumers
+        return not self.heap and not self.in_flight and not self.consumers

@@ -10,6 +10,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from engine.bus.broker import MessageBus
+    from engine.bus.queues import Mailbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +99,32 @@ class Latencies:
             return 0.0
         ordered = sorted(self.samples)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def snapshot(bus: MessageBus) -> BusStatistics:
+    """The bus's statistics now (rates since the previous snapshot)."""
+    now = time.monotonic()
+    rate = bus.rates.rate
+    boxes = tuple(
+        _mailbox(b, rate, now) for b in sorted(bus.mailboxes.values(), key=lambda b: b.name)
+    )
+    busiest = sorted(bus.topics.items(), key=lambda kv: -kv[1][0])[:100]
+    topics = tuple(
+        TopicStatistics(t, c[0], c[1], rate(f"topic:{t}", c[0], now)) for t, c in busiest
+    )
+    return BusStatistics(
+        bus.connections, bus.published, bus.delivered, bus.acked, bus.drops,
+        bus.redeliveries, bus.expired, bus.dead_lettered, bus.refusals,
+        bus.flights.count, len(bus.dead), rate("published", bus.published, now),
+        rate("delivered", bus.delivered, now), bus.latency.percentile(0.5),
+        bus.latency.percentile(0.99), topics, boxes,
+    )  # fmt: skip
+
+
+def _mailbox(b: Mailbox, rate: Callable[[str, int, float], float], now: float) -> MailboxStatistics:
+    return MailboxStatistics(
+        b.name, b.kind, str(b.order), len(b), b.capacity, b.in_flight, len(b.consumers),
+        b.enqueued + b.passed, b.delivered + b.passed, b.acked, b.dropped, b.redelivered,
+        b.expired, b.dead_lettered, rate(f"in:{b.name}", b.enqueued + b.passed, now),
+        rate(f"out:{b.name}", b.delivered + b.passed, now),
+    )  # fmt: skip

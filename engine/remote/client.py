@@ -1,0 +1,290 @@
+"""RemoteEngine: the Engine's public surface over the control socket.
+
+Queries answer synchronously from a Mirror kept current by the server's pushes; async
+commands wait for the server's reply (queued after the events they caused, so the mirror
+already shows their effect); synchronous commands (resize, restart, fork, save_screen,
+start_all) are checked against the mirror, sent in order and not waited for: their effect
+shows when the server's pushes arrive, and a refusal arrives as a CommandRefused event.
+Engine errors come back as the same classes (UnknownSessionError, SessionError, ...).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import logging
+import math
+import os
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from engine.errors import SessionError, UnknownSessionError
+from engine.fork import fork_spec
+from engine.hub import EventHub
+from engine.remote.errors import ConnectionLostError, NotPermittedError
+from engine.remote.mirror import Mirror
+from engine.remote.protocol import (
+    MAX_SERVER_FRAME,
+    VERSION,
+    LineSocket,
+    decode,
+    encode,
+    error_from_wire,
+    line_from_wire,
+)
+from engine.states import FINAL_STATES
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+    from pathlib import Path
+
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from engine.bus.stats import BusStatistics
+    from engine.events import Event
+    from engine.figures import SchedulerStatistics
+    from engine.pool import PoolStatistics
+    from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
+    from engine.session import SessionInfo
+    from engine.spec import DeckSpec
+
+log = logging.getLogger(__name__)
+HELLO_TIMEOUT = 10.0
+
+
+class _Call:
+    def __init__(self, op: str, on_result: Callable[[Any], None] | None = None) -> None:
+        self.op, self.on_result = op, on_result
+        self.done = anyio.Event()
+        self.result: Any = None
+        self.error: Exception | None = None
+
+
+class RemoteEngine:
+    def __init__(self, stream: LineSocket, mirror: Mirror, frames: AsyncGenerator[bytes, None]):
+        self._stream, self._mirror, self._frames = stream, mirror, frames
+        self._hub = EventHub()
+        self._out, self._outgoing = anyio.create_memory_object_stream[bytes](math.inf)
+        self._pending: dict[int, _Call] = {}
+        self._ids = itertools.count(1)
+        self.lost: str | None = None
+        """Why the connection ended (None while connected)."""
+
+    # -- the Engine's attributes ----------------------------------------------------------
+    @property
+    def deck(self) -> DeckSpec:
+        return self._mirror.deck
+
+    @property
+    def run_dir(self) -> Path:
+        return self._mirror.run_dir
+
+    @property
+    def role(self) -> str:
+        return self._mirror.role
+
+    # -- queries, from the mirror ---------------------------------------------------------
+    def _info(self, name: str) -> SessionInfo:
+        try:
+            return self._mirror.infos[name]
+        except KeyError:
+            known = ", ".join(self._mirror.infos) or "none"
+            raise UnknownSessionError(f"no session named {name!r} (known: {known})") from None
+
+    def session_info(self, name: str) -> SessionInfo:
+        return self._info(name)
+
+    def list_sessions(self) -> list[SessionInfo]:
+        return list(self._mirror.infos.values())
+
+    def screen_snapshot(self, name: str) -> ScreenSnapshot:
+        self._info(name)
+        return self._mirror.screens[name].snapshot()
+
+    def screen_delta(self, name: str, since: int) -> ScreenDelta:
+        self._info(name)
+        return self._mirror.screens[name].delta(since)
+
+    def scrollback(self, name: str, start: int = 0, count: int | None = None) -> list[StyledLine]:
+        """History as of the last fetch (none before the first); each call fetches anew in
+        the background, and `fetch_scrollback` waits for a fresh copy."""
+        self._info(name)
+        self._send("scrollback", lambda lines: self._keep_history(name, lines), session=name)
+        history = self._mirror.history.get(name, [])
+        return history[start:] if count is None else history[start : start + count]
+
+    async def fetch_scrollback(self, name: str) -> list[StyledLine]:
+        self._keep_history(name, await self._call("scrollback", session=name))
+        return list(self._mirror.history[name])
+
+    def _keep_history(self, name: str, lines: list[Any]) -> None:
+        self._mirror.history[name] = [line_from_wire(line) for line in lines]
+
+    def pool_statistics(self) -> PoolStatistics:
+        return self._mirror.pool
+
+    def scheduler_statistics(self) -> SchedulerStatistics:
+        return self._mirror.scheduler
+
+    def bus_statistics(self) -> BusStatistics:
+        return self._mirror.bus
+
+    def subscribe(self) -> MemoryObjectReceiveStream[Event]:
+        return self._hub.subscribe()
+
+    # -- async commands: the reply comes after the events they caused ----------------------
+    async def pause(self, name: str) -> None:
+        await self._call("pause", session=name)
+
+    async def resume(self, name: str) -> None:
+        await self._call("resume", session=name)
+
+    async def terminate(self, name: str) -> None:
+        await self._call("terminate", session=name)
+
+    async def terminate_all(self) -> None:
+        await self._call("terminate_all")
+
+    async def send_input(self, name: str, data: bytes) -> None:
+        await self._call("send_input", session=name, data=base64.b64encode(data).decode())
+
+    # -- sync commands: checked here, carried out by the server, effect pushed back --------
+    def start_all(self) -> None:
+        self._control("start_all")
+
+    def resize(self, name: str, cols: int, rows: int) -> None:
+        self._info(name)
+        self._control("resize", session=name, cols=cols, rows=rows)
+
+    def restart(self, name: str) -> None:
+        info = self._info(name)
+        if info.state not in FINAL_STATES:
+            raise SessionError(f"session {name!r} is {info.state}; restart needs it final")
+        self._control("restart", session=name)
+
+    def fork(self, name: str, overrides: Mapping[str, object] | None = None) -> str:
+        """The name is chosen here by the engine's own rule, then sent, so both agree."""
+        info, infos = self._info(name), self._mirror.infos
+        taken = {*infos, *(i.template for i in infos.values())}
+        spec = fork_spec(self._mirror.spec(name), info.template, overrides or {}, self.deck, taken)
+        self._control("fork", session=name, overrides={**(overrides or {}), "name": spec.name})
+        return spec.name
+
+    def save_screen(self, name: str) -> tuple[Path, Path]:
+        """Paths on the engine's host; the files appear once the server has run it."""
+        self._info(name)
+        self._control("save_screen", session=name)
+        directory = self.run_dir / "sessions"
+        return directory / f"{name}.screen.txt", directory / f"{name}.screen.ans"
+
+    async def shutdown(self) -> None:
+        """Stop the served engine (every session is terminated); operators only."""
+        await self._call("shutdown")
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _control(self, op: str, **fields: Any) -> None:
+        if self.role != "operator":
+            raise NotPermittedError(f"{op}: refused, this client is a viewer (read-only)")
+        self._send(op, None, **fields)
+
+    def _send(self, op: str, on_result: Callable[[Any], None] | None, **fields: Any) -> _Call:
+        if self.lost is not None:
+            raise ConnectionLostError(f"control connection lost: {self.lost}")
+        req = next(self._ids)
+        call = self._pending[req] = _Call(op, on_result)
+        self._out.send_nowait(encode({"op": op, "req": req, **fields}))
+        return call
+
+    async def _call(self, op: str, **fields: Any) -> Any:
+        call = self._send(op, None, **fields)
+        await call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def _settle(self, frame: dict[str, Any]) -> None:
+        call = self._pending.pop(frame["re"], None) if isinstance(frame["re"], int) else None
+        if call is None:
+            log.warning("control server: %s", frame.get("error"))
+            return
+        if frame.get("ok"):
+            call.result = frame.get("result")
+            if call.on_result is not None:
+                call.on_result(call.result)
+        else:
+            call.error = error_from_wire(frame.get("error") or {})
+        call.done.set()
+
+    async def run_reader(self) -> None:
+        reason = "the engine closed the connection"
+        try:
+            async with contextlib.aclosing(self._frames):
+                async for line in self._frames:
+                    frame = decode(line)
+                    if "re" in frame:
+                        self._settle(frame)
+                        continue
+                    for event in self._mirror.apply(frame):
+                        self._hub.emit(event)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            reason = f"connection error: {exc!r}"
+        finally:
+            self.close(reason)
+
+    async def run_writer(self) -> None:
+        try:
+            async with self._outgoing:
+                async for data in self._outgoing:
+                    await self._stream.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            self.close(f"connection error: {exc!r}")
+
+    def close(self, reason: str) -> None:
+        """Fail every waiting call, end every subscription; idempotent."""
+        if self.lost is not None:
+            return
+        self.lost = reason
+        for call in self._pending.values():
+            call.error = ConnectionLostError(f"control connection lost: {reason}")
+            call.done.set()
+        self._pending.clear()
+        self._out.close()
+        self._hub.close()
+
+
+@asynccontextmanager
+async def open_remote_engine(
+    socket_path: Path, role: str = "operator", *, client: str = "", protocol: int = VERSION
+) -> AsyncIterator[RemoteEngine]:
+    """Attach to a served engine as `role` (operator | viewer): returns once the full
+    snapshot (sessions, screens, statistics) is mirrored. Leaving detaches; the engine
+    and its sessions keep running."""
+    async with await anyio.connect_unix(socket_path) as unix_stream:
+        stream = LineSocket(unix_stream)
+        hello = {"op": "hello", "req": 0, "protocol": protocol, "role": role}
+        await stream.send(encode({**hello, "client": client or f"pid {os.getpid()}"}))
+        frames = stream.lines(MAX_SERVER_FRAME)
+        with anyio.fail_after(HELLO_TIMEOUT):
+            line = await anext(frames, None)
+        if line is None:
+            raise ConnectionLostError("the engine closed the connection during hello")
+        reply = decode(line)
+        if not reply.get("ok"):
+            raise error_from_wire(reply.get("error") or {})
+        engine = RemoteEngine(stream, Mirror(reply["result"]), frames)
+        failure: BaseException | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(engine.run_reader)
+            tg.start_soon(engine.run_writer)
+            try:
+                yield engine
+            except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
+                failure = exc
+            finally:
+                engine.close("closed by client")
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure

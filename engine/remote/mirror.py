@@ -1,0 +1,138 @@
+"""A client's copy of the engine's state, kept current by the server's pushes.
+
+Synchronous queries of RemoteEngine answer from here, exactly as the engine would: each
+screen keeps per-row revisions, so `delta(since)` returns the rows changed after `since`
+(a pushed snapshot bumps only the rows whose content differs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter
+
+from engine.events import Event, ScreenChanged
+from engine.remote.protocol import screen_from_wire, statistics_from_wire
+from engine.screen import ScreenDelta, ScreenSnapshot, TerminalModes
+from engine.session import SessionInfo
+from engine.spec import DeckSpec, SessionSpec
+
+if TYPE_CHECKING:
+    from engine.screen import StyledLine
+
+EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class ScreenMirror:
+    def __init__(self, snapshot: ScreenSnapshot) -> None:
+        self._snap = snapshot
+        self._lines = list(snapshot.lines)
+        self._row_rev = [snapshot.revision] * snapshot.rows
+
+    @property
+    def revision(self) -> int:
+        return self._snap.revision
+
+    def apply(self, update: ScreenSnapshot | ScreenDelta) -> None:
+        if (update.cols, update.rows) != (self._snap.cols, self._snap.rows):
+            assert isinstance(update, ScreenSnapshot), "the server sends a snapshot on resize"
+            self._lines, self._row_rev = list(update.lines), [update.revision] * update.rows
+        elif isinstance(update, ScreenSnapshot):
+            for row, line in enumerate(update.lines):
+                if line != self._lines[row]:
+                    self._lines[row], self._row_rev[row] = line, update.revision
+        else:
+            for row, line in update.changed:
+                self._lines[row], self._row_rev[row] = line, update.revision
+        s = update
+        status = (s.cursor_row, s.cursor_col, s.cursor_visible, s.title, s.modes, s.alternate)
+        self._snap = ScreenSnapshot(s.cols, s.rows, s.revision, (), *status)
+
+    def snapshot(self) -> ScreenSnapshot:
+        s = self._snap
+        status = (s.cursor_row, s.cursor_col, s.cursor_visible, s.title, s.modes, s.alternate)
+        return ScreenSnapshot(s.cols, s.rows, s.revision, tuple(self._lines), *status)
+
+    def delta(self, since: int) -> ScreenDelta:
+        s = self._snap
+        changed = tuple((r, self._lines[r]) for r, rev in enumerate(self._row_rev) if rev > since)
+        status = (s.cursor_row, s.cursor_col, s.cursor_visible, s.title, s.modes, s.alternate)
+        return ScreenDelta(s.revision, s.cols, s.rows, changed, *status)
+
+
+def _blank(cols: int, rows: int) -> ScreenSnapshot:
+    return ScreenSnapshot(cols, rows, 0, ((),) * rows, 0, 0, True, "", TerminalModes(), False)
+
+
+class Mirror:
+    """Deck, sessions (info and spec), screens and statistics, as last pushed."""
+
+    def __init__(self, attach: dict[str, Any]) -> None:
+        self.client_id: int = attach["client"]
+        self.role: str = attach["role"]
+        self.deck_path = Path(attach["deck_path"])
+        self._deck_wire: dict[str, Any] = attach["deck"]
+        self._deck: DeckSpec | None = None
+        self.run_dir = Path(attach["run_dir"])
+        self.infos: dict[str, SessionInfo] = {}
+        self._specs: dict[str, dict[str, Any] | SessionSpec] = {}
+        self.screens: dict[str, ScreenMirror] = {}
+        self.history: dict[str, list[StyledLine]] = {}
+        for session in attach["sessions"]:
+            info = SessionInfo.model_validate(session["info"])
+            self.infos[info.name] = info
+            self._specs[info.name] = session["spec"]
+            snapshot = screen_from_wire(session["screen"])
+            assert isinstance(snapshot, ScreenSnapshot)
+            self.screens[info.name] = ScreenMirror(snapshot)
+        self.pool, self.scheduler, self.bus = statistics_from_wire(attach["stats"])
+
+    # Specs are validated on first use (fork): at ~1 ms each they would dominate attach.
+    @property
+    def deck(self) -> DeckSpec:
+        if self._deck is None:
+            self._deck = DeckSpec.model_validate(self._deck_wire, context={"path": self.deck_path})
+        return self._deck
+
+    def spec(self, name: str) -> SessionSpec:
+        spec = self._specs[name]
+        if isinstance(spec, dict):
+            spec = self._specs[name] = SessionSpec.model_validate(
+                spec, context={"path": self.deck_path}
+            )
+        return spec
+
+    def apply(self, frame: dict[str, Any]) -> list[Event]:
+        """Update from one push; the events to publish to this client's subscribers."""
+        kind = frame.get("push")
+        if kind == "event":
+            if "spec" in frame:
+                self._specs[frame["spec"]["name"]] = frame["spec"]
+            if "info" in frame:
+                info = SessionInfo.model_validate(frame["info"])
+                self.infos[info.name] = info
+                if info.name not in self.screens:  # a fork: its first screen is on its way
+                    self.screens[info.name] = ScreenMirror(_blank(info.cols, info.rows))
+            return [EVENT.validate_python(frame["event"])]
+        if kind == "screen":
+            return [self._apply_screen(frame["session"], frame)]
+        if kind == "stats":
+            self.pool, self.scheduler, self.bus = statistics_from_wire(frame)
+            return [EVENT.validate_python(event) for event in frame["events"]]
+        return []
+
+    def _apply_screen(self, name: str, frame: dict[str, Any]) -> Event:
+        update = screen_from_wire(frame)
+        mirror = self.screens.get(name)
+        if mirror is None:
+            assert isinstance(update, ScreenSnapshot), "a new session's first screen is full"
+            self.screens[name] = ScreenMirror(update)
+        else:
+            mirror.apply(update)
+        info = self.infos.get(name)
+        shown = (update.title, update.cols, update.rows)
+        if info is not None and (info.title, info.cols, info.rows) != shown:
+            fields = {"title": update.title, "cols": update.cols, "rows": update.rows}
+            self.infos[name] = info.model_copy(update=fields)
+        return ScreenChanged(session=name, revision=update.revision)

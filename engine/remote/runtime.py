@@ -1,0 +1,114 @@
+"""Where served engines live: one private runtime directory per user, holding each
+engine's control socket and a small registry file (`swarmdeck ls` reads them).
+
+The root is $SWARMDECK_RUNTIME_DIR, else $XDG_RUNTIME_DIR/swarmdeck, else
+/tmp/swarmdeck-<uid>; always mode 0700. A registry entry whose process is gone is stale
+and removed when listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from engine.errors import SwarmdeckError
+
+
+def runtime_root() -> Path:
+    configured = os.environ.get("SWARMDECK_RUNTIME_DIR")
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if configured:
+        root = Path(configured)
+    elif xdg:
+        root = Path(xdg) / "swarmdeck"
+    else:
+        root = Path(f"/tmp/swarmdeck-{os.getuid()}")
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    return root
+
+
+def control_socket_path(run_dir: Path) -> Path:
+    """`ROOT/<run id>.sock`, or a hashed name when that is too long for AF_UNIX."""
+    path = runtime_root() / f"{run_dir.name}.sock"
+    if len(os.fsencode(path)) < 100:
+        return path
+    digest = hashlib.sha256(os.fsencode(run_dir.absolute())).hexdigest()[:16]
+    return runtime_root() / f"{digest}.sock"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What `swarmdeck ls` shows about one served engine."""
+
+    run_id: str
+    deck: str
+    run_dir: str
+    socket: str
+    pid: int
+    started_at: float
+    sessions: int = 0
+    live: int = 0
+    deck_path: str = ""
+    """The deck file served, so `swarmdeck run FILE` finds an engine already running it."""
+
+    @property
+    def path(self) -> Path:
+        return runtime_root() / f"{self.run_id}.json"
+
+
+def register(entry: Registration) -> None:
+    """Write (or refresh) the entry atomically."""
+    temporary = entry.path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(asdict(entry)) + "\n")
+    temporary.replace(entry.path)
+
+
+def unregister(entry: Registration) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        entry.path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def registrations() -> list[Registration]:
+    """Every running engine, oldest first; stale entries are pruned on the way."""
+    found = []
+    for path in sorted(runtime_root().glob("*.json")):
+        try:
+            entry = Registration(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+        if _alive(entry.pid) and Path(entry.socket).exists():
+            found.append(entry)
+        else:
+            path.unlink(missing_ok=True)
+    return sorted(found, key=lambda e: e.started_at)
+
+
+def find_engine(ref: str | None) -> Registration:
+    """By run id, deck name, socket path or run directory; None means the only one."""
+    entries = registrations()
+    if ref is None:
+        chosen = entries
+    else:
+        keys = ("run_id", "deck", "socket", "run_dir")
+        chosen = [e for e in entries if ref in {getattr(e, k) for k in keys}]
+        chosen = chosen or [e for e in entries if str(Path(ref).absolute()) == e.run_dir]
+    if len(chosen) == 1:
+        return chosen[0]
+    names = ", ".join(e.run_id for e in chosen or entries) or "none running"
+    problem = "matches several engines" if chosen else "matches no running engine"
+    raise SwarmdeckError(f"{ref or 'no RUN given'}: {problem} ({names})")

@@ -1,0 +1,88 @@
+"""What a session leaves in `<run dir>/sessions/`: one recording per attempt while it runs,
+then the last screen (text and ANSI) and the attempt's exit status.
+
+Files per attempt, `stem` being the session's name for the first attempt and
+`name.attempt-N` for later ones: `<stem>.cast` (asciicast v2), `<stem>.exit.json`; the
+screen files `<name>.screen.txt` / `.screen.ans` always show the latest attempt.
+
+Creating files is the costly part (~0.1-0.4 ms each here), so the engine does it off the
+path between one session's end and the next one's start: `expect` is called before the job
+is dispatched and holds any early output; `open` creates the recording once the job runs
+and writes what was held, so every byte is recorded, in order.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from typing import TYPE_CHECKING
+
+from engine.recorder import CastWriter, save_screen
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from engine.screen import Screen
+
+CAST_ENV = {"TERM": "xterm-256color"}
+
+
+class SessionRecords:
+    """The files of one session; at most one recording open at a time."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.directory = directory
+        self.name = name
+        self._cast: CastWriter | None = None
+        self._held: list[str] | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def stem(self, attempt: int) -> str:
+        """`name` for the first attempt, `name.attempt-N` for later ones."""
+        return self.name if attempt == 1 else f"{self.name}.attempt-{attempt}"
+
+    def expect(self) -> None:
+        """An attempt is about to start: hold its output until `open`."""
+        self._decoder.reset()
+        self._held = []
+
+    def open(self, attempt: int, cols: int, rows: int) -> None:
+        """Create the attempt's recording and write the output held so far."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{self.stem(attempt)}.cast"
+        self._cast = CastWriter(path, cols, rows, self.name, CAST_ENV)
+        for text in self._held or ():
+            self._cast.output(text)
+        self._held = None
+
+    def output(self, data: bytes) -> None:
+        text = self._decoder.decode(data)
+        if self._cast is not None:
+            self._cast.output(text)
+        elif self._held is not None:
+            self._held.append(text)
+
+    def resize(self, cols: int, rows: int) -> None:
+        if self._cast is not None:
+            self._cast.resize(cols, rows)
+
+    def flush(self) -> None:
+        """Push buffered output to disk, so a quiet session's last words are not held back."""
+        if self._cast is not None:
+            self._cast.flush()
+
+    def close(self, attempt: int, screen: Screen, exit_info: dict[str, object]) -> None:
+        """End the attempt: close the recording, save the screen and the exit status."""
+        if self._cast is not None:
+            self._cast.output(self._decoder.decode(b"", final=True))
+        self.abandon()
+        save_screen(self.directory, self.name, screen)
+        path = self.directory / f"{self.stem(attempt)}.exit.json"
+        path.write_text(json.dumps(exit_info, indent=2) + "\n")
+
+    def abandon(self) -> None:
+        """Close the recording as it is (the engine is shutting down mid-attempt)."""
+        self._held = None
+        if self._cast is not None:
+            self._cast.close()
+            self._cast = None

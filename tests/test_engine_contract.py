@@ -1,0 +1,133 @@
+"""One suite, two engines: every test runs on the in-process Engine and on a RemoteEngine
+attached over a real Unix socket, through EngineAPI only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from engine.errors import SessionError, UnknownSessionError
+from engine.events import SessionStateChanged
+from engine.states import SessionState as S
+from tests.remote_support import attached, eventually, serving, wait_shows
+from tests.support import running
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from engine.api import Engine
+    from engine.api_protocol import EngineAPI
+    from engine.remote.client import RemoteEngine
+
+pytestmark = pytest.mark.anyio
+
+DECK = """
+[[session]]
+name = "echo"
+command = "printf 'hello-contract\\n'; exec sleep 60"
+
+[[session]]
+name = "cat"
+command = "exec cat"
+
+[[session]]
+name = "quick"
+command = "echo quick-done"
+"""
+
+
+def _both(local: Engine, remote: RemoteEngine) -> list[EngineAPI]:
+    """mypy proves both implementations satisfy EngineAPI."""
+    return [local, remote]
+
+
+@pytest.fixture(params=["local", "remote"])
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EngineAPI]:
+    async with running(tmp_path, DECK, pool="size = 3\nwarm = 1") as engine:
+        if request.param == "local":
+            yield engine
+            return
+        async with serving(engine) as server, attached(server) as remote:
+            yield remote
+
+
+async def test_lists_every_session_and_answers_info_for_each(api: EngineAPI) -> None:
+    assert [s.name for s in api.list_sessions()] == ["echo", "cat", "quick"]
+    assert api.session_info("cat").command == "exec cat"
+    assert api.deck.name == "deck"
+    assert api.pool_statistics().capacity == 3
+
+
+async def test_screen_snapshot_shows_output_and_delta_returns_only_newer_rows(
+    api: EngineAPI,
+) -> None:
+    await wait_shows(api, "echo", "hello-contract")
+    await eventually(lambda: api.session_info("cat").state is S.ACTIVE)
+    before = api.screen_snapshot("cat")
+    await api.send_input("cat", b"typed-line\r")
+    await wait_shows(api, "cat", "typed-line")
+    delta = api.screen_delta("cat", before.revision)
+    assert delta.revision > before.revision
+    assert any("typed-line" in "".join(t for t, _ in line) for _, line in delta.changed)
+    assert api.screen_delta("cat", delta.revision).changed == ()
+
+
+async def test_pause_resume_and_terminate_move_the_session_through_its_states(
+    api: EngineAPI,
+) -> None:
+    await wait_shows(api, "echo", "hello-contract")
+    await api.pause("echo")
+    assert api.session_info("echo").state is S.PAUSED
+    await api.resume("echo")
+    assert api.session_info("echo").state is S.ACTIVE
+    await api.terminate("echo")
+    assert api.session_info("echo").state is S.TERMINATED
+
+
+async def test_resize_changes_the_screen_shape(api: EngineAPI) -> None:
+    await eventually(lambda: api.session_info("cat").state is S.ACTIVE)
+    api.resize("cat", 100, 30)
+    await eventually(
+        lambda: (api.screen_snapshot("cat").cols, api.session_info("cat").rows) == (100, 30)
+    )
+    assert len(api.screen_snapshot("cat").lines) == 30
+
+
+async def test_fork_adds_a_session_and_restart_requeues_a_final_one(api: EngineAPI) -> None:
+    await eventually(lambda: api.session_info("quick").state is S.COMPLETED)
+    with pytest.raises(SessionError, match="restart needs it final"):
+        api.restart("cat")
+    api.restart("quick")
+    await eventually(lambda: len(api.session_info("quick").attempts) == 2)
+    name = api.fork("echo", {"env": {"X": "1"}})
+    assert name == "echo-fork-1"
+    await eventually(lambda: name in [s.name for s in api.list_sessions()])
+    await wait_shows(api, name, "hello-contract")
+
+
+async def test_events_stream_reports_each_state_change(api: EngineAPI) -> None:
+    await eventually(lambda: api.session_info("echo").state is S.ACTIVE)
+    with api.subscribe() as events:
+        await api.pause("echo")
+        await api.resume("echo")
+        seen = []
+        async for event in events:
+            if isinstance(event, SessionStateChanged) and event.session == "echo":
+                seen.append(event.new)
+            if len(seen) == 2:
+                break
+    assert seen == [S.PAUSED, S.ACTIVE]
+
+
+async def test_unknown_session_raises_the_same_error_class(api: EngineAPI) -> None:
+    with pytest.raises(UnknownSessionError, match="no session named 'nope'"):
+        api.session_info("nope")
+    with pytest.raises(UnknownSessionError):
+        await api.pause("nope")
+    with pytest.raises(UnknownSessionError):
+        api.resize("nope", 80, 24)
+    await eventually(lambda: api.session_info("echo").state is S.ACTIVE)
+    with pytest.raises(SessionError):
+        await api.resume("echo")

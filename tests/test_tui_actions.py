@@ -1,0 +1,192 @@
+"""Every operator action, through keys, against a real engine with real sessions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from textual.widgets import DataTable
+
+from engine.states import SessionState
+from tests.support import wait_state, wait_text
+from tests.tui_support import open_room, pane_text, session, until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+S = SessionState
+
+SHELL = session(
+    "shell", "PS1='$ ' exec bash --norc -i", 'stop_signal = "HUP"\nstop_grace = "500ms"'
+)
+SLEEPER = session("sleeper", "echo sleeping; exec sleep 30")
+
+
+async def test_enter_focuses_the_pane_and_keys_reach_the_session(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SHELL + SLEEPER) as (engine, app, pilot):
+        await wait_state(engine, "shell", S.ACTIVE)
+        await pilot.press("enter")
+        assert app.focused is app.grid.panes["shell"]
+        await pilot.press(*"echo $((6*7))", "enter")
+        await until(pilot, lambda: "42" in pane_text(app, "shell"))
+        await pilot.press("ctrl+right_square_bracket")
+        assert app.focused is not None
+        assert app.focused.id == "sessions"
+        await pilot.press("j")
+        assert app.selected == "sleeper"
+
+
+async def test_escape_twice_leaves_the_pane(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SHELL) as (engine, app, pilot):
+        await wait_state(engine, "shell", S.ACTIVE)
+        await pilot.press("enter")
+        await pilot.press("escape", "escape")
+        assert app.focused is not None
+        assert app.focused.id == "sessions"
+
+
+async def test_pause_and_resume_change_state_and_the_pane_says_paused(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SLEEPER) as (engine, app, pilot):
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await pilot.press("p")
+        await wait_state(engine, "sleeper", S.PAUSED)
+        pane = app.grid.panes["sleeper"]
+        await until(pilot, lambda: pane.has_class("-state-paused"))
+        assert "PAUSED" in str(pane.border_subtitle)
+        await pilot.press("r")
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await until(pilot, lambda: not pane.has_class("-state-paused"))
+
+
+async def test_terminate_asks_first_and_cancel_keeps_the_session(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SLEEPER) as (engine, app, pilot):
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await pilot.press("t")
+        await pilot.press("n")
+        assert engine.session_info("sleeper").state is S.ACTIVE
+        await pilot.press("t", "y")
+        await wait_state(engine, "sleeper", S.TERMINATED)
+        await until(pilot, lambda: app.grid.panes["sleeper"].has_class("-state-terminated"))
+
+
+async def test_a_disabled_action_explains_why(tmp_path: Path) -> None:
+    async with open_room(tmp_path, session("done", "true")) as (engine, app, pilot):
+        await wait_state(engine, "done", S.COMPLETED)
+        await pilot.pause(0.1)
+        assert app.check_action("pause", ()) is None
+        await pilot.press("p")
+        await pilot.pause(0.05)
+        messages = [n.message for n in app._notifications]
+        assert any("done is completed" in m and "pause needs active" in m for m in messages)
+
+
+async def test_fork_dialog_starts_a_copy_with_overrides(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SLEEPER) as (engine, app, pilot):
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await pilot.press("f")
+        await pilot.pause(0.1)
+        await pilot.press(*"copy", "tab")
+        await pilot.press(*"echo forked-copy; sleep 30", "enter")
+        await until(pilot, lambda: "copy" in engine.sessions)
+        await until(pilot, lambda: "copy" in app.session_list.shown())
+
+
+async def test_restart_runs_a_finished_session_again(tmp_path: Path) -> None:
+    async with open_room(tmp_path, session("once", "echo ran")) as (engine, _app, pilot):
+        await wait_state(engine, "once", S.COMPLETED)
+        await pilot.pause(0.1)
+        await pilot.press("R")
+        await until(pilot, lambda: len(engine.session_info("once").attempts) >= 2)
+
+
+async def test_zoom_shows_only_the_selected_pane(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SLEEPER + SHELL) as (_engine, app, pilot):
+        await pilot.press("z")
+        await pilot.pause(0.05)
+        shown = [n for n, pane in app.grid.panes.items() if pane.display]
+        assert shown == ["sleeper"]
+        await pilot.press("z")
+        await pilot.pause(0.05)
+        assert all(pane.display for pane in app.grid.panes.values())
+
+
+async def test_page_up_scrolls_history_and_search_finds_old_lines(tmp_path: Path) -> None:
+    body = session("lines", "seq 1 300; sleep 30")
+    async with open_room(tmp_path, body) as (engine, app, pilot):
+        await wait_text(engine, "lines", "300")
+        await pilot.pause(0.2)
+        pane = app.grid.panes["lines"]
+        await pilot.press("pageup")
+        assert pane.in_history
+        assert "300" not in pane_text(app, "lines")
+        await pilot.press("slash")
+        await pilot.pause(0.1)
+        await pilot.press(*"137", "enter")
+        await until(pilot, lambda: "137" in pane_text(app, "lines"))
+        await pilot.press("escape")
+        assert not pane.in_history
+        await until(pilot, lambda: "300" in pane_text(app, "lines"))
+
+
+async def test_filter_and_sort_change_the_list_and_the_grid(tmp_path: Path) -> None:
+    body = SLEEPER + session("bravo", "exec sleep 30") + session("alpha", "true")
+    async with open_room(tmp_path, body) as (engine, app, pilot):
+        await wait_state(engine, "alpha", S.COMPLETED)
+        await pilot.press("backslash")
+        await pilot.pause(0.1)
+        await pilot.press(*"completed", "enter")
+        await until(pilot, lambda: app.session_list.shown() == ["alpha"])
+        assert list(app.grid.panes) == ["alpha"]
+        await pilot.press("backslash")
+        await pilot.pause(0.1)
+        await pilot.press(*["backspace"] * 9, "enter")
+        await pilot.press("s")
+        assert app.session_list.shown() == ["alpha", "bravo", "sleeper"]
+
+
+async def test_help_lists_every_key(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SLEEPER) as (_engine, app, pilot):
+        await pilot.press("question_mark")
+        table = app.screen.query_one("#help-keys", DataTable)
+        assert table.row_count >= 15
+        await pilot.press("escape")
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_resizing_the_room_resizes_the_session_pty(tmp_path: Path) -> None:
+    body = session("size", "while true; do stty size; sleep 0.2; done")
+    async with open_room(tmp_path, body, size=(120, 40)) as (engine, app, pilot):
+        await wait_state(engine, "size", S.ACTIVE)
+        pane = app.grid.panes["size"]
+        await until(pilot, lambda: engine.session_info("size").cols == pane.size.width)
+        await pilot.resize_terminal(100, 30)
+        await until(pilot, lambda: engine.session_info("size").cols == pane.size.width)
+        rows, cols = pane.size.height, pane.size.width
+        await wait_text(engine, "size", f"{rows} {cols}")
+
+
+async def test_quit_asks_and_stops_every_session(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SLEEPER) as (engine, app, pilot):
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await pilot.press("q")
+        assert app.screen is not app.screen_stack[0]
+        await pilot.press("y")
+        await wait_state(engine, "sleeper", S.TERMINATED)
+        await until(pilot, lambda: not app.is_running)
+
+
+async def test_palette_runs_session_actions_and_switches_theme(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SLEEPER) as (engine, app, pilot):
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        app.run_session_action("pause", "sleeper")
+        await wait_state(engine, "sleeper", S.PAUSED)
+        app.switch_theme("swarmdeck-light")
+        await pilot.pause(0.05)
+        assert app.palette.background.triplet != app.palette.foreground.triplet
+        assert app.current_theme.name == "swarmdeck-light"
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Resume sleeper")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_state(engine, "sleeper", S.ACTIVE)

@@ -1,0 +1,70 @@
+"""Pure parts of the room, without an App: key encoding, rendering, bus rows, layout."""
+
+from __future__ import annotations
+
+from engine.screen import Style, TerminalModes
+from themes import load_themes
+from tui.keys import encode_key, encode_mouse, encode_paste
+from tui.render import Palette, line_strip
+from tui.widgets.bus_panel import BusRow
+from tui.widgets.pane_grid import grid_shape
+
+PLAIN = TerminalModes()
+APP = TerminalModes(app_cursor=True, bracketed_paste=True, mouse="normal", mouse_sgr=True)
+
+
+def test_arrows_follow_application_cursor_mode() -> None:
+    assert encode_key("up", None, PLAIN) == b"\x1b[A"
+    assert encode_key("up", None, APP) == b"\x1bOA"
+    assert encode_key("ctrl+up", None, APP) == b"\x1b[1;5A"
+
+
+def test_function_ctrl_and_alt_keys_encode_as_xterm_does() -> None:
+    assert encode_key("f1", None, PLAIN) == b"\x1bOP"
+    assert encode_key("f12", None, PLAIN) == b"\x1b[24~"
+    assert encode_key("shift+f5", None, PLAIN) == b"\x1b[15;2~"
+    assert encode_key("ctrl+c", None, PLAIN) == b"\x03"
+    assert encode_key("alt+x", "x", PLAIN) == b"\x1bx"
+    assert encode_key("shift+tab", None, PLAIN) == b"\x1b[Z"
+    assert encode_key("enter", "\r", PLAIN) == b"\r"
+    assert encode_key("é", "é", PLAIN) == "é".encode()
+
+
+def test_paste_is_bracketed_only_when_the_program_asked() -> None:
+    assert encode_paste("a\nb", PLAIN) == b"a\rb"
+    assert encode_paste("a", APP) == b"\x1b[200~a\x1b[201~"
+
+
+def test_mouse_is_reported_only_in_the_requested_mode() -> None:
+    assert encode_mouse("press", 1, 0, 0, PLAIN) is None
+    assert encode_mouse("press", 1, 4, 2, APP) == b"\x1b[<0;5;3M"
+    assert encode_mouse("release", 1, 4, 2, APP) == b"\x1b[<0;5;3m"
+    assert encode_mouse("motion", 1, 4, 2, APP) is None
+
+
+def test_ansi_colours_come_from_the_theme_and_256_colours_are_exact() -> None:
+    dark, light = (Palette(t.variables) for t in load_themes() if "contrast" not in t.name)
+    red = ((("x", Style(fg=1)),),)
+    assert line_strip(red[0], 3, dark) != line_strip(red[0], 3, light)
+    orange = dark.style(Style(fg=208)).color
+    assert orange is not None
+    assert orange.triplet is not None
+    assert orange.triplet.hex == "#ff8700"
+    assert line_strip((("hello", Style()),), 3, dark).text == "hel"
+
+
+def test_bus_rows_read_engine_bus_events_by_field_name() -> None:
+    row = BusRow.from_event(
+        "bus-message-routed",
+        {"route": "jobs", "sender": "a", "target": "b", "reliable": True, "mailboxes": 2},
+    )
+    assert (row.kind, row.topic, row.route, row.reliability) == (
+        "message-routed", "jobs", "a → b", "reliable"
+    )  # fmt: skip
+    assert row.matches("jobs")
+    assert not row.matches("nothing")
+
+
+def test_grid_layout_for_one_to_nine_panes() -> None:
+    shapes = [grid_shape(n) for n in range(1, 10)]
+    assert shapes == [(1, 1), (2, 1), (2, 2), (2, 2), (3, 2), (3, 2), (3, 3), (3, 3), (3, 3)]

@@ -1,0 +1,199 @@
+"""The control room: composes the widgets, routes engine messages, and owns selection.
+
+What each action does lives in `tui.operations`; which keys exist and when they apply in
+`tui.actions`; panes, list and panels in `tui.widgets`. Engine events arrive only through
+`tui.bridge`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header
+
+from engine.states import LIVE_STATES
+from themes import DEFAULT_THEME, STYLESHEETS, load_themes
+from tui.actions import ACTIONS, BY_KEY, BY_NAME, READ_ONLY, why_not
+from tui.bridge import forward_events
+from tui.commands import RoomCommands
+from tui.operations import Operations
+from tui.render import Palette
+from tui.widgets.bus_panel import BusPanel
+from tui.widgets.pane_grid import PaneGrid
+from tui.widgets.pool_panel import PoolPanel
+from tui.widgets.session_list import SessionList
+
+if TYPE_CHECKING:
+    from pathlib import PurePath
+
+    from textual import events
+    from textual.app import ComposeResult
+    from textual.theme import Theme
+
+    from engine.api_protocol import EngineAPI
+    from tui.bridge import (
+        BusObserved,
+        PoolUpdated,
+        RunEnded,
+        ScreenUpdated,
+        SessionUpdated,
+        StreamEnded,
+    )
+    from tui.screens.quit import QuitChoice
+    from tui.widgets.terminal_pane import TerminalPane
+
+
+class ControlRoom(Operations):
+    TITLE = "swarmdeck"
+    CSS_PATH: ClassVar[list[str | PurePath]] = list(STYLESHEETS)
+    COMMANDS = App.COMMANDS | {RoomCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(a.key, a.action, a.label, show=a.show) for a in ACTIONS),
+        Binding("escape", "live", "Live", show=False),
+        Binding("n", "search_next(True)", "Next match", show=False),
+        Binding("N", "search_next(False)", "Previous match", show=False),
+        Binding("ctrl+p", "command_palette", "Palette", show=False),
+        Binding("ctrl+q", "quit_room", "Quit", show=False),
+    ]
+
+    def __init__(
+        self,
+        engine: EngineAPI,
+        *,
+        redact: bool = False,
+        theme: str = DEFAULT_THEME,
+        read_only: bool = False,
+        attached: bool = False,
+    ) -> None:
+        """`attached`: the engine is served elsewhere (quitting may detach); `read_only`:
+        a viewer, whose control keys are hidden (the engine refuses them anyway)."""
+        super().__init__()
+        self.engine = engine
+        self.redact = redact
+        self.read_only = read_only
+        self.attached = attached
+        self.zoomed = False
+        self._ran = ""
+        for definition in load_themes():
+            self.register_theme(definition)
+        self.theme = theme
+        self.palette = Palette(self.get_css_variables())
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield SessionList(self.redact)
+        with Horizontal(id="main"):
+            yield PaneGrid(self.engine, self.palette, self.read_only)
+            with Vertical(id="side"):
+                yield PoolPanel()
+                yield BusPanel(self.redact)
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.sub_title = self.engine.deck.name
+        if self.read_only:
+            self.title = f"{self.TITLE} [{READ_ONLY.upper()}]"
+            self.say("you can watch every session; control and typing are refused", title=READ_ONLY)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        sessions = self.query_one(SessionList)
+        sessions.colours = self.get_css_variables()
+        sessions.set_infos(self.engine.list_sessions())
+        sessions.focus()
+        await self.show_panes()
+        self.run_worker(forward_events(self.engine, self), name="bridge", group="bridge")
+        self.set_interval(1.0, sessions.tick, name="run-time")
+
+    # -- engine messages -----------------------------------------------------------------------
+    async def on_session_updated(self, message: SessionUpdated) -> None:
+        if not self.room_ready:
+            return
+        info = self.engine.session_info(message.event.session)
+        before = self.session_list.shown()
+        self.session_list.update_info(info)
+        pane = self.grid.panes.get(info.name)
+        if pane is not None:
+            pane.set_state(info.state)
+            if pane.has_focus and info.state not in LIVE_STATES:
+                self.session_list.focus()
+        if self.session_list.shown() != before:
+            await self.show_panes()
+        self.refresh_bindings()
+
+    def on_screen_updated(self, message: ScreenUpdated) -> None:
+        if not self.room_ready:
+            return
+        self.grid.mark_dirty(message.session)
+
+    def on_pool_updated(self, message: PoolUpdated) -> None:
+        if not self.room_ready or self.redact:  # redact: fixed samples, see tui.showcase
+            return
+        self.screen_stack[0].query_one(PoolPanel).add_sample(message.sample)
+
+    def on_bus_observed(self, message: BusObserved) -> None:
+        if not self.room_ready:
+            return
+        self.screen_stack[0].query_one(BusPanel).add_event(message.kind, message.fields)
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        verdict = "every session completed" if message.ok else "some sessions did not complete"
+        self.say(f"run finished: {verdict}", severity="information" if message.ok else "warning")
+
+    def on_stream_ended(self, message: StreamEnded) -> None:
+        if self.attached:  # the served engine stopped or dropped us: nothing left to show
+            self.exit()
+
+    # -- selection and focus ---------------------------------------------------------------------
+    async def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id != "sessions":
+            return
+        await self.show_panes()
+        self.refresh_bindings()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "sessions":
+            self.action_focus_pane()
+
+    def on_terminal_pane_left(self, message: TerminalPane.Left) -> None:
+        self.session_list.focus()
+
+    def on_terminal_pane_clicked(self, message: TerminalPane.Clicked) -> None:
+        names = self.session_list.shown()
+        if message.session in names:
+            self.session_list.move_cursor(row=names.index(message.session))
+            self.session_list.focus()
+
+    # -- availability: dimmed in the footer, explained when pressed ------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        known = BY_NAME.get(action)
+        if known is not None and known.control and self.read_only:
+            return False  # hidden from the footer; pressing it says why (on_key)
+        if known is None or known.needs is None:
+            return True
+        return None if why_not(known, self.selected_info()) else True
+
+    def on_key(self, event: events.Key) -> None:
+        known = BY_KEY.get(event.key)
+        ran, self._ran = self._ran, ""
+        if known is None or ran == known.action or self.screen is not self.screen_stack[0]:
+            return
+        reason = why_not(known, self.selected_info(), self.read_only)
+        if reason:
+            self.say(reason, title=f"{known.label} unavailable", severity="warning")
+
+    def _theme_changed(self, theme: Theme) -> None:
+        variables = self.get_css_variables()
+        self.palette = Palette(variables)
+        self.session_list.colours = variables
+        self.session_list.rebuild()
+        self.grid.set_palette(self.palette)
+
+
+async def run_control_room(engine: EngineAPI, *, read_only: bool = False) -> QuitChoice | None:
+    """The room on an attached engine (in-process or RemoteEngine) until the operator
+    quits: returns how (detach, or stop everything), None when the engine went away."""
+    room = ControlRoom(engine, read_only=read_only, attached=True)
+    await room.run_async()
+    return room.quit_choice

@@ -1,0 +1,99 @@
+"""The one worker that turns the engine's event stream into Textual messages.
+
+Screen and pool updates arrive faster than frames; their messages `can_replace` an
+unprocessed predecessor, so a busy app handles the newest only. State changes and bus
+traffic are facts that must each be shown, so they are never coalesced.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+from engine.events import PoolSampled, RunFinished, ScreenChanged, SessionStateChanged
+
+if TYPE_CHECKING:
+    from textual.message_pump import MessagePump
+
+    from engine.api_protocol import EngineAPI
+
+
+class SessionUpdated(Message):
+    """A session changed state (one message per transition)."""
+
+    def __init__(self, event: SessionStateChanged) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ScreenUpdated(Message):
+    """A session's screen has new content; only the newest per session matters."""
+
+    def __init__(self, session: str, revision: int) -> None:
+        super().__init__()
+        self.session = session
+        self.revision = revision
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ScreenUpdated) and message.session == self.session
+
+
+class PoolUpdated(Message):
+    """A new pool sample; replaces an older one still queued."""
+
+    def __init__(self, sample: PoolSampled) -> None:
+        super().__init__()
+        self.sample = sample
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PoolUpdated)
+
+
+class BusObserved(Message):
+    """A bus event (any `bus-*` kind), as its plain fields."""
+
+    def __init__(self, kind: str, fields: dict[str, Any]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.fields = fields
+
+
+class RunEnded(Message):
+    """The engine reported the run finished (or stopped)."""
+
+    def __init__(self, ok: bool, summary_path: str) -> None:
+        super().__init__()
+        self.ok = ok
+        self.summary_path = summary_path
+
+
+class StreamEnded(Message):
+    """The engine's event stream ended: an attached engine stopped or dropped us."""
+
+
+def translate(event: object) -> Message | None:
+    """The message for one engine event, or None for events the UI does not show."""
+    if isinstance(event, ScreenChanged):
+        return ScreenUpdated(event.session, event.revision)
+    if isinstance(event, SessionStateChanged):
+        return SessionUpdated(event)
+    if isinstance(event, PoolSampled):
+        return PoolUpdated(event)
+    if isinstance(event, RunFinished):
+        return RunEnded(event.ok, event.summary_path)
+    kind = getattr(event, "kind", "")
+    if isinstance(kind, str) and kind.startswith("bus"):
+        dump = getattr(event, "model_dump", None)
+        return BusObserved(kind, dump(mode="json") if callable(dump) else {})
+    return None
+
+
+async def forward_events(engine: EngineAPI, target: MessagePump) -> None:
+    """Run for the app's lifetime: every engine event becomes at most one message."""
+    with engine.subscribe() as events:
+        async for event in events:
+            message = translate(event)
+            if message is not None:
+                target.post_message(message)
+    target.post_message(StreamEnded())

@@ -1,0 +1,90 @@
+"""The background engine behind `swarmdeck run` (the tmux model).
+
+`swarmdeck run FILE` attaches to the engine already serving FILE, or starts
+`swarmdeck serve FILE` detached: its own session (start_new_session), no terminal,
+output to `RUN_DIR/service.log`. So neither the UI's death (even SIGKILL) nor its
+terminal's hang-up reaches the engine or its sessions; `swarmdeck stop` ends it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from engine.api import default_run_dir
+from engine.errors import SwarmdeckError
+from engine.remote.runtime import registrations
+
+if TYPE_CHECKING:
+    from engine.remote.client import RemoteEngine
+    from engine.remote.runtime import Registration
+    from engine.spec import DeckSpec
+
+LOG_NAME = "service.log"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 120.0
+
+
+def find_or_start(deck: DeckSpec, run_dir: Path | None) -> tuple[Registration, bool]:
+    """The engine serving `deck` (or `run_dir`, when given), else a new one started in
+    the background; the flag says whether it was started here."""
+    wanted = run_dir.absolute() if run_dir is not None else None
+    deck_path = str(deck.path.absolute())
+    serving = [
+        e
+        for e in registrations()
+        if (Path(e.run_dir) == wanted if wanted is not None else e.deck_path == deck_path)
+    ]
+    if len(serving) > 1:
+        runs = ", ".join(e.run_id for e in serving)
+        raise SwarmdeckError(f"several engines serve {deck_path} ({runs}): swarmdeck attach RUN")
+    if serving:
+        return serving[0], False
+    return start_service(deck, wanted or default_run_dir(deck).absolute()), True
+
+
+def start_service(deck: DeckSpec, run_dir: Path) -> Registration:
+    """Start `swarmdeck serve` detached and wait until its control socket is registered."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / LOG_NAME
+    command = [sys.executable, "-m", "tui.cli", "serve", str(deck.path.absolute())]
+    with log_path.open("ab") as log:
+        service = subprocess.Popen(
+            [*command, "--run-dir", str(run_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # no controlling terminal: a hang-up never reaches it
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        entry = next((e for e in registrations() if Path(e.run_dir) == run_dir), None)
+        if entry is not None:
+            return entry
+        if service.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise SwarmdeckError(f"the engine exited ({service.returncode}):\n{tail}")
+        time.sleep(0.05)
+    service.terminate()
+    raise SwarmdeckError(f"the engine did not start within {START_TIMEOUT:.0f} s; see {log_path}")
+
+
+async def shutdown_and_wait(remote: RemoteEngine, pid: int) -> None:
+    """Ask the served engine to stop every session and exit; return once its process has."""
+    try:
+        pidfd = os.pidfd_open(pid)  # opened first: the pid cannot be reused under us
+    except ProcessLookupError:
+        pidfd = None
+    await remote.shutdown()
+    if pidfd is not None:
+        try:
+            with anyio.fail_after(STOP_TIMEOUT):
+                await anyio.wait_readable(pidfd)  # a pidfd turns readable when it exits
+        finally:
+            os.close(pidfd)

@@ -1,0 +1,268 @@
+"""What the operator's actions do: engine commands with confirmation, dialogs and feedback.
+
+Every action reports its outcome (a notification), and an engine refusal (wrong state,
+unknown session, a fork that does not validate) is shown as the engine worded it.
+`ControlRoom` (tui.app) supplies the widgets and the selection.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+
+from engine.errors import SwarmdeckError
+from engine.states import FINAL_STATES
+from tui.actions import BY_NAME, why_not
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.fork import ForkScreen
+from tui.screens.help import HelpScreen
+from tui.screens.quit import QuitScreen
+from tui.screens.search import PromptScreen
+from tui.widgets.pane_grid import PaneGrid
+from tui.widgets.session_list import SORTS, SessionList
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from textual.notifications import SeverityLevel
+
+    from engine.api_protocol import EngineAPI
+    from engine.session import SessionInfo
+    from tui.screens.quit import QuitChoice
+    from tui.widgets.terminal_pane import TerminalPane
+
+
+class Operations(App[None]):
+    engine: EngineAPI
+    read_only: bool
+    attached: bool
+    quit_choice: QuitChoice | None = None
+    """How the person quit: detach or stop (None while running, or the engine went away)."""
+    zoomed: bool
+    _ran: str
+    _query = ""
+
+    # -- selection and widgets -------------------------------------------------------------------
+    @property
+    def grid(self) -> PaneGrid:
+        return self.screen_stack[0].query_one(PaneGrid)
+
+    @property
+    def session_list(self) -> SessionList:
+        return self.screen_stack[0].query_one(SessionList)
+
+    @property
+    def room_ready(self) -> bool:
+        """False while the room is being built or torn down (engine messages still arrive)."""
+        return bool(self.screen_stack) and bool(self.screen_stack[0].query(PaneGrid))
+
+    @property
+    def selected(self) -> str | None:
+        """The list's cursor row, read directly: keys queued behind a cursor move must act
+        on the new selection, not on the one a pending RowHighlighted message would set."""
+        return self.session_list.selected
+
+    def selected_info(self) -> SessionInfo | None:
+        return self.engine.session_info(self.selected) if self.selected else None
+
+    def selected_pane(self) -> TerminalPane | None:
+        return self.grid.panes.get(self.selected or "")
+
+    async def show_panes(self) -> None:
+        grid = self.grid
+        await grid.show(self.session_list.shown(), self.selected, self.zoomed)
+        page, pages = grid.page
+        paging = f" · page {page + 1}/{pages}" if pages > 1 else ""
+        zoom = " · zoomed" if self.zoomed else ""
+        self.sub_title = f"{self.engine.deck.name}{paging}{zoom}"
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def say(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
+        """A notification of plain text: session names and engine errors are not markup."""
+        self.notify(text, title=title, severity=severity, markup=False)
+
+    def _target(self, action: str, session: str | None = None) -> SessionInfo | None:
+        """The session an action applies to, or None after explaining why not."""
+        self._ran = action
+        name = session or self.selected
+        info = self.engine.session_info(name) if name else None
+        reason = why_not(BY_NAME[action], info, self.read_only)
+        if reason:
+            self.say(reason, title=f"{BY_NAME[action].label} unavailable", severity="warning")
+            return None
+        return info
+
+    def _engine_call(self, done: str, call: Callable[[], Awaitable[object] | object]) -> None:
+        async def run() -> None:
+            try:
+                result = call()
+                if hasattr(result, "__await__"):
+                    await result
+            except SwarmdeckError as exc:
+                self.say(str(exc), title="engine refused", severity="error")
+            else:
+                self.say(done)
+
+        self.run_worker(run(), group="engine-commands")
+
+    def run_session_action(self, action: str, session: str) -> None:
+        """Palette entry point: the same actions as the keys, for any session."""
+        getattr(self, f"action_{action}")(session)
+
+    def run_view_action(self, action: str) -> None:
+        getattr(self, f"action_{action}")()
+
+    # -- session actions ---------------------------------------------------------------------------
+    def action_pause(self, session: str | None = None) -> None:
+        if info := self._target("pause", session):
+            self._engine_call(f"{info.name} paused", lambda: self.engine.pause(info.name))
+
+    def action_resume(self, session: str | None = None) -> None:
+        if info := self._target("resume", session):
+            self._engine_call(f"{info.name} resumed", lambda: self.engine.resume(info.name))
+
+    def action_terminate(self, session: str | None = None) -> None:
+        if not (info := self._target("terminate", session)):
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._engine_call(
+                    f"{info.name} terminated", lambda: self.engine.terminate(info.name)
+                )
+
+        question = f"Terminate {info.name} ({info.state}, pid {info.pid or '-'})?"
+        self.push_screen(ConfirmScreen(question, yes="Terminate"), answered)
+
+    def action_restart(self, session: str | None = None) -> None:
+        if not (info := self._target("restart", session)):
+            return
+        self._engine_call(f"{info.name} queued again", lambda: self.engine.restart(info.name))
+
+    def action_fork(self, session: str | None = None) -> None:
+        if not (info := self._target("fork", session)):
+            return
+
+        def answered(overrides: dict[str, Any] | None) -> None:
+            if overrides is not None:
+                try:
+                    name = self.engine.fork(info.name, overrides)
+                except SwarmdeckError as exc:
+                    self.say(str(exc), title="fork refused", severity="error")
+                    return
+                self.say(f"forked {info.name} as {name}")
+
+        self.push_screen(ForkScreen(info), answered)
+
+    def action_focus_pane(self, session: str | None = None) -> None:
+        if not self._target("focus_pane", session):
+            return
+        pane = self.selected_pane()
+        if pane is not None:
+            pane.focus()
+
+    def action_search(self, session: str | None = None) -> None:
+        if not self._target("search", session) or (pane := self.selected_pane()) is None:
+            return
+
+        def answered(query: str | None) -> None:
+            if query:
+                self._query = query
+                if not pane.find(query):
+                    self.say(f"no match for {query!r} in {pane.session}", severity="warning")
+
+        self.push_screen(PromptScreen("Search history", "text", self._query), answered)
+
+    def action_search_next(self, older: bool) -> None:
+        pane = self.selected_pane()
+        if pane is not None and self._query and not pane.find(self._query, older=older):
+            self.say(f"no more matches for {self._query!r}", severity="warning")
+
+    # -- view actions -----------------------------------------------------------------------------
+    async def action_zoom(self) -> None:
+        self.zoomed = not self.zoomed
+        await self.show_panes()
+
+    def action_history_up(self) -> None:
+        if (pane := self.selected_pane()) is not None:
+            pane.scroll_history(-(pane.size.height - 1))
+
+    def action_history_down(self) -> None:
+        if (pane := self.selected_pane()) is not None:
+            pane.scroll_history(pane.size.height - 1)
+
+    def action_live(self) -> None:
+        if (pane := self.selected_pane()) is not None and pane.in_history:
+            pane.leave_history()
+
+    async def action_sort(self) -> None:
+        names = list(SORTS)
+        sessions = self.session_list
+        sessions.ordering = names[(names.index(sessions.ordering) + 1) % len(names)]
+        sessions.rebuild()
+        await self.show_panes()
+        self.say(f"sessions sorted by {sessions.ordering}")
+
+    def action_filter(self) -> None:
+        async def answered(text: str | None) -> None:
+            if text is not None:
+                self.session_list.filter = text
+                self.session_list.rebuild()
+                await self.show_panes()
+
+        prompt = PromptScreen(
+            "Filter sessions (name, state or state:NAME)", "all", self.session_list.filter
+        )
+        self.push_screen(prompt, answered)
+
+    def action_toggle_panels(self) -> None:
+        self.query_one("#side").toggle_class("-hidden")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_quit_room(self) -> None:
+        """Attached: detach or stop the service (a viewer just detaches). In-process:
+        sessions cannot outlive the room, so ask before stopping them."""
+        running = [i for i in self.engine.list_sessions() if i.state not in FINAL_STATES]
+        if self.attached and self.read_only:
+            self.quit_room("detach")
+            return
+        if self.attached:
+
+            def chosen(choice: QuitChoice | None) -> None:
+                if choice is not None:
+                    self.quit_room(choice)
+
+            self.push_screen(QuitScreen(len(running)), chosen)
+            return
+        if not running:
+            self.exit()
+            return
+
+        async def stop_all() -> None:
+            self.say(f"stopping {len(running)} sessions…")
+            await self.engine.terminate_all()
+            self.quit_room("stop")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(stop_all(), group="quit")
+
+        question = f"{len(running)} sessions are still running or queued. Stop them all and quit?"
+        self.push_screen(ConfirmScreen(question, yes="Stop all and quit"), answered)
+
+    def quit_room(self, choice: QuitChoice) -> None:
+        self.quit_choice = choice
+        self.exit()
+
+    # -- palette helpers ------------------------------------------------------------------------
+    def palette_sessions(self) -> list[SessionInfo]:
+        return self.engine.list_sessions()
+
+    def switch_theme(self, name: str) -> None:
+        self.theme = name
+
+    def theme_names(self) -> list[str]:
+        return [name for name in self.available_themes if name.startswith("swarmdeck")]

@@ -1,0 +1,1 @@
+"""Modal screens: help, confirmation, the fork dialog and the search prompt."""

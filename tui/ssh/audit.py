@@ -1,0 +1,34 @@
+"""The SSH audit log: who connected with which key and role, and what was refused.
+
+JSON lines appended to `RUN_DIR/ssh-audit.jsonl`, one object per fact, flushed at once so
+a crash loses nothing already decided. Failing to write it is logged, never fatal: the
+swarm keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+log = logging.getLogger(__name__)
+FILE_NAME = "ssh-audit.jsonl"
+
+
+class AuditLog:
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / FILE_NAME
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    def record(self, event: str, peer: str, **fields: object) -> None:
+        """`event`: listening, connect, disconnect, refused (with `reason`), resize, ..."""
+        entry = {"time": round(time.time(), 3), "event": event, "peer": peer, **fields}
+        try:
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write(json.dumps(entry) + "\n")
+        except OSError as exc:
+            log.warning("ssh audit log %s: %s", self.path, exc)

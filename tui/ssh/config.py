@@ -1,0 +1,76 @@
+"""What `serve --ssh` was told: where to listen, whom to let in, limits, the host key.
+
+The host key is generated once (ed25519) and kept, so clients' known_hosts stay valid
+across restarts: under $XDG_CONFIG_HOME (not the runtime dir, which a reboot empties).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from engine.errors import SwarmdeckError
+
+LOOPBACK = "127.0.0.1"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class SSHConfigError(SwarmdeckError):
+    """A `--ssh*` option or the host key file is unusable."""
+
+
+@dataclass(frozen=True)
+class SSHConfig:
+    host: str
+    port: int
+    authorized_keys: Path
+    host_key: Path
+    max_clients: int = 16
+    idle_timeout: float = 1800.0
+    grace: float = 2.0
+    """Seconds between SIGHUP and SIGKILL for a disconnected client's process."""
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`PORT`, `:PORT` or `HOST:PORT` (`[::1]:PORT`); no host means loopback only."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or LOOPBACK
+    if not port.isdigit() or int(port) > 65535:
+        raise SSHConfigError(f"--ssh {text!r}: expected HOST:PORT or PORT")
+    return host, int(port)
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `30m`, `2h`."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise SSHConfigError(f"{text!r}: expected seconds, or a number with s, m or h")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def default_host_key_path() -> Path:
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "swarmdeck" / "ssh_host_ed25519_key"
+
+
+def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
+    """Read the key, or create it (0600, in a 0700 directory) the first time."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = asyncssh.generate_private_key("ssh-ed25519", comment="swarmdeck host key")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another serve won the race: use its key
+            return load_or_create_host_key(path)
+        with os.fdopen(fd, "wb") as file:
+            file.write(key.export_private_key())
+        return key
+    try:
+        return asyncssh.read_private_key(path)
+    except (OSError, asyncssh.KeyImportError) as exc:
+        raise SSHConfigError(f"host key {path}: {exc}") from exc

@@ -1,0 +1,108 @@
+"""The grid of live panes: auto layout for 1–9 visible sessions, paging beyond, zoom.
+
+It owns the app's one frame timer (~30 Hz): screen updates only mark panes dirty, and each
+frame pulls the dirty, visible panes. The timer pauses when nothing is dirty, so an idle
+room costs no wake-ups (per-pane timers cost ~1,000 callbacks/s at 16 panes).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from textual.containers import Container
+from textual.widgets import Static
+
+from tui.widgets.terminal_pane import TerminalPane
+
+if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from engine.api_protocol import EngineAPI
+    from tui.render import Palette
+
+PAGE = 9
+FRAME = 1 / 30
+
+
+def grid_shape(count: int) -> tuple[int, int]:
+    """Columns and rows for `count` panes: 1, 2×1, 2×2, 3×2, 3×3."""
+    if count <= 1:
+        return 1, 1
+    columns = math.ceil(math.sqrt(count))
+    return columns, math.ceil(count / columns)
+
+
+class PaneGrid(Container):
+    def __init__(self, engine: EngineAPI, palette: Palette, read_only: bool = False) -> None:
+        super().__init__(id="panes")
+        self.engine = engine
+        self.read_only = read_only
+        self.palette = palette
+        self.panes: dict[str, TerminalPane] = {}
+        self._dirty: set[str] = set()
+        self._page_sessions: list[str] = []
+        self.page = (0, 0)
+        self.zoomed = False
+        self._timer: Timer | None = None
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(FRAME, self._frame, pause=True, name="frame")
+
+    # -- frames -----------------------------------------------------------------------------
+    def mark_dirty(self, session: str) -> None:
+        if session in self.panes:
+            self._dirty.add(session)
+            if self._timer is not None:
+                self._timer.resume()
+
+    def _frame(self) -> None:
+        if not self._dirty:
+            if self._timer is not None:
+                self._timer.pause()
+            return
+        dirty, self._dirty = self._dirty, set()
+        for name in dirty:
+            pane = self.panes.get(name)
+            if pane is not None and pane.display:
+                pane.pull()
+
+    # -- layout -----------------------------------------------------------------------------
+    async def show(self, sessions: list[str], selected: str | None, zoomed: bool) -> None:
+        """Show the page of `sessions` that holds `selected`; only one pane when zoomed."""
+        index = sessions.index(selected) if selected in sessions else 0
+        page, pages = index // PAGE, max(math.ceil(len(sessions) / PAGE), 1)
+        wanted = sessions[page * PAGE : (page + 1) * PAGE]
+        self.page, self.zoomed = (page, pages), zoomed
+        if wanted != self._page_sessions:
+            await self._remount(wanted)
+        visible = [selected] if zoomed and selected in wanted else wanted
+        self._layout(visible)
+        for name, pane in self.panes.items():
+            pane.display = name in visible
+            pane.set_class(name == selected, "-selected")
+
+    async def _remount(self, wanted: list[str]) -> None:
+        await self.remove_children()
+        self.panes = {
+            name: TerminalPane(self.engine, name, self.palette, self.read_only) for name in wanted
+        }
+        self._page_sessions = wanted
+        if wanted:
+            await self.mount_all(self.panes.values())
+        else:
+            await self.mount(Static("No sessions match the filter.", classes="empty"))
+
+    def _layout(self, visible: list[str]) -> None:
+        columns, rows = grid_shape(len(visible))
+        self.styles.grid_size_columns = columns
+        self.styles.grid_size_rows = rows
+        spare = columns * rows - len(visible)
+        for position, name in enumerate(visible):
+            last = position == len(visible) - 1
+            self.panes[name].styles.column_span = 1 + spare if last else 1
+
+    def set_palette(self, palette: Palette) -> None:
+        self.palette = palette
+        for pane in self.panes.values():
+            pane.set_palette(palette)

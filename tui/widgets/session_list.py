@@ -1,0 +1,159 @@
+"""The session list: one row per session, coloured by state, sortable and filterable.
+
+Rows are keyed by session name, so a state change updates a few cells in place; only a
+new sort or filter rebuilds the table. State colours come from theme variables.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+from engine.states import LIVE_STATES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from engine.session import SessionInfo
+
+COLUMNS = ("session", "state", "pid", "time", "att", "pri", "exit / reason")
+# Fixed widths: a column sized by whichever states and reasons happened to be seen would
+# make the layout depend on timing (and the snapshots flaky).
+WIDTHS = (16, 10, 7, 7, 3, 8, 60)
+PRIORITY_RANK = {"critical": -1, "high": 0, "normal": 1, "low": 2}
+SORTS: dict[str, Callable[[SessionInfo], Any]] = {
+    "deck order": lambda info: 0,
+    "name": lambda info: info.name,
+    "state": lambda info: str(info.state),
+    "run time": lambda info: -(runtime(info) or 0.0),
+    "priority": lambda info: PRIORITY_RANK.get(info.priority, 1),
+}
+MASK = "·"
+PID = re.compile(r"pid \d+")
+
+
+def runtime(info: SessionInfo, now: float | None = None) -> float | None:
+    if info.started_at is None:
+        return None
+    return (info.ended_at or now or time.time()) - info.started_at
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+def attempt_number(info: SessionInfo) -> int:
+    """Finished attempts, plus the one under way."""
+    return len(info.attempts) + (1 if info.state in LIVE_STATES else 0)
+
+
+def outcome(info: SessionInfo) -> str:
+    if info.exit_code is not None and not info.reason.startswith("exit"):
+        return f"exit {info.exit_code} · {info.reason}" if info.reason else f"exit {info.exit_code}"
+    return info.reason
+
+
+def matches(info: SessionInfo, text: str) -> bool:
+    """Filter text: `state:paused`, a state name, or part of the session name."""
+    text = text.strip().lower()
+    if not text:
+        return True
+    if text.startswith("state:"):
+        return str(info.state).startswith(text[6:].strip())
+    return text == str(info.state) or text in info.name.lower()
+
+
+class SessionList(DataTable[Text]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("pageup", "app.history_up", "History", show=False),
+        Binding("pagedown", "app.history_down", "History", show=False),
+    ]
+
+    def __init__(self, redact: bool = False) -> None:
+        super().__init__(id="sessions", cursor_type="row", zebra_stripes=False)
+        self.redact = redact
+        self.infos: dict[str, SessionInfo] = {}
+        self.order: list[str] = []
+        self.ordering = "deck order"
+        self.filter = ""
+        self.colours: Mapping[str, str] = {}
+
+    def on_mount(self) -> None:
+        for column, width in zip(COLUMNS, WIDTHS, strict=True):
+            self.add_column(column, key=column, width=width)
+
+    @property
+    def selected(self) -> str | None:
+        if not self.row_count:
+            return None
+        return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+
+    def shown(self) -> list[str]:
+        shown = [n for n in self.order if matches(self.infos[n], self.filter)]
+        if self.ordering != "deck order":
+            shown.sort(key=lambda name: SORTS[self.ordering](self.infos[name]))
+        return shown
+
+    def set_infos(self, infos: list[SessionInfo]) -> None:
+        self.infos = {info.name: info for info in infos}
+        self.order = [info.name for info in infos]
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        keep = self.selected
+        self.clear()
+        for name in self.shown():
+            self.add_row(*self._cells(self.infos[name]), key=name)
+        names = self.shown()
+        if keep in names:
+            self.move_cursor(row=names.index(keep), animate=False)
+
+    def update_info(self, info: SessionInfo) -> None:
+        """Update a row in place; rebuild only when the row's visibility or order may change."""
+        before = self.shown()
+        if info.name not in self.infos:
+            self.order.append(info.name)
+        self.infos[info.name] = info
+        if self.shown() != before:
+            self.rebuild()
+            return
+        for column, cell in zip(COLUMNS, self._cells(info), strict=True):
+            self.update_cell(info.name, column, cell)
+
+    def tick(self) -> None:
+        """Refresh the run time of live sessions (once a second)."""
+        if self.redact:
+            return
+        now = time.time()
+        for name in self.shown():
+            info = self.infos[name]
+            if info.state in LIVE_STATES:
+                self.update_cell(name, "time", Text(format_duration(runtime(info, now))))
+
+    def _cells(self, info: SessionInfo) -> list[Text]:
+        colour = self.colours.get(f"state-{info.state}", "")
+        pid = MASK if self.redact and info.pid else str(info.pid or "")
+        seconds = runtime(info)
+        taken = MASK if self.redact and seconds is not None else format_duration(seconds)
+        return [
+            Text(info.name),
+            Text(str(info.state), style=f"bold {colour}".strip()),
+            Text(pid),
+            Text(taken, justify="right"),
+            Text(str(attempt_number(info)), justify="right"),
+            Text(info.priority),
+            Text(PID.sub(f"pid {MASK}", outcome(info)) if self.redact else outcome(info)),
+        ]

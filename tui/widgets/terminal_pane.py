@@ -1,0 +1,341 @@
+"""A live view of one session's screen: a Line-API ScrollView over engine screen data.
+
+The pane never owns a process: it mirrors the engine's screen by revision (`pull`, called
+by the grid's frame timer), keeps one strip per (row, line revision) and refreshes only
+rows that changed. Scrolling back freezes a copy of the history, like tmux's copy mode;
+the pane keeps its own history offset, so the virtual size always equals the PTY size.
+While focused, every key goes to the session; Ctrl-] or Esc Esc leaves.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from engine.errors import SwarmdeckError
+from engine.states import FINAL_STATES, SessionState
+from tui.keys import encode_key, encode_mouse, encode_paste
+from tui.render import Palette, highlight, line_strip, line_text
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from textual import events
+
+    from engine.api_protocol import EngineAPI
+    from engine.screen import ScreenSnapshot, StyledLine
+    from tui.keys import MouseAction
+
+LEAVE_KEY = "ctrl+right_square_bracket"
+DOUBLE_ESCAPE = 0.5
+RESIZE_SETTLE = 0.1
+
+
+class TerminalPane(ScrollView, can_focus=True):
+    ALLOW_SELECT = False
+
+    class Left(Message):
+        """The operator left the pane with the chord."""
+
+    class Clicked(Message):
+        """The pane was clicked while not focused: select its session."""
+
+        def __init__(self, session: str) -> None:
+            super().__init__()
+            self.session = session
+
+    def __init__(
+        self, engine: EngineAPI, session: str, palette: Palette, read_only: bool = False
+    ) -> None:
+        super().__init__(classes="terminal-pane")
+        self.engine = engine
+        self.read_only = read_only
+        """A viewer's pane: no focus (no typing) and no resize; it renders the operator's size."""
+        self.can_focus = not read_only
+        self.session = session
+        self.palette = palette
+        self.state = engine.session_info(session).state
+        self._strips: dict[int, tuple[int, Strip]] = {}
+        self._history: list[StyledLine] | None = None
+        self._history_strips: dict[int, Strip] = {}
+        self._top = 0
+        self.match: tuple[int, int, int] | None = None
+        self._last_escape = 0.0
+        self._mouse_held = False
+        self._send: MemoryObjectSendStream[bytes] | None = None
+        self._load(engine.screen_snapshot(session))
+
+    # -- mirroring the engine's screen -----------------------------------------------------
+    def _load(self, snap: ScreenSnapshot) -> None:
+        self._lines = list(snap.lines)
+        self._shape = (snap.cols, snap.rows)
+        self._row_rev = [snap.revision] * snap.rows
+        self._revision = snap.revision
+        self._cursor = (snap.cursor_row, snap.cursor_col, snap.cursor_visible)
+        self.modes, self.title = snap.modes, snap.title
+        self._strips.clear()
+
+    def pull(self) -> None:
+        """Apply the engine's changes since our revision; refresh only the rows that changed."""
+        delta = self.engine.screen_delta(self.session, self._revision)
+        if delta.revision == self._revision:
+            return
+        title = self.title
+        if (delta.cols, delta.rows) != self._shape:
+            self._load(self.engine.screen_snapshot(self.session))
+            self.refresh()
+        else:
+            old_cursor = self._cursor[0]
+            for row, line in delta.changed:
+                self._lines[row] = line
+                self._row_rev[row] = delta.revision
+            self._revision = delta.revision
+            self._cursor = (delta.cursor_row, delta.cursor_col, delta.cursor_visible)
+            self.modes, self.title = delta.modes, delta.title
+            if self._history is None:
+                self._refresh_rows(
+                    [row for row, _ in delta.changed] + [old_cursor, self._cursor[0]]
+                )
+        if self.title != title:
+            self.update_title()
+
+    def _refresh_rows(self, rows: list[int]) -> None:
+        if len(rows) > self.size.height // 2:
+            self.refresh()
+            return
+        for row in set(rows):
+            self.refresh_line(row)
+
+    def set_palette(self, palette: Palette) -> None:
+        self.palette = palette
+        self._strips.clear()
+        self._history_strips.clear()
+        self.refresh()
+
+    def set_state(self, state: SessionState) -> None:
+        self.remove_class(f"-state-{self.state}")
+        self.state = state
+        self.add_class(f"-state-{state}")
+        self.update_title()
+
+    def update_title(self) -> None:
+        own = f" · {self.title}" if self.title else ""
+        self.border_title = f"{self.session} · {self.state}{own}"
+        if self._history is not None:
+            top = self._top + self.size.height
+            self.border_subtitle = f"history {top}/{len(self._history)} · Esc: live"
+        elif self.state is SessionState.PAUSED:
+            self.border_subtitle = "PAUSED · r resumes"
+        elif self.has_focus:
+            self.border_subtitle = "typing · Ctrl-] leaves"
+        else:
+            self.border_subtitle = ""
+
+    # -- Line API ---------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._history is not None:
+            return self._history_line(self._top + y, width)
+        if y >= len(self._lines):
+            return Strip.blank(width, self.palette.base)
+        cached = self._strips.get(y)
+        if cached is None or cached[0] != self._row_rev[y] or cached[1].cell_length != width:
+            cached = (self._row_rev[y], line_strip(self._lines[y], width, self.palette))
+            self._strips[y] = cached
+        row, col, visible = self._cursor
+        if y == row and visible and self.has_focus:
+            return highlight(cached[1], col, col + 1, self.palette.cursor)
+        return cached[1]
+
+    def _history_line(self, index: int, width: int) -> Strip:
+        assert self._history is not None
+        if index >= len(self._history):
+            return Strip.blank(width, self.palette.base)
+        strip = self._history_strips.get(index)
+        if strip is None or strip.cell_length != width:
+            strip = self._history_strips[index] = line_strip(
+                self._history[index], width, self.palette
+            )
+        if self.match is not None and self.match[0] == index:
+            return highlight(strip, self.match[1], self.match[2], self.palette.cursor)
+        return strip
+
+    # -- history -----------------------------------------------------------------------------
+    @property
+    def in_history(self) -> bool:
+        return self._history is not None
+
+    def history_lines(self) -> list[StyledLine]:
+        """Enter history mode if needed; the frozen history plus the screen it ended on."""
+        if self._history is None:
+            self._history = self.engine.scrollback(self.session) + list(self._lines)
+            self._history_strips.clear()
+            self._top = max(len(self._history) - self.size.height, 0)
+        return self._history
+
+    def scroll_history(self, lines: int) -> None:
+        """Scroll by `lines` (negative = back); reaching the end returns to the live screen."""
+        if self._history is None and lines >= 0:
+            return
+        history = self.history_lines()
+        bottom = max(len(history) - self.size.height, 0)
+        target = self._top + lines
+        if lines > 0 and target >= bottom:
+            self.leave_history()
+            return
+        self._top = max(target, 0)
+        self.refresh()
+        self.update_title()
+
+    def leave_history(self) -> None:
+        self._history, self.match = None, None
+        self._history_strips.clear()
+        self._top = 0
+        self.refresh()
+        self.update_title()
+
+    def find(self, query: str, *, older: bool = True) -> bool:
+        """Move to the next match of `query` (case-insensitive) older or newer than the last."""
+        history, needle = self.history_lines(), query.lower()
+        start = self.match[0] if self.match else len(history)
+        order = range(start - 1, -1, -1) if older else range(start + 1, len(history))
+        for index in order:
+            col = line_text(history[index]).lower().find(needle)
+            if col >= 0:
+                self.match = (index, col, col + len(needle))
+                bottom = max(len(history) - self.size.height, 0)
+                self._top = min(max(index - self.size.height // 2, 0), bottom)
+                self.refresh()
+                self.update_title()
+                return True
+        return False
+
+    # -- sizing --------------------------------------------------------------------------------
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = event.size
+        self._strips.clear()
+        self._history_strips.clear()
+        self.set_timer(RESIZE_SETTLE, self._apply_size, name="pane-resize")
+
+    def _apply_size(self) -> None:
+        width, height = self.size
+        if width < 2 or height < 1 or self.state in FINAL_STATES or self.read_only:
+            return
+        self.engine.resize(self.session, width, height)
+
+    # -- input -----------------------------------------------------------------------------------
+    async def _deliver(self, outbox: MemoryObjectReceiveStream[bytes]) -> None:
+        """The pane's one writer, so keystrokes reach the session in order."""
+        try:
+            with outbox:
+                async for data in outbox:
+                    try:
+                        await self.engine.send_input(self.session, data)
+                    except SwarmdeckError as exc:
+                        self.notify(str(exc), severity="warning", markup=False)
+        finally:
+            if self._send is not None:
+                self._send.close()
+
+    def on_mount(self) -> None:
+        self.add_class(f"-state-{self.state}")
+        self.update_title()
+        self._send, outbox = anyio.create_memory_object_stream[bytes](10_000)
+        self.run_worker(self._deliver(outbox), group="pane-input")
+
+    def on_unmount(self) -> None:
+        if self._send is not None:
+            self._send.close()
+
+    def send(self, data: bytes) -> None:
+        if self._history is not None:
+            self.leave_history()
+        try:
+            if self._send is not None:
+                self._send.send_nowait(data)
+        except anyio.WouldBlock:
+            self.notify(
+                f"{self.session}: input backlog full, dropped", severity="warning", markup=False
+            )
+
+    async def on_key(self, event: events.Key) -> None:
+        event.stop()
+        event.prevent_default()
+        if event.key == LEAVE_KEY:
+            self.post_message(self.Left())
+            return
+        if event.key == "escape":
+            now = time.monotonic()
+            if now - self._last_escape < DOUBLE_ESCAPE:
+                self._last_escape = 0.0
+                self.post_message(self.Left())
+                return
+            self._last_escape = now
+        if event.key in ("shift+pageup", "shift+pagedown"):
+            step = self.size.height - 1
+            self.scroll_history(-step if event.key == "shift+pageup" else step)
+            return
+        data = encode_key(event.key, event.character, self.modes)
+        if data:
+            self.send(data)
+
+    def on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        if self.has_focus:
+            self.send(encode_paste(event.text, self.modes))
+
+    def on_focus(self) -> None:
+        if self.modes.focus_events:
+            self.send(b"\x1b[I")
+        self.refresh_line(self._cursor[0])
+        self.update_title()
+
+    def on_blur(self) -> None:
+        if self.modes.focus_events and self.state not in FINAL_STATES:
+            self.send(b"\x1b[O")
+        self.refresh_line(self._cursor[0])
+        self.update_title()
+
+    # -- mouse -------------------------------------------------------------------------------------
+    def _mouse(self, action: MouseAction, event: events.MouseEvent) -> bool:
+        """Forward to the program if it asked for the mouse and the pane has focus."""
+        if not self.has_focus or self.modes.mouse == "off" or self._history is not None:
+            return False
+        data = encode_mouse(
+            action, event.button, event.x, event.y, self.modes,
+            held=self._mouse_held, shift=event.shift, alt=event.meta, ctrl=event.ctrl,
+        )  # fmt: skip
+        if data:
+            self.send(data)
+        return True
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        event.stop()
+        if not self.has_focus:
+            self.post_message(self.Clicked(self.session))
+            return
+        self._mouse_held = True
+        self._mouse("press", event)
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        self._mouse_held = False
+        self._mouse("release", event)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self._mouse("motion", event)
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        event.prevent_default()
+        if not self._mouse("wheel-up", event):
+            self.scroll_history(-3)
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        event.prevent_default()
+        if not self._mouse("wheel-down", event):
+            self.scroll_history(3)
