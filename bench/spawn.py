@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 import ptyprocess
 
+from engine.fresh_terminal import FreshTerminal
 from engine.pool import open_pool
+from engine.pooled_terminal import PooledTerminal
 from engine.spec import PoolSpec
-from engine.terminal import FreshTerminal, Job, PooledTerminal, base_env
+from engine.terminal import Job, base_env
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 
 from engine.errors import PoolClosedError, PoolTimeoutError, TerminalError
-from engine.terminal import FreshTerminal, PooledTerminal, Terminal
+from engine.fresh_terminal import FreshTerminal
+from engine.pooled_terminal import PooledTerminal
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from engine.spec import PoolSpec
+    from engine.terminal import Terminal
 
 Kind = Literal["pooled", "fresh"]
 _NEW = "new"

@@ -21,11 +21,13 @@ from anyio.lowlevel import checkpoint
 from engine.attempt import AttemptInfo, SessionInfo, attempt_info, session_info
 from engine.errors import InvalidTransitionError, SessionError, SwarmdeckError
 from engine.events import SessionStateChanged
+from engine.fresh_terminal import FreshTerminal
+from engine.pooled_terminal import PooledTerminal
 from engine.screen import Screen
 from engine.session_job import Attempt, fresh_job, session_job
 from engine.session_records import SessionRecords
 from engine.states import FINAL_STATES, SessionState, can_transition
-from engine.terminal import ExitStatus, FreshTerminal, PooledTerminal, Terminal, base_env
+from engine.terminal import ExitStatus, Terminal, base_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -11,8 +11,9 @@ import pytest
 
 from engine.errors import PoolTimeoutError
 from engine.pool import open_pool
+from engine.pooled_terminal import PooledTerminal
 from engine.spec import PoolSpec
-from engine.terminal import Job, PooledTerminal
+from engine.terminal import Job
 
 pytestmark = pytest.mark.anyio
 

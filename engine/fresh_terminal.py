@@ -1,0 +1,62 @@
+"""A fresh terminal: a PTY made for one job, whose process is its session leader."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from engine import procs
+from engine.pty import spawn_on_pty
+from engine.terminal import ExitStatus, Job, Terminal, kill_session, reap
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable, Mapping
+
+    from anyio.abc import TaskGroup
+
+
+class FreshTerminal(Terminal):
+    """A PTY made for one job; the job is its session leader."""
+
+    kind: Literal["pooled", "fresh"] = "fresh"
+
+    def __init__(self, cols: int, rows: int) -> None:
+        super().__init__(cols, rows)
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    async def start(
+        self, job: Job, sink: Callable[[bytes], None], tg: TaskGroup, env: Mapping[str, str]
+    ) -> int:
+        self._sink = sink
+        tg.start_soon(self._read_loop)
+        self._popen = spawn_on_pty(job.argv, self._slave, env={**env, **job.env}, cwd=job.cwd)
+        os.close(self._slave)
+        self._slave = -1
+        self.job_pid = self._popen.pid
+        self.leases = 1
+        return self.job_pid
+
+    async def wait(self) -> ExitStatus:
+        assert self._popen is not None
+        rc = await reap(self._popen, float("inf"))
+        assert rc is not None
+        procs.signal_groups(procs.session_groups(self._popen.pid), signal.SIGKILL)
+        with anyio.move_on_after(2.0):
+            await self._eof.wait()
+        self.job_pid = None
+        self._sink = None
+        return ExitStatus.from_returncode(rc)
+
+    def _session_id(self) -> int | None:
+        return self._popen.pid if self._popen is not None else None
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._popen is not None:
+            with anyio.CancelScope(shield=True):
+                await kill_session(self._popen.pid, self._popen)
+        await self._close_fds()
