@@ -81,6 +81,7 @@ class Engine:
         self._tg = tg
         self.hub = EventHub()
         self._dirty: set[str] = set()
+        self._announced: dict[str, float] = {}
         self.scheduler = Scheduler(
             deck, pool, tg, self.hub.emit, self._new_session, Workspaces(run_dir)
         )
@@ -92,7 +93,7 @@ class Engine:
             self.deck,
             self.run_dir,
             self.hub.emit,
-            self._dirty.add,
+            self._screen_touched,
             self.session_env,
             template=template,
             replica=replica,
@@ -250,6 +251,22 @@ class Engine:
         return self.hub.subscribe()
 
     # -- background -----------------------------------------------------------------------
+    def _screen_touched(self, name: str) -> None:
+        """Leading edge now, then at most one ScreenChanged per frame per session.
+
+        A keystroke's echo is announced at once (no frame of added latency); a session
+        that keeps changing is coalesced onto the frame ticker.
+        """
+        now = time.monotonic()
+        if name not in self._dirty and now - self._announced.get(name, 0.0) >= FRAME:
+            self._announce(name, now)
+        else:
+            self._dirty.add(name)
+
+    def _announce(self, name: str, now: float) -> None:
+        self._announced[name] = now
+        self.hub.emit(ScreenChanged(session=name, revision=self.sessions[name].screen.revision))
+
     async def _tick_screens(self) -> None:
         frames = 0
         while True:
@@ -261,9 +278,9 @@ class Engine:
             if self._dirty:
                 dirty = list(self._dirty)
                 self._dirty.clear()
+                now = time.monotonic()
                 for name in dirty:
-                    rev = self.sessions[name].screen.revision
-                    self.hub.emit(ScreenChanged(session=name, revision=rev))
+                    self._announce(name, now)
 
     async def _sample_pool(self) -> None:
         while True:

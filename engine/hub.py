@@ -16,6 +16,8 @@ import anyio
 from engine.events import Event, PoolSampled, SchedulerSampled, ScreenChanged
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 
@@ -26,7 +28,19 @@ class EventHub:
     def __init__(self, backlog: int = 1000) -> None:
         self._backlog = backlog
         self._subscribers: list[MemoryObjectSendStream[Event]] = []
+        self._listeners: list[Callable[[Event], None]] = []
         self.skipped = 0
+
+    def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback` synchronously inside every emit; returns the way to stop.
+
+        For fan-out that must keep the engine's order exactly (the control server queues a
+        command's reply after the events it caused). A stream cannot promise that: an
+        event handed to an already-waiting receiver is not yet processed when the emitter
+        resumes. Callbacks must be quick and must not raise.
+        """
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
 
     def subscribe(self) -> MemoryObjectReceiveStream[Event]:
         """A new stream of every event from now on; close it to unsubscribe."""
@@ -35,6 +49,8 @@ class EventHub:
         return receive
 
     def emit(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            listener(event)
         coalescable = isinstance(event, _COALESCABLE)
         for send in list(self._subscribers):
             if coalescable and send.statistics().current_buffer_used >= self._backlog:

@@ -65,6 +65,7 @@ class Session:
         self.replica = replica
         self.workspace: Path | None = None
         self.attempts: list[AttemptInfo] = []
+        self._attempt_open = False  # an admitted attempt not yet recorded in `attempts`
         self.ready_at: float | None = None
         self.deck = deck
         self.run_dir = run_dir
@@ -95,6 +96,9 @@ class Session:
         if not can_transition(self.state, new):
             raise InvalidTransitionError(self.name, self.state, new)
         old, self.state, self.reason = self.state, new, reason
+        if new in FINAL_STATES and self._attempt_open:  # before the event: viewers see it
+            self.attempts.append(attempt_info(self))
+            self._attempt_open = False
         self._emit(
             SessionStateChanged(
                 session=self.name,
@@ -150,21 +154,18 @@ class Session:
         that session's spawn. A failure may abort or halt the run, so it settles first.
         """
         self._tg = tg
+        self._attempt_open = True
         try:
             await self._lease_and_run(pool, tg, on_exit)
         finally:
             self._records.abandon()  # cancelled with the engine: keep what was recorded
-            self._record_attempt()
+            self._attempt_open = False
             self._exited.set()
 
     def fail_unstarted(self, reason: str) -> None:
         """An admitted attempt that could not begin (no workspace); recorded as an attempt."""
+        self._attempt_open = True
         self._set_state(S.FAILED, reason)
-        self._record_attempt()
-
-    def _record_attempt(self) -> None:
-        if self.final:
-            self.attempts.append(attempt_info(self))
 
     async def _lease_and_run(
         self, pool: TerminalPool, tg: TaskGroup, on_exit: Callable[[], None] | None

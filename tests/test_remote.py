@@ -30,7 +30,7 @@ command = "exec cat"
 FLOOD = """
 [[session]]
 name = "flood"
-command = "yes \\"$(printf '%0190d' 0)\\" | head -n 60000; echo flood-done; exec sleep 60"
+command = "yes \\"$(printf '%0190d' 0)\\" | head -n 300000; echo flood-done; exec sleep 60"
 cols = 200
 rows = 50
 """

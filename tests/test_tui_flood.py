@@ -1,8 +1,12 @@
-"""A flooding session must not freeze the room: keys respond and other panes keep updating."""
+"""A flooding session must not freeze the room: keys respond and other panes keep updating.
+
+Checked structurally, never by wall-clock speed (machines are shared and noisy; the speed
+figures live in bench/ui.py): while the flood runs, every key still takes effect, the
+ticker's pane keeps changing, and an action reaches the session it was meant for.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +19,10 @@ from tests.tui_support import open_room, pane_text, session, until
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from textual.pilot import Pilot
+
+    from tui.app import ControlRoom
+
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 BODY = (
@@ -22,28 +30,38 @@ BODY = (
     + session("ticker", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.1; done")
     + session("idle", "exec sleep 60")
 )
+HANG = 10  # s: only a guard against a frozen room, generous on a loaded machine
+
+
+async def press_until_moved(app: ControlRoom, pilot: Pilot[None], key: str) -> None:
+    """Post `key` and let the app run until the list's cursor has moved."""
+    row = app.session_list.cursor_row
+    app.post_message(events.Key(key, key))
+    await until(pilot, lambda: app.session_list.cursor_row != row, timeout=HANG)
+
+
+def last_tick(app: ControlRoom) -> str:
+    ticks = [line for line in pane_text(app, "ticker") if line.startswith("tick-")]
+    return ticks[-1] if ticks else ""
 
 
 async def test_a_flooding_session_leaves_keys_and_other_panes_responsive(tmp_path: Path) -> None:
     async with open_room(tmp_path, BODY) as (engine, app, pilot):
         await wait_state(engine, "flood", SessionState.ACTIVE)
+        await wait_state(engine, "ticker", SessionState.ACTIVE)
         await pilot.pause(1.0)  # the flood is well under way
-        ticks, latencies = [], []
+        ticks = []
         for step in range(10):
-            last = [line for line in pane_text(app, "ticker") if line.startswith("tick-")]
-            ticks.append(last[-1] if last else "")
-            key = "j" if step % 2 == 0 else "k"
-            row = app.session_list.cursor_row
-            started = time.monotonic()
-            app.post_message(events.Key(key, key))
-
-            def moved(row: int = row) -> bool:
-                return app.session_list.cursor_row != row
-
-            await until(pilot, moved, timeout=2)
-            latencies.append(time.monotonic() - started)
+            ticks.append(last_tick(app))
+            await press_until_moved(app, pilot, "j" if step % 2 == 0 else "k")
             await pilot.pause(0.15)
-        assert max(latencies) < 0.25, f"keys stalled behind the flood: {latencies}"
+        ticks.append(last_tick(app))
         assert len(set(ticks)) >= 5, f"ticker pane froze: {ticks}"
+        assert engine.sessions["flood"].state is SessionState.ACTIVE
+
+        while app.selected != "ticker":
+            below = app.session_list.shown().index("ticker") > app.session_list.cursor_row
+            await press_until_moved(app, pilot, "j" if below else "k")
         app.post_message(events.Key("p", "p"))
-        await wait_state(engine, "flood", SessionState.PAUSED)
+        await wait_state(engine, "ticker", SessionState.PAUSED, timeout=HANG)
+        assert engine.sessions["flood"].state is SessionState.ACTIVE

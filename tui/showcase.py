@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
+from textual.widgets import Input
 
 from engine.api import open_engine
 from engine.events import PoolSampled
@@ -144,6 +145,9 @@ async def capture(directory: Path, view: str, theme: str, size: tuple[int, int] 
         app = ControlRoom(engine, redact=True, theme=theme)
         async with app.run_test(size=size) as pilot:
             await VIEWS[view](pilot)
+            for field in app.screen.query(Input):  # a blinking cursor would make it a coin toss
+                field.cursor_blink = False
+            await pilot.pause()
             return app.export_screenshot(title=f"swarmdeck · {view}")
 
 

@@ -1,6 +1,7 @@
 """Serve one Engine on a Unix socket to any number of clients (operators and viewers).
 
-One pump reads the engine's event stream once and fans it out: facts are encoded once and
+A hub listener sees every engine event as it is emitted and fans it out: facts are encoded
+once and
 queued to every client in order, screen changes and statistics samples only mark each
 client's Outbox dirty. One writer per client drains its Outbox at the socket's pace, so a
 slow client gets fewer, coalesced screen frames and never slows the engine or its peers.
@@ -84,7 +85,7 @@ class ControlServer:
         self.stop_requested = anyio.Event()
         self.clients: dict[int, _Client] = {}
         self._ids = itertools.count(1)
-        self._events = engine.subscribe()
+        self._unlisten = engine.hub.listen(self._dispatch)
         self._context = Context(engine, self.stop_requested.set)
         self._screens: dict[tuple[str, int], tuple[int, bytes]] = {}
         self._stats: tuple[int, bytes] | None = None
@@ -93,18 +94,13 @@ class ControlServer:
 
     # -- fan-out ------------------------------------------------------------------------
     async def pump(self) -> None:
-        with self._events:
-            async for event in self._events:
-                self._dispatch(event)
-
-    def drain(self) -> None:
-        """Dispatch every event already emitted (called before a reply is queued)."""
-        while True:
-            try:
-                event = self._events.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                return
-            self._dispatch(event)
+        """Events reach `_dispatch` synchronously, in the engine's order, as they are
+        emitted (so a reply always follows the events its command caused); this task
+        only holds the listener for the server's lifetime."""
+        try:
+            await anyio.sleep_forever()
+        finally:
+            self._unlisten()
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, ScreenChanged):
@@ -194,7 +190,7 @@ class ControlServer:
             with contextlib.suppress(anyio.BrokenResourceError, OSError):
                 await stream.send(encode({"re": 0, "ok": False, "error": error_to_wire(exc)}))
             raise
-        self.drain()  # earlier events are already in the snapshot below
+        # Events so far were dispatched as they were emitted: the snapshot below is newer.
         attach = self._attach(client)
         # Registered in the same step as the snapshot: events emitted while the reply is
         # being sent queue in its outbox (written only after the reply) instead of being lost.
@@ -275,8 +271,7 @@ class ControlServer:
             reply = {"re": frame.get("req"), "ok": False, "error": error_to_wire(exc)}
             if command is None or command.operator:
                 self._refused(client, str(op), exc)
-        self.drain()
-        client.outbox.add_fact(encode(reply))
+        client.outbox.add_fact(encode(reply))  # after every event the command caused
         if client.outbox.overflow:
             client.drop(client.outbox.overflow)
 

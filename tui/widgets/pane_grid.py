@@ -51,7 +51,10 @@ class PaneGrid(Container):
 
     # -- frames -----------------------------------------------------------------------------
     def mark_dirty(self, session: str) -> None:
-        if session in self.panes:
+        pane = self.panes.get(session)
+        if pane is not None and pane.has_focus:
+            pane.pull()  # typing: paint the echo now, not a frame later (engine-paced, ≤ 30 Hz)
+        elif pane is not None:
             self._dirty.add(session)
             if self._timer is not None:
                 self._timer.resume()
