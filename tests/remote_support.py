@@ -21,6 +21,18 @@ if TYPE_CHECKING:
     from engine.remote.client import RemoteEngine
     from engine.remote.server import ControlServer
 
+ROOT = Path(__file__).resolve().parent.parent
+# One long-lived session: what the service and SSH tests keep alive across clients.
+SURVIVOR_DECK = """
+[pool]
+size = 2
+warm = 1
+
+[[session]]
+name = "survivor"
+command = "printf 'still-here\\\\n'; exec sleep 120"
+"""
+
 
 @contextmanager
 def short_dir() -> Iterator[Path]:

@@ -12,21 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.remote_support import short_dir
+from tests.remote_support import ROOT, short_dir
+from tests.remote_support import SURVIVOR_DECK as DECK
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-ROOT = Path(__file__).resolve().parent.parent
-DECK = """
-[pool]
-size = 2
-warm = 1
-
-[[session]]
-name = "survivor"
-command = "printf 'still-here\\\\n'; exec sleep 120"
-"""
 
 
 @dataclass(frozen=True)

@@ -14,22 +14,13 @@ import pytest
 
 from engine.remote.client import open_remote_engine
 from engine.states import SessionState as S
-from tests.remote_support import eventually, screen_text, short_dir, wait_shows
+from tests.remote_support import ROOT, eventually, screen_text, short_dir, wait_shows
+from tests.remote_support import SURVIVOR_DECK as DECK
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parent.parent
-DECK = """
-[pool]
-size = 2
-warm = 1
-
-[[session]]
-name = "survivor"
-command = "printf 'still-here\\\\n'; exec sleep 120"
-"""
 
 
 def _swarmdeck(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:

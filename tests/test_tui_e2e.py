@@ -5,7 +5,6 @@ The room attaches to a background engine it started; "stop all" ends both."""
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,27 +13,12 @@ import pytest
 
 from tests.conftest import tagged_processes
 from tests.remote_support import short_dir
-from tests.tmux_support import tmux_server
+from tests.tmux_support import ROOM_DECK as DECK
+from tests.tmux_support import SWARMDECK, tmux_server
 
 if TYPE_CHECKING:
     from tests.tmux_support import Tmux
 
-SWARMDECK = Path(sys.executable).parent / "swarmdeck"
-DECK = """
-[pool]
-size = 3
-warm = 0
-
-[[session]]
-name = "counter"
-command = "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done"
-
-[[session]]
-name = "shell"
-command = "PS1='sh$ ' exec bash --norc -i"
-stop_signal = "HUP"
-stop_grace = "1s"
-"""
 
 pytestmark = [
     pytest.mark.slow,

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+SWARMDECK = Path(sys.executable).parent / "swarmdeck"
+# A ticking session and an interactive shell: what the tmux end-to-end tests drive.
+ROOM_DECK = """
+[pool]
+size = 3
+warm = 0
+
+[[session]]
+name = "counter"
+command = "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.3; done"
+
+[[session]]
+name = "shell"
+command = "PS1='sh$ ' exec bash --norc -i"
+stop_signal = "HUP"
+stop_grace = "1s"
+"""
 
 
 class Tmux:

@@ -1,11 +1,15 @@
 """The `swarmdeck` command. Imports stay inside each sub-command so that light commands
-(validate, and later `swarmdeck bus`, which runs inside every session) start fast."""
+(validate, and `swarmdeck bus`, which runs inside every session) start fast."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.spec import DeckSpec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,17 +48,26 @@ def _validate(path: Path) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    """Headless in-process, or the tmux model: attach to the engine serving the deck,
-    starting one in the background first if none is running."""
-    from engine.errors import DeckError, SwarmdeckError
+def load_or_report(path: Path) -> DeckSpec | None:
+    """The deck, or None after printing every problem (file: field: expectation)."""
+    from engine.errors import DeckError
     from engine.spec import load_deck
 
     try:
-        deck = load_deck(args.deck)
+        return load_deck(path)
     except DeckError as exc:
         for problem in exc.problems:
             print(f"{exc.path}: {problem}", file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Headless in-process, or the tmux model: attach to the engine serving the deck,
+    starting one in the background first if none is running."""
+    from engine.errors import SwarmdeckError
+
+    deck = load_or_report(args.deck)
+    if deck is None:
         return 2
     if args.headless:
         from tui.headless import run_headless

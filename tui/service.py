@@ -106,14 +106,10 @@ def run_command(args: argparse.Namespace) -> int:
 def _serve_deck(args: argparse.Namespace) -> int:
     import anyio
 
-    from engine.errors import DeckError
-    from engine.spec import load_deck
+    from tui.cli import load_or_report
 
-    try:
-        deck = load_deck(args.deck)
-    except DeckError as exc:
-        for problem in exc.problems:
-            print(f"{exc.path}: {problem}", file=sys.stderr)
+    deck = load_or_report(args.deck)
+    if deck is None:
         return 2
     return anyio.run(_serve, deck, args.run_dir, _ssh_config(args))
 
