@@ -19,7 +19,13 @@ Keys go through one tmux control-mode client (no process start per key); both si
 Eight sessions replay a coloured corpus (bench/ingest.py's: SGR 16/256/truecolor, UTF-8,
 `\\r` progress bars) paced to ~1 MB/s each; a ninth runs `cat`, focused, for the keys.
 
-    python -m bench.ui [--quick] [--arms default,tuned] [--profile]
+Arms `app`, `default`, `freeze`, `tuned`: the engine in the app's process (`open_engine`),
+under a GC setting. Arm `served`: the product path of `swarmdeck run`, the engine in its own
+process (`swarmdeck serve DECK`, with a private XDG_RUNTIME_DIR) and the room attached over
+the control socket (`open_remote_engine` + `run_control_room`, the app's own GC); its
+service CPU is reported too, and the service is stopped (SIGTERM) after the arm.
+
+    python -m bench.ui [--quick] [--arms default,tuned,served] [--profile]
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import json
 import os
 import pstats
 import signal
@@ -42,12 +49,14 @@ from typing import IO, TYPE_CHECKING
 import anyio
 
 from bench.ingest import write_corpus
+from engine.remote.runtime import Registration
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from textual.strip import Strip
 
+    from engine.remote.client import RemoteEngine
     from engine.spec import DeckSpec
     from tui.app import ControlRoom
     from tui.widgets.terminal_pane import TerminalPane
@@ -60,6 +69,7 @@ LOST = 10.0  # s: a key not painted by then counts as this late
 TYPED = "0123456789acdeghilmouvwxy"  # no room bindings among them, should focus be lost
 ROOT = Path(__file__).resolve().parent.parent
 TUNED = (7_000, 20, 20)  # thresholds of the "tuned" arm
+SERVED = "served"  # the arm whose engine is a separate `swarmdeck serve` process
 GEN = """\
 import os, sys, time
 corpus, gate, counter, offset = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -115,7 +125,7 @@ def _child(deck_path: Path, log_path: Path, arm: str, profile: Path | None) -> i
 
     async def mounted(self: ControlRoom) -> None:
         await on_mount(self)
-        _apply_gc(arm, log)
+        _apply_gc("app" if arm == SERVED else arm, log)
         self.run_worker(_probe(log), name="bench-probe")
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.exit)
         log.write(f"R {time.monotonic():.6f}\n")
@@ -127,7 +137,10 @@ def _child(deck_path: Path, log_path: Path, arm: str, profile: Path | None) -> i
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
-    anyio.run(_room, deck, log_path.parent / f"run-{arm}")
+    if arm == SERVED:
+        anyio.run(_served_room)
+    else:
+        anyio.run(_room, deck, log_path.parent / f"run-{arm}")
     if profiler and profile:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -142,6 +155,20 @@ async def _room(deck: DeckSpec, run_dir: Path) -> None:
     async with open_engine(deck, run_dir) as engine:
         engine.start_all()
         await ControlRoom(engine).run_async()
+
+
+async def _served_room() -> None:
+    """What `swarmdeck run` does when the engine is served: attach as operator over the
+    control socket of the only engine in this (private) runtime directory."""
+    from engine.remote.client import open_remote_engine
+    from engine.remote.runtime import find_engine
+    from tui.app import run_control_room
+
+    entry = find_engine(None)
+    client = f"bench.ui room (pid {os.getpid()})"
+    remote: RemoteEngine
+    async with open_remote_engine(Path(entry.socket), "operator", client=client) as remote:
+        await run_control_room(remote, read_only=remote.role != "operator")
 
 
 def _apply_gc(arm: str, log: IO[str]) -> None:
@@ -222,13 +249,18 @@ class Log:
 class Room:
     """`swarmdeck run` (instrumented) in a private tmux server, keys via control mode."""
 
-    def __init__(self, tmp: Path, arm: str, profile: Path | None) -> None:
+    def __init__(
+        self, tmp: Path, arm: str, profile: Path | None, service: Service | None = None
+    ) -> None:
         self.name = f"swarmdeck-bench-ui-{os.getpid()}"
         self.tmux = ["tmux", "-L", self.name, "-f", "/dev/null"]
         self.log = Log(tmp / "log")
         self.typed = ""  # what the echo pane's cursor row shows
+        self.service = service
         child = [sys.executable, "-m", "bench.ui", "--child", str(tmp / "deck.toml")]
         child += [str(tmp / "log"), arm] + ([str(profile)] if profile else [])
+        if service is not None:  # the room finds the engine in the service's runtime dir
+            child = ["env", "-u", "SWARMDECK_RUNTIME_DIR", *service.env_args, *child]
         command = f"cd {ROOT} && exec {' '.join(child)}"  # Textual paints on stderr
         self.run("new-session", "-d", "-s", "main", "-x", str(COLS), "-y", str(ROWS), command)
         self.pid = int(self.run("display-message", "-p", "-t", "main", "#{pane_pid}"))
@@ -274,6 +306,62 @@ class Room:
         subprocess.run([*self.tmux, "kill-server"], capture_output=True, check=False)
         socket = Path(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", self.name)
         socket.unlink(missing_ok=True)  # kill-server can leave the socket file behind
+
+
+class Service:
+    """`swarmdeck serve DECK` in the background (as `swarmdeck run` starts it), with a
+    private XDG_RUNTIME_DIR: its registry entry and control socket live under `tmp`."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.xdg = tmp / "xdg"
+        self.xdg.mkdir(mode=0o700)
+        self.env_args = [f"XDG_RUNTIME_DIR={self.xdg}"]
+        env = {k: v for k, v in os.environ.items() if k != "SWARMDECK_RUNTIME_DIR"}
+        env["XDG_RUNTIME_DIR"] = str(self.xdg)
+        run_dir = tmp / f"run-{SERVED}"
+        self.log_path = tmp / "service.log"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tui.cli", "serve", str(tmp / "deck.toml"),
+                 "--run-dir", str(run_dir)],
+                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.pid = self.process.pid
+        self.entry = self._registered(self.xdg / "swarmdeck" / f"{run_dir.name}.json")
+
+    def _registered(self, path: Path, timeout: float = 30) -> Registration:
+        """Wait for the service's registry entry and its control socket."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the service exited ({self.process.returncode}):\n{tail}")
+            try:
+                entry = Registration(**json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError):
+                entry = None
+            if entry is not None and entry.pid == self.pid and Path(entry.socket).exists():
+                return entry
+            time.sleep(0.05)
+        raise RuntimeError(f"the service never registered; see {self.log_path}")
+
+    def stop(self) -> None:
+        """SIGTERM (it stops every session, unregisters, removes its socket), then wait."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.pid, signal.SIGKILL)  # its own session (start_new_session)
+            self.process.wait(10)
+            raise RuntimeError(f"the service ignored SIGTERM; see {self.log_path}") from None
+        text = self.log_path.read_text(errors="replace")
+        if self.process.returncode not in (0, 1) or "Traceback" in text:  # 1: sessions stopped
+            print(f"  service exited {self.process.returncode}:\n{text[-1000:]}", file=sys.stderr)
+        left = [p for p in (Path(self.entry.socket), self.entry.path) if p.exists()]
+        if left:
+            print(f"  service left behind {left}", file=sys.stderr)
 
 
 def _alive(pid: int) -> bool:
@@ -360,11 +448,14 @@ def window(room: Room, tmp: Path, seconds: float, keys: int) -> dict[str, float]
 
     room.log.pump()
     marks = (len(room.log.frames), len(room.log.stalls), len(room.log.pauses))
+    engine = room.service.pid if room.service is not None else None
+    eng0 = _cpu(engine) if engine is not None else 0.0
     t0, cpu0, srv0, bytes0 = time.monotonic(), _cpu(room.pid), _cpu(room.server), sent()
     latencies = probe_keys(room, keys, gap=0.03)
     time.sleep(max(t0 + seconds - time.monotonic(), 0))
     wall = time.monotonic() - t0
     cpu, srv, rate = _cpu(room.pid) - cpu0, _cpu(room.server) - srv0, sent() - bytes0
+    eng = (_cpu(engine) - eng0) / wall * 100 if engine is not None else float("nan")
     room.log.pump()
     frames = room.log.frames[marks[0] :]
     stalls = [lag for _, lag in room.log.stalls[marks[1] :]]
@@ -373,6 +464,7 @@ def window(room: Room, tmp: Path, seconds: float, keys: int) -> dict[str, float]
         "wall": wall, "fps": len(frames) / wall, "lines": sum(n for _, n, _ in frames) / wall,
         "queue": max((q for _, _, q in frames), default=0),
         "cpu": cpu / wall * 100, "tmux": srv / wall * 100, "mbs": rate / RATE / wall,
+        "service": eng,
         "key50": pct(latencies, 0.5), "key95": pct(latencies, 0.95),
         "keymax": max(latencies), "keys": len(latencies), "rss": _rss_mb(room.pid),
         "stall50": pct(stalls, 0.5), "stall99": pct(stalls, 0.99), "stallmax": max(stalls),
@@ -385,7 +477,13 @@ def run_arm(arm: str, quick: bool, profile: Path | None) -> dict[str, dict[str, 
     with tempfile.TemporaryDirectory(prefix="swarmdeck-bench-ui-") as name:
         tmp = Path(name)
         (tmp / "deck.toml").write_text(_deck(tmp))
-        room = Room(tmp, arm, profile)
+        service = Service(tmp) if arm == SERVED else None
+        try:
+            room = Room(tmp, arm, profile, service)
+        except BaseException:
+            if service is not None:
+                service.stop()
+            raise
         try:
             deadline = time.monotonic() + 20
             while not room.log.ready and time.monotonic() < deadline:
@@ -408,7 +506,11 @@ def run_arm(arm: str, quick: bool, profile: Path | None) -> dict[str, dict[str, 
             raise RuntimeError(f"{exc}; echo rows seen {room.log.echoes[-5:]}:\n{screen}") from exc
         finally:
             (tmp / "stop").touch()
-            room.close()
+            try:
+                room.close()
+            finally:
+                if service is not None:
+                    service.stop()
 
 
 ROWS_OUT = (
@@ -417,6 +519,7 @@ ROWS_OUT = (
     ("app message queue, max at a frame", "queue", "{:.0f}"),
     ("flood delivered, MB/s (8 sessions)", "mbs", "{:.2f}"),
     ("app CPU, % of one core", "cpu", "{:.0f}"),
+    ("service CPU (served engine), %", "service", "{:.0f}"),
     ("tmux server CPU (the terminal), %", "tmux", "{:.0f}"),
     ("key-to-screen p50, ms", "key50", "{:.1f}"),
     ("key-to-screen p95, ms", "key95", "{:.1f}"),
@@ -435,7 +538,8 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
     columns = [(arm, phase) for arm in results for phase in ("idle", "flood")]
     print(f"  {'':<42}" + "".join(f"{arm + ' ' + phase:>16}" for arm, phase in columns))
     for label, key, fmt in ROWS_OUT:
-        cells = "".join(f"{fmt.format(results[a][p][key]):>16}" for a, p in columns)
+        values = [results[a][p][key] for a, p in columns]
+        cells = "".join(f"{'-' if v != v else fmt.format(v):>16}" for v in values)  # NaN: -
         print(f"  {label:<42}{cells}")
     for arm, phases in results.items():
         flood = phases["flood"]
@@ -456,11 +560,12 @@ def main() -> None:
             (log.parent / "child.err").write_text(traceback.format_exc())
             raise
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
-    parser.add_argument("--quick", action="store_true", help="one arm, short windows (< 30 s)")
-    parser.add_argument("--arms", default="", help="GC arms: app,default,freeze,tuned")
+    parser.add_argument("--quick", action="store_true", help="app,served; short windows")
+    parser.add_argument("--arms", default="", help="app,default,freeze,tuned (GC); served")
     parser.add_argument("--profile", action="store_true", help="cProfile the app (last arm)")
     args = parser.parse_args()
-    arms = args.arms.split(",") if args.arms else (["app"] if args.quick else ["default", "tuned"])
+    quick, full = ["app", SERVED], ["default", "tuned", SERVED]
+    arms = args.arms.split(",") if args.arms else (quick if args.quick else full)
     print(
         f"swarmdeck ui bench: {FLOODS} sessions x {RATE / 1e6:.0f} MB/s + `cat`, tmux {COLS}x"
         f"{ROWS}, {os.cpu_count()} CPUs, load average "
