@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import signal
+import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -216,6 +218,16 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env.pop(var, None)
     env["TERM"] = "xterm-256color"
     env["COLORTERM"] = "truecolor"
+    env["PATH"] = _with_swarmdeck(env.get("PATH", os.defpath))
     if extra:
         env.update(extra)
     return env
+
+
+def _with_swarmdeck(path: str) -> str:
+    """Sessions reach the bus with `swarmdeck bus`: if PATH cannot find it (a venv not
+    activated), append the engine's own bin directory, after the user's entries."""
+    bindir = os.path.dirname(sys.executable)
+    if shutil.which("swarmdeck", path=path) or not os.path.exists(f"{bindir}/swarmdeck"):
+        return path
+    return f"{path}{os.pathsep}{bindir}" if path else bindir
