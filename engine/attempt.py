@@ -80,7 +80,7 @@ def attempt_info(session: Session) -> AttemptInfo:
     ended = session.ended_at or time.time()
     start, ready = session.started_at, session.ready_at
     return AttemptInfo(
-        number=len(session.attempts) + 1,
+        number=session.attempt_number,
         state=session.state,
         reason=session.reason,
         exit_code=session.exit.code if session.exit else None,

@@ -66,6 +66,7 @@ class Session:
         self.workspace: Path | None = None
         self.attempts: list[AttemptInfo] = []
         self._attempt_open = False  # an admitted attempt not yet recorded in `attempts`
+        self.attempt_number = 1  # of the current (or last) attempt, fixed when it begins
         self.ready_at: float | None = None
         self.deck = deck
         self.run_dir = run_dir
@@ -155,6 +156,7 @@ class Session:
         """
         self._tg = tg
         self._attempt_open = True
+        self.attempt_number = len(self.attempts) + 1
         try:
             await self._lease_and_run(pool, tg, on_exit)
         finally:
@@ -165,6 +167,7 @@ class Session:
     def fail_unstarted(self, reason: str) -> None:
         """An admitted attempt that could not begin (no workspace); recorded as an attempt."""
         self._attempt_open = True
+        self.attempt_number = len(self.attempts) + 1
         self._set_state(S.FAILED, reason)
 
     async def _lease_and_run(
@@ -200,7 +203,7 @@ class Session:
         """Start the job and wait for its end; None if it could not start (then failed)."""
         self.terminal = term
         self._set_state(S.SPAWNING, f"on {term.kind} terminal #{term.id}")
-        number = len(self.attempts) + 1
+        number = self.attempt_number
         if number > 1:
             self.screen.feed(f"\r\n\x1b[0m--- attempt {number} ---\r\n".encode())
         self._records.expect()
@@ -221,7 +224,7 @@ class Session:
 
     async def _start(self, term: Terminal, tg: TaskGroup) -> None:
         attempt = Attempt(
-            len(self.attempts) + 1, self.replica, self.workspace, self.cols, self.rows
+            self.attempt_number, self.replica, self.workspace, self.cols, self.rows
         )
         extra = self._extra_env(self.name) if self._extra_env is not None else {}
         job = session_job(self.spec, self.deck, self.run_dir, attempt, extra)
@@ -270,14 +273,14 @@ class Session:
     def _close_records(self) -> None:
         exit_info: dict[str, object] = {
             "session": self.name,
-            "attempt": len(self.attempts) + 1,
+            "attempt": self.attempt_number,
             "exit_code": self.exit.code if self.exit else None,
             "signal": self.exit.signal if self.exit else None,
             "timed_out": self._timed_out,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
         }
-        self._records.close(len(self.attempts) + 1, self.screen, exit_info)
+        self._records.close(self.attempt_number, self.screen, exit_info)
 
     # -- operator commands ----------------------------------------------------------------
     def _require(self, *states: SessionState) -> Terminal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from typing import TYPE_CHECKING
@@ -9,10 +10,11 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from engine.api import open_engine
 from engine.errors import SessionError, UnknownSessionError
 from engine.procs import group_members, process_state
 from engine.states import SessionState as S
-from tests.support import running, wait_state, wait_text
+from tests.support import make_deck, running, wait_state, wait_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -244,3 +246,28 @@ command = ["no-such-program-xyz", "--flag"]
         assert session.reason == "exit 127"
         text = "\n".join(session.screen.text())
         assert "swarmdeck: cannot run no-such-program-xyz: No such file or directory" in text
+
+
+async def test_a_session_that_cannot_start_records_its_first_attempt_as_attempt_1(
+    tmp_path: Path,
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    body = f"""
+[[session]]
+name = "orphan"
+command = "true"
+terminal = "fresh"
+cwd = "{gone}"
+"""
+    deck = make_deck(tmp_path, body)
+    gone.rmdir()  # valid when loaded, missing when the session starts
+    async with open_engine(deck, tmp_path / "run") as engine:
+        engine.start_all()
+        await engine.wait_finished()
+        session = engine.sessions["orphan"]
+        assert session.reason.startswith("could not start")
+        assert [a.number for a in session.attempts] == [1]
+    exits = sorted(p.name for p in (tmp_path / "run" / "sessions").glob("orphan*.exit.json"))
+    assert exits == ["orphan.exit.json"]
+    assert json.loads((tmp_path / "run" / "sessions" / exits[0]).read_text())["attempt"] == 1
