@@ -58,7 +58,7 @@ VIEW_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("backslash", "filter", "Filter", "filter sessions by name or state"),
     OperatorAction("b", "toggle_panels", "Panels", "show or hide the pool and bus panels"),
     OperatorAction("question_mark", "help", "Help", "every key, and what it does"),
-    OperatorAction("q", "quit_room", "Quit", "quit (asks whether to stop sessions)"),
+    OperatorAction("q", "quit_room", "Quit", "quit: detach (sessions keep running) or stop all"),
 )
 ACTIONS: tuple[OperatorAction, ...] = SESSION_ACTIONS + VIEW_ACTIONS
 BY_NAME: dict[str, OperatorAction] = {a.action: a for a in ACTIONS}
@@ -69,7 +69,7 @@ PANE_KEYS: tuple[tuple[str, str], ...] = (
     ("every key", "goes to the session while its pane has focus"),
     ("Ctrl-] or Esc Esc", "leave the pane (focus back to the session list)"),
     ("PageUp / PageDown, wheel", "scroll back through the pane's history"),
-    ("n / N", "next / previous search match; Esc returns to the live screen"),
+    ("n / N", "next / previous match; Esc: back to live"),
     ("Ctrl-p", "command palette: every action, and theme switching"),
 )
 
