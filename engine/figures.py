@@ -9,6 +9,10 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 THROUGHPUT_WINDOW = 30.0
 
@@ -37,10 +41,11 @@ class SchedulerStatistics:
     memory_budget: int | None
 
 
-def percentile(samples: list[float], q: float) -> float:
-    if not samples:
-        return 0.0
+def percentile(samples: Iterable[float], q: float) -> float:
+    """The q-quantile (nearest rank) of samples; 0.0 when there are none."""
     ordered = sorted(samples)
+    if not ordered:
+        return 0.0
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 

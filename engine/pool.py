@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 
 from engine.errors import PoolClosedError, PoolTimeoutError, TerminalError
+from engine.figures import percentile
 from engine.fresh_terminal import FreshTerminal
 from engine.pooled_terminal import PooledTerminal
 
@@ -57,13 +58,6 @@ class _Waiter:
         self.kind = kind
         self.event = anyio.Event()
         self.grant: PooledTerminal | str | None = None
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    if not samples:
-        return 0.0
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class TerminalPool:
@@ -293,9 +287,9 @@ class TerminalPool:
             leases=self.leases,
             created=self.created,
             recycled=self.recycled,
-            wait_p50=_percentile(waits, 0.50),
-            wait_p95=_percentile(waits, 0.95),
-            wait_p99=_percentile(waits, 0.99),
+            wait_p50=percentile(waits, 0.50),
+            wait_p95=percentile(waits, 0.95),
+            wait_p99=percentile(waits, 0.99),
             utilisation=len(self._busy) / self.capacity,
             saturation=len(self._waiters) / self.capacity,
             contention=self._wait_total / busy_and_wait if busy_and_wait else 0.0,

@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engine.figures import percentile
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -95,10 +97,7 @@ class Latencies:
         self.samples: deque[float] = deque(maxlen=window)
 
     def percentile(self, q: float) -> float:
-        if not self.samples:
-            return 0.0
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return percentile(self.samples, q)
 
 
 def snapshot(bus: MessageBus) -> BusStatistics:
