@@ -32,8 +32,9 @@ import ptyprocess
 from engine.fresh_terminal import FreshTerminal
 from engine.pool import open_pool
 from engine.pooled_terminal import PooledTerminal
+from engine.session_job import fresh_job
 from engine.spec import PoolSpec
-from engine.terminal import Job, base_env
+from engine.terminal import Job
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -109,13 +110,6 @@ class FirstByte:
             self.got.set()
 
 
-def fresh_argv(init: str, argv: list[str]) -> list[str]:
-    """The argv Session._start builds for `terminal = "fresh"` when the pool has an init."""
-    if not init.strip():
-        return argv
-    return [SHELL, "-c", init + '\nexec "$@"', "swarmdeck", *argv]
-
-
 async def run_engine_case(
     case: Case, pool: TerminalPool, tg: TaskGroup, init: str, job_env: dict[str, str], cwd: str
 ) -> None:
@@ -129,9 +123,9 @@ async def run_engine_case(
         await term.start(job, sink)
     else:
         assert isinstance(term, FreshTerminal)
-        argv = fresh_argv(init if case.kind == "cold-init" else "", case.argv)
-        term.resize(80, 24)
-        await term.start(Job(argv, job_env, cwd, 80, 24), sink, tg, base_env())
+        spec = pool.spec if case.kind == "cold-init" else pool.spec.model_copy(update={"init": ""})
+        job = fresh_job(Job(case.argv, job_env, cwd, 80, 24), spec)  # as the engine builds it
+        await term.start(job, sink, tg)
     t2 = time.perf_counter()
     await sink.got.wait()
     case.latency.append(sink.at - t0)

@@ -15,7 +15,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -32,7 +32,7 @@ from engine.events import (
 from engine.fork import fork_spec
 from engine.hub import EventHub
 from engine.pool import open_pool
-from engine.recorder import save_screen
+from engine.recorder import FLUSH_INTERVAL, save_screen
 from engine.scheduler import Scheduler
 from engine.session import Session, SessionInfo
 from engine.states import LIVE_STATES
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectReceiveStream
+    from pydantic import BaseModel
 
     from engine.bus.broker import MessageBus, Receipt
     from engine.bus.consumers import LocalSubscription
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 
 FRAME = 1 / 30
 SAMPLE_EVERY = 1.0
-FLUSH_EVERY_FRAMES = 15  # recordings reach the disk within ~0.5 s
+FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
 
 
 def default_run_dir(deck: DeckSpec, base: Path | None = None) -> Path:
@@ -71,15 +72,21 @@ def default_run_dir(deck: DeckSpec, base: Path | None = None) -> Path:
 
 
 class Engine:
-    bus: MessageBus
-    """The run's message bus; set by `open_engine` before any session starts."""
-
-    def __init__(self, deck: DeckSpec, run_dir: Path, pool: TerminalPool, tg: TaskGroup) -> None:
+    def __init__(
+        self,
+        deck: DeckSpec,
+        run_dir: Path,
+        pool: TerminalPool,
+        bus: MessageBus,
+        hub: EventHub,
+        tg: TaskGroup,
+    ) -> None:
         self.deck = deck
         self.run_dir = run_dir
         self.pool = pool
+        self.bus = bus
+        self.hub = hub
         self._tg = tg
-        self.hub = EventHub()
         self._dirty: set[str] = set()
         self._announced: dict[str, float] = {}
         self.scheduler = Scheduler(
@@ -284,8 +291,10 @@ class Engine:
 
     async def _sample_pool(self) -> None:
         while True:
-            self.hub.emit(PoolSampled(**_sample_fields(self.pool.statistics())))
-            self.hub.emit(SchedulerSampled(**_scheduler_fields(self.scheduler.statistics())))
+            self.hub.emit(PoolSampled(**_fields(self.pool.statistics(), PoolSampled)))
+            self.hub.emit(
+                SchedulerSampled(**_fields(self.scheduler.statistics(), SchedulerSampled))
+            )
             await anyio.sleep(SAMPLE_EVERY)
 
     def write_summary(self) -> Path:
@@ -301,15 +310,9 @@ class Engine:
         return [n for n, s in self.sessions.items() if s.state in LIVE_STATES]
 
 
-def _sample_fields(stats: PoolStatistics) -> dict[str, float]:
-    fields = asdict(stats)
-    fields.pop("starting")
-    return fields
-
-
-def _scheduler_fields(stats: SchedulerStatistics) -> dict[str, float]:
-    keep = SchedulerSampled.model_fields.keys()
-    return {k: v for k, v in asdict(stats).items() if k in keep}
+def _fields(stats: PoolStatistics | SchedulerStatistics, event: type[BaseModel]) -> dict[str, Any]:
+    """The statistics a sample event carries (the event's fields, nothing else)."""
+    return {k: v for k, v in asdict(stats).items() if k in event.model_fields}
 
 
 @asynccontextmanager
@@ -317,26 +320,19 @@ async def open_engine(deck: DeckSpec, run_dir: Path | None = None) -> AsyncItera
     """Run an engine for the block; on exit every session is stopped and every PTY closed."""
     run_dir = run_dir or default_run_dir(deck)
     (run_dir / "sessions").mkdir(parents=True, exist_ok=True)
-    hub_ref: list[Engine] = []
+    hub = EventHub()  # first: the pool and the bus report into it from the start
     failure: BaseException | None = None
 
     def on_recycle(terminal: int, reason: str) -> None:
-        if hub_ref:
-            hub_ref[0].hub.emit(TerminalRecycled(terminal=terminal, reason=reason))
-
-    def on_bus_event(event: Event) -> None:
-        if hub_ref:
-            hub_ref[0].hub.emit(event)
+        hub.emit(TerminalRecycled(terminal=terminal, reason=reason))
 
     names = [spec.name for spec in deck.sessions]
     async with (
         open_pool(deck.pool, on_recycle) as pool,
-        open_bus(run_dir, names, on_bus_event) as bus,
+        open_bus(run_dir, names, hub.emit) as bus,
         anyio.create_task_group() as tg,
     ):
-        engine = Engine(deck, run_dir, pool, tg)
-        engine.bus = bus
-        hub_ref.append(engine)
+        engine = Engine(deck, run_dir, pool, bus, hub, tg)
         tg.start_soon(engine._tick_screens)
         tg.start_soon(engine._sample_pool)
         try:

@@ -10,11 +10,11 @@ import anyio
 
 from engine import procs
 from engine.pty import spawn_on_pty
-from engine.terminal import ExitStatus, Job, Terminal, kill_session, reap
+from engine.terminal import ExitStatus, Job, Terminal, base_env, kill_session, reap
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from anyio.abc import TaskGroup
 
@@ -28,16 +28,16 @@ class FreshTerminal(Terminal):
         super().__init__(cols, rows)
         self._popen: subprocess.Popen[bytes] | None = None
 
-    async def start(
-        self, job: Job, sink: Callable[[bytes], None], tg: TaskGroup, env: Mapping[str, str]
-    ) -> int:
+    async def start(self, job: Job, sink: Callable[[bytes], None], tg: TaskGroup) -> int:
+        """Size the PTY for the job and spawn it as the PTY's session leader."""
+        self.resize(job.cols, job.rows)
         self._sink = sink
         tg.start_soon(self._read_loop)
-        self._popen = spawn_on_pty(job.argv, self._slave, env={**env, **job.env}, cwd=job.cwd)
+        env = base_env(job.env)
+        self._popen = spawn_on_pty(job.argv, self._slave, env=env, cwd=job.cwd)
         os.close(self._slave)
         self._slave = -1
         self.job_pid = self._popen.pid
-        self.leases = 1
         return self.job_pid
 
     async def wait(self) -> ExitStatus:

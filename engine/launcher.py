@@ -1,8 +1,9 @@
 """The process that keeps a pooled terminal warm. Runs standalone: stdlib only, no engine.
 
 It is the PTY's session leader. The engine sends it one JSON line per request on fd N
-(argv[1]); for each `run` it forks the job into its own process group, makes that group
-the terminal's foreground group and waits for it without WUNTRACED, so SIGSTOP from the
+(argv[1]); for each `run` it starts the job in its own process group (posix_spawn, or
+fork + exec when it must print why the job cannot start), makes that group the terminal's
+foreground group and waits for it without WUNTRACED, so SIGSTOP from the
 engine never wakes it (no "Stopped" message, no terminal grab as a job-control shell would
 do). When the job ends it kills leftovers (it is a child subreaper, so orphaned
 descendants come back to it), restores the tty modes, flushes input, writes the output
@@ -23,6 +24,15 @@ from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 _JOB_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+# What a job gets back at default: the launcher ignores the job signals, Python SIGPIPE/XFSZ.
+_DEFAULT_SIGNALS = (*_JOB_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def _job(req: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """The job's argv, and its environment: the launcher's (init's) plus the request's."""
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in req["env"].items()})
+    return [str(a) for a in req["argv"]], env
 
 
 def _children() -> list[int]:
@@ -70,11 +80,9 @@ def _exec_job(req: dict[str, object]) -> None:
     try:
         os.setpgid(0, 0)
         os.tcsetpgrp(0, os.getpid())
-        for sig in (*_JOB_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
+        for sig in _DEFAULT_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
-        argv = [str(a) for a in req["argv"]]  # type: ignore[attr-defined]
-        env = dict(os.environ)
-        env.update({str(k): str(v) for k, v in req["env"].items()})  # type: ignore[attr-defined]
+        argv, env = _job(req)
         cwd = req.get("cwd")
         if cwd:
             try:
@@ -98,9 +106,7 @@ def _spawn(req: dict[str, Any]) -> int | None:
     may run before it is the foreground group, and a tty access then stops it (SIGTTIN or
     SIGTTOU), so it is continued once it is the foreground group.
     """
-    env = dict(os.environ)
-    env.update({str(k): str(v) for k, v in req["env"].items()})
-    argv = [str(a) for a in req["argv"]]
+    argv, env = _job(req)
     path = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
     cwd = req.get("cwd")
     if path is None:
@@ -115,7 +121,7 @@ def _spawn(req: dict[str, Any]) -> int | None:
             env,
             setpgroup=0,
             setsigmask=(),
-            setsigdef=(*_JOB_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ),
+            setsigdef=_DEFAULT_SIGNALS,
         )
     except OSError:
         return None

@@ -187,7 +187,7 @@ class TerminalPool:
         if (
             reusable
             and isinstance(term, PooledTerminal)
-            and not term._closed
+            and term.reusable
             and not self._closed
             and term.leases < self.spec.recycle_after
         ):

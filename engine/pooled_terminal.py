@@ -93,7 +93,8 @@ class PooledTerminal(Terminal):
         return f"pooled terminal did not start: pool init failed ({why}){detail}"
 
     def _collect_init_output(self, data: bytes) -> None:
-        self._init_output += data[-4096:]
+        self._init_output += data
+        del self._init_output[:-4096]  # the tail says what went wrong
 
     def _deliver(self, data: bytes) -> None:
         data = self._pending + data

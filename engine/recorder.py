@@ -54,7 +54,7 @@ class CastWriter:
         self._event("m", label)
 
     def flush(self) -> None:
-        """Push buffered events to the OS; the engine may call it when a session goes idle."""
+        """Push buffered events to the OS; the engine's frame ticker does it every ~0.5 s."""
         if not self._file.closed:
             self._file.flush()
             self._flushed = time.monotonic()

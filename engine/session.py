@@ -27,7 +27,6 @@ from engine.screen import Screen
 from engine.session_job import Attempt, fresh_job, session_job
 from engine.session_records import SessionRecords
 from engine.states import FINAL_STATES, SessionState, can_transition
-from engine.terminal import ExitStatus, Terminal, base_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from engine.events import Event
     from engine.pool import TerminalPool
     from engine.spec import DeckSpec, SessionSpec
+    from engine.terminal import ExitStatus, Terminal
 
 __all__ = ["Replica", "Session", "SessionInfo"]
 
@@ -223,18 +223,14 @@ class Session:
         return self.exit
 
     async def _start(self, term: Terminal, tg: TaskGroup) -> None:
-        attempt = Attempt(
-            self.attempt_number, self.replica, self.workspace, self.cols, self.rows
-        )
+        attempt = Attempt(self.attempt_number, self.replica, self.workspace, self.cols, self.rows)
         extra = self._extra_env(self.name) if self._extra_env is not None else {}
         job = session_job(self.spec, self.deck, self.run_dir, attempt, extra)
         if isinstance(term, PooledTerminal):
             self.pid = await term.start(job, self._on_output)
         else:
             assert isinstance(term, FreshTerminal)
-            term.resize(self.cols, self.rows)
-            job = fresh_job(job, self.deck.pool)
-            self.pid = await term.start(job, self._on_output, tg, base_env())
+            self.pid = await term.start(fresh_job(job, self.deck.pool), self._on_output, tg)
 
     async def _wait(self, term: Terminal) -> ExitStatus:
         timeout = self.spec.timeout if self.spec.timeout else float("inf")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.terminal import Job
+from engine.terminal import TERM, Job
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,7 +41,7 @@ def session_job(
         SWARMDECK_SESSION=spec.name,
         SWARMDECK_RUN_DIR=str(run_dir),
         SWARMDECK_ATTEMPT=str(attempt.number),
-        TERM="xterm-256color",
+        TERM=TERM,
     )
     if attempt.replica is not None:
         index, count = attempt.replica

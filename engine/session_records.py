@@ -18,13 +18,14 @@ import json
 from typing import TYPE_CHECKING
 
 from engine.recorder import CastWriter, save_screen
+from engine.terminal import TERM
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from engine.screen import Screen
 
-CAST_ENV = {"TERM": "xterm-256color"}
+CAST_ENV = {"TERM": TERM}
 
 
 class SessionRecords:

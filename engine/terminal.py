@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 
+TERM = "xterm-256color"  # what the engine emulates, so what every program is told
 READ_BUDGET = 64 * 1024  # bytes per wake-up: large reads, yet fair to other terminals
 _ids = itertools.count(1)
 
@@ -74,8 +75,7 @@ class Terminal(ABC):
         self.id = next(_ids)
         self.master, self._slave = open_pty(cols, rows)
         self.leases = 0
-        self.created_at = time.monotonic()
-        self.idle_since = self.created_at
+        self.idle_since = time.monotonic()
         self.job_pid: int | None = None
         self._sink: Callable[[bytes], None] | None = None
         self._eof = anyio.Event()
@@ -135,6 +135,11 @@ class Terminal(ABC):
 
     def _own_group(self) -> int | None:
         return None
+
+    @property
+    def reusable(self) -> bool:
+        """False once closed, or once its output boundary could not be trusted."""
+        return not self._closed
 
     def _job_groups(self) -> list[int]:
         """Every process group of the running job, the job's own group first."""
@@ -216,7 +221,7 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     for var in ("COLUMNS", "LINES"):
         env.pop(var, None)
-    env["TERM"] = "xterm-256color"
+    env["TERM"] = TERM
     env["COLORTERM"] = "truecolor"
     env["PATH"] = _with_swarmdeck(env.get("PATH", os.defpath))
     if extra:
