@@ -7,29 +7,36 @@ in one), so pause/terminate act on every group in the PTY's session, not only th
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import anyio
 
 
-def _stat(pid: str) -> tuple[int, int] | None:
-    """Return (pgrp, session) of a process, or None if it is gone."""
+class ProcStat(NamedTuple):
+    state: str  # one letter: R, S, T, Z, ...
+    pgrp: int
+    session: int
+
+
+def read_stat(pid: int | str) -> ProcStat | None:
+    """The fields we use from /proc/<pid>/stat, or None if the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
     except OSError:
         return None
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    return int(fields[2]), int(fields[3])
+    fields = raw[raw.rfind(b")") + 2 :].split()  # the name may hold spaces and parentheses
+    return ProcStat(fields[0].decode(), int(fields[2]), int(fields[3]))
+
+
+def _all() -> list[tuple[int, ProcStat]]:
+    stats = ((int(e), read_stat(e)) for e in os.listdir("/proc") if e.isdigit())
+    return [(pid, st) for pid, st in stats if st is not None]
 
 
 def session_groups(sid: int, exclude: int | None = None) -> list[int]:
     """Process groups with members in session `sid`, the group `sid` itself first."""
-    groups: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(entry)
-            if st is not None and st[1] == sid and st[0] != exclude:
-                groups.add(st[0])
+    groups = {st.pgrp for _, st in _all() if st.session == sid and st.pgrp != exclude}
     return sorted(groups, key=lambda g: (g != sid, g))
 
 
@@ -47,31 +54,21 @@ def signal_groups(groups: list[int], sig: int) -> int:
 
 def process_state(pid: int) -> str:
     """The one-letter /proc state (R, S, T, Z, ...), or '' if the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return ""
-    return raw[raw.rfind(b")") + 2 :].split()[0].decode()
+    st = read_stat(pid)
+    return st.state if st is not None else ""
 
 
 def group_members(pgid: int) -> list[int]:
     """Pids whose process group is pgid."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(entry)
-            if st is not None and st[0] == pgid:
-                pids.append(int(entry))
-    return pids
+    return [pid for pid, st in _all() if st.pgrp == pgid]
 
 
 async def wait_group_state(pgid: int, stopped: bool, timeout: float = 0.5) -> bool:
     """Poll until every member of the group is (or is no longer) stopped."""
     with anyio.move_on_after(timeout):
         while True:
-            states = {process_state(pid) for pid in group_members(pgid)} - {"", "Z"}
+            states = {st.state for _, st in _all() if st.pgrp == pgid} - {"Z"}
             if stopped == (states <= {"T", "t"}):
                 return True
-            await anyio.sleep(0.001)
+            await anyio.sleep(0.001)  # the kernel has no event for "stopped"
     return False

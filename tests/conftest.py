@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from engine.procs import process_state
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -32,11 +34,9 @@ def tagged_processes() -> list[int]:
         try:
             with open(f"/proc/{entry}/environ", "rb") as f:
                 env = f.read()
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
         except OSError:
             continue
-        if TOKEN in env.split(b"\0") and stat[stat.rfind(b")") + 2 :][:1] != b"Z":
+        if TOKEN in env.split(b"\0") and process_state(int(entry)) not in ("", "Z"):
             found.append(int(entry))
     return found
 
