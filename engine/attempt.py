@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.session_job import working_dir
 from engine.states import SessionState  # noqa: TC001 (pydantic needs it at runtime)
 
 if TYPE_CHECKING:
@@ -116,6 +117,6 @@ def session_info(session: Session) -> SessionInfo:
         template=session.template,
         replica=session.replica[0] if session.replica else None,
         depends_on=tuple(d.name for d in spec.depends_on),
-        workspace=session.workspace or spec.cwd or session.deck.directory,
+        workspace=working_dir(spec, session.deck, session.workspace),
         attempts=tuple(session.attempts),
     )

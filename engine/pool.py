@@ -163,20 +163,23 @@ class TerminalPool:
                 if kind == "fresh"
                 else await self._open_pooled()
             )
-        finally:
-            self._starting -= 1
+        except BaseException:
+            self._start_failed()
+            raise
+        self._starting -= 1
         self._busy.add(term)
         return term
 
     async def _open_pooled(self) -> PooledTerminal:
         term = PooledTerminal(self.spec.cols, self.spec.rows)
-        try:
-            await term.open(self._tg, self.spec.shell, self.spec.init)
-        except BaseException:
-            self._wake_waiters_soon()
-            raise
+        await term.open(self._tg, self.spec.shell, self.spec.init)
         self.created += 1
         return term
+
+    def _start_failed(self) -> None:
+        """A terminal could not start: its slot is free again, so a waiter may take it."""
+        self._starting -= 1
+        self._wake_waiters()
 
     def release(self, term: Terminal, reusable: bool = True) -> None:
         """Return a lease; hand it to the longest waiter or park it idle (or replace it)."""
@@ -209,12 +212,6 @@ class TerminalPool:
             waiter.grant = grant
             waiter.event.set()
 
-    def _wake_waiters_soon(self) -> None:
-        self._tg.start_soon(self._async_wake)
-
-    async def _async_wake(self) -> None:
-        self._wake_waiters()
-
     # -- keeping warm, recycling ----------------------------------------------------------
     def _retire(self, term: PooledTerminal, reason: str, count: bool = True) -> None:
         if count:
@@ -231,18 +228,24 @@ class TerminalPool:
             and self.live < self.capacity
             and not self._waiters
         ):
-            self._warming += 1
-            self._starting += 1
-            self._tg.start_soon(self._warm_one)
+            self._start_warming(self._tg)
+
+    def _start_warming(self, tg: TaskGroup) -> None:
+        self._warming += 1
+        self._starting += 1
+        tg.start_soon(self._warm_one)
 
     async def _warm_one(self) -> None:
         try:
             term = await self._open_pooled()
-        except TerminalError:
-            return
-        finally:
+        except BaseException as exc:
             self._warming -= 1
-            self._starting -= 1
+            self._start_failed()
+            if isinstance(exc, TerminalError):
+                return
+            raise
+        self._warming -= 1
+        self._starting -= 1
         if self._closed:
             await term.aclose()
             return
@@ -265,9 +268,7 @@ class TerminalPool:
         needed = min(self.spec.warm, self.capacity) - len(self._idle) - self._warming
         async with anyio.create_task_group() as tg:
             for _ in range(max(0, needed)):
-                self._warming += 1
-                self._starting += 1
-                tg.start_soon(self._warm_one)
+                self._start_warming(tg)
 
     # -- figures and shutdown -------------------------------------------------------------
     def _record_wait(self, wait: float) -> None:

@@ -32,6 +32,7 @@ from engine.events import ParallelismAdjusted, RunAborted
 from engine.figures import Figures, SchedulerStatistics
 from engine.parallelism import AutoParallelism, control
 from engine.run_queue import RunQueue
+from engine.session_job import working_dir
 from engine.states import SessionState
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ class Scheduler:
     async def _prepare(self, session: Session) -> None:
         if session.spec.workspace != "isolated" or session.workspace is not None:
             return
-        base = session.spec.cwd or self.deck.directory
+        base = working_dir(session.spec, self.deck)
         try:
             session.workspace = await self.workspaces.prepare(session.name, base)
         except WorkspaceError as exc:

@@ -49,8 +49,13 @@ def session_job(
     if attempt.workspace is not None:
         env.update(SWARMDECK_WORKSPACE=str(attempt.workspace))
     env.update(extra)
-    cwd = attempt.workspace or spec.cwd or deck.directory
+    cwd = working_dir(spec, deck, attempt.workspace)
     return Job(spec.argv(deck.pool.shell), env, str(cwd), attempt.cols, attempt.rows)
+
+
+def working_dir(spec: SessionSpec, deck: DeckSpec, workspace: Path | None = None) -> Path:
+    """Where a session runs: its isolated workspace, else its cwd, else the deck's directory."""
+    return workspace or spec.cwd or deck.directory
 
 
 def fresh_job(job: Job, pool: PoolSpec) -> Job:
