@@ -135,7 +135,9 @@ class BusMessageAcked(_Event):
 
 
 class BusMessageRedelivered(_Event):
-    """A reliable message went back to its mailbox (`reason`: ack-timeout, nack, restart)."""
+    """A reliable message is owed again (`reason`: ack-timeout, nack, replay: a dead letter
+    put back, restart: journalled before the engine restarted); `attempt` is the number of
+    its next delivery."""
 
     kind: Literal["bus-message-redelivered"] = "bus-message-redelivered"
     id: str
@@ -154,7 +156,8 @@ class BusMessageExpired(_Event):
 
 
 class BusMessageDropped(_Event):
-    """A best-effort message was discarded (`reason`: overflow, unsubscribed, dlq-full)."""
+    """A message was discarded (`reason`: overflow or unsubscribed, for best-effort ones;
+    dlq-full, for the oldest dead letter evicted by a new one)."""
 
     kind: Literal["bus-message-dropped"] = "bus-message-dropped"
     id: str
@@ -163,7 +166,8 @@ class BusMessageDropped(_Event):
 
 
 class BusMessageDeadLettered(_Event):
-    """A reliable message moved to the dead-letter queue (`reason`: max-attempts, expired)."""
+    """A reliable message moved to the dead-letter queue (`reason`: max-attempts, expired,
+    rejected: a nack without requeue)."""
 
     kind: Literal["bus-message-dead-lettered"] = "bus-message-dead-lettered"
     id: str

@@ -20,7 +20,7 @@ from engine.bus.errors import (
 )
 from engine.bus.frames import MAX_PAYLOAD
 from engine.bus.message import OPERATOR, Priority
-from engine.bus.router import inbox, queue
+from engine.bus.router import inbox, queue, subscription
 from engine.events import (
     BusMessageAcked,
     BusMessageDeadLettered,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 SESSIONS = ["a", "b", "c", "worker-1", "worker-2", "intruder"]
+SESSIONS_BUT_A = tuple(SESSIONS[1:])
 
 
 def make_bus(**limits: Any) -> tuple[MessageBus, list[Event]]:
@@ -71,6 +72,24 @@ async def test_direct_broadcast_and_group_reach_the_right_inboxes() -> None:
     assert len(bus.mailbox(inbox("a"))) == 0  # the sender is left out of its broadcast
     with pytest.raises(UnknownTargetError, match="no session named 'zed'"):
         bus.send("direct", "zed", "a", 1)
+
+
+async def test_receivers_name_the_sessions_of_direct_group_and_broadcast_messages() -> None:
+    bus, _ = make_bus()
+    bus.join("b", "team")
+    bus.join("c", "team")
+    bus.send("direct", "b", "a", 1)
+    bus.send("group", "team", "b", 2)
+    bus.send("broadcast", "*", "a", 3)
+    bus.send("queue", "jobs", "a", 4)
+    waiting = {s: [item[3].message for item in sorted(bus.mailbox(s).heap)]
+               for s in (inbox("b"), inbox("c"), queue("jobs"))}  # fmt: skip
+    assert [m.receivers for m in waiting[inbox("b")]] == [("b",), SESSIONS_BUT_A]
+    assert [m.receivers for m in waiting[inbox("c")]] == [("c",), SESSIONS_BUT_A]
+    assert [m.receivers for m in waiting[queue("jobs")]] == [()]
+    topic = bus.subscribe("c", "t")
+    bus.send("topic", "t", "a", 5)
+    assert topic.get_nowait().receivers == ()  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -176,6 +195,29 @@ async def test_a_full_mailbox_refuses_reliable_and_drops_oldest_best_effort() ->
     with pytest.raises(QueueFullError, match="queue:q is full"):
         bus.send("queue", "q", "a", "r4", reliable=True)
     assert [await take(bus, "b", "q") for _ in range(3)] == ["r1", "r2", "r3"]
+
+
+async def test_every_drop_is_counted_in_its_mailbox_as_well_as_in_the_total() -> None:
+    bus, events = make_bus(queue_capacity=1)
+    bus.dead.capacity = 1
+    bus.send("queue", "q", "a", 0)
+    bus.send("queue", "q", "a", 1)  # overflow: drops 0
+    sub = bus.subscribe("b", "t")
+    sub_box = bus.mailbox(subscription("b", "t"))
+    sub.credit = 0  # takes nothing: what it is sent waits in its mailbox
+    bus.send("topic", "t", "a", "waiting")
+    sub.close()  # unsubscribed: drops "waiting"
+    bus.send("direct", "c", "a", "x", reliable=True)
+    bus.send("direct", "c", "a", "y", reliable=True)
+    bus.nack("c", (await bus.take("c", bus.consumable("c", "inbox", "c"), 1, False)).message.id,
+             requeue=False)  # fmt: skip
+    bus.nack("c", (await bus.take("c", bus.consumable("c", "inbox", "c"), 1, False)).message.id,
+             requeue=False)  # dlq-full: drops the first dead letter  # fmt: skip
+    reasons = [e.reason for e in events if isinstance(e, BusMessageDropped)]
+    assert reasons == ["overflow", "unsubscribed", "dlq-full"]
+    boxes = (bus.mailbox(queue("q")), sub_box, bus.mailbox(inbox("c")))
+    assert [box.dropped for box in boxes] == [1, 1, 1]
+    assert bus.statistics().drops == 3
 
 
 async def test_a_slow_subscriber_never_blocks_the_publisher_or_a_fast_one() -> None:

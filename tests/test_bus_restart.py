@@ -11,13 +11,20 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
+from engine.bus.broker import MessageBus
 from engine.bus.client import BusClient
 from engine.bus.errors import BusError, BusTimeoutError
+from engine.bus.journal import Journal
+from engine.bus.router import queue
+from engine.events import BusMessageRedelivered
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from engine.events import Event
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE = """
@@ -105,6 +112,8 @@ def test_every_acknowledged_reliable_message_survives_kill_9(tmp_path: Path) -> 
     proc, clients = start_engine(tmp_path)
     try:
         consumer = clients["consumer"]
+        stats = consumer.call("stats")["stats"]
+        assert stats["redeliveries"] >= len(set(acked) - done)  # every one owed, counted
         again: list[str] = []
         for mode in ("pop", "recv"):
             while True:
@@ -126,3 +135,28 @@ def test_every_acknowledged_reliable_message_survives_kill_9(tmp_path: Path) -> 
         proc.wait(10)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+@pytest.mark.anyio
+async def test_a_restart_reports_each_journalled_message_as_redelivered(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "bus.db")
+    bus = MessageBus(["a", "b"], lambda event: None, journal, ack_timeout=0.01)
+    for n in range(3):
+        bus.send("queue", "jobs", "a", n, reliable=True)
+    first = await bus.take("b", bus.consumable("b", "queue", "jobs"), 1.0, False)
+    await anyio.sleep(0.05)
+    bus.sweep()  # its ack timeout passed: attempt 1 is journalled
+    journal.close()
+
+    events: list[Event] = []
+    reopened = Journal(tmp_path / "bus.db")
+    again = MessageBus(["a", "b"], events.append, reopened)
+    redelivered = [e for e in events if isinstance(e, BusMessageRedelivered)]
+    assert [(e.attempt, e.reason) for e in redelivered] == [(2, "restart"), (1, "restart"),
+                                                            (1, "restart")]  # fmt: skip
+    assert again.redeliveries == again.mailbox(queue("jobs")).redelivered == 3
+    box = again.consumable("b", "queue", "jobs")
+    entry = await again.take("b", box, 1.0, True)
+    assert (entry.message.id, entry.attempt) == (first.message.id, 2)
+    assert again.statistics().redeliveries == 3
+    reopened.close()

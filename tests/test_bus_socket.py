@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from engine.bus.cli import EXIT
+from engine.bus.cli import EXIT, _opts, _parser
+from engine.bus.client import AsyncBusClient
 from engine.events import BusRequestRefused
 from engine.states import SessionState as S
 from tests.support import running, wait_state, wait_text
@@ -195,3 +196,55 @@ async def test_one_ack_frame_settles_many_reliable_deliveries(tmp_path: Path) ->
         assert replies[0] == {"re": 3, "ok": True}
         assert replies[1]["error"]["code"] == "unknown-target"
         assert engine.bus_statistics().in_flight == 0
+
+
+async def test_a_cancelled_async_call_leaves_the_async_client_working(tmp_path: Path) -> None:
+    async with running(tmp_path, IDLE) as engine:
+        client = await _async_client(engine, "idle")
+        try:
+            with anyio.move_on_after(0.05):
+                await client.pop("jobs", wait=0.2)  # its timeout reply comes after we gave up
+            await anyio.sleep(0.4)
+            with anyio.fail_after(2):
+                assert (await client.call("ping"))["ok"]
+                await client.push("jobs", "after")
+                assert (await client.pop("jobs", wait=1))["payload"] == "after"
+        finally:
+            await client.aclose()
+
+
+async def test_the_async_client_sends_receives_broadcasts_and_publishes(tmp_path: Path) -> None:
+    async with running(tmp_path, IDLE) as engine:
+        idle, other = await _async_client(engine, "idle"), await _async_client(engine, "other")
+        try:
+            with anyio.fail_after(5):
+                await other.subscribe("news.*")
+                await idle.send("other", {"n": 1}, reliable=True, priority="high", ttl=30)
+                got = await other.recv(wait=1, ack=True)
+                assert (got["payload"], got["sender"], got["priority"], got["reliability"]) == (
+                    {"n": 1}, "idle", "high", "reliable",
+                )  # fmt: skip
+                assert (got["ttl"], got["receivers"]) == (30, ["other"])
+                assert await idle.broadcast("all") == 1
+                assert (await other.recv(wait=1))["payload"] == "all"
+                await idle.publish("news.x", 7, priority="low", ttl=5)
+                pushed = await other.messages.get()
+                assert (pushed["payload"], pushed["priority"], pushed["ttl"]) == (7, "low", 5)
+            assert engine.bus_statistics().in_flight == 0
+        finally:
+            await idle.aclose()
+            await other.aclose()
+
+
+async def _async_client(engine: Engine, session: str) -> AsyncBusClient:
+    path = engine.bus.socket_path
+    assert path is not None
+    return await AsyncBusClient.connect(str(path), session, engine.bus.token_for(session))
+
+
+def test_the_cli_queue_push_takes_the_same_message_options_as_publish() -> None:
+    parse = _parser().parse_args
+    push = parse(["queue", "push", "jobs", "1", "--reliable", "--priority", "high", "--ttl", "5"])
+    publish = parse(["publish", "t", "1", "--reliable", "--priority", "high", "--ttl", "5"])
+    assert _opts(push) == _opts(publish) == {"reliable": True, "priority": "high", "ttl": 5.0}
+    assert _opts(parse(["send", "b", "1"])) == {"reliable": False, "priority": "normal"}

@@ -56,6 +56,3 @@ class AccessControl:
             raise AccessDeniedError(
                 f"{session!r} may not {action} on {kind} {name!r} (allowed: {allowed or 'nobody'})"
             )
-
-    def items(self) -> list[tuple[tuple[str, str], AccessRule]]:
-        return sorted(self._rules.items())

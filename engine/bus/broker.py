@@ -30,7 +30,7 @@ from engine.bus.queues import Entry, Mailbox, Order
 from engine.bus.recovery import declare, recover
 from engine.bus.reliability import Reliability
 from engine.bus.requests import Requests
-from engine.bus.router import Router
+from engine.bus.router import Router, inbox, queue
 from engine.bus.stats import Latencies, Rates, snapshot
 from engine.bus.tokens import Tokens
 from engine.bus.topics import check_topic
@@ -119,8 +119,12 @@ class MessageBus:
         if box.kind == "sub" and box.idle:
             self.mailboxes.pop(box.name, None)
 
-    def topics_changed(self) -> None:
-        """A subscription came or went: the cached fan-out per topic is stale."""
+    def listen(self, box: Mailbox, listening: bool) -> None:
+        """A subscription mailbox gained its first consumer (`listening`) or lost its last:
+        update the topic index and drop the cached fan-out per topic, now stale."""
+        pattern = box.name.split(":", 2)[2]
+        topics = self.router.topics
+        (topics.add if listening else topics.remove)(pattern, box.name)
         self._fanout.clear()
 
     def declare(self, session: str, kind: str, name: str, **config: Any) -> None:
@@ -145,15 +149,20 @@ class MessageBus:
     ) -> Receipt:
         """Route one message (`sized`: the caller knows the payload is under the limit)."""
         counts = None
+        receivers: tuple[str, ...] = ()  # topics and queues: not known until delivery
         if route == "topic" or route == "request":
             boxes, counts = self._fanout.get(target) or self._resolve_topic(target)
+        elif route == "queue":
+            self.acl.check(route, target, sender, "publish")
+            boxes = (self.mailbox(queue(check_topic(target))),)
         else:
-            if route == "queue" or route == "group":
+            if route == "group":
                 self.acl.check(route, target, sender, "publish")
-            boxes = tuple(self.mailbox(n) for n in self.router.resolve(route, target, sender))
+            receivers = tuple(self.router.receivers(route, target, sender))
+            boxes = tuple(self.mailbox(inbox(s)) for s in receivers)
         now = time.time()
         message = Message(
-            new_id(), route, target, sender, payload, (), priority, reliable, ttl,
+            new_id(), route, target, sender, payload, receivers, priority, reliable, ttl,
             correlation_id, reply_to, now, now + delay if delay else 0.0,
         )  # fmt: skip
         if delay and route == "queue" and boxes[0].order is not Order.DELAY:

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from engine.bus.client import BusClient, NoBusError
+from engine.bus.client import BusClient, NoBusError, _options
 from engine.bus.errors import BusError
 
 EXIT = {
@@ -38,18 +38,21 @@ def _json(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not JSON: {text!r} (quote strings: '\"hi\"')") from None
 
 
+def _message_options(c: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--reliable, --priority and --ttl: the options of every command that sends."""
+    c.add_argument("--reliable", action="store_true", help="at least once, journalled")
+    c.add_argument("--priority", default="normal", choices=["critical", "high", "normal", "low"])
+    c.add_argument("--ttl", type=float, help="seconds before it expires")
+    return c
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swarmdeck bus", description="Talk on the swarmdeck bus.")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def cmd(name: str, help: str, *, options: bool = False) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help)
-        if options:
-            c.add_argument("--reliable", action="store_true", help="at least once, journalled")
-            c.add_argument("--priority", default="normal",
-                           choices=["critical", "high", "normal", "low"])  # fmt: skip
-            c.add_argument("--ttl", type=float, help="seconds before it expires")
-        return c
+        return _message_options(c) if options else c
 
     def printing(c: argparse.ArgumentParser) -> argparse.ArgumentParser:
         c.add_argument("-p", "--payload", action="store_true", help="print only the payload")
@@ -85,11 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("json", type=_json, nargs="?")
     c.add_argument("--reliable", action="store_true")
     queue = cmd("queue", "work queues").add_subparsers(dest="qcmd", required=True)
-    c = queue.add_parser("push", help="push JSON onto a queue")
+    c = _message_options(queue.add_parser("push", help="push JSON onto a queue"))
     c.add_argument("queue")
     c.add_argument("json", type=_json)
-    c.add_argument("--reliable", action="store_true")
-    c.add_argument("--priority", default="normal", choices=["critical", "high", "normal", "low"])
     c.add_argument("--delay", type=float, default=0.0, help="not before S seconds (delay queues)")
     c = printing(queue.add_parser("pop", help="take one message; acks it unless --no-ack"))
     c.add_argument("queue")
@@ -118,11 +119,8 @@ def _print(args: argparse.Namespace, message: dict[str, Any]) -> None:
 
 
 def _run(bus: BusClient, a: argparse.Namespace) -> None:
-    opts = {"reliable": a.reliable, "priority": a.priority} if hasattr(a, "priority") else {}
-    if getattr(a, "ttl", None) is not None:
-        opts["ttl"] = a.ttl
     if a.cmd == "publish":
-        reply = bus.call("publish", topic=a.topic, payload=a.json, **opts)
+        reply = bus.call("publish", topic=a.topic, payload=a.json, **_opts(a))
         if reply["delivered"] == 0:
             print(f"swarmdeck bus: nobody is subscribed to {a.topic!r}", file=sys.stderr)
         print(reply["id"])
@@ -130,15 +128,15 @@ def _run(bus: BusClient, a: argparse.Namespace) -> None:
         for message in bus.subscribe(a.pattern, count=a.count):
             _print(a, message)
     elif a.cmd == "send":
-        print(bus.call("send", to=a.session, payload=a.json, **opts)["id"])
+        print(bus.call("send", to=a.session, payload=a.json, **_opts(a))["id"])
     elif a.cmd == "recv":
         for _ in range(a.count):
             _take(bus, a, bus.call("recv", wait=a.wait)["message"])
     elif a.cmd == "broadcast":
-        print(bus.call("broadcast", payload=a.json, **opts)["id"])
+        print(bus.call("broadcast", payload=a.json, **_opts(a))["id"])
     elif a.cmd == "request":
-        _print(a, bus.call("request", topic=a.topic, payload=a.json, timeout=a.timeout, **opts)
-               ["message"])  # fmt: skip
+        _print(a, bus.call("request", topic=a.topic, payload=a.json, timeout=a.timeout,
+                           **_opts(a))["message"])  # fmt: skip
     elif a.cmd == "reply":
         print(bus.reply(a.msg_id, a.json))
     elif a.cmd == "ack":
@@ -160,10 +158,14 @@ def _run(bus: BusClient, a: argparse.Namespace) -> None:
         print(json.dumps(bus.call("stats")["stats"], indent=2))
 
 
+def _opts(a: argparse.Namespace) -> dict[str, Any]:
+    return _options(a.reliable, a.priority, a.ttl)
+
+
 def _queue(bus: BusClient, a: argparse.Namespace) -> None:
     if a.qcmd == "push":
-        print(bus.call("queue.push", queue=a.queue, payload=a.json, reliable=a.reliable,
-                       priority=a.priority, delay=a.delay)["id"])  # fmt: skip
+        print(bus.call("queue.push", queue=a.queue, payload=a.json, delay=a.delay,
+                       **_opts(a))["id"])  # fmt: skip
     elif a.qcmd == "pop":
         _take(bus, a, bus.call("queue.pop", queue=a.queue, wait=a.wait)["message"])
     else:

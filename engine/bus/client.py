@@ -116,15 +116,26 @@ class BusClient:
         """Best-effort, no reply unless it fails (`quiet`): the fastest way to publish."""
         self.send_frame({"op": "publish", "topic": topic, "payload": payload, "quiet": True})
 
-    def send(self, to: str, payload: Any, *, reliable: bool = False, **kw: Any) -> str:
-        return str(self.call("send", to=to, payload=payload, reliable=reliable, **kw)["id"])
+    def send(
+        self, to: str, payload: Any, *, reliable: bool = False, priority: str = "normal",
+        ttl: float | None = None,
+    ) -> str:  # fmt: skip
+        return str(self.call("send", to=to, payload=payload,
+                             **_options(reliable, priority, ttl))["id"])  # fmt: skip
 
-    def broadcast(self, payload: Any, *, reliable: bool = False) -> int:
-        return int(self.call("broadcast", payload=payload, reliable=reliable)["delivered"])
+    def broadcast(
+        self, payload: Any, *, reliable: bool = False, priority: str = "normal",
+        ttl: float | None = None,
+    ) -> int:  # fmt: skip
+        return int(self.call("broadcast", payload=payload,
+                             **_options(reliable, priority, ttl))["delivered"])  # fmt: skip
 
-    def push(self, queue: str, payload: Any, *, reliable: bool = False, **kw: Any) -> str:
-        return str(self.call("queue.push", queue=queue, payload=payload, reliable=reliable,
-                             **kw)["id"])  # fmt: skip
+    def push(
+        self, queue: str, payload: Any, *, reliable: bool = False, priority: str = "normal",
+        ttl: float | None = None, delay: float = 0.0,
+    ) -> str:  # fmt: skip
+        return str(self.call("queue.push", queue=queue, payload=payload, delay=delay,
+                             **_options(reliable, priority, ttl))["id"])  # fmt: skip
 
     def pop(self, queue: str, *, wait: float | None = None, ack: bool = False) -> Message:
         return dict(self.call("queue.pop", queue=queue, wait=wait, ack=ack)["message"])
@@ -190,33 +201,61 @@ class AsyncBusClient:
             while line := await self._reader.readline():
                 frame = json.loads(line)
                 if "msg" in frame:
-                    self.messages.put_nowait(dict(frame["msg"], attempt=frame.get("attempt")))
-                elif (future := self._waiting.pop(frame.get("re"), None)) is not None:
-                    future.set_result(frame)
+                    self.messages.put_nowait(dict(frame["msg"], attempt=frame.get("attempt", 1)))
+                elif (future := self._waiting.pop(frame.get("re"), None)) and not future.done():
+                    future.set_result(frame)  # not done: its caller may have been cancelled
         finally:
             for future in self._waiting.values():
-                future.set_exception(BusClosedError("the bus closed the connection"))
+                if not future.done():
+                    future.set_exception(BusClosedError("the bus closed the connection"))
 
     async def call(self, op: str, **fields: Any) -> Message:
+        """Send one command and wait for its reply; raises the error it gets."""
         import asyncio
 
         req = next(self._ids)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[req] = future
-        self._writer.write(json.dumps({"op": op, "req": req, **fields}).encode() + b"\n")
-        await self._writer.drain()
-        return _result(await future)
+        try:
+            self._writer.write(json.dumps({"op": op, "req": req, **fields}).encode() + b"\n")
+            await self._writer.drain()
+            return _result(await future)
+        finally:  # cancelled or not, a late reply must find nothing to resolve
+            self._waiting.pop(req, None)
 
-    async def publish(self, topic: str, payload: Any, *, reliable: bool = False) -> str:
+    async def publish(
+        self, topic: str, payload: Any, *, reliable: bool = False, priority: str = "normal",
+        ttl: float | None = None,
+    ) -> str:  # fmt: skip
         return str((await self.call("publish", topic=topic, payload=payload,
-                                    reliable=reliable))["id"])  # fmt: skip
+                                    **_options(reliable, priority, ttl)))["id"])  # fmt: skip
 
-    async def push(self, queue: str, payload: Any, *, reliable: bool = False) -> str:
-        return str((await self.call("queue.push", queue=queue, payload=payload,
-                                    reliable=reliable))["id"])  # fmt: skip
+    async def send(
+        self, to: str, payload: Any, *, reliable: bool = False, priority: str = "normal",
+        ttl: float | None = None,
+    ) -> str:  # fmt: skip
+        return str((await self.call("send", to=to, payload=payload,
+                                    **_options(reliable, priority, ttl)))["id"])  # fmt: skip
+
+    async def broadcast(
+        self, payload: Any, *, reliable: bool = False, priority: str = "normal",
+        ttl: float | None = None,
+    ) -> int:  # fmt: skip
+        return int((await self.call("broadcast", payload=payload,
+                                    **_options(reliable, priority, ttl)))["delivered"])  # fmt: skip
+
+    async def push(
+        self, queue: str, payload: Any, *, reliable: bool = False, priority: str = "normal",
+        ttl: float | None = None, delay: float = 0.0,
+    ) -> str:  # fmt: skip
+        return str((await self.call("queue.push", queue=queue, payload=payload, delay=delay,
+                                    **_options(reliable, priority, ttl)))["id"])  # fmt: skip
 
     async def pop(self, queue: str, *, wait: float | None = None, ack: bool = False) -> Message:
         return dict((await self.call("queue.pop", queue=queue, wait=wait, ack=ack))["message"])
+
+    async def recv(self, *, wait: float | None = None, ack: bool = False) -> Message:
+        return dict((await self.call("recv", wait=wait, ack=ack))["message"])
 
     async def request(self, topic: str, payload: Any, *, timeout: float = 10.0) -> Message:
         reply = await self.call("request", topic=topic, payload=payload, timeout=timeout)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from engine.bus.broker import MessageBus, Receipt
+    from engine.bus.message import Message
 
 Frame = dict[str, Any]
 Reply = dict[str, Any]
@@ -96,13 +97,9 @@ def group_leave(peer: Peer, f: Frame) -> Reply:
 
 
 def _declare(peer: Peer, f: Frame, kind: str) -> Reply:
-    config = {
-        "publishers": field(f, "publishers", list, None),
-        "consumers": field(f, "consumers", list, None),
+    config: dict[str, Any] = {
+        key: _strings(f, key, "session-name patterns") for key in ("publishers", "consumers")
     }
-    for key in ("publishers", "consumers"):
-        if config[key] is not None and not all(isinstance(p, str) for p in config[key]):
-            raise BadFrameError(f"field {key!r} must be a list of session-name patterns")
     if kind == "queue":
         order = field(f, "order", str, None)
         if order is not None and order not in set(Order):
@@ -124,8 +121,16 @@ def queue_push(peer: Peer, f: Frame) -> Reply:
     return _receipt(peer.bus.send("queue", name, peer.session, _payload(f), delay=delay, **options))
 
 
-def _message_reply(peer: Peer, entry_message: Any, attempt: int) -> Reply:
-    return {"message": {**entry_message.to_dict(), "attempt": attempt}}
+def _message_reply(message: Message, attempt: int) -> Reply:
+    return {"message": {**message.to_dict(), "attempt": attempt}}
+
+
+def _strings(f: Frame, key: str, what: str) -> list[str] | None:
+    """An optional field that must be a list of strings (`what` names them in the error)."""
+    values: list[Any] | None = field(f, key, list, None)
+    if values is not None and not all(isinstance(v, str) for v in values):
+        raise BadFrameError(f"field {key!r} must be a list of {what}")
+    return values
 
 
 def _wait(f: Frame) -> float | None:
@@ -135,16 +140,19 @@ def _wait(f: Frame) -> float | None:
     return wait
 
 
-async def queue_pop(peer: Peer, f: Frame) -> Reply:
-    box = peer.bus.consumable(peer.session, "queue", field(f, "queue", str))
+async def _take(peer: Peer, f: Frame, kind: str, name: str) -> Reply:
+    """Wait for one message of the session's inbox or of a queue (`recv`, `queue.pop`)."""
+    box = peer.bus.consumable(peer.session, kind, name)
     entry = await peer.bus.take(peer.session, box, _wait(f), field(f, "ack", bool, False))
-    return _message_reply(peer, entry.message, entry.attempt)
+    return _message_reply(entry.message, entry.attempt)
+
+
+async def queue_pop(peer: Peer, f: Frame) -> Reply:
+    return await _take(peer, f, "queue", field(f, "queue", str))
 
 
 async def recv(peer: Peer, f: Frame) -> Reply:
-    box = peer.bus.consumable(peer.session, "inbox", peer.session)
-    entry = await peer.bus.take(peer.session, box, _wait(f), field(f, "ack", bool, False))
-    return _message_reply(peer, entry.message, entry.attempt)
+    return await _take(peer, f, "inbox", peer.session)
 
 
 def subscribe(peer: Peer, f: Frame) -> Reply:
@@ -168,7 +176,7 @@ async def request(peer: Peer, f: Frame) -> Reply:
     topic = field(f, "topic", str)
     options = _options(peer, f)
     reply = await peer.bus.request(peer.session, topic, _payload(f), timeout, **options)
-    return {"message": {**reply.to_dict(), "attempt": 1}}
+    return _message_reply(reply, 1)
 
 
 def reply(peer: Peer, f: Frame) -> Reply:
@@ -183,8 +191,8 @@ def ack(peer: Peer, f: Frame) -> Reply:
     if "ids" not in f:
         peer.bus.ack(peer.session, field(f, "id", str))
         return {}
-    ids = field(f, "ids", list)
-    if not all(isinstance(i, str) for i in ids):
+    ids = _strings(f, "ids", "message ids")
+    if ids is None:
         raise BadFrameError("field 'ids' must be a list of message ids")
     for msg_id in ids:
         peer.bus.ack(peer.session, msg_id)
@@ -211,10 +219,7 @@ def dlq_list(peer: Peer, f: Frame) -> Reply:
 
 
 def dlq_replay(peer: Peer, f: Frame) -> Reply:
-    ids = field(f, "ids", list, None)
-    if ids is not None and not all(isinstance(i, str) for i in ids):
-        raise BadFrameError("field 'ids' must be a list of message ids")
-    return {"replayed": peer.bus.replay(ids)}
+    return {"replayed": peer.bus.replay(_strings(f, "ids", "message ids"))}
 
 
 def stats(peer: Peer, f: Frame) -> Reply:

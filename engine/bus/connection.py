@@ -2,7 +2,7 @@
 
 Each connection authenticates once (`hello` with its session name and per-session token),
 so the engine, not the client, says who sent a message. The reader takes whatever the
-socket holds (up to 1 MiB), handles every frame in it, commits the journal once, and only
+socket holds (up to 64 KiB a read), handles every frame in it, commits the journal once, and only
 then lets the writer send: no reply ever acknowledges an uncommitted write, and one SQLite
 transaction covers the whole batch. Replies and pushed messages are gathered and written
 with one `send` per connection per wake-up. Every failure of one frame becomes an error

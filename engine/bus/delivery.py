@@ -25,7 +25,7 @@ class InFlight:
     entry: Entry
     mailbox: Mailbox
     session: str
-    consumer: Consumer | None
+    consumer: Consumer
     deadline: float
     done: bool = False
 

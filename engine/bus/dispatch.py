@@ -76,8 +76,7 @@ class Dispatcher:
 
     def attach(self, box: Mailbox, consumer: Consumer) -> None:
         if box.kind == "sub" and not box.consumers:
-            self.bus.router.topics.add(box.name.split(":", 2)[2], box.name)
-            self.bus.topics_changed()
+            self.bus.listen(box, True)
         box.add_consumer(consumer)
         self.pump(box)
 
@@ -85,8 +84,7 @@ class Dispatcher:
         """Remove a consumer; a subscription left without one stops receiving."""
         box.remove_consumer(consumer)
         if box.kind == "sub" and not box.consumers:
-            self.bus.router.topics.remove(box.name.split(":", 2)[2], box.name)
-            self.bus.topics_changed()
+            self.bus.listen(box, False)
             for entry in box.purge(lambda e: not e.message.reliable):
                 self.bus.reliability.drop(entry, box, "unsubscribed")
         self.bus.forget_if_idle(box)

@@ -63,7 +63,6 @@ class Journal:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
         self._pending: list[tuple[str, list[tuple[object, ...]]]] = []
-        self.commits = 0
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
         pending = self._pending
@@ -105,7 +104,6 @@ class Journal:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        self.commits += 1
 
     def rows(self) -> Iterator[tuple[str, bytes, int, str | None]]:
         """Every journalled delivery, oldest first: (mailbox, body, attempts, dead)."""

@@ -7,7 +7,8 @@ back to the place its key gives it (the front, for the oldest message of a fifo)
 
 Overflow: a mailbox at capacity evicts its oldest best-effort message for any newcomer
 (counted as a drop); when only reliable messages fill it, a best-effort newcomer is dropped
-and a reliable one is refused with QueueFullError: reliable messages are never lost silently.
+and a reliable one is refused with QueueFullError (by `Reliability.admit`, before it is
+journalled): reliable messages are never lost silently.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
-
-from engine.bus.errors import QueueFullError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -111,16 +110,15 @@ class Mailbox:
         return (m.not_before, m.priority, entry.seq, entry)
 
     def push(self, entry: Entry) -> Entry | None:
-        """Add `entry`; returns the best-effort entry dropped to make room, if any."""
+        """Add `entry`; returns the best-effort entry dropped to make room, if any (the
+        caller counts and reports it: `Reliability.drop`).
+
+        When only reliable messages wait, the newcomer is the one dropped: it is best-effort,
+        since `Reliability.admit` refuses a reliable message a mailbox has no room for."""
         dropped = None
         if len(self.heap) >= self.capacity:
             dropped = self._evict_best_effort()
             if dropped is None:
-                if entry.message.reliable:
-                    raise QueueFullError(
-                        f"{self.name} is full ({self.capacity} reliable messages waiting)"
-                    )
-                self.dropped += 1
                 return entry
         self.requeue(entry)
         self.enqueued += 1
@@ -136,7 +134,6 @@ class Mailbox:
 
     def _evict_best_effort(self) -> Entry | None:
         if self.order is Order.FIFO and not self.reliable:  # the oldest is on top: O(log n)
-            self.dropped += 1
             return self.pop()
         candidates = [i for i, item in enumerate(self.heap) if not item[3].message.reliable]
         if not candidates:
@@ -146,7 +143,6 @@ class Mailbox:
         self.heap[oldest] = self.heap[-1]
         self.heap.pop()
         heapq.heapify(self.heap)
-        self.dropped += 1
         return entry
 
     def ready(self, now: float) -> bool:
@@ -169,9 +165,6 @@ class Mailbox:
             heapq.heapify(self.heap)
             self.reliable = sum(item[3].message.reliable for item in self.heap)
         return gone
-
-    def entries(self) -> list[Entry]:
-        return [item[3] for item in sorted(self.heap)]
 
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumers.append(consumer)

@@ -3,7 +3,8 @@
 `declare` records a queue's or group's ACL (and a queue's order and limits) and journals it;
 `recover` rebuilds declarations, mailboxes, in-flight attempts and dead letters from the
 journal of a previous engine on the same run, so every acknowledged reliable message not yet
-acked by its receiver is delivered again.
+acked by its receiver is delivered again: each counts as a redelivery (reason `restart`),
+its attempt count carried over from the journal.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.bus.message import OPERATOR, Message
 from engine.bus.queues import Entry, Order
 from engine.bus.router import queue
 from engine.bus.topics import check_topic
+from engine.events import BusMessageRedelivered
 
 if TYPE_CHECKING:
     from engine.bus.broker import MessageBus
@@ -75,5 +77,15 @@ def recover(bus: MessageBus, journal: Journal) -> None:
         box = bus.mailbox(name)
         box.requeue(Entry(message, attempt=attempts))
         box.enqueued += 1
+        _redelivered(bus, box, message.id, attempts + 1)
         if message.not_before:
             bus.delayed.add(box)
+
+
+def _redelivered(bus: MessageBus, box: Mailbox, msg_id: str, attempt: int) -> None:
+    """Count and report a message owed again after a restart (`attempt`: its next one)."""
+    box.redelivered += 1
+    bus.redeliveries += 1
+    if bus.traffic.spend("redelivered"):
+        bus.emit(BusMessageRedelivered(id=msg_id, mailbox=box.name, attempt=attempt,
+                                       reason="restart"))  # fmt: skip

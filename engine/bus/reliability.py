@@ -80,7 +80,7 @@ class Reliability:
 
     def _settled(self, flight: InFlight) -> None:
         box, consumer = flight.mailbox, flight.consumer
-        if consumer is not None and consumer.ack_window and consumer in box.consumers:
+        if consumer.ack_window and consumer in box.consumers:
             consumer.credit += 1
             self.bus.dispatch.pump(box)
         self.bus.forget_if_idle(box)
@@ -119,6 +119,8 @@ class Reliability:
             self._dead_letter(entry, box, "expired")
 
     def drop(self, entry: Entry, box: Mailbox, reason: str) -> None:
+        """Count and report a discarded best-effort message: every drop passes here."""
+        box.dropped += 1
         self.bus.drops += 1
         if self.bus.traffic.spend("dropped"):
             self.bus.emit(BusMessageDropped(id=entry.message.id, mailbox=box.name, reason=reason))
@@ -133,7 +135,9 @@ class Reliability:
         if evicted is not None:
             if bus.journal is not None:
                 bus.journal.remove(evicted.mailbox, evicted.message.id)
-            self.drop(Entry(evicted.message), box, "dlq-full")
+            source = bus.mailbox(evicted.mailbox)  # where the evicted letter was owed
+            self.drop(Entry(evicted.message), source, "dlq-full")
+            bus.forget_if_idle(source)
         if bus.traffic.spend("dead_lettered"):
             bus.emit(
                 BusMessageDeadLettered(

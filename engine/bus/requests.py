@@ -65,17 +65,19 @@ class Requests:
         if original is None or original.reply_to is None:
             raise UnknownTargetError(f"no request {msg_id!r} to reply to (unknown or too old)")
         correlation = original.correlation_id or original.id
+        waiting = self._waiting.get(correlation)
+        live = waiting is not None and waiting.message is None
         message = Message(
-            new_id(), "reply", original.reply_to, sender, payload, correlation_id=correlation
-        )
+            new_id(), "reply", original.reply_to, sender, payload, (original.reply_to,),
+            correlation_id=correlation,
+            ttl=None if live else 60.0,  # nobody waits any more: kept a minute in the inbox
+        )  # fmt: skip
         if not sized:
             message.check_size()
-        waiting = self._waiting.get(correlation)
-        if waiting is not None and waiting.message is None:
+        if waiting is not None and live:
             waiting.message = message
             waiting.event.set()
             bus.count(message, 1)
             return Receipt(message.id, 1)
-        message.ttl = 60.0  # nobody waits any more: a late reply, kept a minute in the inbox
         box = bus.mailbox(inbox(original.reply_to))
         return Receipt(message.id, bus.route(message, (box,)))

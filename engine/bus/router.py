@@ -1,5 +1,8 @@
 """Which mailboxes a message goes to, by route.
 
+Topics are resolved by the `TopicIndex` (through `MessageBus`'s cache), queues by name;
+`receivers` names the sessions of the other routes.
+
 topic     every subscription whose pattern matches (`sub:SESSION:PATTERN`)
 direct    the receiver's inbox (`inbox:SESSION`)
 broadcast every session's inbox but the sender's
@@ -49,17 +52,14 @@ class Router:
             raise UnknownTargetError(f"no session named {name!r} (known: {known}, {OPERATOR})")
         return name
 
-    def resolve(self, route: str, target: str, sender: str) -> list[str]:
-        if route in ("topic", "request"):
-            return list(self.topics.lookup(target))
+    def receivers(self, route: str, target: str, sender: str) -> list[str]:
+        """The sessions a direct, broadcast or group message goes to (its `receivers`)."""
         if route == "direct":
-            return [inbox(self.check_session(target))]
+            return [self.check_session(target)]
         if route == "broadcast":
-            return [inbox(s) for s in self.sessions if s != sender]
+            return [s for s in self.sessions if s != sender]
         if route == "group":
-            return [inbox(s) for s in sorted(self.groups.get(target, ())) if s != sender]
-        if route == "queue":
-            return [queue(check_topic(target))]
+            return [s for s in sorted(self.groups.get(target, ())) if s != sender]
         raise BadFrameError(f"unknown route {route!r}")
 
     def join(self, group: str, session: str) -> None:

@@ -2,9 +2,9 @@
 
 A topic is dot-separated words (`build.linux.done`). A pattern may use `*` for exactly one
 word (`build.*.done`) and end in `>` for one or more words (`build.>` matches `build.x`
-and `build.x.y`, not `build`). `TopicIndex` answers "who listens to this topic" from a
-cache that is dropped whenever a subscription changes, so steady publishing costs one
-dict lookup.
+and `build.x.y`, not `build`). `TopicIndex` answers "who listens to this topic"; the bus
+caches its answers per topic (dropped whenever a subscription changes), so steady
+publishing costs one dict lookup.
 """
 
 from __future__ import annotations
@@ -56,16 +56,14 @@ def matches(pattern: str, topic: str) -> bool:
 
 
 class TopicIndex:
-    """Patterns to subscriber keys, with a per-topic cache of the resolved keys."""
+    """Patterns to subscriber keys. Not cached here: `MessageBus` caches each topic's
+    resolved mailboxes and drops that cache whenever a subscription changes."""
 
-    def __init__(self, cache_size: int = 10_000) -> None:
+    def __init__(self) -> None:
         self._patterns: dict[str, set[str]] = {}
-        self._cache: dict[str, tuple[str, ...]] = {}
-        self._cache_size = cache_size
 
     def add(self, pattern: str, key: str) -> None:
         self._patterns.setdefault(pattern, set()).add(key)
-        self._cache.clear()
 
     def remove(self, pattern: str, key: str) -> None:
         keys = self._patterns.get(pattern)
@@ -73,20 +71,10 @@ class TopicIndex:
             keys.discard(key)
             if not keys:
                 del self._patterns[pattern]
-        self._cache.clear()
 
     def lookup(self, topic: str) -> tuple[str, ...]:
-        found = self._cache.get(topic)
-        if found is None:
-            keys: set[str] = set()
-            for pattern, subs in self._patterns.items():
-                if matches(pattern, topic):
-                    keys |= subs
-            found = tuple(sorted(keys))
-            if len(self._cache) >= self._cache_size:
-                self._cache.clear()
-            self._cache[topic] = found
-        return found
-
-    def __len__(self) -> int:
-        return sum(len(keys) for keys in self._patterns.values())
+        keys: set[str] = set()
+        for pattern, subs in self._patterns.items():
+            if matches(pattern, topic):
+                keys |= subs
+        return tuple(sorted(keys))
