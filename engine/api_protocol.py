@@ -1,4 +1,4 @@
-"""EngineAPI: what a viewer may call, satisfied by the in-process Engine (engine/api.py)
+"""EngineAPI: what the control room may call, satisfied by the in-process Engine (engine/api.py)
 and by RemoteEngine (engine/remote/client.py) alike, so the UI takes either.
 
 Queries are synchronous and cheap (the remote one answers from its mirror); commands

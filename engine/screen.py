@@ -111,6 +111,11 @@ _ALTERNATE = frozenset({"47", "1047", "1049"})
 _REPLIES = {"5": b"\x1b[0n", "": b"\x1b[?62;22c", ">": b"\x1b[>1;10;0c"}
 
 
+def line_text(line: StyledLine) -> str:
+    """A styled line's characters, without its styles."""
+    return "".join(text for text, _ in line)
+
+
 def _split(a: Cell, b: Cell) -> bool:
     return a.pen != b.pen
 

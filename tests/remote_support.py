@@ -12,6 +12,7 @@ import anyio
 
 from engine.remote.client import open_remote_engine
 from engine.remote.server import open_control_server
+from engine.screen import line_text
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -59,7 +60,7 @@ async def attached(server: ControlServer, role: str = "operator") -> AsyncIterat
 
 def screen_text(api: EngineAPI, name: str) -> str:
     lines = api.screen_snapshot(name).lines
-    return "\n".join("".join(text for text, _ in line).rstrip() for line in lines)
+    return "\n".join(line_text(line).rstrip() for line in lines)
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 10) -> None:

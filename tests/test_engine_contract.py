@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
 from engine.errors import SessionError, UnknownSessionError
 from engine.events import SessionStateChanged
+from engine.remote.client import HISTORY_EVERY
+from engine.screen import line_text
 from engine.states import SessionState as S
 from tests.remote_support import attached, eventually, serving, wait_shows
 from tests.support import running
@@ -131,3 +134,15 @@ async def test_unknown_session_raises_the_same_error_class(api: EngineAPI) -> No
     await eventually(lambda: api.session_info("echo").state is S.ACTIVE)
     with pytest.raises(SessionError):
         await api.resume("echo")
+
+
+async def test_scrollback_holds_the_earliest_lines_once_they_scroll_off_the_screen(
+    api: EngineAPI,
+) -> None:
+    await eventually(lambda: api.session_info("cat").state is S.ACTIVE)
+    count = 2 * api.screen_snapshot("cat").rows
+    await api.send_input("cat", b"".join(b"early-%03d\r" % i for i in range(count)))
+    await wait_shows(api, "cat", f"early-{count - 1:03d}")
+    await anyio.sleep(2 * HISTORY_EVERY + 0.5)  # output has stopped: history has caught up
+    history = [line_text(line) for line in api.scrollback("cat")]  # the first answer
+    assert any("early-000" in line for line in history), history

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
+from engine.errors import SwarmdeckError
 from engine.events import CommandRefused
 from engine.remote.client import open_remote_engine
 from engine.remote.errors import NotPermittedError, ProtocolVersionError
 from engine.remote.mirror import Mirror
 from engine.remote.protocol import VERSION, LineSocket, decode, encode
+from engine.remote.server import open_control_server
 from engine.states import SessionState as S
-from tests.remote_support import attached, eventually, screen_text, serving, wait_shows
+from tests.remote_support import (
+    attached,
+    eventually,
+    screen_text,
+    serving,
+    short_dir,
+    wait_shows,
+)
 from tests.support import running
 
 if TYPE_CHECKING:
@@ -159,3 +170,24 @@ async def test_a_protocol_version_mismatch_is_a_clear_error(tmp_path: Path) -> N
         with pytest.raises(ProtocolVersionError, match=f"server speaks protocol {VERSION}"):
             async with open_remote_engine(server.socket_path, protocol=VERSION + 1):
                 pass
+
+
+async def test_a_second_server_refuses_a_live_socket_and_replaces_a_stale_one(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, DECK) as engine, serving(engine) as server:
+        with pytest.raises(SwarmdeckError, match=f"already served by pid {os.getpid()}"):
+            async with open_control_server(engine, server.socket_path):
+                pass
+        async with attached(server) as remote:  # the first server still answers
+            assert remote.server_pid == os.getpid()
+    with short_dir() as directory:
+        stale = directory / "stale.sock"
+        with socket.socket(socket.AF_UNIX) as dead:
+            dead.bind(str(stale))  # bound, never listening: what a killed server leaves
+        async with (
+            running(tmp_path, DECK) as engine,
+            open_control_server(engine, stale),
+            open_remote_engine(stale, "viewer") as remote,
+        ):
+            assert remote.session_info("cat").name == "cat"

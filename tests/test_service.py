@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,25 +29,34 @@ def _swarmdeck(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.
     return subprocess.Popen(command, cwd=ROOT, env=env, text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
 
 
+@contextmanager
+def _serve(
+    deck: Path, run_dir: Path, env: dict[str, str]
+) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    """A `swarmdeck serve` process and its socket; stopped (SIGTERM) at the end if the
+    test did not."""
+    args = ("serve", str(deck), "--run-dir", str(run_dir))
+    server = _swarmdeck(*args, env=env, stdout=subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert "serving svc on" in line, line
+        yield Path(line.rsplit(" on ", 1)[1].strip()), server
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        assert server.stdout is not None
+        server.stdout.close()
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], subprocess.Popen[str]]]:
-    """A `swarmdeck serve` process; stopped (SIGTERM) at the end if the test did not."""
     (tmp_path / "svc.toml").write_text(DECK)
     with short_dir() as runtime:
         env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(runtime)}
-        args = ("serve", str(tmp_path / "svc.toml"), "--run-dir", str(tmp_path / "run"))
-        server = _swarmdeck(*args, env=env, stdout=subprocess.PIPE)
-        try:
-            assert server.stdout is not None
-            line = server.stdout.readline()
-            assert "serving svc on" in line, line
-            yield Path(line.rsplit(" on ", 1)[1].strip()), env, server
-        finally:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-            server.wait(30)
-            assert server.stdout is not None
-            server.stdout.close()
+        with _serve(tmp_path / "svc.toml", tmp_path / "run", env) as (socket_path, server):
+            yield socket_path, env, server
 
 
 async def test_killing_a_client_leaves_sessions_running_and_reattach_sees_the_same_screen(
@@ -88,3 +98,58 @@ async def test_serve_stops_cleanly_on_sigterm(
                 pass
     assert server.wait(30) in (0, 1)
     assert not socket_path.exists()
+
+
+async def test_engines_whose_run_dirs_share_a_name_keep_their_own_sockets_and_stop_apart(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "svc.toml").write_text(DECK)
+    deck, first_run, second_run = (
+        tmp_path / "svc.toml",
+        tmp_path / "a" / "run",
+        tmp_path / "b" / "run",
+    )
+    with short_dir() as runtime:
+        env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(runtime)}
+        with (
+            _serve(deck, first_run, env) as (first_socket, first),
+            _serve(deck, second_run, env) as (second_socket, second),
+        ):
+            assert first_socket != second_socket
+            for socket_path, server in ((first_socket, first), (second_socket, second)):
+                async with open_remote_engine(socket_path, "viewer") as remote:
+                    assert remote.server_pid == server.pid
+            cli = [sys.executable, "-m", "tui.cli"]
+            with anyio.fail_after(60):
+                stop = await anyio.run_process(
+                    [*cli, "stop", str(first_run)], cwd=ROOT, env=env, check=False
+                )
+            assert stop.returncode == 0, stop.stderr
+            assert first.wait(30) in (0, 1)
+            assert second.poll() is None
+            async with open_remote_engine(second_socket, "viewer") as remote:
+                assert remote.run_dir == second_run
+                assert remote.session_info("survivor").state is S.ACTIVE
+
+
+async def test_attach_headless_into_a_closed_pipe_exits_quietly(
+    served: tuple[Path, dict[str, str], subprocess.Popen[str]],
+) -> None:
+    socket_path, env, _ = served
+    async with open_remote_engine(socket_path) as operator:
+        await wait_shows(operator, "survivor", "still-here")
+        args = ("attach", "svc", "--headless", "--watch")
+        client = _swarmdeck(*args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert client.stdout is not None
+        assert client.stderr is not None
+        assert client.stdout.readline().startswith("== survivor")
+        client.stdout.close()  # `| head -1`: the reader is gone
+        await operator.pause("survivor")  # an event the watcher must print
+        await operator.resume("survivor")
+        with anyio.fail_after(30):
+            while client.poll() is None:
+                await anyio.sleep(0.05)
+        stderr = client.stderr.read()
+        client.stderr.close()
+    assert client.returncode == 0, stderr
+    assert stderr == ""

@@ -37,7 +37,7 @@ async def _attached(entry: Registration, role: str) -> int:
         running = sum(info.state not in FINAL_STATES for info in remote.list_sessions())
         if choice == "stop":
             print(f"swarmdeck: stopping every session of {entry.run_id}…", flush=True)
-            await shutdown_and_wait(remote, entry.pid)
+            await shutdown_and_wait(remote)
             print(f"swarmdeck: stopped {entry.run_id} (run directory {entry.run_dir})")
             return 0
     if lost is not None:

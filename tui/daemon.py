@@ -12,16 +12,17 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 
 from engine.api import default_run_dir
 from engine.errors import SwarmdeckError
-from engine.remote.runtime import registrations
+from engine.remote.runtime import serving
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from engine.remote.client import RemoteEngine
     from engine.remote.runtime import Registration
     from engine.spec import DeckSpec
@@ -34,19 +35,13 @@ STOP_TIMEOUT = 120.0
 def find_or_start(deck: DeckSpec, run_dir: Path | None) -> tuple[Registration, bool]:
     """The engine serving `deck` (or `run_dir`, when given), else a new one started in
     the background; the flag says whether it was started here."""
-    wanted = run_dir.absolute() if run_dir is not None else None
-    deck_path = str(deck.path.absolute())
-    serving = [
-        e
-        for e in registrations()
-        if (Path(e.run_dir) == wanted if wanted is not None else e.deck_path == deck_path)
-    ]
-    if len(serving) > 1:
-        runs = ", ".join(e.run_id for e in serving)
-        raise SwarmdeckError(f"several engines serve {deck_path} ({runs}): swarmdeck attach RUN")
-    if serving:
-        return serving[0], False
-    return start_service(deck, wanted or default_run_dir(deck).absolute()), True
+    found = serving(run_dir=run_dir, deck_path=deck.path)
+    if len(found) > 1:
+        runs = ", ".join(e.run_dir for e in found)
+        raise SwarmdeckError(f"several engines serve {deck.path} ({runs}): swarmdeck attach RUN")
+    if found:
+        return found[0], False
+    return start_service(deck, (run_dir or default_run_dir(deck)).absolute()), True
 
 
 def start_service(deck: DeckSpec, run_dir: Path) -> Registration:
@@ -64,9 +59,9 @@ def start_service(deck: DeckSpec, run_dir: Path) -> Registration:
         )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        entry = next((e for e in registrations() if Path(e.run_dir) == run_dir), None)
-        if entry is not None:
-            return entry
+        found = serving(run_dir=run_dir)
+        if found:
+            return found[0]
         if service.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise SwarmdeckError(f"the engine exited ({service.returncode}):\n{tail}")
@@ -75,10 +70,11 @@ def start_service(deck: DeckSpec, run_dir: Path) -> Registration:
     raise SwarmdeckError(f"the engine did not start within {START_TIMEOUT:.0f} s; see {log_path}")
 
 
-async def shutdown_and_wait(remote: RemoteEngine, pid: int) -> None:
-    """Ask the served engine to stop every session and exit; return once its process has."""
+async def shutdown_and_wait(remote: RemoteEngine) -> None:
+    """Ask the served engine to stop every session and exit; return once its process has
+    (the process that answered hello, not whatever the registry says)."""
     try:
-        pidfd = os.pidfd_open(pid)  # opened first: the pid cannot be reused under us
+        pidfd = os.pidfd_open(remote.server_pid)  # opened first: the pid cannot be reused
     except ProcessLookupError:
         pidfd = None
     await remote.shutdown()

@@ -19,14 +19,11 @@ if TYPE_CHECKING:
 
     import anyio
 
-    from engine.api import Engine
     from engine.api_protocol import EngineAPI
-    from engine.remote.runtime import Registration
     from engine.spec import DeckSpec
     from tui.ssh.config import SSHConfig
 
 COMMANDS = ("serve", "ls", "stop", "attach")
-REGISTRY_EVERY = 1.0
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,6 +97,21 @@ def run_command(args: argparse.Namespace) -> int:
     except SwarmdeckError as exc:
         print(f"swarmdeck {args.command}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        return _reader_gone()
+    except BaseExceptionGroup as group:  # printed from a task of the watch view
+        if group.split(BrokenPipeError)[1] is not None:
+            raise
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """Stdout's reader left (`swarmdeck attach --headless | head`): exit quietly. Stdout
+    now points at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0
 
 
 # -- serve ----------------------------------------------------------------------------------
@@ -119,7 +131,12 @@ async def _serve(deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = N
     import anyio
 
     from engine.api import default_run_dir, open_engine
-    from engine.remote.runtime import Registration, control_socket_path, unregister
+    from engine.remote.runtime import (
+        Registration,
+        control_socket_path,
+        keep_registered,
+        unregister,
+    )
     from engine.remote.server import open_control_server
 
     run_dir = (run_dir or default_run_dir(deck)).absolute()
@@ -134,7 +151,7 @@ async def _serve(deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = N
             open_control_server(engine, socket_path) as server,
             anyio.create_task_group() as tg,
         ):
-            tg.start_soon(_keep_registered, engine, entry)
+            tg.start_soon(keep_registered, engine, entry)
             tg.start_soon(_stop_on_signal, server.stop_requested.set)
             print(f"swarmdeck: serving {deck.name} on {socket_path}", flush=True)
             try:
@@ -155,19 +172,6 @@ async def _serve_ssh(ssh: SSHConfig, socket: Path, run_dir: Path, stop: anyio.Ev
         keys = len(service.keys)
         print(f"swarmdeck: ssh on {ssh.host}:{port} ({keys} authorized keys)", flush=True)
         await stop.wait()
-
-
-async def _keep_registered(engine: Engine, entry: Registration) -> None:
-    import dataclasses
-
-    import anyio
-
-    from engine.remote.runtime import register
-
-    while True:
-        live = len(engine.live_sessions())
-        register(dataclasses.replace(entry, sessions=len(engine.sessions), live=live))
-        await anyio.sleep(REGISTRY_EVERY)
 
 
 async def _stop_on_signal(stop: Callable[[], None]) -> None:
@@ -204,7 +208,7 @@ async def _stop(ref: str) -> int:
 
     entry = find_engine(ref)
     async with open_remote_engine(Path(entry.socket), client="swarmdeck stop") as remote:
-        await shutdown_and_wait(remote, entry.pid)
+        await shutdown_and_wait(remote)
     print(f"swarmdeck: stopped {entry.run_id}")
     return 0
 
@@ -242,10 +246,12 @@ async def _attach(args: argparse.Namespace) -> int:
 
 
 def _print_screens(api: EngineAPI) -> None:
+    from engine.screen import line_text
+
     for info in api.list_sessions():
         print(f"== {info.name} [{info.state}]")
         for line in api.screen_snapshot(info.name).lines:
-            text = "".join(run for run, _ in line).rstrip()
+            text = line_text(line).rstrip()
             if text:
                 print(text)
     sys.stdout.flush()

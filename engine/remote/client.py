@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from engine.errors import SessionError, UnknownSessionError
+from engine.errors import SessionError, SwarmdeckError, UnknownSessionError
 from engine.fork import fork_spec
 from engine.hub import EventHub
 from engine.remote.errors import ConnectionLostError, NotPermittedError
 from engine.remote.mirror import Mirror
 from engine.remote.protocol import (
+    HELLO_TIMEOUT,
     MAX_SERVER_FRAME,
     VERSION,
     LineSocket,
@@ -52,7 +53,9 @@ if TYPE_CHECKING:
     from engine.spec import DeckSpec
 
 log = logging.getLogger(__name__)
-HELLO_TIMEOUT = 10.0
+HISTORY_EVERY = 1.0
+"""Seconds between history prefetch rounds: a flooding session costs each client at most
+one scrollback copy per round."""
 
 
 class _Call:
@@ -70,6 +73,8 @@ class RemoteEngine:
         self._out, self._outgoing = anyio.create_memory_object_stream[bytes](math.inf)
         self._pending: dict[int, _Call] = {}
         self._ids = itertools.count(1)
+        self._stale: dict[str, None] = dict.fromkeys(mirror.infos)  # history to prefetch
+        self._history_wanted = anyio.Event()
         self.lost: str | None = None
         """Why the connection ended (None while connected)."""
 
@@ -85,6 +90,11 @@ class RemoteEngine:
     @property
     def role(self) -> str:
         return self._mirror.role
+
+    @property
+    def server_pid(self) -> int:
+        """The serving process, as it said in its hello reply."""
+        return self._mirror.server_pid
 
     # -- queries, from the mirror ---------------------------------------------------------
     def _info(self, name: str) -> SessionInfo:
@@ -109,8 +119,9 @@ class RemoteEngine:
         return self._mirror.screens[name].delta(since)
 
     def scrollback(self, name: str, start: int = 0, count: int | None = None) -> list[StyledLine]:
-        """History as of the last fetch (none before the first); each call fetches anew in
-        the background, and `fetch_scrollback` waits for a fresh copy."""
+        """History as of the last prefetch (`run_history` fetches it after each screen
+        push, at most every HISTORY_EVERY seconds); each call also fetches anew in the
+        background, and `fetch_scrollback` waits for a fresh copy."""
         self._info(name)
         self._send("scrollback", lambda lines: self._keep_history(name, lines), session=name)
         history = self._mirror.history.get(name, [])
@@ -229,10 +240,29 @@ class RemoteEngine:
                         continue
                     for event in self._mirror.apply(frame):
                         self._hub.emit(event)
+                    if frame.get("push") == "screen":
+                        self._stale[frame["session"]] = None
+                        self._history_wanted.set()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             reason = f"connection error: {exc!r}"
         finally:
             self.close(reason)
+
+    async def run_history(self) -> None:
+        """Keep every session's history current, so `scrollback` answers without waiting:
+        one fetch at a time, after the screen pushes that may have scrolled lines off."""
+        while self.lost is None:
+            if not self._stale:
+                self._history_wanted = anyio.Event()
+                await self._history_wanted.wait()
+            stale, self._stale = list(self._stale), {}
+            for name in stale:
+                screen = self._mirror.screens.get(name)
+                if screen is None or screen.alternate or self.lost is not None:
+                    continue  # the alternate screen keeps no history
+                with contextlib.suppress(SwarmdeckError):
+                    await self.fetch_scrollback(name)
+            await anyio.sleep(HISTORY_EVERY)
 
     async def run_writer(self) -> None:
         try:
@@ -253,6 +283,7 @@ class RemoteEngine:
         self._pending.clear()
         self._out.close()
         self._hub.close()
+        self._history_wanted.set()
 
 
 @asynccontextmanager
@@ -279,6 +310,7 @@ async def open_remote_engine(
         async with anyio.create_task_group() as tg:
             tg.start_soon(engine.run_reader)
             tg.start_soon(engine.run_writer)
+            tg.start_soon(engine.run_history)
             try:
                 yield engine
             except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup

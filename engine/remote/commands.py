@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.remote.errors import ProtocolError
-from engine.remote.protocol import field, line_to_wire, screen_to_wire
+from engine.remote.protocol import field, line_to_wire, screen_to_wire, statistics_to_wire
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -68,9 +68,7 @@ async def _scrollback(ctx: Context, frame: Frame) -> object:
 
 
 async def _statistics(ctx: Context, frame: Frame) -> object:
-    e = ctx.engine
-    return {"pool": e.pool_statistics(), "scheduler": e.scheduler_statistics(),
-            "bus": e.bus_statistics()}  # fmt: skip
+    return statistics_to_wire(ctx.engine)
 
 
 # -- control and input (operators only) ---------------------------------------------------

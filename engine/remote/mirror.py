@@ -34,6 +34,14 @@ class ScreenMirror:
     def revision(self) -> int:
         return self._snap.revision
 
+    @property
+    def alternate(self) -> bool:
+        return self._snap.alternate
+
+    def _status(self) -> tuple[int, int, bool, str, TerminalModes, bool]:
+        s = self._snap
+        return (s.cursor_row, s.cursor_col, s.cursor_visible, s.title, s.modes, s.alternate)
+
     def apply(self, update: ScreenSnapshot | ScreenDelta) -> None:
         if (update.cols, update.rows) != (self._snap.cols, self._snap.rows):
             assert isinstance(update, ScreenSnapshot), "the server sends a snapshot on resize"
@@ -45,20 +53,18 @@ class ScreenMirror:
         else:
             for row, line in update.changed:
                 self._lines[row], self._row_rev[row] = line, update.revision
-        s = update
-        status = (s.cursor_row, s.cursor_col, s.cursor_visible, s.title, s.modes, s.alternate)
-        self._snap = ScreenSnapshot(s.cols, s.rows, s.revision, (), *status)
+        u = update
+        status = (u.cursor_row, u.cursor_col, u.cursor_visible, u.title, u.modes, u.alternate)
+        self._snap = ScreenSnapshot(u.cols, u.rows, u.revision, (), *status)
 
     def snapshot(self) -> ScreenSnapshot:
         s = self._snap
-        status = (s.cursor_row, s.cursor_col, s.cursor_visible, s.title, s.modes, s.alternate)
-        return ScreenSnapshot(s.cols, s.rows, s.revision, tuple(self._lines), *status)
+        return ScreenSnapshot(s.cols, s.rows, s.revision, tuple(self._lines), *self._status())
 
     def delta(self, since: int) -> ScreenDelta:
         s = self._snap
         changed = tuple((r, self._lines[r]) for r, rev in enumerate(self._row_rev) if rev > since)
-        status = (s.cursor_row, s.cursor_col, s.cursor_visible, s.title, s.modes, s.alternate)
-        return ScreenDelta(s.revision, s.cols, s.rows, changed, *status)
+        return ScreenDelta(s.revision, s.cols, s.rows, changed, *self._status())
 
 
 def _blank(cols: int, rows: int) -> ScreenSnapshot:
@@ -69,7 +75,7 @@ class Mirror:
     """Deck, sessions (info and spec), screens and statistics, as last pushed."""
 
     def __init__(self, attach: dict[str, Any]) -> None:
-        self.client_id: int = attach["client"]
+        self.server_pid: int = attach["pid"]
         self.role: str = attach["role"]
         self.deck_path = Path(attach["deck_path"])
         self._deck_wire: dict[str, Any] = attach["deck"]

@@ -26,7 +26,6 @@ class Outbox:
         self._stats = False
         self._wakeup = anyio.Event()
         self.overflow: str | None = None
-        self.sent_facts = 0
 
     @property
     def backlog(self) -> int:
@@ -64,7 +63,6 @@ class Outbox:
             batch.append(frame)
             size += len(frame)
         self._fact_bytes -= size
-        self.sent_facts += len(batch)
         return b"".join(batch)
 
     def take_stats(self) -> bool:

@@ -30,12 +30,14 @@ if TYPE_CHECKING:
 
     from anyio.abc import SocketStream
 
+    from engine.api import Engine
     from engine.screen import StyledLine
 
 VERSION = 1
 ROLES = ("operator", "viewer")
 MAX_CLIENT_FRAME = 1 << 20  # a command (send_input carries at most this much)
 MAX_SERVER_FRAME = 64 << 20  # an attach snapshot of many large screens
+HELLO_TIMEOUT = 10.0  # seconds either side waits for the other's hello
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -156,8 +158,10 @@ def screen_from_wire(wire: dict[str, Any]) -> ScreenSnapshot | ScreenDelta:
 Statistics = tuple[PoolStatistics, SchedulerStatistics, BusStatistics]
 
 
-def statistics_to_wire(pool: object, scheduler: object, bus: object) -> dict[str, Any]:
-    return {"pool": pool, "scheduler": scheduler, "bus": bus}  # msgspec encodes dataclasses
+def statistics_to_wire(engine: Engine) -> dict[str, Any]:
+    """The pool's, scheduler's and bus's statistics (msgspec encodes the dataclasses)."""
+    return {"pool": engine.pool_statistics(), "scheduler": engine.scheduler_statistics(),
+            "bus": engine.bus_statistics()}  # fmt: skip
 
 
 def statistics_from_wire(wire: dict[str, Any]) -> Statistics:

@@ -9,13 +9,22 @@ and removed when listed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
 
 from engine.errors import SwarmdeckError
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+REGISTRY_EVERY = 1.0
 
 
 def runtime_root() -> Path:
@@ -33,12 +42,14 @@ def runtime_root() -> Path:
 
 
 def control_socket_path(run_dir: Path) -> Path:
-    """`ROOT/<run id>.sock`, or a hashed name when that is too long for AF_UNIX."""
-    path = runtime_root() / f"{run_dir.name}.sock"
+    """`ROOT/<run id>-<hash of the absolute run dir>.sock`, so run directories sharing a
+    last component (/a/run, /b/run) never share a socket; only the hash when the name
+    would be too long for AF_UNIX."""
+    digest = hashlib.sha256(os.fsencode(run_dir.absolute())).hexdigest()
+    path = runtime_root() / f"{run_dir.name}-{digest[:8]}.sock"
     if len(os.fsencode(path)) < 100:
         return path
-    digest = hashlib.sha256(os.fsencode(run_dir.absolute())).hexdigest()[:16]
-    return runtime_root() / f"{digest}.sock"
+    return runtime_root() / f"{digest[:16]}.sock"
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,8 @@ class Registration:
 
     @property
     def path(self) -> Path:
-        return runtime_root() / f"{self.run_id}.json"
+        """Named after the socket, which is unique per run directory (not the run id)."""
+        return runtime_root() / f"{Path(self.socket).stem}.json"
 
 
 def register(entry: Registration) -> None:
@@ -66,6 +78,14 @@ def register(entry: Registration) -> None:
     temporary = entry.path.with_suffix(".tmp")
     temporary.write_text(json.dumps(asdict(entry)) + "\n")
     temporary.replace(entry.path)
+
+
+async def keep_registered(engine: Engine, entry: Registration) -> None:
+    """Refresh `entry` with the engine's session counts every REGISTRY_EVERY seconds."""
+    while True:
+        live = len(engine.live_sessions())
+        register(dataclasses.replace(entry, sessions=len(engine.sessions), live=live))
+        await anyio.sleep(REGISTRY_EVERY)
 
 
 def unregister(entry: Registration) -> None:
@@ -98,6 +118,14 @@ def registrations() -> list[Registration]:
     return sorted(found, key=lambda e: e.started_at)
 
 
+def serving(*, run_dir: Path | None = None, deck_path: Path | None = None) -> list[Registration]:
+    """The running engines of one run directory, or else of one deck file."""
+    if run_dir is not None:
+        return [e for e in registrations() if Path(e.run_dir) == run_dir.absolute()]
+    wanted = str(deck_path.absolute()) if deck_path is not None else None
+    return [e for e in registrations() if e.deck_path == wanted]
+
+
 def find_engine(ref: str | None) -> Registration:
     """By run id, deck name, socket path or run directory; None means the only one."""
     entries = registrations()
@@ -106,7 +134,7 @@ def find_engine(ref: str | None) -> Registration:
     else:
         keys = ("run_id", "deck", "socket", "run_dir")
         chosen = [e for e in entries if ref in {getattr(e, k) for k in keys}]
-        chosen = chosen or [e for e in entries if str(Path(ref).absolute()) == e.run_dir]
+        chosen = chosen or serving(run_dir=Path(ref))
     if len(chosen) == 1:
         return chosen[0]
     names = ", ".join(e.run_id for e in chosen or entries) or "none running"

@@ -1,9 +1,8 @@
 """Serve one Engine on a Unix socket to any number of clients (operators and viewers).
 
 A hub listener sees every engine event as it is emitted and fans it out: facts are encoded
-once and
-queued to every client in order, screen changes and statistics samples only mark each
-client's Outbox dirty. One writer per client drains its Outbox at the socket's pace, so a
+once and queued to every client in order, screen changes and statistics samples only mark
+each client's Outbox dirty. One writer per client drains its Outbox at the socket's pace, so a
 slow client gets fewer, coalesced screen frames and never slows the engine or its peers.
 
 Authority lives here: a command whose table entry says `operator` is refused for a viewer
@@ -18,6 +17,8 @@ import contextlib
 import itertools
 import logging
 import os
+import socket
+import struct
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from engine.remote.errors import (
 )
 from engine.remote.outbox import Outbox
 from engine.remote.protocol import (
+    HELLO_TIMEOUT,
     MAX_CLIENT_FRAME,
     ROLES,
     VERSION,
@@ -50,6 +52,7 @@ from engine.remote.protocol import (
     encode,
     error_to_wire,
     screen_to_wire,
+    statistics_to_wire,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +65,7 @@ if TYPE_CHECKING:
     from engine.events import Event
 
 log = logging.getLogger(__name__)
-HELLO_TIMEOUT = 10.0
+_UCRED = struct.Struct("3i")  # SO_PEERCRED: pid, uid, gid
 
 
 class _Client:
@@ -85,23 +88,15 @@ class ControlServer:
         self.stop_requested = anyio.Event()
         self.clients: dict[int, _Client] = {}
         self._ids = itertools.count(1)
-        self._unlisten = engine.hub.listen(self._dispatch)
+        self.unlisten = engine.hub.listen(self._dispatch)
         self._context = Context(engine, self.stop_requested.set)
         self._screens: dict[tuple[str, int], tuple[int, bytes]] = {}
         self._stats: tuple[int, bytes] | None = None
         self._samples: dict[str, Event] = {}
         self._generation = 0
 
-    # -- fan-out ------------------------------------------------------------------------
-    async def pump(self) -> None:
-        """Events reach `_dispatch` synchronously, in the engine's order, as they are
-        emitted (so a reply always follows the events its command caused); this task
-        only holds the listener for the server's lifetime."""
-        try:
-            await anyio.sleep_forever()
-        finally:
-            self._unlisten()
-
+    # -- fan-out: events reach `_dispatch` synchronously, in the engine's order, as they
+    # are emitted (so a reply always follows the events its command caused) -------------
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, ScreenChanged):
             for client in self.clients.values():
@@ -112,6 +107,8 @@ class ControlServer:
             self._generation += 1
             for client in self.clients.values():
                 client.outbox.mark_stats()
+            return
+        if not self.clients:
             return
         frame = encode(self._event_wire(event))
         for client in list(self.clients.values()):
@@ -131,15 +128,10 @@ class ControlServer:
     # -- coalesced frames, encoded once for every client at the same revision ------------
     def stats_frame(self) -> bytes:
         if self._stats is None or self._stats[0] != self._generation:
-            wire = {"push": "stats", **self._statistics()}
+            wire = {"push": "stats", **statistics_to_wire(self.engine)}
             wire["events"] = [e.model_dump(mode="json") for e in self._samples.values()]
             self._stats = (self._generation, encode(wire))
         return self._stats[1]
-
-    def _statistics(self) -> dict[str, object]:
-        e = self.engine
-        return {"pool": e.pool_statistics(), "scheduler": e.scheduler_statistics(),
-                "bus": e.bus_statistics()}  # fmt: skip
 
     def screen_frame(self, client: _Client, name: str) -> bytes | None:
         """A delta from what `client` last got, or a snapshot (first time, new shape)."""
@@ -227,13 +219,14 @@ class ControlServer:
             })  # fmt: skip
         return {
             "protocol": VERSION,
+            "pid": os.getpid(),
             "client": client.id,
             "role": client.role,
             "deck": self.engine.deck.model_dump(mode="json", by_alias=True),
             "deck_path": os.fspath(self.engine.deck.path),
             "run_dir": os.fspath(self.engine.run_dir),
             "sessions": sessions,
-            "stats": self._statistics(),
+            "stats": statistics_to_wire(self.engine),
         }
 
     async def _read(
@@ -311,7 +304,6 @@ async def open_control_server(engine: Engine, socket_path: Path) -> AsyncIterato
     failure: BaseException | None = None
     try:
         async with listener, anyio.create_task_group() as tg:
-            tg.start_soon(server.pump)
             tg.start_soon(listener.serve, server.handle, tg)
             try:
                 yield server
@@ -321,13 +313,31 @@ async def open_control_server(engine: Engine, socket_path: Path) -> AsyncIterato
         if failure is not None:
             raise failure
     finally:
+        server.unlisten()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
 
 
 def _prepare(socket_path: Path) -> None:
-    """A private directory (0700) and no stale socket from a killed server."""
+    """A private directory (0700) and no stale socket from a killed server; a socket some
+    live server still answers on is never taken over."""
     socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(socket_path.parent, 0o700)
+    pid = _serving_pid(socket_path)
+    if pid is not None:
+        raise SwarmdeckError(f"{socket_path} is already served by pid {pid}")
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
+
+
+def _serving_pid(socket_path: Path) -> int | None:
+    """The pid of the process listening on `socket_path`; None when nothing is (stale)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5.0)  # a live server with a full backlog still answers by then
+        try:
+            probe.connect(os.fspath(socket_path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            return None
+        credentials = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    pid: int = _UCRED.unpack(credentials)[0]
+    return pid

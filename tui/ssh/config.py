@@ -7,17 +7,15 @@ across restarts: under $XDG_CONFIG_HOME (not the runtime dir, which a reboot emp
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 
+from engine import durations
 from engine.errors import SwarmdeckError
 
 LOOPBACK = "127.0.0.1"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smh]?)")
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class SSHConfigError(SwarmdeckError):
@@ -46,11 +44,11 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def parse_duration(text: str) -> float:
-    """`90`, `90s`, `30m`, `2h`."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise SSHConfigError(f"{text!r}: expected seconds, or a number with s, m or h")
-    return float(match[1]) * _UNITS[match[2]]
+    """`90`, `90s`, `30m`, `2h`: the deck's duration syntax (engine/durations.py)."""
+    try:
+        return durations.parse_duration(text.strip())
+    except ValueError as exc:
+        raise SSHConfigError(f"{text!r}: {exc}") from None
 
 
 def default_host_key_path() -> Path:

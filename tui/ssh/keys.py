@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from engine.errors import SwarmdeckError
+from engine.remote.protocol import ROLES
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-ROLES = ("operator", "viewer")
 _KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
 
 
