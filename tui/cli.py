@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return _validate(args.deck)
     if args.command == "run":
         return _run(args)
-    if args.command in ("serve", "ls", "stop", "attach"):
-        from tui.service import run_command
+    from tui.service import COMMANDS, run_command  # every other command is a service one
 
+    if args.command in COMMANDS:
         return run_command(args)
     return 2  # pragma: no cover (argparse enforces the choices)
 
