@@ -1,9 +1,9 @@
 """Fan-out of engine events to any number of subscribers, never blocking the engine.
 
-Facts (state changes, finished runs) are never dropped. Screen changes are coalesced per
-session by a frame ticker (at most ~30 per second per session) and, like pool samples, are
-skipped for a subscriber that already has a backlog: they only say "there is something
-newer", so the next one supersedes them.
+Facts (state changes, finished runs) are never dropped. Screen changes (already limited
+to ~30 per second per session by the engine, engine/api.py) and samples are skipped for a
+subscriber that already has a backlog: they only say "there is something newer", so the
+next one supersedes them. Listeners (`listen`) see every event synchronously, in order.
 """
 
 from __future__ import annotations
