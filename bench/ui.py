@@ -68,7 +68,6 @@ ECHO = "echo"
 LOST = 10.0  # s: a key not painted by then counts as this late
 TYPED = "0123456789acdeghilmouvwxy"  # no room bindings among them, should focus be lost
 ROOT = Path(__file__).resolve().parent.parent
-TUNED = (7_000, 20, 20)  # thresholds of the "tuned" arm
 SERVED = "served"  # the arm whose engine is a separate `swarmdeck serve` process
 GEN = """\
 import os, sys, time
@@ -148,7 +147,9 @@ def _child(deck_path: Path, log_path: Path, arm: str, profile: Path | None) -> i
 
 
 async def _room(deck: DeckSpec, run_dir: Path) -> None:
-    """What `swarmdeck run` does: an in-process engine, every session started, the room."""
+    """The in-process arms: the engine in the room's own process (`open_engine`), every
+    session started. Not `swarmdeck run`'s path any more (it serves the engine and
+    attaches: that is the `served` arm)."""
     from engine.api import open_engine
     from tui.app import ControlRoom
 
@@ -158,8 +159,8 @@ async def _room(deck: DeckSpec, run_dir: Path) -> None:
 
 
 async def _served_room() -> None:
-    """What `swarmdeck run` does when the engine is served: attach as operator over the
-    control socket of the only engine in this (private) runtime directory."""
+    """What `swarmdeck run` does (it serves the deck's engine, then attaches): attach as
+    operator over the control socket of the only engine in this (private) runtime directory."""
     from engine.remote.client import open_remote_engine
     from engine.remote.runtime import find_engine
     from tui.app import run_control_room
@@ -173,10 +174,13 @@ async def _served_room() -> None:
 
 def _apply_gc(arm: str, log: IO[str]) -> None:
     """`default`: CPython's own; `freeze`: freeze what start-up built; `tuned`: and raise
-    the thresholds; `app`: whatever the app itself does."""
+    the thresholds as the app does (`tui.app.GC_THRESHOLDS`); `app`: whatever the app
+    itself does."""
+    from tui.app import GC_THRESHOLDS
+
     if arm != "app":
         gc.unfreeze()
-        gc.set_threshold(*(TUNED if arm == "tuned" else (700, 10, 10)))
+        gc.set_threshold(*(GC_THRESHOLDS if arm == "tuned" else (700, 10, 10)))
     if arm in ("freeze", "tuned"):
         gc.freeze()
     started = [0.0]

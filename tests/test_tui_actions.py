@@ -179,7 +179,7 @@ async def test_quit_asks_and_stops_every_session(tmp_path: Path) -> None:
 async def test_palette_runs_session_actions_and_switches_theme(tmp_path: Path) -> None:
     async with open_room(tmp_path, SLEEPER) as (engine, app, pilot):
         await wait_state(engine, "sleeper", S.ACTIVE)
-        app.run_session_action("pause", "sleeper")
+        await app.run_session_action("pause", "sleeper")
         await wait_state(engine, "sleeper", S.PAUSED)
         app.switch_theme("swarmdeck-light")
         await pilot.pause(0.05)
@@ -190,3 +190,68 @@ async def test_palette_runs_session_actions_and_switches_theme(tmp_path: Path) -
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_state(engine, "sleeper", S.ACTIVE)
+
+
+async def test_a_repeated_unavailable_key_explains_why_again(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SLEEPER) as (engine, app, pilot):
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await pilot.press("p")
+        await wait_state(engine, "sleeper", S.PAUSED)
+        await until(pilot, lambda: app.check_action("pause", ()) is None)
+        await pilot.press("p")
+        await pilot.pause(0.05)
+        messages = [n.message for n in app._notifications]
+        assert any("sleeper is paused; pause needs active" in m for m in messages)
+
+
+async def test_the_palette_zooms_and_sorts(tmp_path: Path) -> None:
+    body = SLEEPER + session("alpha", "exec sleep 30")
+    async with open_room(tmp_path, body) as (_engine, app, pilot):
+        await app.run_view_action("zoom")
+        assert [n for n, pane in app.grid.panes.items() if pane.display] == ["sleeper"]
+        await app.run_view_action("zoom")
+        await app.run_view_action("sort")
+        assert app.session_list.shown() == ["alpha", "sleeper"]
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Zoom")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.zoomed)
+
+
+async def test_palette_type_and_search_act_on_the_named_session(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SHELL + SLEEPER) as (engine, app, pilot):
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        assert app.selected == "shell"
+        await app.run_session_action("focus_pane", "sleeper")
+        await pilot.pause()
+        assert app.selected == "sleeper"
+        assert app.focused is app.grid.panes["sleeper"]
+        await pilot.press("ctrl+right_square_bracket")
+        await app.run_session_action("search", "shell")
+        assert app.selected == "shell"
+
+
+async def test_a_pane_hidden_by_zoom_catches_up_when_shown(tmp_path: Path) -> None:
+    async with open_room(tmp_path, SLEEPER + SHELL) as (engine, app, pilot):
+        await wait_state(engine, "shell", S.ACTIVE)
+        await pilot.press("z")
+        await pilot.pause(0.1)
+        await engine.send_input("shell", b"echo hidden-$((6*7))\r")
+        await wait_text(engine, "shell", "hidden-42")
+        await pilot.pause(0.2)  # frames pass while the pane is hidden
+        await pilot.press("z")  # shown again: caught up at once, not on its next change
+        assert any("hidden-42" in line for line in pane_text(app, "shell"))
+
+
+async def test_a_click_reports_the_cell_under_the_pointer_not_the_border(tmp_path: Path) -> None:
+    body = session("mouse", "printf '\\\\033[?1000h\\\\033[?1006h'; exec cat -v")
+    async with open_room(tmp_path, body) as (engine, app, pilot):
+        await wait_state(engine, "mouse", S.ACTIVE)
+        pane = app.grid.panes["mouse"]
+        await until(pilot, lambda: pane.modes.mouse != "off")
+        await pilot.press("enter")
+        await pilot.click(pane, offset=(0, 0))  # the border: nothing for the program
+        await pilot.click(pane, offset=(3, 2))  # content cell (2, 1): SGR reports 1-based
+        await wait_text(engine, "mouse", "[<0;3;2M")
+        assert not any("[<0;0;" in line or ";1;1M" in line for line in pane_text(app, "mouse"))

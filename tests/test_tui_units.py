@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from engine.screen import Style, TerminalModes
+from engine.states import SessionState
 from themes import load_themes
+from tui.headless import console_theme
 from tui.keys import encode_key, encode_mouse, encode_paste
 from tui.render import Palette, line_strip
 from tui.widgets.bus_panel import BusRow
 from tui.widgets.pane_grid import grid_shape
+from tui.widgets.pool_panel import alerts
 
 PLAIN = TerminalModes()
 APP = TerminalModes(app_cursor=True, bracketed_paste=True, mouse="normal", mouse_sgr=True)
@@ -68,3 +73,21 @@ def test_bus_rows_read_engine_bus_events_by_field_name() -> None:
 def test_grid_layout_for_one_to_nine_panes() -> None:
     shapes = [grid_shape(n) for n in range(1, 10)]
     assert shapes == [(1, 1), (2, 1), (2, 2), (2, 2), (3, 2), (3, 2), (3, 3), (3, 3), (3, 3)]
+
+
+def test_headless_styles_come_from_the_default_theme() -> None:
+    styles = console_theme().styles
+    dark = load_themes()[0].variables
+    for state in SessionState:
+        colour = styles[f"state.{state}"].color
+        assert colour is not None
+        assert colour.triplet is not None
+        assert colour.triplet.hex == dark[f"state-{state}"]
+    assert {"verdict.succeeded", "verdict.partial", "verdict.failed", "notice"} <= set(styles)
+
+
+def test_pool_alerts_name_their_kind() -> None:
+    sample = SimpleNamespace(saturation=1.5, waiters=3, capacity=2, wait_p95=2.0)
+    found = alerts(sample)  # type: ignore[arg-type]
+    assert [kind for kind, _ in found] == ["saturated", "wait"]
+    assert found[0][1] == "saturated: 3 waiting for 2 terminals"

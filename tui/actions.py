@@ -69,8 +69,10 @@ PANE_KEYS: tuple[tuple[str, str], ...] = (
     ("every key", "goes to the session while its pane has focus"),
     ("Ctrl-] or Esc Esc", "leave the pane (focus back to the session list)"),
     ("PageUp / PageDown, wheel", "scroll back through the pane's history"),
+    ("Shift-PageUp / PageDown", "scroll history while typing in a pane"),
     ("n / N", "next / previous match; Esc: back to live"),
     ("Ctrl-p", "command palette: every action, and theme switching"),
+    ("Ctrl-q", "quit, as q"),
 )
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from textual import events
     from textual.app import ComposeResult
+    from textual.notifications import SeverityLevel
     from textual.theme import Theme
 
     from engine.api_protocol import EngineAPI
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     )
     from tui.screens.quit import QuitChoice
     from tui.widgets.terminal_pane import TerminalPane
+
+GC_THRESHOLDS = (7_000, 20, 20)
+"""Young collections less often once start-up is frozen out (see ControlRoom.on_mount)."""
 
 
 class ControlRoom(Operations):
@@ -77,7 +81,6 @@ class ControlRoom(Operations):
         self.read_only = read_only
         self.attached = attached
         self.zoomed = False
-        self._ran = ""
         for definition in load_themes():
             self.register_theme(definition)
         self.theme = theme
@@ -99,33 +102,37 @@ class ControlRoom(Operations):
             self.title = f"{self.TITLE} [{READ_ONLY.upper()}]"
             self.say("you can watch every session; control and typing are refused", title=READ_ONLY)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        events = self.engine.subscribe()  # before the snapshot below: no event falls between
         sessions = self.query_one(SessionList)
         sessions.colours = self.get_css_variables()
         sessions.set_infos(self.engine.list_sessions())
         sessions.focus()
         await self.show_panes()
-        self.run_worker(forward_events(self.engine, self), name="bridge", group="bridge")
+        self.run_worker(forward_events(events, self), name="bridge", group="bridge")
         self.set_interval(1.0, sessions.tick, name="run-time")
         # Start-up built most long-lived objects: freeze them out of collections, collect
         # young ones less often. bench/ui.py, 8 sessions x 1 MB/s: collections 90 -> 6 /s,
         # loop stall p99 114 -> 74 ms (115 -> 45 in a shorter run), RSS +2-6 MB; a full
         # collection of what the flood grew can still take ~100 ms (docs/performance.md).
         gc.freeze()
-        gc.set_threshold(7_000, 20, 20)
+        gc.set_threshold(*GC_THRESHOLDS)
+        self._room_built = True
+
+    def on_unmount(self) -> None:
+        self._room_built = False
 
     # -- engine messages -----------------------------------------------------------------------
     async def on_session_updated(self, message: SessionUpdated) -> None:
         if not self.room_ready:
             return
         info = self.engine.session_info(message.event.session)
-        before = self.session_list.shown()
-        self.session_list.update_info(info)
+        reshaped = self.session_list.update_info(info)
         pane = self.grid.panes.get(info.name)
         if pane is not None:
             pane.set_state(info.state)
             if pane.has_focus and info.state not in LIVE_STATES:
                 self.session_list.focus()
-        if self.session_list.shown() != before:
+        if reshaped:
             await self.show_panes()
         self.refresh_bindings()
 
@@ -146,7 +153,9 @@ class ControlRoom(Operations):
 
     def on_run_ended(self, message: RunEnded) -> None:
         verdict = "every session completed" if message.ok else "some sessions did not complete"
-        self.say(f"run finished: {verdict}", severity="information" if message.ok else "warning")
+        summary = f"; summary in {message.summary_path}" if message.summary_path else ""
+        severity: SeverityLevel = "information" if message.ok else "warning"
+        self.say(f"run finished: {verdict}{summary}", severity=severity)
 
     def on_stream_ended(self, message: StreamEnded) -> None:
         if self.attached:  # the served engine stopped or dropped us: nothing left to show
@@ -159,9 +168,14 @@ class ControlRoom(Operations):
         await self.show_panes()
         self.refresh_bindings()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id == "sessions":
-            self.action_focus_pane()
+    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter (or a click) on a row: type into it when that applies. Quietly otherwise,
+        as Enter's reason was already given by on_key."""
+        focus = BY_NAME["focus_pane"]
+        if event.data_table.id == "sessions" and not why_not(
+            focus, self.selected_info(), self.read_only
+        ):
+            await self.action_focus_pane()
 
     def on_terminal_pane_left(self, message: TerminalPane.Left) -> None:
         self.session_list.focus()
@@ -183,8 +197,7 @@ class ControlRoom(Operations):
 
     def on_key(self, event: events.Key) -> None:
         known = BY_KEY.get(event.key)
-        ran, self._ran = self._ran, ""
-        if known is None or ran == known.action or self.screen is not self.screen_stack[0]:
+        if known is None or self.screen is not self.screen_stack[0]:
             return
         reason = why_not(known, self.selected_info(), self.read_only)
         if reason:

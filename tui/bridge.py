@@ -14,9 +14,10 @@ from textual.message import Message
 from engine.events import PoolSampled, RunFinished, ScreenChanged, SessionStateChanged
 
 if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream
     from textual.message_pump import MessagePump
 
-    from engine.api_protocol import EngineAPI
+    from engine.events import Event
 
 
 class SessionUpdated(Message):
@@ -30,10 +31,9 @@ class SessionUpdated(Message):
 class ScreenUpdated(Message):
     """A session's screen has new content; only the newest per session matters."""
 
-    def __init__(self, session: str, revision: int) -> None:
+    def __init__(self, session: str) -> None:
         super().__init__()
         self.session = session
-        self.revision = revision
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, ScreenUpdated) and message.session == self.session
@@ -75,7 +75,7 @@ class StreamEnded(Message):
 def translate(event: object) -> Message | None:
     """The message for one engine event, or None for events the UI does not show."""
     if isinstance(event, ScreenChanged):
-        return ScreenUpdated(event.session, event.revision)
+        return ScreenUpdated(event.session)
     if isinstance(event, SessionStateChanged):
         return SessionUpdated(event)
     if isinstance(event, PoolSampled):
@@ -89,9 +89,13 @@ def translate(event: object) -> Message | None:
     return None
 
 
-async def forward_events(engine: EngineAPI, target: MessagePump) -> None:
-    """Run for the app's lifetime: every engine event becomes at most one message."""
-    with engine.subscribe() as events:
+async def forward_events(events: MemoryObjectReceiveStream[Event], target: MessagePump) -> None:
+    """Run for the app's lifetime: every engine event becomes at most one message.
+
+    The caller subscribes *before* it reads the engine's state, so nothing that happens
+    between that snapshot and this worker's start is lost.
+    """
+    with events:
         async for event in events:
             message = translate(event)
             if message is not None:

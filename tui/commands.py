@@ -15,7 +15,7 @@ from tui.actions import SESSION_ACTIONS, VIEW_ACTIONS, why_not
 from tui.screens.help import key_name
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator
 
     from engine.session import SessionInfo
 
@@ -24,14 +24,15 @@ class Room(Protocol):
     """What the palette needs from the app."""
 
     def palette_sessions(self) -> list[SessionInfo]: ...
-    def run_session_action(self, action: str, session: str) -> None: ...
-    def run_view_action(self, action: str) -> None: ...
+    async def run_session_action(self, action: str, session: str) -> None: ...
+    async def run_view_action(self, action: str) -> None: ...
     def switch_theme(self, name: str) -> None: ...
     def theme_names(self) -> list[str]: ...
 
 
-def room_commands(room: Room) -> Iterator[tuple[str, str, Callable[[], None]]]:
-    """(title, help, callback) for every command the palette offers."""
+def room_commands(room: Room) -> Iterator[tuple[str, str, Callable[[], Awaitable[None] | None]]]:
+    """(title, help, callback) for every command the palette offers; the palette awaits
+    callbacks that return awaitables."""
     for info in room.palette_sessions():
         for action in SESSION_ACTIONS:
             reason = why_not(action, info)

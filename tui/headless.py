@@ -13,10 +13,12 @@ import anyio
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.theme import Theme
 
 from engine.api import open_engine
 from engine.events import ParallelismAdjusted, RunAborted, SessionStateChanged
-from engine.states import SessionState
+from engine.states import FINAL_STATES, SessionState
+from themes import DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,17 +27,21 @@ if TYPE_CHECKING:
     from engine.session import SessionInfo
     from engine.spec import DeckSpec
 
-STATE_STYLE = {
-    SessionState.QUEUED: "dim",
-    SessionState.SPAWNING: "cyan",
-    SessionState.ACTIVE: "green",
-    SessionState.PAUSED: "yellow",
-    SessionState.COMPLETED: "bold green",
-    SessionState.FAILED: "bold red",
-    SessionState.TERMINATED: "magenta",
-    SessionState.SKIPPED: "dim magenta",
-}
-VERDICT_STYLE = {"succeeded": "bold green", "partial": "bold yellow"}
+
+def console_theme(name: str = DEFAULT_THEME) -> Theme:
+    """Rich styles from a swarmdeck theme's variables, so colours stay in the theme files:
+    `state.<state>` (final states bold), `verdict.<outcome>` and `notice`."""
+    theme = next(t for t in load_themes() if t.name == name)
+    colour = theme.variables
+    styles = {
+        f"state.{s}": f"bold {colour[f'state-{s}']}" if s in FINAL_STATES else colour[f"state-{s}"]
+        for s in SessionState
+    }
+    styles["verdict.succeeded"] = f"bold {colour['state-completed']}"
+    styles["verdict.partial"] = f"bold {theme.warning}"
+    styles["verdict.failed"] = f"bold {colour['state-failed']}"
+    styles["notice"] = str(theme.warning)
+    return Theme(styles)
 
 
 def _runtime(info: SessionInfo) -> str:
@@ -52,7 +58,7 @@ def session_table(engine: Engine, title: str) -> Table:
         lines = [ln for ln in engine.sessions[info.name].screen.text() if ln.strip()]
         table.add_row(
             info.name,
-            f"[{STATE_STYLE[info.state]}]{info.state}[/]",
+            f"[state.{info.state}]{info.state}[/]",
             str(info.pid or ""),
             _runtime(info),
             info.reason,
@@ -80,7 +86,7 @@ def summary_table(engine: Engine) -> Table:
         isolated = engine.sessions[info.name].spec.workspace == "isolated"
         table.add_row(
             info.name,
-            f"[{STATE_STYLE[info.state]}]{info.state}[/]",
+            f"[state.{info.state}]{info.state}[/]",
             str(len(info.attempts)),
             _exit(info),
             _seconds(info.queue_wait),
@@ -93,8 +99,9 @@ def summary_table(engine: Engine) -> Table:
 
 def verdict_line(engine: Engine) -> str:
     v = engine.verdict()
-    style = VERDICT_STYLE.get(v.outcome, "bold red")
-    return f"verdict: [{style}]{v.outcome}[/] — {v.reason} ({v.succeeded}/{v.total} completed)"
+    style = v.outcome if v.outcome in ("succeeded", "partial") else "failed"
+    counts = f"({v.succeeded}/{v.total} completed)"
+    return f"verdict: [verdict.{style}]{v.outcome}[/] — {v.reason} {counts}"
 
 
 def scheduler_line(engine: Engine) -> str:
@@ -137,7 +144,7 @@ async def _signals(engine: Engine, console: Console, stopped: list[int]) -> None
             if stopped:
                 raise KeyboardInterrupt  # second signal: kill everything now
             stopped.append(signum)
-            console.print("[yellow]stopping every session (again to kill)…[/]")
+            console.print("[notice]stopping every session (again to kill)…[/]")
             await engine.terminate_all()
 
 
@@ -165,7 +172,7 @@ async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
 
 
 def run_headless(deck: DeckSpec, run_dir: Path | None = None) -> int:
-    console = Console(highlight=False)
+    console = Console(highlight=False, theme=console_theme())
     try:
         return anyio.run(_main, deck, run_dir, console)
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ unknown session, a fork that does not validate) is shown as the engine worded it
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
@@ -40,8 +41,8 @@ class Operations(App[None]):
     quit_choice: QuitChoice | None = None
     """How the person quit: detach or stop (None while running, or the engine went away)."""
     zoomed: bool
-    _ran: str
     _query = ""
+    _room_built = False
 
     # -- selection and widgets -------------------------------------------------------------------
     @property
@@ -54,8 +55,10 @@ class Operations(App[None]):
 
     @property
     def room_ready(self) -> bool:
-        """False while the room is being built or torn down (engine messages still arrive)."""
-        return bool(self.screen_stack) and bool(self.screen_stack[0].query(PaneGrid))
+        """False while the room is being built or torn down (engine messages still arrive):
+        flags, not a DOM query, since every engine message asks. Shutdown clears
+        `is_running` before it removes the screens."""
+        return self._room_built and self.is_running
 
     @property
     def selected(self) -> str | None:
@@ -84,7 +87,6 @@ class Operations(App[None]):
 
     def _target(self, action: str, session: str | None = None) -> SessionInfo | None:
         """The session an action applies to, or None after explaining why not."""
-        self._ran = action
         name = session or self.selected
         info = self.engine.session_info(name) if name else None
         reason = why_not(BY_NAME[action], info, self.read_only)
@@ -97,7 +99,7 @@ class Operations(App[None]):
         async def run() -> None:
             try:
                 result = call()
-                if hasattr(result, "__await__"):
+                if inspect.isawaitable(result):
                     await result
             except SwarmdeckError as exc:
                 self.say(str(exc), title="engine refused", severity="error")
@@ -106,12 +108,28 @@ class Operations(App[None]):
 
         self.run_worker(run(), group="engine-commands")
 
-    def run_session_action(self, action: str, session: str) -> None:
+    async def run_session_action(self, action: str, session: str) -> None:
         """Palette entry point: the same actions as the keys, for any session."""
-        getattr(self, f"action_{action}")(session)
+        result = getattr(self, f"action_{action}")(session)
+        if inspect.isawaitable(result):
+            await result
 
-    def run_view_action(self, action: str) -> None:
-        getattr(self, f"action_{action}")()
+    async def run_view_action(self, action: str) -> None:
+        result = getattr(self, f"action_{action}")()
+        if inspect.isawaitable(result):
+            await result
+
+    async def pane_of(self, session: str) -> TerminalPane | None:
+        """`session`'s pane, selecting the session first when another one is selected
+        (its pane may be on another page, or hidden by zoom); None after saying why."""
+        if session != self.selected:
+            names = self.session_list.shown()
+            if session not in names:
+                self.say(f"{session} is hidden by the filter", severity="warning")
+                return None
+            self.session_list.move_cursor(row=names.index(session), animate=False)
+            await self.show_panes()
+        return self.grid.panes.get(session)
 
     # -- session actions ---------------------------------------------------------------------------
     def action_pause(self, session: str | None = None) -> None:
@@ -155,15 +173,17 @@ class Operations(App[None]):
 
         self.push_screen(ForkScreen(info), answered)
 
-    def action_focus_pane(self, session: str | None = None) -> None:
-        if not self._target("focus_pane", session):
+    async def action_focus_pane(self, session: str | None = None) -> None:
+        if (info := self._target("focus_pane", session)) is None:
             return
-        pane = self.selected_pane()
+        pane = await self.pane_of(info.name)
         if pane is not None:
             pane.focus()
 
-    def action_search(self, session: str | None = None) -> None:
-        if not self._target("search", session) or (pane := self.selected_pane()) is None:
+    async def action_search(self, session: str | None = None) -> None:
+        if (info := self._target("search", session)) is None:
+            return
+        if (pane := await self.pane_of(info.name)) is None:
             return
 
         def answered(query: str | None) -> None:

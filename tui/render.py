@@ -15,6 +15,7 @@ from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.strip import Strip
 
+from engine.screen import line_text as line_text  # re-exported: panes search lines by text
 from themes.definitions import ANSI_NAMES
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
     from engine.screen import ColorValue, Style, StyledLine
 
+STYLE_CACHE = 4096
+"""Converted styles kept per palette; real screens use a few dozen."""
 ANSI_VARIABLES: tuple[str, ...] = tuple(f"ansi-{n}" for n in ANSI_NAMES) + tuple(
     f"ansi-bright-{n}" for n in ANSI_NAMES
 )
@@ -50,6 +53,8 @@ class Palette:
     def style(self, style: Style) -> RichStyle:
         cached = self._styles.get(style)
         if cached is None:
+            if len(self._styles) >= STYLE_CACHE:  # truecolor gradients: keep memory bounded
+                self._styles.clear()
             cached = self._styles[style] = self._convert(style)
         return cached
 
@@ -86,7 +91,3 @@ def highlight(strip: Strip, start: int, end: int, style: RichStyle) -> Strip:
     before, middle, after = strip.divide([start, min(end, strip.cell_length), strip.cell_length])
     marked = Strip([Segment(text, (s or RichStyle()) + style) for text, s, _ in middle])
     return Strip.join([before, marked, after])
-
-
-def line_text(line: StyledLine) -> str:
-    return "".join(text for text, _ in line)

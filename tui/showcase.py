@@ -19,6 +19,8 @@ from engine.events import PoolSampled
 from engine.spec import parse_deck
 from tui.app import ControlRoom
 from tui.render import line_text
+from tui.screens.fork import ForkScreen
+from tui.screens.help import HelpScreen
 from tui.widgets.pool_panel import PoolPanel
 
 if TYPE_CHECKING:
@@ -116,16 +118,34 @@ async def zoomed(pilot: Pilot[None]) -> None:
     await pilot.pause(0.4)
 
 
+async def _opened(pilot: Pilot[None], ready: Callable[[ControlRoom], bool]) -> None:
+    """Wait for a state, not a time: a loaded machine mounts a dialog late."""
+    app = pilot.app
+    assert isinstance(app, ControlRoom)
+    with anyio.fail_after(10):
+        while not ready(app):
+            await pilot.pause(0.05)
+    app.clear_notifications()
+    await pilot.pause(0.1)
+
+
 async def help_screen(pilot: Pilot[None]) -> None:
     await settle(pilot)
     await pilot.press("question_mark")
-    await pilot.pause(0.2)
+    await _opened(pilot, lambda app: isinstance(app.screen, HelpScreen))
 
 
 async def fork_dialog(pilot: Pilot[None]) -> None:
     await settle(pilot)
     await pilot.press("f")
-    await pilot.pause(0.2)
+    await _opened(
+        pilot,
+        lambda app: (
+            isinstance(app.screen, ForkScreen)
+            and app.focused is not None
+            and app.focused.id == "fork-name"
+        ),
+    )
 
 
 VIEWS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {

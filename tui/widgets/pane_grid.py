@@ -43,7 +43,6 @@ class PaneGrid(Container):
         self._dirty: set[str] = set()
         self._page_sessions: list[str] = []
         self.page = (0, 0)
-        self.zoomed = False
         self._timer: Timer | None = None
 
     def on_mount(self) -> None:
@@ -76,12 +75,14 @@ class PaneGrid(Container):
         index = sessions.index(selected) if selected in sessions else 0
         page, pages = index // PAGE, max(math.ceil(len(sessions) / PAGE), 1)
         wanted = sessions[page * PAGE : (page + 1) * PAGE]
-        self.page, self.zoomed = (page, pages), zoomed
+        self.page = (page, pages)
         if wanted != self._page_sessions:
             await self._remount(wanted)
         visible = [selected] if zoomed and selected in wanted else wanted
         self._layout(visible)
         for name, pane in self.panes.items():
+            if name in visible and not pane.display:
+                pane.pull()  # frames skip hidden panes: catch up with what changed meanwhile
             pane.display = name in visible
             pane.set_class(name == selected, "-selected")
 

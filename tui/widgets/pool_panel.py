@@ -23,13 +23,15 @@ WAIT_P95_LIMIT = 1.0
 SATURATION_LIMIT = 1.0
 
 
-def alerts(sample: PoolSampled) -> list[str]:
-    """Contention worth an operator's attention in one sample."""
+def alerts(sample: PoolSampled) -> list[tuple[str, str]]:
+    """Contention worth an operator's attention in one sample, as (kind, text)."""
     found = []
     if sample.saturation >= SATURATION_LIMIT:
-        found.append(f"saturated: {sample.waiters} waiting for {sample.capacity} terminals")
+        text = f"saturated: {sample.waiters} waiting for {sample.capacity} terminals"
+        found.append(("saturated", text))
     if sample.wait_p95 > WAIT_P95_LIMIT:
-        found.append(f"acquire wait p95 {sample.wait_p95:.1f}s > {WAIT_P95_LIMIT:.0f}s")
+        text = f"acquire wait p95 {sample.wait_p95:.1f}s > {WAIT_P95_LIMIT:.0f}s"
+        found.append(("wait", text))
     return found
 
 
@@ -77,12 +79,11 @@ class PoolPanel(Vertical):
         self.query_one("#spark-wait", Sparkline).data = list(self.wait_p95)
         self._alert(alerts(sample))
 
-    def _alert(self, found: list[str]) -> None:
-        kinds = {text.split()[0] for text in found}
-        for text in found:
-            if text.split()[0] not in self._alerting:
+    def _alert(self, found: list[tuple[str, str]]) -> None:
+        for kind, text in found:
+            if kind not in self._alerting:
                 self.notify(text, title="pool contention", severity="warning", markup=False)
-        self._alerting = kinds
+        self._alerting = {kind for kind, _ in found}
         alert = self.query_one("#pool-alert", Static)
-        alert.update("\n".join(f"⚠ {text}" for text in found))
+        alert.update("\n".join(f"⚠ {text}" for _, text in found))
         self.set_class(bool(found), "-alerting")

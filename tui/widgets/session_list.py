@@ -115,23 +115,25 @@ class SessionList(DataTable[Text]):
     def rebuild(self) -> None:
         keep = self.selected
         self.clear()
-        for name in self.shown():
-            self.add_row(*self._cells(self.infos[name]), key=name)
         names = self.shown()
+        for name in names:
+            self.add_row(*self._cells(self.infos[name]), key=name)
         if keep in names:
             self.move_cursor(row=names.index(keep), animate=False)
 
-    def update_info(self, info: SessionInfo) -> None:
-        """Update a row in place; rebuild only when the row's visibility or order may change."""
+    def update_info(self, info: SessionInfo) -> bool:
+        """Update a row in place; rebuild only when the row's visibility or order changed.
+        True when it did (the shown sessions changed)."""
         before = self.shown()
         if info.name not in self.infos:
             self.order.append(info.name)
         self.infos[info.name] = info
         if self.shown() != before:
             self.rebuild()
-            return
+            return True
         for column, cell in zip(COLUMNS, self._cells(info), strict=True):
             self.update_cell(info.name, column, cell)
+        return False
 
     def tick(self) -> None:
         """Refresh the run time of live sessions (once a second)."""

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
+from textual.geometry import Offset, clamp
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -25,6 +26,7 @@ from tui.render import Palette, highlight, line_strip, line_text
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
     from textual import events
+    from textual.timer import Timer
 
     from engine.api_protocol import EngineAPI
     from engine.screen import ScreenSnapshot, StyledLine
@@ -66,6 +68,7 @@ class TerminalPane(ScrollView, can_focus=True):
         self.match: tuple[int, int, int] | None = None
         self._last_escape = 0.0
         self._mouse_held = False
+        self._resize_timer: Timer | None = None
         self._send: MemoryObjectSendStream[bytes] | None = None
         self._load(engine.screen_snapshot(session))
 
@@ -97,9 +100,10 @@ class TerminalPane(ScrollView, can_focus=True):
             self._cursor = (delta.cursor_row, delta.cursor_col, delta.cursor_visible)
             self.modes, self.title = delta.modes, delta.title
             if self._history is None:
-                self._refresh_rows(
-                    [row for row, _ in delta.changed] + [old_cursor, self._cursor[0]]
-                )
+                rows = [row for row, _ in delta.changed]
+                if self.has_focus:  # the cursor is drawn only while focused
+                    rows += [old_cursor, self._cursor[0]]
+                self._refresh_rows(rows)
         if self.title != title:
             self.update_title()
 
@@ -219,9 +223,13 @@ class TerminalPane(ScrollView, can_focus=True):
         self.virtual_size = event.size
         self._strips.clear()
         self._history_strips.clear()
-        self.set_timer(RESIZE_SETTLE, self._apply_size, name="pane-resize")
+        if self._resize_timer is None:
+            self._resize_timer = self.set_timer(RESIZE_SETTLE, self._apply_size, name="pane-resize")
+        else:  # a drag or a burst of layouts: one PTY resize once the size settles
+            self._resize_timer.reset()
 
     def _apply_size(self) -> None:
+        self._resize_timer = None
         width, height = self.size
         if width < 2 or height < 1 or self.state in FINAL_STATES or self.read_only:
             return
@@ -305,8 +313,14 @@ class TerminalPane(ScrollView, can_focus=True):
         """Forward to the program if it asked for the mouse and the pane has focus."""
         if not self.has_focus or self.modes.mouse == "off" or self._history is not None:
             return False
+        offset = event.get_content_offset(self)  # event.x/y count the border
+        if offset is None and action != "release":
+            return True  # on the border: not the program's screen
+        if offset is None:  # a release still ends the press, at the nearest cell
+            x, y = event.get_content_offset_capture(self)
+            offset = Offset(clamp(x, 0, self.size.width - 1), clamp(y, 0, self.size.height - 1))
         data = encode_mouse(
-            action, event.button, event.x, event.y, self.modes,
+            action, event.button, offset.x, offset.y, self.modes,
             held=self._mouse_held, shift=event.shift, alt=event.meta, ctrl=event.ctrl,
         )  # fmt: skip
         if data:
