@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -37,8 +38,11 @@ import anyio
 from engine.api import open_engine
 from engine.spec import parse_deck
 
+# The interpreter swarmdeck runs on, by absolute path: a `python3` found on PATH may be a
+# version-manager shim (pyenv's is a bash script) that doubles the command's CPU.
 COMMAND = (
-    'python3 -c \\"import json, decimal, email.mime.text, time; '
+    f"{sys.executable} -c "
+    '\\"import json, decimal, email.mime.text, time; '
     "time.sleep(0.05); print('done')\\\""
 )
 

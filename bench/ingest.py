@@ -174,9 +174,9 @@ async def engine_run(
 CATEGORIES = (
     ("avt emulation (Vt.feed_str)", ("feed_str",)),
     ("PTY reads (os.read, kernel copy)", ("posix.read", "read_available")),
-    ("recorder (json.dumps, file write)", ("dumps", "encode", "_event", "write", "output")),
+    ("recorder (msgspec encode, file write)", ("dumps", "encode", "_event", "write", "output")),
     ("UTF-8 decode (screen + recorder)", ("decode",)),
-    ("Screen.feed own (scanner regex loop)", ("'feed'", "_unterminated", "fullmatch")),
+    ("Screen.feed own (scanner regex loop)", ("feed_text", "_unterminated", "fullmatch")),
     ("event loop, select, callbacks", ("select", "poll", "_run", "run_once", "wait_readable")),
 )
 

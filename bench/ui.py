@@ -332,21 +332,22 @@ class Service:
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.pid = self.process.pid
-        self.entry = self._registered(self.xdg / "swarmdeck" / f"{run_dir.name}.json")
+        self.entry = self._registered(self.xdg / "swarmdeck")
 
-    def _registered(self, path: Path, timeout: float = 30) -> Registration:
-        """Wait for the service's registry entry and its control socket."""
+    def _registered(self, root: Path, timeout: float = 30) -> Registration:
+        """Wait for the service's registry entry (named after its socket) and the socket."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 tail = self.log_path.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"the service exited ({self.process.returncode}):\n{tail}")
-            try:
-                entry = Registration(**json.loads(path.read_text()))
-            except (OSError, ValueError, TypeError):
-                entry = None
-            if entry is not None and entry.pid == self.pid and Path(entry.socket).exists():
-                return entry
+            for path in root.glob("*.json"):
+                try:
+                    entry = Registration(**json.loads(path.read_text()))
+                except (OSError, ValueError, TypeError):
+                    continue
+                if entry.pid == self.pid and Path(entry.socket).exists():
+                    return entry
             time.sleep(0.05)
         raise RuntimeError(f"the service never registered; see {self.log_path}")
 

@@ -32,7 +32,7 @@ from engine.events import (
 from engine.fork import fork_spec
 from engine.hub import EventHub
 from engine.pool import open_pool
-from engine.recorder import FLUSH_INTERVAL, save_screen
+from engine.recorder import FLUSH_INTERVAL, save_screen, screen_texts
 from engine.scheduler import Scheduler
 from engine.session import Session, SessionInfo
 from engine.states import LIVE_STATES
@@ -238,6 +238,9 @@ class Engine:
     def screen_delta(self, name: str, since: int) -> ScreenDelta:
         return self._get(name).screen.delta(since)
 
+    def watch_history(self, name: str | None) -> None:
+        """History is local here: nothing to prefetch."""
+
     def scrollback(self, name: str, start: int = 0, count: int | None = None) -> list[StyledLine]:
         """History rows above the screen, oldest first. A copy of the whole history costs
         ~26 ms at 5000x200, so viewers fetch it when the operator scrolls, not per frame."""
@@ -246,7 +249,7 @@ class Engine:
 
     def save_screen(self, name: str) -> tuple[Path, Path]:
         """Write the session's current screen as text and ANSI into the run directory."""
-        return save_screen(self.run_dir / "sessions", name, self._get(name).screen)
+        return save_screen(self.run_dir / "sessions", name, *screen_texts(self._get(name).screen))
 
     def pool_statistics(self) -> PoolStatistics:
         return self.pool.statistics()

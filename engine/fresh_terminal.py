@@ -18,14 +18,16 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
+    from engine.relay import PtyRelay
+
 
 class FreshTerminal(Terminal):
     """A PTY made for one job; the job is its session leader."""
 
     kind: Literal["pooled", "fresh"] = "fresh"
 
-    def __init__(self, cols: int, rows: int) -> None:
-        super().__init__(cols, rows)
+    def __init__(self, cols: int, rows: int, relay: PtyRelay | None = None) -> None:
+        super().__init__(cols, rows, relay)
         self._popen: subprocess.Popen[bytes] | None = None
 
     async def start(self, job: Job, sink: Callable[[bytes], None], tg: TaskGroup) -> int:

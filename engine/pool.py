@@ -19,12 +19,14 @@ from engine.errors import PoolClosedError, PoolTimeoutError, TerminalError
 from engine.figures import percentile
 from engine.fresh_terminal import FreshTerminal
 from engine.pooled_terminal import PooledTerminal
+from engine.relay import open_relay
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from anyio.abc import TaskGroup
 
+    from engine.relay import PtyRelay
     from engine.spec import PoolSpec
     from engine.terminal import Terminal
 
@@ -62,10 +64,15 @@ class _Waiter:
 
 class TerminalPool:
     def __init__(
-        self, spec: PoolSpec, tg: TaskGroup, on_recycle: Callable[[int, str], None] | None = None
+        self,
+        spec: PoolSpec,
+        tg: TaskGroup,
+        on_recycle: Callable[[int, str], None] | None = None,
+        relay: PtyRelay | None = None,
     ) -> None:
         self.spec = spec
         self._tg = tg
+        self._relay = relay
         self._on_recycle = on_recycle
         self._idle: deque[PooledTerminal] = deque()
         self._busy: set[Terminal] = set()
@@ -159,7 +166,7 @@ class TerminalPool:
             self._starting += 1
         try:
             term: Terminal = (
-                FreshTerminal(self.spec.cols, self.spec.rows)
+                FreshTerminal(self.spec.cols, self.spec.rows, self._relay)
                 if kind == "fresh"
                 else await self._open_pooled()
             )
@@ -171,7 +178,7 @@ class TerminalPool:
         return term
 
     async def _open_pooled(self) -> PooledTerminal:
-        term = PooledTerminal(self.spec.cols, self.spec.rows)
+        term = PooledTerminal(self.spec.cols, self.spec.rows, self._relay)
         await term.open(self._tg, self.spec.shell, self.spec.init)
         self.created += 1
         return term
@@ -311,10 +318,12 @@ class TerminalPool:
 async def open_pool(
     spec: PoolSpec, on_recycle: Callable[[int, str], None] | None = None
 ) -> AsyncIterator[TerminalPool]:
-    """Run a pool for the duration of the block; every terminal is closed on exit."""
+    """Run a pool for the duration of the block; every terminal is closed on exit.
+
+    Its terminals' output comes through one PTY relay process (engine/relay.py)."""
     failure: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        pool = TerminalPool(spec, tg, on_recycle)
+    async with open_relay() as relay, anyio.create_task_group() as tg:
+        pool = TerminalPool(spec, tg, on_recycle, relay)
         try:
             await pool.prewarm()
             tg.start_soon(pool._maintain)

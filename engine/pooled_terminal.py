@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
+    from engine.relay import PtyRelay
+
 FRESH_REPORT = 1.0  # seconds an exit report counts as a successful health check
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
 
@@ -39,8 +41,8 @@ class PooledTerminal(Terminal):
 
     kind: Literal["pooled", "fresh"] = "pooled"
 
-    def __init__(self, cols: int, rows: int) -> None:
-        super().__init__(cols, rows)
+    def __init__(self, cols: int, rows: int, relay: PtyRelay | None = None) -> None:
+        super().__init__(cols, rows, relay)
         self._marker = f"\x1b]6973;swarmdeck-end;{secrets.token_hex(8)}\x07".encode()
         self._pending = b""
         self._boundary = anyio.Event()
@@ -75,6 +77,8 @@ class PooledTerminal(Terminal):
             with anyio.fail_after(timeout):
                 msg = await self._recv()
         except (TimeoutError, TerminalError) as exc:
+            with anyio.move_on_after(0.5):  # the shell's last words, to say why it failed
+                await self._eof.wait()
             await self.aclose()
             raise SpawnError(self._failure(exc)) from exc
         except BaseException:

@@ -11,6 +11,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Self
 
+import msgspec
+
 if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
@@ -19,14 +21,16 @@ if TYPE_CHECKING:
 
 FLUSH_INTERVAL = 0.5
 _BUFFER_SIZE = 1 << 16
+# msgspec writes the event line as UTF-8 bytes in one C call: ~5x cheaper than json.dumps
+# plus the text layer's encode, which cost ~16 % of the engine's CPU in a flood.
+_encode = msgspec.json.Encoder().encode
 
 
 class CastWriter:
     """An open asciicast v2 file; one instance per recorded session."""
 
     def __init__(self, path: Path, cols: int, rows: int, title: str, env: dict[str, str]) -> None:
-        # errors="replace": a lone surrogate in the stream must not end the recording.
-        self._file = path.open("w", encoding="utf-8", errors="replace", buffering=_BUFFER_SIZE)
+        self._file = path.open("wb", buffering=_BUFFER_SIZE)
         self._start = time.monotonic()
         self._flushed = self._start
         header = {
@@ -37,7 +41,7 @@ class CastWriter:
             "title": title,
             "env": env,
         }
-        self._file.write(json.dumps(header, ensure_ascii=False) + "\n")
+        self._file.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
         self._file.flush()
 
     @property
@@ -76,18 +80,30 @@ class CastWriter:
 
     def _event(self, code: str, data: str) -> None:
         now = time.monotonic()
-        event = [round(now - self._start, 6), code, data]
-        self._file.write(json.dumps(event, ensure_ascii=False) + "\n")
+        try:
+            line = _encode((round(now - self._start, 6), code, data))
+        except UnicodeEncodeError:  # a lone surrogate must not end the recording
+            line = _encode((round(now - self._start, 6), code, _scrub(data)))
+        self._file.write(line + b"\n")
         if now - self._flushed >= FLUSH_INTERVAL:
             self._file.flush()
             self._flushed = now
 
 
-def save_screen(directory: Path, name: str, screen: Screen) -> tuple[Path, Path]:
-    """Write the visible screen as plain text and as ANSI (`cat` it to see it in colour)."""
+def _scrub(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def screen_texts(screen: Screen) -> tuple[str, str]:
+    """The visible screen as plain text and as ANSI (`cat` the latter to see it in colour)."""
+    return "\n".join(screen.text()) + "\n", screen.ansi()
+
+
+def save_screen(directory: Path, name: str, text: str, ansi: str) -> tuple[Path, Path]:
+    """Write `screen_texts` as `<name>.screen.txt` and `<name>.screen.ans`."""
     directory.mkdir(parents=True, exist_ok=True)
     text_path = directory / f"{name}.screen.txt"
     ansi_path = directory / f"{name}.screen.ans"
-    text_path.write_text("\n".join(screen.text()) + "\n", encoding="utf-8")
-    ansi_path.write_text(screen.ansi(), encoding="utf-8")
+    text_path.write_text(text, encoding="utf-8")
+    ansi_path.write_text(ansi, encoding="utf-8")
     return text_path, ansi_path

@@ -102,6 +102,8 @@ _SCAN = re.compile(
     r"|\][02];(?P<title>[^\x07\x1b]*)(?:\x07|\x1b\\)"
     r"|(?P<esc>[=>c]))"
 )
+# A cheaper first pass (~2.0 vs ~2.7 ms/MB here): most chunks of a flood hold none of those.
+_ANY = re.compile(r"\x1b(?:[\]=>c]|\[[?>c]|\[[56]n|\[0c)")
 # An escape that may still complete in the next chunk; kept for the scanner only.
 _PARTIAL = re.compile(r"\x1b(?:\[[?>]?[\d;]*|\][^\x07\x1b]*\x1b?)?")
 _TAIL_LIMIT = 512
@@ -212,14 +214,17 @@ class Screen:
 
     def feed(self, data: bytes) -> bytes:
         """Emulate `data`; return the replies to write back to the PTY."""
-        text = self._decoder.decode(data)
+        return self.feed_text(self._decoder.decode(data))
+
+    def feed_text(self, text: str) -> bytes:
+        """`feed` for a caller that already decoded the stream (incrementally, in order)."""
         if not text:
             return b""
         before = (self._revision, self._status())
         scan = self._tail + text
         offset, done, end = len(self._tail), 0, 0
         replies: list[bytes] = []
-        for match in _SCAN.finditer(scan):
+        for match in _SCAN.finditer(scan) if _ANY.search(scan) else ():
             end = match.end()
             if match["dsr"] == "6":
                 cut = max(end - offset, 0)

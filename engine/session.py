@@ -195,7 +195,7 @@ class Session:
             on_exit()
             with anyio.CancelScope(shield=True):
                 await checkpoint()  # let the next session dispatch first
-        self._close_records()
+        await self._close_records()
         if status is not None:
             self._settle(status)
 
@@ -210,14 +210,14 @@ class Session:
         try:
             await self._start(term, tg)
         except SwarmdeckError as exc:
-            self._records.open(number, self.cols, self.rows)
+            await self._records.open(number, self.cols, self.rows)
             self._set_state(S.FAILED, f"could not start: {exc}")
             return None
         self.started_at = time.time()
-        self._records.open(number, self.cols, self.rows)
         self._set_state(S.ACTIVE, f"pid {self.pid}")
         if self._stop_requested:
             tg.start_soon(self._stop)
+        await self._records.open(number, self.cols, self.rows)  # output is held meanwhile
         self.exit = await self._wait(term)
         self.ended_at = time.time()
         return self.exit
@@ -256,17 +256,16 @@ class Session:
             self._set_state(S.FAILED, status.describe())
 
     def _on_output(self, data: bytes) -> None:
-        replies = self.screen.feed(data)
+        replies = self.screen.feed_text(self._records.output(data))
         if replies and self.terminal is not None and self._tg is not None:
             self._tg.start_soon(self.terminal.write, replies)
-        self._records.output(data)
         self._on_screen(self.name)
 
     def flush_recording(self) -> None:
         """Push buffered output to disk, so a quiet session's last words are not held back."""
         self._records.flush()
 
-    def _close_records(self) -> None:
+    async def _close_records(self) -> None:
         exit_info: dict[str, object] = {
             "session": self.name,
             "attempt": self.attempt_number,
@@ -276,7 +275,7 @@ class Session:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
         }
-        self._records.close(self.attempt_number, self.screen, exit_info)
+        await self._records.close(self.attempt_number, self.screen, exit_info)
 
     # -- operator commands ----------------------------------------------------------------
     def _require(self, *states: SessionState) -> Terminal:

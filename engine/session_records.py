@@ -5,10 +5,12 @@ Files per attempt, `stem` being the session's name for the first attempt and
 `name.attempt-N` for later ones: `<stem>.cast` (asciicast v2), `<stem>.exit.json`; the
 screen files `<name>.screen.txt` / `.screen.ans` always show the latest attempt.
 
-Creating files is the costly part (~0.1-0.4 ms each here), so the engine does it off the
-path between one session's end and the next one's start: `expect` is called before the job
-is dispatched and holds any early output; `open` creates the recording once the job runs
-and writes what was held, so every byte is recorded, in order.
+Creating files is the costly part: ~0.1-0.4 ms each here, but up to 36 ms when the disk's
+journal is busy (bench/forkjoin.py, 10 sessions starting and ending at once), and the event
+loop must not wait for that. So files are created and written in a worker thread, and off
+the path between one session's end and the next one's start: `expect` is called before the
+job is dispatched and holds any early output; `open` creates the recording once the job
+runs and writes what was held, so every byte is recorded, in order.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import codecs
 import json
 from typing import TYPE_CHECKING
 
-from engine.recorder import CastWriter, save_screen
+import anyio
+
+from engine.recorder import CastWriter, save_screen, screen_texts
 from engine.terminal import TERM
 
 if TYPE_CHECKING:
@@ -47,21 +51,26 @@ class SessionRecords:
         self._decoder.reset()
         self._held = []
 
-    def open(self, attempt: int, cols: int, rows: int) -> None:
-        """Create the attempt's recording and write the output held so far."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+    async def open(self, attempt: int, cols: int, rows: int) -> None:
+        """Create the attempt's recording (in a thread) and write the output held so far."""
         path = self.directory / f"{self.stem(attempt)}.cast"
-        self._cast = CastWriter(path, cols, rows, self.name, CAST_ENV)
+        self._cast = await anyio.to_thread.run_sync(self._create, path, cols, rows)
         for text in self._held or ():
             self._cast.output(text)
         self._held = None
 
-    def output(self, data: bytes) -> None:
+    def _create(self, path: Path, cols: int, rows: int) -> CastWriter:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return CastWriter(path, cols, rows, self.name, CAST_ENV)
+
+    def output(self, data: bytes) -> str:
+        """Record data; return it decoded, so the screen need not decode it a second time."""
         text = self._decoder.decode(data)
         if self._cast is not None:
             self._cast.output(text)
         elif self._held is not None:
             self._held.append(text)
+        return text
 
     def resize(self, cols: int, rows: int) -> None:
         if self._cast is not None:
@@ -72,14 +81,24 @@ class SessionRecords:
         if self._cast is not None:
             self._cast.flush()
 
-    def close(self, attempt: int, screen: Screen, exit_info: dict[str, object]) -> None:
-        """End the attempt: close the recording, save the screen and the exit status."""
-        if self._cast is not None:
-            self._cast.output(self._decoder.decode(b"", final=True))
-        self.abandon()
-        save_screen(self.directory, self.name, screen)
+    async def close(self, attempt: int, screen: Screen, exit_info: dict[str, object]) -> None:
+        """End the attempt: close the recording, save the screen and the exit status; the
+        screen is read here, the files are written in a thread."""
+        cast, self._cast, self._held = self._cast, None, None
+        if cast is not None:
+            cast.output(self._decoder.decode(b"", final=True))
+        text, ansi = screen_texts(screen)
+        status = json.dumps(exit_info, indent=2) + "\n"
         path = self.directory / f"{self.stem(attempt)}.exit.json"
-        path.write_text(json.dumps(exit_info, indent=2) + "\n")
+
+        def write() -> None:
+            if cast is not None:
+                cast.close()
+            save_screen(self.directory, self.name, text, ansi)
+            path.write_text(status)
+
+        with anyio.CancelScope(shield=True):  # the files are the attempt's record
+            await anyio.to_thread.run_sync(write)
 
     def abandon(self) -> None:
         """Close the recording as it is (the engine is shutting down mid-attempt)."""

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import subprocess
     from collections.abc import Callable, Mapping
 
+    from engine.relay import PtyRelay
+
 
 TERM = "xterm-256color"  # what the engine emulates, so what every program is told
 READ_BUDGET = 64 * 1024  # bytes per wake-up: large reads, yet fair to other terminals
@@ -71,8 +73,9 @@ class Terminal(ABC):
 
     kind: Literal["pooled", "fresh"]
 
-    def __init__(self, cols: int, rows: int) -> None:
+    def __init__(self, cols: int, rows: int, relay: PtyRelay | None = None) -> None:
         self.id = next(_ids)
+        self._relay = relay
         self.master, self._slave = open_pty(cols, rows)
         self.leases = 0
         self.idle_since = time.monotonic()
@@ -86,20 +89,31 @@ class Terminal(ABC):
 
     # -- output -------------------------------------------------------------------------
     async def _read_loop(self) -> None:
+        """Read the PTY through the relay's pipe (or directly) until it ends or is closed."""
         self._reader_done = anyio.Event()
+        relay = self._relay
+        pipe = relay.attach(self.id, self.master) if relay is not None else None
+        fd = pipe if pipe is not None else self.master
         try:
             with anyio.CancelScope() as scope:
                 self._reader_scope = scope
                 while True:
-                    await anyio.wait_readable(self.master)
-                    data, eof = read_available(self.master, READ_BUDGET)
+                    await anyio.wait_readable(fd)
+                    data, eof = read_available(fd, READ_BUDGET)
                     if data:
                         self._deliver(data)
-                    if eof:
+                    if not eof:
+                        continue
+                    if fd == self.master or (relay is not None and await relay.ended(self.id)):
                         break
+                    fd = self.master  # the relay died: read the PTY ourselves from here on
         except (OSError, anyio.ClosedResourceError):
             pass  # the fd was closed under us: the terminal is going away
         finally:
+            if pipe is not None:
+                assert relay is not None
+                relay.detach(self.id)
+                os.close(pipe)
             self._eof.set()
             self._reader_done.set()
 

@@ -140,6 +140,7 @@ async def test_scrollback_holds_the_earliest_lines_once_they_scroll_off_the_scre
     api: EngineAPI,
 ) -> None:
     await eventually(lambda: api.session_info("cat").state is S.ACTIVE)
+    api.watch_history("cat")  # as the room does for its selected session
     count = 2 * api.screen_snapshot("cat").rows
     await api.send_input("cat", b"".join(b"early-%03d\r" % i for i in range(count)))
     await wait_shows(api, "cat", f"early-{count - 1:03d}")

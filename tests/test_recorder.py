@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from engine import recorder
-from engine.recorder import CastWriter, save_screen
+from engine.recorder import CastWriter, save_screen, screen_texts
 from engine.screen import Screen
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def test_close_is_idempotent(tmp_path: Path) -> None:
 def test_save_screen_writes_text_and_ansi(tmp_path: Path) -> None:
     screen = Screen(20, 3)
     screen.feed(b"\x1b[31mred\x1b[0m line\r\nsecond")
-    text_path, ansi_path = save_screen(tmp_path / "dumps", "job", screen)
+    text_path, ansi_path = save_screen(tmp_path / "dumps", "job", *screen_texts(screen))
     assert text_path.name == "job.screen.txt"
     assert ansi_path.name == "job.screen.ans"
     assert text_path.read_text("utf-8") == "red line\nsecond\n\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from engine.screen import Style, TerminalModes
 from engine.states import SessionState
 from themes import load_themes
@@ -91,3 +93,15 @@ def test_pool_alerts_name_their_kind() -> None:
     found = alerts(sample)  # type: ignore[arg-type]
     assert [kind for kind, _ in found] == ["saturated", "wait"]
     assert found[0][1] == "saturated: 3 waiting for 2 terminals"
+
+
+@pytest.mark.anyio
+async def test_screens_paint_on_the_rooms_faster_update_tick() -> None:
+    """tui.app sets Textual's module-level update period; fails if Textual stops reading it."""
+    from textual.app import App
+
+    from tui.app import PAINT_PERIOD
+
+    app: App[None] = App()
+    async with app.run_test():
+        assert app.screen._update_timer._interval == PAINT_PERIOD

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING, ClassVar
 
+import textual.screen
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -46,6 +47,14 @@ if TYPE_CHECKING:
     )
     from tui.screens.quit import QuitChoice
     from tui.widgets.terminal_pane import TerminalPane
+
+PAINT_PERIOD = 1 / 120
+"""Textual paints a dirty screen on its update timer's next tick, 1/TEXTUAL_FPS (1/60)
+after the screen goes idle. A key's echo waits for that tick: bench/ui.py, 8 sessions x
+1 MB/s, key p95 55-63 -> ~35 ms at 1/120, with the same frames painted and the same CPU.
+Set on the module Textual reads it from at run time (not TEXTUAL_FPS: the engine's sessions
+would inherit it); tests/test_tui_units.py fails if Textual stops using the name."""
+textual.screen.UPDATE_PERIOD = PAINT_PERIOD  # type: ignore[misc]
 
 GC_THRESHOLDS = (7_000, 20, 20)
 """Young collections less often once start-up is frozen out (see ControlRoom.on_mount)."""

@@ -75,6 +75,7 @@ class Operations(App[None]):
     async def show_panes(self) -> None:
         grid = self.grid
         await grid.show(self.session_list.shown(), self.selected, self.zoomed)
+        self.engine.watch_history(self.selected)
         page, pages = grid.page
         paging = f" · page {page + 1}/{pages}" if pages > 1 else ""
         zoom = " · zoomed" if self.zoomed else ""

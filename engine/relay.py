@@ -1,0 +1,145 @@
+"""The engine's side of the PTY relay (engine/pty_relay.py): start it, hand it terminals.
+
+A terminal `attach`es its PTY master and gets back the read end of a pipe carrying the
+same bytes in the same order, in reads up to 16x larger. When that pipe ends, `ended`
+tells a real end of file (the relay said `eof` first) from a relay that died, in which case
+the terminal reads its PTY itself: losing the relay slows the engine down, nothing more.
+Without a relay (it could not start) terminals read their PTYs directly, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from engine.terminal import reap
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+RELAY = str(Path(__file__).with_name("pty_relay.py"))
+PIPE_SIZE = 256 * 1024  # 4x the default: fewer wake-ups; 64 terminals cost 16 MiB at most
+_F_SETPIPE_SZ = 1031
+
+
+class PtyRelay:
+    """A running relay process and the terminals attached to it."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], ctl: socket.socket) -> None:
+        self._popen = popen
+        self._ctl = ctl
+        self._ended: dict[int, anyio.Event] = {}
+        self._eof: set[int] = set()
+        self._dead = anyio.Event()
+
+    @property
+    def alive(self) -> bool:
+        return not self._dead.is_set()
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    def attach(self, ident: int, master: int) -> int | None:
+        """Relay `master` into a new pipe; return the pipe's read end (None: read it yourself)."""
+        if not self.alive:
+            return None
+        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        with contextlib.suppress(OSError):  # over the per-user pipe budget: keep the default
+            fcntl.fcntl(read_end, _F_SETPIPE_SZ, PIPE_SIZE)
+        try:
+            socket.send_fds(self._ctl, [b"add %d" % ident], [master, write_end])
+        except OSError:
+            os.close(read_end)
+            return None
+        finally:
+            os.close(write_end)
+        self._ended[ident] = anyio.Event()
+        return read_end
+
+    async def ended(self, ident: int) -> bool:
+        """After the pipe ended: True for the PTY's real end, False if the relay died."""
+        event = self._ended.get(ident)
+        if event is not None:
+            with anyio.move_on_after(5.0):  # `eof` is sent before the pipe closes
+                await event.wait()
+        return ident in self._eof
+
+    def detach(self, ident: int) -> None:
+        """Forget the terminal; the relay closes its copies of the fds."""
+        self._ended.pop(ident, None)
+        self._eof.discard(ident)
+        if self.alive:
+            with contextlib.suppress(OSError):
+                self._ctl.send(b"del %d" % ident)
+
+    async def _listen(self) -> None:
+        try:
+            while True:
+                await anyio.wait_readable(self._ctl)
+                try:
+                    msg = self._ctl.recv(64)
+                except BlockingIOError:
+                    continue
+                if not msg:
+                    break
+                op, _, ident = msg.partition(b" ")
+                if op == b"eof" and int(ident) in self._ended:
+                    self._eof.add(int(ident))
+                    self._ended[int(ident)].set()
+        except OSError:
+            pass
+        finally:
+            self._dead.set()
+            for event in self._ended.values():
+                event.set()
+
+    async def aclose(self) -> None:
+        """Close the control socket (the relay exits on it) and reap the process."""
+        self._dead.set()
+        with contextlib.suppress(OSError):
+            self._ctl.shutdown(socket.SHUT_RDWR)
+        with anyio.CancelScope(shield=True):
+            if await reap(self._popen, 2.0) is None:
+                self._popen.kill()
+                await reap(self._popen, 2.0)
+        self._ctl.close()
+
+
+def _spawn(fd: int) -> subprocess.Popen[bytes] | None:
+    """Start the relay (vfork, like every spawn here: ~1 ms, not worth a thread)."""
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-S", RELAY, str(fd)], pass_fds=[fd], stdin=subprocess.DEVNULL
+        )
+    except OSError:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def open_relay() -> AsyncIterator[PtyRelay | None]:
+    """Run a relay for the block; yields None if it cannot start (terminals read directly)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with theirs:
+        popen = _spawn(theirs.fileno())
+    if popen is None:
+        ours.close()
+        yield None
+        return
+    ours.setblocking(False)
+    relay = PtyRelay(popen, ours)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(relay._listen)
+        try:
+            yield relay
+        finally:
+            await relay.aclose()
+            tg.cancel_scope.cancel()

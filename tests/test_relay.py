@@ -1,0 +1,144 @@
+"""The PTY relay: terminals' output comes through it, in order, with flow control, and
+losing it costs speed, not output or sessions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+from typing import Any
+
+import anyio
+import pytest
+
+from engine.fresh_terminal import FreshTerminal
+from engine.pool import open_pool
+from engine.pooled_terminal import PooledTerminal
+from engine.pty import open_pty, read_available, spawn_on_pty
+from engine.relay import open_relay
+from engine.spec import PoolSpec
+from engine.terminal import Job, base_env
+
+pytestmark = pytest.mark.anyio
+
+
+def spec(**fields: Any) -> PoolSpec:
+    return PoolSpec(**{"size": 2, "warm": 1, "acquire_timeout": 10, **fields})
+
+
+async def _until(check: Any, timeout: float = 10) -> None:
+    with anyio.fail_after(timeout):
+        while not check():
+            await anyio.sleep(0.01)
+
+
+def _pipes_open() -> int:
+    return sum(
+        stat.S_ISFIFO(os.stat(f"/proc/self/fd/{fd}").st_mode)
+        for fd in os.listdir("/proc/self/fd")
+        if os.path.exists(f"/proc/self/fd/{fd}")
+    )
+
+
+async def test_a_pooled_job_reads_through_the_relay_every_byte_in_order() -> None:
+    async with open_pool(spec()) as pool:
+        relay = pool._relay
+        assert relay is not None
+        assert relay.alive
+        assert await anyio.Path(f"/proc/{relay.pid}").exists()
+        term = await pool.acquire()
+        assert isinstance(term, PooledTerminal)
+        got = bytearray()
+        script = "import sys\nfor i in range(20000): sys.stdout.write(f'line {i:05d}\\n')"
+        await term.start(Job(["python3", "-c", script]), got.extend)
+        assert (await term.wait()).ok
+        lines = bytes(got).decode().split("\r\n")
+        assert lines[:-1] == [f"line {i:05d}" for i in range(20000)]
+        pool.release(term)
+
+
+async def test_a_terminal_reads_its_pty_itself_once_the_relay_dies() -> None:
+    async with open_pool(spec(size=1)) as pool:
+        relay = pool._relay
+        assert relay is not None
+        term = await pool.acquire()
+        assert isinstance(term, PooledTerminal)
+        got = bytearray()
+        script = "for i in 1 2 3 4; do echo tick-$i; sleep 0.3; done"
+        await term.start(Job(["bash", "-c", script]), got.extend)
+        await _until(lambda: b"tick-1" in got)
+        os.kill(relay.pid, signal.SIGKILL)
+        with anyio.fail_after(10):
+            status = await term.wait()
+        assert status.ok
+        assert b"tick-4" in got  # later output came straight from the PTY
+        assert not relay.alive
+        pool.release(term)
+        second = await pool.acquire()  # the same terminal, healthy, reading directly
+        assert second is term
+        more = bytearray()
+        await second.start(Job(["echo", "after"]), more.extend)
+        assert (await second.wait()).ok
+        assert b"after" in more
+        pool.release(second)
+
+
+async def test_a_fresh_terminal_ends_with_the_relay_saying_eof() -> None:
+    async with open_relay() as relay, anyio.create_task_group() as tg:
+        assert relay is not None
+        pipes = _pipes_open()
+        term = FreshTerminal(80, 24, relay)
+        got = bytearray()
+        await term.start(Job(["printf", "fresh-end"]), got.extend, tg)
+        assert (await term.wait()).ok
+        assert b"fresh-end" in got
+        await term.aclose()
+        assert relay.alive  # a real end of file, not the relay dying
+        assert _pipes_open() == pipes  # the relay's pipe went with the terminal
+
+
+async def test_an_undrained_pipe_holds_the_program_back_and_loses_nothing() -> None:
+    """Flow control: while the engine's end of a pipe is not read, the relay stops reading
+    that PTY and the program blocks; another terminal keeps flowing; then every byte comes."""
+    total = 8 * 1024 * 1024
+    writer = f"import sys; sys.stdout.buffer.write(b'x' * {total}); sys.stdout.flush()"
+    async with open_relay() as relay:
+        assert relay is not None
+        master, slave = open_pty(80, 24)
+        other_master, other_slave = open_pty(80, 24)
+        procs = []
+        pipe = other = None
+        try:
+            pipe = relay.attach(1, master)
+            other = relay.attach(2, other_master)
+            assert pipe is not None
+            assert other is not None
+            procs.append(spawn_on_pty(["python3", "-c", writer], slave, env=base_env()))
+            await anyio.sleep(1.0)  # nobody reads `pipe`
+            assert procs[0].poll() is None  # blocked on its full terminal
+            procs.append(spawn_on_pty(["echo", "still-flowing"], other_slave, env=base_env()))
+            seen = b""
+            with anyio.fail_after(10):
+                while b"still-flowing" not in seen:
+                    await anyio.wait_readable(other)
+                    seen += read_available(other, 65536)[0]
+            got = 0
+            with anyio.fail_after(30):
+                while got < total:
+                    await anyio.wait_readable(pipe)
+                    got += len(read_available(pipe, 1 << 20)[0])
+                while procs[0].poll() is None:
+                    await anyio.sleep(0.01)
+            assert got == total
+            assert procs[0].returncode == 0
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+            relay.detach(1)
+            relay.detach(2)
+            for fd in (master, slave, other_master, other_slave):
+                os.close(fd)
+            for end in (pipe, other):
+                if end is not None:
+                    os.close(end)
