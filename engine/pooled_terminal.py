@@ -42,8 +42,8 @@ class PooledTerminal(Terminal):
     kind: Literal["pooled", "fresh"] = "pooled"
 
     def __init__(self, cols: int, rows: int, relay: PtyRelay | None = None) -> None:
-        super().__init__(cols, rows, relay)
         self._marker = f"\x1b]6973;swarmdeck-end;{secrets.token_hex(8)}\x07".encode()
+        super().__init__(cols, rows, relay)
         self._pending = b""
         self._boundary = anyio.Event()
         self._ctl, self._child_ctl = socket.socketpair()
@@ -86,6 +86,9 @@ class PooledTerminal(Terminal):
             raise
         self.launcher_pid = int(msg["pid"])
         self._sink = None
+
+    def _end_marker(self) -> bytes:
+        return self._marker
 
     def _failure(self, exc: BaseException) -> str:
         why = "no answer (timeout)" if isinstance(exc, TimeoutError) else str(exc)

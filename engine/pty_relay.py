@@ -1,18 +1,28 @@
-"""The PTY relay process: reads every terminal's PTY on the engine's behalf.
+"""The PTY relay process: reads every terminal's PTY, and records it, on the engine's behalf.
 
 Why a process: a PTY hands out at most ~4 KiB per read, so a flood costs the reader one
-syscall per 4 KiB (~4-5 ms of CPU per MB), and in the engine that CPU would sit on the
-same core, under the same GIL, as the emulator that must digest every byte. Here it runs
-on the other core and hands the engine 64 KiB pipe reads instead (docs/performance.md).
+syscall per 4 KiB (~4-5 ms of CPU per MB), and recording it as asciicast costs as much
+again (JSON-escaping every ESC). In the engine, that CPU would sit on the same core, under
+the same GIL, as the emulator that must digest every byte. Here it runs on the other core
+and hands the engine 64 KiB pipe reads instead (docs/performance.md).
 
-Run as `python -I -S pty_relay.py CONTROL_FD`; standard library only (like launcher.py).
+Run as `python -I -S pty_relay.py CONTROL_FD [MSGSPEC_DIR]`; standard library only (like
+launcher.py), plus msgspec for the recordings' JSON when the engine says where it is.
 The control socket is a SOCK_SEQPACKET pair with the engine:
 
-* engine -> relay: `add <id>` carrying two fds (the PTY master, the write end of a pipe
-  whose read end the engine watches); `del <id>` (close both).
+* engine -> relay: `add <id> [<marker hex>]` carrying two fds (the PTY master, the write
+  end of a pipe whose read end the engine watches; the marker is a pooled terminal's end
+  of job); `del <id>` (close both); `rec <id> <json {path, header}>` (record what follows
+  as asciicast v2 until the marker, end of file or `unrec <id>`); `rsz <id> <COLSxROWS>`
+  (a resize event in the recording).
 * relay -> engine: `eof <id>`, sent *before* it closes that pipe, when the PTY reached end
-  of file; a pipe that ends without it means the relay died and the engine reads the PTY
-  itself from then on.
+  of file (a pipe that ends without it means the relay died, and the engine reads the PTY
+  itself from then on); `err <id> <text>` when a recording could not be written.
+
+Ordering: the engine sends `rec` before it dispatches the job, and the relay drains its
+control socket before every PTY read, so a job's first byte always finds its recording
+open. A recording closes at the job's end marker before the bytes holding the marker are
+forwarded, so the engine never sees a job end whose recording is still being written.
 
 Flow control is the pipe's: while a pipe is full its PTY is not read, so the program
 blocks exactly as it would on a slow terminal. One poll round reads at most BURST bytes
@@ -22,26 +32,91 @@ the control socket closes, closing every fd it holds.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import json
 import os
 import select
 import socket
 import sys
+import time
+from typing import BinaryIO
 
 CHUNK = 65536
 BURST = 256 * 1024  # bytes read from one PTY per poll round
+FLUSH_INTERVAL = 0.5  # seconds a recording may hold written events in its buffer
 IN, OUT = select.POLLIN, select.POLLOUT
 GONE = select.POLLERR | select.POLLHUP | select.POLLNVAL
+
+
+def _stdlib_encode(event: tuple[float, str, str]) -> bytes:
+    return json.dumps(event, ensure_ascii=False).encode("utf-8", "replace")
+
+
+_encode = _stdlib_encode  # main() switches to msgspec's when the engine says where it is
+
+
+def _use_msgspec(path: str) -> None:
+    """msgspec escapes a flood's ESCs ~4x faster than json; the relay runs without site
+    packages (-I -S, for a fast start), so the engine passes msgspec's directory."""
+    global _encode
+    sys.path.append(path)
+    try:
+        import msgspec
+    except ImportError:
+        return
+    encode = msgspec.json.Encoder().encode
+
+    def fast(event: tuple[float, str, str]) -> bytes:
+        try:
+            return encode(event)
+        except UnicodeEncodeError:  # a lone surrogate (never from the decoder)
+            return _stdlib_encode(event)
+
+    _encode = fast
+
+
+class Recording:
+    """One open asciicast v2 file."""
+
+    def __init__(self, path: str, header: dict[str, object]) -> None:
+        self.file: BinaryIO = open(path, "wb", buffering=1 << 16)  # noqa: SIM115
+        self.file.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
+        self.file.flush()
+        self.start = time.monotonic()
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.dirty_since: float | None = None
+
+    def event(self, code: str, text: str) -> None:
+        if not text:
+            return
+        now = time.monotonic()
+        self.file.write(_encode((round(now - self.start, 6), code, text)) + b"\n")
+        if self.dirty_since is None:
+            self.dirty_since = now
+
+    def output(self, data: bytes) -> None:
+        self.event("o", self.decoder.decode(data))
+
+    def flush(self) -> None:
+        self.file.flush()
+        self.dirty_since = None
+
+    def close(self) -> None:
+        self.event("o", self.decoder.decode(b"", final=True))
+        self.file.close()
 
 
 class Link:
     """One terminal: its PTY master, the engine's pipe, bytes the pipe could not take yet."""
 
-    __slots__ = ("blocked", "ended", "id", "master", "pending", "pipe")
+    __slots__ = ("blocked", "ended", "held", "id", "marker", "master", "pending", "pipe", "rec")
 
-    def __init__(self, ident: bytes, master: int, pipe: int) -> None:
-        self.id, self.master, self.pipe = ident, master, pipe
+    def __init__(self, ident: bytes, master: int, pipe: int, marker: bytes) -> None:
+        self.id, self.master, self.pipe, self.marker = ident, master, pipe, marker
         self.pending = b""
+        self.held = b""  # a possible start of the marker, not recorded yet
+        self.rec: Recording | None = None
         self.ended = self.blocked = False
 
 
@@ -52,44 +127,64 @@ class Relay:
         self.poller.register(ctl, IN)
         self.links: dict[bytes, Link] = {}
         self.by_fd: dict[int, Link] = {}
+        self.open = True
 
     def run(self) -> None:
-        while True:
-            for fd, events in self.poller.poll():
+        while self.open:
+            timeout = FLUSH_INTERVAL * 1000 if self._dirty() else None
+            for fd, events in self.poller.poll(timeout):
                 if fd == self.ctl.fileno():
-                    if not self.control():
-                        return
+                    self.drain()
                     continue
                 link = self.by_fd.get(fd)
                 if link is None:
                     continue
                 if fd == link.master:
-                    self.pump(link)
+                    self.drain()  # a `rec` sent before this job's output must apply to it
+                    if self.links.get(link.id) is link:
+                        self.pump(link)
                 elif events & OUT:
                     self.flush(link)
                 elif events & GONE:  # the engine closed its end of the pipe
                     self.drop(link)
+            self.flush_recordings()
+        for link in list(self.links.values()):
+            self.drop(link)
 
     # -- control ----------------------------------------------------------------------
-    def control(self) -> bool:
-        try:
-            msg, fds, _flags, _addr = socket.recv_fds(self.ctl, 64, 2)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        if not msg:
-            return False  # the engine is gone
-        op, _, ident = msg.partition(b" ")
+    def drain(self) -> None:
+        """Apply every control message waiting, in order."""
+        while self.open:
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(self.ctl, 65536, 2)
+            except BlockingIOError:
+                return
+            except OSError:
+                msg, fds = b"", []
+            if not msg:
+                self.open = False  # the engine is gone
+                return
+            self.apply(msg, fds)
+
+    def apply(self, msg: bytes, fds: list[int]) -> None:
+        op, _, rest = msg.partition(b" ")
+        ident, _, arg = rest.partition(b" ")
         if op == b"add" and len(fds) == 2:
-            self.add(Link(ident, fds[0], fds[1]))
-        else:
-            for fd in fds:
-                os.close(fd)
-            link = self.links.get(ident)
-            if op == b"del" and link is not None:
-                self.drop(link)
-        return True
+            self.add(Link(ident, fds[0], fds[1], bytes.fromhex(arg.decode())))
+            return
+        for fd in fds:
+            os.close(fd)
+        link = self.links.get(ident)
+        if link is None:
+            return
+        if op == b"del":
+            self.drop(link)
+        elif op == b"rec":
+            self.record(link, json.loads(arg))
+        elif op == b"unrec":
+            self.stop_recording(link)
+        elif op == b"rsz" and link.rec is not None:
+            link.rec.event("r", arg.decode())
 
     def add(self, link: Link) -> None:
         os.set_blocking(link.master, False)
@@ -102,11 +197,71 @@ class Relay:
     def drop(self, link: Link) -> None:
         if self.links.pop(link.id, None) is None:
             return
+        self.stop_recording(link)
         for fd in (link.master, link.pipe):
             self.by_fd.pop(fd, None)
             with contextlib.suppress(KeyError):
                 self.poller.unregister(fd)
             os.close(fd)
+
+    def say(self, msg: bytes) -> None:
+        with contextlib.suppress(OSError):
+            self.ctl.send(msg)
+
+    # -- recordings -------------------------------------------------------------------
+    def record(self, link: Link, order: dict[str, object]) -> None:
+        self.stop_recording(link)
+        link.held = b""
+        try:
+            os.makedirs(os.path.dirname(str(order["path"])), exist_ok=True)
+            link.rec = Recording(str(order["path"]), dict(order["header"]))  # type: ignore[call-overload]
+        except OSError as exc:
+            self.say(b"err " + link.id + b" " + f"cannot record {order['path']}: {exc}".encode())
+
+    def stop_recording(self, link: Link) -> None:
+        rec, link.rec = link.rec, None
+        if rec is None:
+            return
+        try:
+            rec.output(link.held)
+            link.held = b""
+            rec.close()
+        except OSError as exc:
+            self.say(b"err " + link.id + b" " + f"recording: {exc}".encode())
+
+    def tap(self, link: Link, data: bytes) -> None:
+        """Record `data` up to the job's end marker; the marker ends the recording."""
+        rec = link.rec
+        if rec is None:
+            return
+        marker = link.marker
+        if not marker:
+            rec.output(data)
+            return
+        data = link.held + data
+        link.held = b""
+        at = data.find(marker)
+        if at >= 0:
+            rec.output(data[:at])
+            self.stop_recording(link)
+            return
+        keep = _partial_suffix(data, marker)
+        rec.output(data[: len(data) - keep])
+        link.held = data[len(data) - keep :]
+
+    def flush_recordings(self) -> None:
+        now = time.monotonic()
+        for link in self.links.values():
+            rec = link.rec
+            if rec is None or rec.dirty_since is None or now - rec.dirty_since < FLUSH_INTERVAL:
+                continue
+            try:
+                rec.flush()
+            except OSError as exc:
+                self.say(b"err " + link.id + b" " + f"recording: {exc}".encode())
+
+    def _dirty(self) -> bool:
+        return any(link.rec is not None and link.rec.dirty_since for link in self.links.values())
 
     # -- data -------------------------------------------------------------------------
     def pump(self, link: Link) -> None:
@@ -125,6 +280,13 @@ class Relay:
             chunks.append(data)
             total += len(data)
         link.pending = b"".join(chunks)
+        try:
+            self.tap(link, link.pending)
+        except OSError as exc:
+            self.say(b"err " + link.id + b" " + f"recording: {exc}".encode())
+            link.rec = None
+        if link.ended:
+            self.stop_recording(link)
         self.flush(link)
 
     def flush(self, link: Link) -> None:
@@ -145,20 +307,26 @@ class Relay:
                 self.poller.unregister(link.master)
             self.poller.register(link.pipe, OUT)
         elif link.ended:
-            self.finish(link)
+            self.say(b"eof " + link.id)
+            self.drop(link)
         else:
             if link.blocked:
                 link.blocked = False
                 self.poller.register(link.master, IN)
             self.poller.register(link.pipe, 0)  # still hears POLLERR if the engine goes away
 
-    def finish(self, link: Link) -> None:
-        with contextlib.suppress(OSError):
-            self.ctl.send(b"eof " + link.id)
-        self.drop(link)
+
+def _partial_suffix(data: bytes, marker: bytes) -> int:
+    """Length of the longest suffix of data that is a proper prefix of marker."""
+    start = data.rfind(marker[:1], max(0, len(data) - len(marker) + 1))
+    if start < 0:
+        return 0
+    return len(data) - start if marker.startswith(data[start:]) else 0
 
 
 def main() -> None:
+    if len(sys.argv) > 2:
+        _use_msgspec(sys.argv[2])
     ctl = socket.socket(fileno=int(sys.argv[1]))
     ctl.setblocking(False)
     try:

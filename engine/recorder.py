@@ -26,6 +26,18 @@ _BUFFER_SIZE = 1 << 16
 _encode = msgspec.json.Encoder().encode
 
 
+def cast_header(cols: int, rows: int, title: str, env: dict[str, str]) -> dict[str, object]:
+    """The first line of an asciicast v2 file (here and in the PTY relay's recordings)."""
+    return {
+        "version": 2,
+        "width": cols,
+        "height": rows,
+        "timestamp": int(time.time()),
+        "title": title,
+        "env": env,
+    }
+
+
 class CastWriter:
     """An open asciicast v2 file; one instance per recorded session."""
 
@@ -33,14 +45,7 @@ class CastWriter:
         self._file = path.open("wb", buffering=_BUFFER_SIZE)
         self._start = time.monotonic()
         self._flushed = self._start
-        header = {
-            "version": 2,
-            "width": cols,
-            "height": rows,
-            "timestamp": int(time.time()),
-            "title": title,
-            "env": env,
-        }
+        header = cast_header(cols, rows, title, env)
         self._file.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
         self._file.flush()
 

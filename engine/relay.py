@@ -1,16 +1,20 @@
 """The engine's side of the PTY relay (engine/pty_relay.py): start it, hand it terminals.
 
 A terminal `attach`es its PTY master and gets back the read end of a pipe carrying the
-same bytes in the same order, in reads up to 16x larger. When that pipe ends, `ended`
-tells a real end of file (the relay said `eof` first) from a relay that died, in which case
-the terminal reads its PTY itself: losing the relay slows the engine down, nothing more.
-Without a relay (it could not start) terminals read their PTYs directly, as before.
+same bytes in the same order, in reads up to 16x larger; `record` has the relay write the
+asciicast recording too, so neither the 4 KiB reads nor the JSON escaping load the engine.
+When that pipe ends, `ended` tells a real end of file (the relay said `eof` first) from a
+relay that died, in which case the terminal reads its PTY itself: losing the relay slows
+the engine down and cuts that attempt's recording short, nothing more. Without a relay (it
+could not start) terminals read their PTYs and the engine records, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import logging
 import os
 import socket
 import subprocess
@@ -19,13 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 
 from engine.terminal import reap
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+log = logging.getLogger(__name__)
 RELAY = str(Path(__file__).with_name("pty_relay.py"))
+_MSGSPEC_DIR = str(Path(msgspec.__file__).parent.parent)  # the relay runs without site
 PIPE_SIZE = 256 * 1024  # 4x the default: fewer wake-ups; 64 terminals cost 16 MiB at most
 _F_SETPIPE_SZ = 1031
 
@@ -48,15 +55,19 @@ class PtyRelay:
     def pid(self) -> int:
         return self._popen.pid
 
-    def attach(self, ident: int, master: int) -> int | None:
-        """Relay `master` into a new pipe; return the pipe's read end (None: read it yourself)."""
+    def attach(self, ident: int, master: int, marker: bytes = b"") -> int | None:
+        """Relay `master` into a new pipe; return the pipe's read end (None: read it yourself).
+
+        `marker` ends each job's output on a pooled terminal: the relay ends its recording there.
+        """
         if not self.alive:
             return None
         read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         with contextlib.suppress(OSError):  # over the per-user pipe budget: keep the default
             fcntl.fcntl(read_end, _F_SETPIPE_SZ, PIPE_SIZE)
         try:
-            socket.send_fds(self._ctl, [b"add %d" % ident], [master, write_end])
+            add = b"add %d %s" % (ident, marker.hex().encode())
+            socket.send_fds(self._ctl, [add], [master, write_end])
         except OSError:
             os.close(read_end)
             return None
@@ -64,6 +75,27 @@ class PtyRelay:
             os.close(write_end)
         self._ended[ident] = anyio.Event()
         return read_end
+
+    def record(self, ident: int, path: Path, header: dict[str, object]) -> bool:
+        """Have the relay record the terminal's output from now on, as asciicast v2 at
+        `path`, until its job's end marker or end of file; False if it cannot (dead)."""
+        order = json.dumps({"path": str(path), "header": header}, ensure_ascii=False)
+        return self._say(b"rec %d %s" % (ident, order.encode()))
+
+    def record_resize(self, ident: int, cols: int, rows: int) -> None:
+        self._say(b"rsz %d %dx%d" % (ident, cols, rows))
+
+    def stop_recording(self, ident: int) -> None:
+        self._say(b"unrec %d" % ident)
+
+    def _say(self, msg: bytes) -> bool:
+        if not self.alive:
+            return False
+        try:
+            self._ctl.send(msg)
+        except OSError:
+            return False
+        return True
 
     async def ended(self, ident: int) -> bool:
         """After the pipe ended: True for the PTY's real end, False if the relay died."""
@@ -77,24 +109,25 @@ class PtyRelay:
         """Forget the terminal; the relay closes its copies of the fds."""
         self._ended.pop(ident, None)
         self._eof.discard(ident)
-        if self.alive:
-            with contextlib.suppress(OSError):
-                self._ctl.send(b"del %d" % ident)
+        self._say(b"del %d" % ident)
 
     async def _listen(self) -> None:
         try:
             while True:
                 await anyio.wait_readable(self._ctl)
                 try:
-                    msg = self._ctl.recv(64)
+                    msg = self._ctl.recv(65536)
                 except BlockingIOError:
                     continue
                 if not msg:
                     break
-                op, _, ident = msg.partition(b" ")
+                op, _, rest = msg.partition(b" ")
+                ident, _, text = rest.partition(b" ")
                 if op == b"eof" and int(ident) in self._ended:
                     self._eof.add(int(ident))
                     self._ended[int(ident)].set()
+                elif op == b"err":
+                    log.warning("pty relay, terminal %s: %s", ident.decode(), text.decode())
         except OSError:
             pass
         finally:
@@ -117,9 +150,8 @@ class PtyRelay:
 def _spawn(fd: int) -> subprocess.Popen[bytes] | None:
     """Start the relay (vfork, like every spawn here: ~1 ms, not worth a thread)."""
     try:
-        return subprocess.Popen(
-            [sys.executable, "-I", "-S", RELAY, str(fd)], pass_fds=[fd], stdin=subprocess.DEVNULL
-        )
+        argv = [sys.executable, "-I", "-S", RELAY, str(fd), _MSGSPEC_DIR]
+        return subprocess.Popen(argv, pass_fds=[fd], stdin=subprocess.DEVNULL)
     except OSError:
         return None
 

@@ -206,7 +206,7 @@ class Session:
         number = self.attempt_number
         if number > 1:
             self.screen.feed(f"\r\n\x1b[0m--- attempt {number} ---\r\n".encode())
-        self._records.expect()
+        self._records.expect(term, number, self.cols, self.rows)
         try:
             await self._start(term, tg)
         except SwarmdeckError as exc:

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.recorder import CastWriter, save_screen, screen_texts
+from engine.recorder import CastWriter, cast_header, save_screen, screen_texts
 from engine.terminal import TERM
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from engine.screen import Screen
+    from engine.terminal import Terminal
 
 CAST_ENV = {"TERM": TERM}
 
@@ -40,19 +41,27 @@ class SessionRecords:
         self.name = name
         self._cast: CastWriter | None = None
         self._held: list[str] | None = None
+        self._relayed: Terminal | None = None  # the terminal whose relay records this attempt
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def stem(self, attempt: int) -> str:
         """`name` for the first attempt, `name.attempt-N` for later ones."""
         return self.name if attempt == 1 else f"{self.name}.attempt-{attempt}"
 
-    def expect(self) -> None:
-        """An attempt is about to start: hold its output until `open`."""
+    def expect(self, term: Terminal, attempt: int, cols: int, rows: int) -> None:
+        """An attempt is about to start on `term`: its PTY relay records it from now on
+        (the usual case), or the engine holds its output until `open` creates the file."""
         self._decoder.reset()
-        self._held = []
+        path = self.directory / f"{self.stem(attempt)}.cast"
+        if term.record(path, cast_header(cols, rows, self.name, CAST_ENV)):
+            self._relayed = term
+        else:
+            self._held = []
 
     async def open(self, attempt: int, cols: int, rows: int) -> None:
         """Create the attempt's recording (in a thread) and write the output held so far."""
+        if self._relayed is not None:
+            return
         path = self.directory / f"{self.stem(attempt)}.cast"
         self._cast = await anyio.to_thread.run_sync(self._create, path, cols, rows)
         for text in self._held or ():
@@ -64,7 +73,7 @@ class SessionRecords:
         return CastWriter(path, cols, rows, self.name, CAST_ENV)
 
     def output(self, data: bytes) -> str:
-        """Record data; return it decoded, so the screen need not decode it a second time."""
+        """Record data (unless the relay does); return it decoded, for the screen."""
         text = self._decoder.decode(data)
         if self._cast is not None:
             self._cast.output(text)
@@ -73,20 +82,25 @@ class SessionRecords:
         return text
 
     def resize(self, cols: int, rows: int) -> None:
-        if self._cast is not None:
+        if self._relayed is not None:
+            self._relayed.record_resize(cols, rows)
+        elif self._cast is not None:
             self._cast.resize(cols, rows)
 
     def flush(self) -> None:
-        """Push buffered output to disk, so a quiet session's last words are not held back."""
+        """Push buffered output to disk, so a quiet session's last words are not held back
+        (the relay flushes its recordings itself)."""
         if self._cast is not None:
             self._cast.flush()
 
     async def close(self, attempt: int, screen: Screen, exit_info: dict[str, object]) -> None:
         """End the attempt: close the recording, save the screen and the exit status; the
-        screen is read here, the files are written in a thread."""
+        screen is read here, the files are written in a thread. A relayed recording ended
+        at the job's end marker (or end of file) before the engine saw the job end."""
         cast, self._cast, self._held = self._cast, None, None
         if cast is not None:
             cast.output(self._decoder.decode(b"", final=True))
+        self._stop_relayed()
         text, ansi = screen_texts(screen)
         status = json.dumps(exit_info, indent=2) + "\n"
         path = self.directory / f"{self.stem(attempt)}.exit.json"
@@ -103,6 +117,12 @@ class SessionRecords:
     def abandon(self) -> None:
         """Close the recording as it is (the engine is shutting down mid-attempt)."""
         self._held = None
+        self._stop_relayed()
         if self._cast is not None:
             self._cast.close()
             self._cast = None
+
+    def _stop_relayed(self) -> None:
+        if self._relayed is not None:
+            self._relayed.stop_recording()  # a no-op once the job's end closed it
+            self._relayed = None

@@ -27,6 +27,7 @@ from engine.pty import open_pty, read_available, set_winsize
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Callable, Mapping
+    from pathlib import Path
 
     from engine.relay import PtyRelay
 
@@ -75,8 +76,10 @@ class Terminal(ABC):
 
     def __init__(self, cols: int, rows: int, relay: PtyRelay | None = None) -> None:
         self.id = next(_ids)
-        self._relay = relay
         self.master, self._slave = open_pty(cols, rows)
+        self._relay = relay
+        self._pipe = relay.attach(self.id, self.master, self._end_marker()) if relay else None
+        """The relay's pipe carrying this PTY's output; None: the reader reads the PTY."""
         self.leases = 0
         self.idle_since = time.monotonic()
         self.job_pid: int | None = None
@@ -88,12 +91,15 @@ class Terminal(ABC):
         self._closed = False
 
     # -- output -------------------------------------------------------------------------
+    def _end_marker(self) -> bytes:
+        """What ends each job's output on this PTY (b"": only the end of file)."""
+        return b""
+
     async def _read_loop(self) -> None:
         """Read the PTY through the relay's pipe (or directly) until it ends or is closed."""
         self._reader_done = anyio.Event()
         relay = self._relay
-        pipe = relay.attach(self.id, self.master) if relay is not None else None
-        fd = pipe if pipe is not None else self.master
+        fd = self._pipe if self._pipe is not None else self.master
         try:
             with anyio.CancelScope() as scope:
                 self._reader_scope = scope
@@ -110,12 +116,31 @@ class Terminal(ABC):
         except (OSError, anyio.ClosedResourceError):
             pass  # the fd was closed under us: the terminal is going away
         finally:
-            if pipe is not None:
-                assert relay is not None
-                relay.detach(self.id)
-                os.close(pipe)
+            self._detach()
             self._eof.set()
             self._reader_done.set()
+
+    def _detach(self) -> None:
+        if self._pipe is not None and self._relay is not None:
+            self._relay.detach(self.id)
+            os.close(self._pipe)
+        self._pipe = None
+
+    # -- recording ----------------------------------------------------------------------
+    def record(self, path: Path, header: dict[str, object]) -> bool:
+        """Have the relay record this PTY's output from now on (asciicast v2 at `path`,
+        until the job's end); False when there is no live relay: record it yourself."""
+        if self._pipe is None or self._relay is None:
+            return False
+        return self._relay.record(self.id, path, header)
+
+    def record_resize(self, cols: int, rows: int) -> None:
+        if self._pipe is not None and self._relay is not None:
+            self._relay.record_resize(self.id, cols, rows)
+
+    def stop_recording(self) -> None:
+        if self._pipe is not None and self._relay is not None:
+            self._relay.stop_recording(self.id)
 
     def _deliver(self, data: bytes) -> None:
         if self._sink is not None:
@@ -199,6 +224,7 @@ class Terminal(ABC):
         if self._reader_done is not None:
             with anyio.CancelScope(shield=True):
                 await self._reader_done.wait()
+        self._detach()  # a terminal whose reader never started
         for fd in (self.master, self._slave):
             if fd >= 0:
                 with contextlib.suppress(OSError):

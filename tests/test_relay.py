@@ -6,18 +6,25 @@ from __future__ import annotations
 import os
 import signal
 import stat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
+from engine.api import open_engine
 from engine.fresh_terminal import FreshTerminal
 from engine.pool import open_pool
 from engine.pooled_terminal import PooledTerminal
 from engine.pty import open_pty, read_available, spawn_on_pty
 from engine.relay import open_relay
 from engine.spec import PoolSpec
+from engine.states import SessionState
 from engine.terminal import Job, base_env
+from tests.support import make_deck, running, wait_state, wait_text
+from tests.test_recorder import read_cast
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 
@@ -142,3 +149,56 @@ async def test_an_undrained_pipe_holds_the_program_back_and_loses_nothing() -> N
             for end in (pipe, other):
                 if end is not None:
                     os.close(end)
+
+
+def _cast_text(path: Path) -> tuple[dict[str, Any], str, list[str]]:
+    header, events = read_cast(path)
+    output = "".join(text for _, code, text in events if code == "o")
+    return header, output, [text for _, code, text in events if code == "r"]
+
+
+async def test_the_relay_records_each_job_up_to_its_end_marker(tmp_path: Path) -> None:
+    body = (
+        '[[session]]\nname = "one"\ncommand = ["printf", "first \\\\033[1mjob\\\\033[0m é"]\n'
+        '[[session]]\nname = "two"\ncommand = ["printf", "second job"]\n'
+        'depends_on = ["one"]\n'
+    )
+    async with running(tmp_path, body, pool="size = 1\nwarm = 1") as engine:
+        assert await engine.wait_finished()
+    casts = tmp_path / "run" / "sessions"
+    header, one, _ = _cast_text(casts / "one.cast")
+    assert (header["version"], header["title"]) == (2, "one")
+    assert one == "first \x1b[1mjob\x1b[0m é"  # exactly the job's bytes: no marker, no prompt
+    _, two, _ = _cast_text(casts / "two.cast")
+    assert two == "second job"
+
+
+async def test_a_resize_is_recorded_where_it_happened(tmp_path: Path) -> None:
+    body = '[[session]]\nname = "cat"\ncommand = ["cat"]\n'
+    async with running(tmp_path, body) as engine:
+        await wait_state(engine, "cat", SessionState.ACTIVE)
+        await engine.send_input("cat", b"before\r")
+        await wait_text(engine, "cat", "before")
+        engine.resize("cat", 100, 30)
+        await engine.send_input("cat", b"after\r")
+        await wait_text(engine, "cat", "after")
+        await engine.terminate("cat")
+        await engine.wait_finished()
+    _, output, resizes = _cast_text(tmp_path / "run" / "sessions" / "cat.cast")
+    assert resizes == ["100x30"]
+    assert output.index("before") < output.index("after")
+
+
+async def test_without_its_relay_the_engine_reads_and_records_itself(tmp_path: Path) -> None:
+    body = '[[session]]\nname = "late"\ncommand = ["bash", "-c", "sleep 0.5; echo recorded-here"]\n'
+    deck = make_deck(tmp_path, body, "size = 1\nwarm = 1")
+    async with open_engine(deck, tmp_path / "run") as engine:
+        relay = engine.pool._relay
+        assert relay is not None
+        os.kill(relay.pid, signal.SIGKILL)
+        await _until(lambda: not relay.alive)
+        engine.start_all()
+        assert await engine.wait_finished()
+        assert any("recorded-here" in line for line in engine.sessions["late"].screen.text())
+    _, output, _ = _cast_text(tmp_path / "run" / "sessions" / "late.cast")
+    assert "recorded-here" in output
