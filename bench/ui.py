@@ -332,7 +332,16 @@ class Service:
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.pid = self.process.pid
-        self.entry = self._registered(self.xdg / "swarmdeck")
+        try:
+            self.entry = self._registered(self.xdg / "swarmdeck")
+        except BaseException:
+            self.process.terminate()  # SIGTERM: the service stops its sessions, then exits
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            raise
 
     def _registered(self, root: Path, timeout: float = 30) -> Registration:
         """Wait for the service's registry entry (named after its socket) and the socket."""

@@ -191,3 +191,25 @@ async def test_a_second_server_refuses_a_live_socket_and_replaces_a_stale_one(
             open_remote_engine(stale, "viewer") as remote,
         ):
             assert remote.session_info("cat").name == "cat"
+
+
+def test_the_outbox_sends_the_screen_it_sent_longest_ago_first() -> None:
+    """A quiet session's change (a key's echo) must not wait behind a round of floods."""
+    from engine.remote.outbox import Outbox
+
+    outbox = Outbox()
+    for name in ("flood-1", "flood-2"):
+        outbox.mark_screen(name)
+    assert [outbox.take_screen(), outbox.take_screen(), outbox.take_screen()] == [
+        "flood-1",
+        "flood-2",
+        None,
+    ]
+    outbox.mark_screen("flood-2")
+    outbox.mark_screen("flood-1")
+    outbox.mark_screen("echo")  # never sent: oldest of all
+    assert outbox.take_screen() == "echo"
+    assert outbox.take_screen() == "flood-1"  # sent before flood-2 last time
+    outbox.mark_screen("echo")
+    assert outbox.take_screen() == "flood-2"
+    assert outbox.take_screen() == "echo"

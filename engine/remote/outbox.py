@@ -9,6 +9,7 @@ statistics are one flag. Nothing here ever waits, so the engine never waits for 
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 
 import anyio
@@ -23,6 +24,8 @@ class Outbox:
         self._fact_bytes = 0
         self._max = max_fact_bytes
         self._screens: dict[str, None] = {}
+        self._sent_at: dict[str, int] = {}  # when each session's screen last went out
+        self._clock = itertools.count(1)
         self._stats = False
         self._wakeup = anyio.Event()
         self.overflow: str | None = None
@@ -69,7 +72,12 @@ class Outbox:
         stats, self._stats = self._stats, False
         return stats
 
-    def take_screens(self) -> list[str]:
-        screens = list(self._screens)
-        self._screens.clear()
-        return screens
+    def take_screen(self) -> str | None:
+        """The dirty session sent longest ago, or None: a quiet session's change (a key's
+        echo) goes out before the next frame of a flood, not after a whole round of them."""
+        if not self._screens:
+            return None
+        name = min(self._screens, key=lambda session: self._sent_at.get(session, 0))
+        del self._screens[name]
+        self._sent_at[name] = next(self._clock)
+        return name

@@ -285,10 +285,10 @@ class ControlServer:
                     await send(facts)
                 if outbox.take_stats():
                     await send(self.stats_frame())
-                for name in outbox.take_screens():
-                    frame = self.screen_frame(client, name)
-                    if frame is not None:
-                        await send(frame)
+                name = outbox.take_screen()  # one per round: facts and quiet screens go first
+                frame = self.screen_frame(client, name) if name is not None else None
+                if frame is not None:
+                    await send(frame)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             client.drop(f"connection error: {exc!r}")
 

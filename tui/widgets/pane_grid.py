@@ -1,13 +1,15 @@
 """The grid of live panes: auto layout for 1–9 visible sessions, paging beyond, zoom.
 
 It owns the app's one frame timer (~30 Hz): screen updates only mark panes dirty, and each
-frame pulls the dirty, visible panes. The timer pauses when nothing is dirty, so an idle
-room costs no wake-ups (per-pane timers cost ~1,000 callbacks/s at 16 panes).
+frame pulls the dirty, visible panes (flooding ones at ~10 Hz, spread over frames; the
+focused one at once). The timer pauses when nothing is dirty, so an idle room costs no
+wake-ups (per-pane timers cost ~1,000 callbacks/s at 16 panes).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING
 
 from textual.containers import Container
@@ -23,6 +25,13 @@ if TYPE_CHECKING:
 
 PAGE = 9
 FRAME = 1 / 30
+FLOOD_FRAME = 1 / 10
+"""How often a *flooding* pane repaints: one whose screen changed on FLOOD_STREAK frames
+in a row (its text scrolls past faster than anyone reads it, as tmux's output backoff
+assumes). Its repaints are spread over frames, a few panes per frame: bench/ui.py's eight
+1 MB/s floods cost ~20 ms of Textual compositing per frame when all repainted together,
+and every key's echo queued behind that. Calm panes still repaint on the next frame."""
+FLOOD_STREAK = 6
 
 
 def grid_shape(count: int) -> tuple[int, int]:
@@ -40,7 +49,9 @@ class PaneGrid(Container):
         self.read_only = read_only
         self.palette = palette
         self.panes: dict[str, TerminalPane] = {}
-        self._dirty: set[str] = set()
+        self._dirty: dict[str, None] = {}
+        self._streak: dict[str, int] = {}  # frames in a row a pane had changes
+        self._pulled_at: dict[str, float] = {}
         self._page_sessions: list[str] = []
         self.page = (0, 0)
         self._timer: Timer | None = None
@@ -54,17 +65,28 @@ class PaneGrid(Container):
         if pane is not None and pane.has_focus:
             pane.pull()  # typing: paint the echo now, not a frame later (engine-paced, ≤ 30 Hz)
         elif pane is not None:
-            self._dirty.add(session)
+            self._dirty[session] = None
             if self._timer is not None:
                 self._timer.resume()
 
     def _frame(self) -> None:
         if not self._dirty:
+            self._streak.clear()
             if self._timer is not None:
                 self._timer.pause()
             return
-        dirty, self._dirty = self._dirty, set()
-        for name in dirty:
+        now = time.monotonic()
+        self._streak = {name: self._streak.get(name, 0) + 1 for name in self._dirty}
+        floods = [name for name in self._dirty if self._streak[name] >= FLOOD_STREAK]
+        due = sorted(
+            (name for name in floods if now - self._pulled_at.get(name, 0) >= FLOOD_FRAME),
+            key=lambda name: self._pulled_at.get(name, 0),
+        )
+        budget = math.ceil(len(floods) * FRAME / FLOOD_FRAME)
+        calm = [name for name in self._dirty if self._streak[name] < FLOOD_STREAK]
+        for name in calm + due[:budget]:
+            del self._dirty[name]
+            self._pulled_at[name] = now
             pane = self.panes.get(name)
             if pane is not None and pane.display:
                 pane.pull()
