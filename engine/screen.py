@@ -146,8 +146,9 @@ def _style(pen: Pen) -> Style:
     )
 
 
-def _styled(line: Line) -> StyledLine:
-    """Runs of equal pens; chunks and Line.text both omit wide-char continuation cells."""
+def _styled_by_cells(line: Line) -> StyledLine:
+    """Runs of equal pens, cell by cell: the reference `_styled` must agree with (tests),
+    ~12x slower since avt calls back into Python for every pair of cells."""
     text = line.text
     runs: list[Run] = []
     start = 0
@@ -156,6 +157,81 @@ def _styled(line: Line) -> StyledLine:
         runs.append((text[start:end], _style(chunk[0].pen)))
         start = end
     return tuple(runs)
+
+
+# avt renders a line in Rust as `Line("<text with a full SGR before every pen change>")`,
+# Rust-escaped: parsing that is ~10x cheaper than `chunks` (~6 vs ~70 µs for 200 columns).
+_REPR_ESC = "\\u{1b}"
+_SGR_RUN = re.compile("\x1b\\[([0-9;:]*)m")
+_RUST_ESCAPE = re.compile(r"\\(u\{([0-9a-f]+)\}|.)")
+_RUST_CHARS = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}
+_SGR_STYLES: dict[str, Style] = {}
+_WRAPPED = "\u23ce"
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match[2]
+    if code is not None:
+        return chr(int(code, 16))
+    return _RUST_CHARS.get(match[1], match[1])
+
+
+def _styled(line: Line) -> StyledLine:
+    """Runs of equal pens; like avt's `chunks`, without wide-char continuation cells."""
+    body = repr(line)[6:-2].replace(_REPR_ESC, "\x1b")
+    if "\\" in body:  # another escape (a backslash, a quote, a control character)
+        body = _RUST_ESCAPE.sub(_unescape, repr(line)[6:-2])
+    parts = _SGR_RUN.split(body)
+    runs: list[Run] = [(parts[0], DEFAULT_STYLE)] if parts[0] else []
+    for i in range(1, len(parts) - 1, 2):
+        if parts[i + 1]:
+            style = _SGR_STYLES.get(parts[i])
+            if style is None:
+                style = _SGR_STYLES[parts[i]] = _sgr_style(parts[i])
+            runs.append((parts[i + 1], style))
+    text = line.text
+    shown = "".join(run for run, _ in runs)
+    if shown != text:
+        if shown != text + _WRAPPED:  # a form we do not know: ask avt cell by cell
+            return _styled_by_cells(line)
+        last, style = runs.pop()  # a wrapped line: avt's repr marks it with a trailing ⏎
+        if len(last) > 1:
+            runs.append((last[:-1], style))
+    return tuple(runs)
+
+
+def _sgr_style(params: str) -> Style:
+    """The pen avt spelled as `0;...`: every attribute is set after the reset."""
+    fields: dict[str, Any] = {}
+    for param in params.split(";"):
+        sub = param.split(":")
+        head = sub[0]
+        if head in ("38", "48"):
+            key = "fg" if head == "38" else "bg"
+            if sub[1:2] == ["5"]:
+                fields[key] = int(sub[2])
+            elif sub[1:2] == ["2"]:
+                fields[key] = "#{:02x}{:02x}{:02x}".format(*map(int, sub[2:5]))
+        elif head in _SGR_FLAGS:
+            fields[_SGR_FLAGS[head]] = True
+        elif head.isdigit():
+            n = int(head)
+            if 30 <= n <= 37 or 90 <= n <= 97:
+                fields["fg"] = n - 30 if n < 90 else n - 82
+            elif 40 <= n <= 47 or 100 <= n <= 107:
+                fields["bg"] = n - 40 if n < 100 else n - 92
+    return Style(**fields) if fields else DEFAULT_STYLE
+
+
+_SGR_FLAGS = {
+    "1": "bold",
+    "2": "faint",
+    "3": "italic",
+    "4": "underline",
+    "5": "blink",
+    "7": "inverse",
+    "9": "strikethrough",
+}
 
 
 def _unterminated(scan: str, start: int) -> str:

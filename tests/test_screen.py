@@ -258,3 +258,31 @@ def test_split_feeding_matches_whole_feeding(chunks: list[bytes], cuts: list[int
     )
     for row in range(split.rows):
         assert "".join(text for text, _ in split.line(row)).rstrip() == split.text()[row]
+
+
+_PIECES = st.one_of(
+    st.text(st.sampled_from("ab é世\\\"'⏎\t\x07{}u1"), min_size=1, max_size=8),
+    st.sampled_from(
+        [
+            "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[3m", "\x1b[4m", "\x1b[5m", "\x1b[7m",
+            "\x1b[9m", "\x1b[22m", "\x1b[31m", "\x1b[97m", "\x1b[44m", "\x1b[105m",
+            "\x1b[38;5;200m", "\x1b[48;5;3m", "\x1b[38;2;1;2;255m", "\x1b[48;2;9;8;7m",
+            "\r\n", "\x1b[5C", "\x1b[2D", "\x1b[K",
+        ]
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=40), st.integers(min_value=3, max_value=30))
+def test_styled_runs_from_avts_rendering_match_its_cells(pieces: list[str], cols: int) -> None:
+    """`_styled` parses avt's own rendering of a line (fast); it must give exactly the runs
+    avt's cell-by-cell `chunks` gives, wrapped lines and escaped characters included."""
+    from avt._avt import Vt
+
+    from engine.screen import _styled, _styled_by_cells
+
+    vt = Vt(cols, 4, scrollback_limit=50)
+    vt.feed_str("".join(pieces))
+    for line in vt.lines():
+        assert _styled(line) == _styled_by_cells(line)
