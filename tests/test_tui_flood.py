@@ -7,7 +7,7 @@ ticker's pane keeps changing, and an action reaches the session it was meant for
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from textual import events
@@ -65,3 +65,41 @@ async def test_a_flooding_session_leaves_keys_and_other_panes_responsive(tmp_pat
         app.post_message(events.Key("p", "p"))
         await wait_state(engine, "ticker", SessionState.PAUSED, timeout=HANG)
         assert engine.sessions["flood"].state is SessionState.ACTIVE
+
+
+async def test_a_flooding_pane_backs_off_while_a_calm_one_repaints_on_the_next_frame(
+    tmp_path: Path,
+) -> None:
+    """Frames driven by hand: once `flood` has changed on FLOOD_STREAK frames in a row it is
+    pulled at most every FLOOD_FRAME, while `ticker`, changing on every other frame, is
+    pulled on each frame it changed (the room's frame cost stays bounded under a flood)."""
+    from tui.widgets.pane_grid import FLOOD_STREAK
+
+    async with open_room(tmp_path, BODY) as (engine, app, pilot):
+        await wait_state(engine, "flood", SessionState.ACTIVE)
+        grid = app.grid
+        assert grid._timer is not None
+        grid._timer.pause()
+        pulls: list[str] = []
+        for name in ("flood", "ticker"):
+            pane = grid.panes[name]
+            original = pane.pull
+
+            def pull(name: str = name, original: Any = original) -> None:
+                pulls.append(name)
+                original()
+
+            pane.pull = pull  # type: ignore[method-assign]
+        counts = []
+        for frame in range(FLOOD_STREAK + 4):  # back to back: well under FLOOD_FRAME apart
+            pulls.clear()
+            grid.mark_dirty("flood")
+            if frame % 2 == 0:  # calm: changed on every other frame only
+                grid.mark_dirty("ticker")
+            grid._frame()
+            counts.append((pulls.count("flood"), pulls.count("ticker")))
+        assert [ticker for _, ticker in counts] == [1 - frame % 2 for frame in range(len(counts))]
+        assert counts[0][0] == 1  # never pulled yet: at once
+        assert sum(flood for flood, _ in counts[FLOOD_STREAK:]) <= 1, counts  # backed off
+        pulls.clear()
+        await until(pilot, lambda: "flood" in pulls, timeout=HANG)  # the frame timer again

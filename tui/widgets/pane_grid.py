@@ -77,13 +77,17 @@ class PaneGrid(Container):
             return
         now = time.monotonic()
         self._streak = {name: self._streak.get(name, 0) + 1 for name in self._dirty}
-        floods = [name for name in self._dirty if self._streak[name] >= FLOOD_STREAK]
+        floods = [
+            name
+            for name in self._dirty
+            if self._streak[name] >= FLOOD_STREAK and name in self._pulled_at
+        ]
         due = sorted(
             (name for name in floods if now - self._pulled_at.get(name, 0) >= FLOOD_FRAME),
             key=lambda name: self._pulled_at.get(name, 0),
         )
         budget = math.ceil(len(floods) * FRAME / FLOOD_FRAME)
-        calm = [name for name in self._dirty if self._streak[name] < FLOOD_STREAK]
+        calm = [name for name in self._dirty if name not in floods]
         for name in calm + due[:budget]:
             del self._dirty[name]
             self._pulled_at[name] = now
@@ -109,6 +113,8 @@ class PaneGrid(Container):
             pane.set_class(name == selected, "-selected")
 
     async def _remount(self, wanted: list[str]) -> None:
+        self._streak.clear()  # new panes: none is flooding until it shows it
+        self._pulled_at.clear()
         await self.remove_children()
         self.panes = {
             name: TerminalPane(self.engine, name, self.palette, self.read_only) for name in wanted
