@@ -22,6 +22,7 @@ import anyio
 
 from engine.errors import SpawnError, TerminalError
 from engine.pty import spawn_on_pty
+from engine.pty_relay import partial_suffix
 from engine.terminal import ExitStatus, Job, Terminal, base_env, kill_session, reap
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class PooledTerminal(Terminal):
                 self._sink(data[:at])
             self._boundary.set()
             return
-        keep = _partial_suffix(data, self._marker)
+        keep = partial_suffix(data, self._marker)
         if keep:
             self._pending = data[-keep:]
             data = data[:-keep]
@@ -205,11 +206,3 @@ class PooledTerminal(Terminal):
 
 def _quote(arg: str) -> str:
     return "'" + arg.replace("'", "'\\''") + "'"
-
-
-def _partial_suffix(data: bytes, marker: bytes) -> int:
-    """Length of the longest suffix of data that is a proper prefix of marker."""
-    start = data.rfind(marker[:1], max(0, len(data) - len(marker) + 1))
-    if start < 0:
-        return 0
-    return len(data) - start if marker.startswith(data[start:]) else 0

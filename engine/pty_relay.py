@@ -245,7 +245,7 @@ class Relay:
             rec.output(data[:at])
             self.stop_recording(link)
             return
-        keep = _partial_suffix(data, marker)
+        keep = partial_suffix(data, marker)
         rec.output(data[: len(data) - keep])
         link.held = data[len(data) - keep :]
 
@@ -316,8 +316,9 @@ class Relay:
             self.poller.register(link.pipe, 0)  # still hears POLLERR if the engine goes away
 
 
-def _partial_suffix(data: bytes, marker: bytes) -> int:
-    """Length of the longest suffix of data that is a proper prefix of marker."""
+def partial_suffix(data: bytes, marker: bytes) -> int:
+    """Length of the longest suffix of data that is a proper prefix of marker (the engine's
+    pooled terminals cut output at the same marker with this)."""
     start = data.rfind(marker[:1], max(0, len(data) - len(marker) + 1))
     if start < 0:
         return 0
