@@ -19,7 +19,7 @@ from engine.errors import PoolClosedError, PoolTimeoutError, TerminalError
 from engine.figures import percentile
 from engine.fresh_terminal import FreshTerminal
 from engine.pooled_terminal import PooledTerminal
-from engine.relay import open_relay
+from engine.relay import run_relays
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -156,6 +156,10 @@ class TerminalPool:
         else:
             self._starting -= 1
         self._wake_waiters()
+
+    def adopt_relay(self, relay: PtyRelay | None) -> None:
+        """The relay new terminals read through (None: they read their PTYs directly)."""
+        self._relay = relay
 
     async def _materialise(self, kind: Kind, grant: PooledTerminal | str) -> Terminal:
         if isinstance(grant, PooledTerminal):
@@ -320,10 +324,12 @@ async def open_pool(
 ) -> AsyncIterator[TerminalPool]:
     """Run a pool for the duration of the block; every terminal is closed on exit.
 
-    Its terminals' output comes through one PTY relay process (engine/relay.py)."""
+    Its terminals' output comes through a PTY relay process (engine/relay.py), replaced if
+    it dies."""
     failure: BaseException | None = None
-    async with open_relay() as relay, anyio.create_task_group() as tg:
-        pool = TerminalPool(spec, tg, on_recycle, relay)
+    async with anyio.create_task_group() as tg:
+        pool = TerminalPool(spec, tg, on_recycle)
+        await tg.start(run_relays, pool.adopt_relay)
         try:
             await pool.prewarm()
             tg.start_soon(pool._maintain)

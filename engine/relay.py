@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 import msgspec
 
 from engine.terminal import reap
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
 log = logging.getLogger(__name__)
 RELAY = str(Path(__file__).with_name("pty_relay.py"))
@@ -50,6 +51,9 @@ class PtyRelay:
     @property
     def alive(self) -> bool:
         return not self._dead.is_set()
+
+    async def wait_dead(self) -> None:
+        await self._dead.wait()
 
     @property
     def pid(self) -> int:
@@ -175,3 +179,29 @@ async def open_relay() -> AsyncIterator[PtyRelay | None]:
         finally:
             await relay.aclose()
             tg.cancel_scope.cancel()
+
+
+RESTART_DELAY = 1.0  # seconds before replacing a dead relay: no busy loop if it keeps dying
+
+
+async def run_relays(
+    adopt: Callable[[PtyRelay | None], None],
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Keep a relay running, handing each one (None: none could start) to `adopt`. A relay
+    that dies is replaced: new terminals use the new one, while the dead one's terminals
+    read their PTYs themselves. Started once the first relay is adopted."""
+    started = False
+    while True:
+        async with open_relay() as relay:
+            adopt(relay)
+            if not started:
+                started = True
+                task_status.started()
+            if relay is None:
+                return
+            await relay.wait_dead()
+        log.warning("pty relay (pid %d) died; starting another", relay.pid)
+        adopt(None)
+        await anyio.sleep(RESTART_DELAY)

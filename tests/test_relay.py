@@ -202,3 +202,23 @@ async def test_without_its_relay_the_engine_reads_and_records_itself(tmp_path: P
         assert any("recorded-here" in line for line in engine.sessions["late"].screen.text())
     _, output, _ = _cast_text(tmp_path / "run" / "sessions" / "late.cast")
     assert "recorded-here" in output
+
+
+async def test_a_dead_relay_is_replaced_and_new_terminals_use_the_new_one(tmp_path: Path) -> None:
+    body = '[[session]]\nname = "later"\ncommand = ["echo", "through-the-new-relay"]\n'
+    deck = make_deck(tmp_path, body, "size = 1\nwarm = 0\ncols = 80\nrows = 24")
+    async with open_engine(deck, tmp_path / "run") as engine:
+        first = engine.pool._relay
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        await _until(lambda: engine.pool._relay not in (None, first))
+        second = engine.pool._relay
+        assert second is not None
+        assert second.alive
+        engine.start_all()  # no warm terminal: this one is made now, on the new relay
+        assert await engine.wait_finished()
+        term = engine.sessions["later"].terminal
+        assert term is not None
+        assert term._relay is second
+    _, output, _ = _cast_text(tmp_path / "run" / "sessions" / "later.cast")
+    assert "through-the-new-relay" in output
