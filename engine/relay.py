@@ -83,7 +83,7 @@ class PtyRelay:
     def record(self, ident: int, path: Path, header: dict[str, object]) -> bool:
         """Have the relay record the terminal's output from now on, as asciicast v2 at
         `path`, until its job's end marker or end of file; False if it cannot (dead)."""
-        order = json.dumps({"path": str(path), "header": header}, ensure_ascii=False)
+        order = json.dumps({"path": str(path.absolute()), "header": header}, ensure_ascii=False)
         return self._say(b"rec %d %s" % (ident, order.encode()))
 
     def record_resize(self, ident: int, cols: int, rows: int) -> None:
