@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 RELAY = str(Path(__file__).with_name("pty_relay.py"))
 _MSGSPEC_DIR = str(Path(msgspec.__file__).parent.parent)  # the relay runs without site
 PIPE_SIZE = 256 * 1024  # 4x the default: fewer wake-ups; 64 terminals cost 16 MiB at most
-_F_SETPIPE_SZ = 1031
 
 
 class PtyRelay:
@@ -68,7 +67,7 @@ class PtyRelay:
             return None
         read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         with contextlib.suppress(OSError):  # over the per-user pipe budget: keep the default
-            fcntl.fcntl(read_end, _F_SETPIPE_SZ, PIPE_SIZE)
+            fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         try:
             add = b"add %d %s" % (ident, marker.hex().encode())
             socket.send_fds(self._ctl, [add], [master, write_end])
