@@ -68,11 +68,10 @@ class TerminalPool:
         spec: PoolSpec,
         tg: TaskGroup,
         on_recycle: Callable[[int, str], None] | None = None,
-        relay: PtyRelay | None = None,
     ) -> None:
         self.spec = spec
         self._tg = tg
-        self._relay = relay
+        self._relay: PtyRelay | None = None  # set by run_relays through adopt_relay
         self._on_recycle = on_recycle
         self._idle: deque[PooledTerminal] = deque()
         self._busy: set[Terminal] = set()

@@ -166,6 +166,7 @@ _SGR_RUN = re.compile("\x1b\\[([0-9;:]*)m")
 _RUST_ESCAPE = re.compile(r"\\(u\{([0-9a-f]+)\}|.)")
 _RUST_CHARS = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}
 _SGR_STYLES: dict[str, Style] = {}
+_SGR_STYLES_MAX = 4096  # a truecolor gradient spells a new SGR per cell: start over past this
 _WRAPPED = "\u23ce"
 
 
@@ -187,6 +188,8 @@ def _styled(line: Line) -> StyledLine:
         if parts[i + 1]:
             style = _SGR_STYLES.get(parts[i])
             if style is None:
+                if len(_SGR_STYLES) >= _SGR_STYLES_MAX:
+                    _SGR_STYLES.clear()
                 style = _SGR_STYLES[parts[i]] = _sgr_style(parts[i])
             runs.append((parts[i + 1], style))
     text = line.text

@@ -5,12 +5,14 @@ Files per attempt, `stem` being the session's name for the first attempt and
 `name.attempt-N` for later ones: `<stem>.cast` (asciicast v2), `<stem>.exit.json`; the
 screen files `<name>.screen.txt` / `.screen.ans` always show the latest attempt.
 
-Creating files is the costly part: ~0.1-0.4 ms each here, but up to 36 ms when the disk's
-journal is busy (bench/forkjoin.py, 10 sessions starting and ending at once), and the event
-loop must not wait for that. So files are created and written in a worker thread, and off
-the path between one session's end and the next one's start: `expect` is called before the
-job is dispatched and holds any early output; `open` creates the recording once the job
-runs and writes what was held, so every byte is recorded, in order.
+The recording is normally written by the terminal's PTY relay process (engine/relay.py):
+`expect`, called before the job is dispatched, asks it to record from then on, and it closes
+the file at the job's end. Without a live relay the engine records itself. Creating files
+is costly (~0.1-0.4 ms each here, up to 36 ms when the disk's journal is busy: 10 sessions
+starting and ending at once in bench/forkjoin.py) and the event loop must not wait for it,
+so files are created and written in a worker thread, off the path between one session's
+end and the next one's start: `expect` holds any early output, `open` creates the recording
+once the job runs and writes what was held, so every byte is recorded, in order.
 """
 
 from __future__ import annotations

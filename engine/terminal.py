@@ -120,9 +120,14 @@ class Terminal(ABC):
             self._eof.set()
             self._reader_done.set()
 
+    def _attached(self) -> PtyRelay | None:
+        """The relay this PTY is attached to (it may have died since), or None."""
+        return self._relay if self._pipe is not None else None
+
     def _detach(self) -> None:
-        if self._pipe is not None and self._relay is not None:
-            self._relay.detach(self.id)
+        if self._pipe is not None:
+            if self._relay is not None:
+                self._relay.detach(self.id)
             os.close(self._pipe)
         self._pipe = None
 
@@ -130,17 +135,18 @@ class Terminal(ABC):
     def record(self, path: Path, header: dict[str, object]) -> bool:
         """Have the relay record this PTY's output from now on (asciicast v2 at `path`,
         until the job's end); False when there is no live relay: record it yourself."""
-        if self._pipe is None or self._relay is None:
-            return False
-        return self._relay.record(self.id, path, header)
+        relay = self._attached()
+        return relay is not None and relay.record(self.id, path, header)
 
     def record_resize(self, cols: int, rows: int) -> None:
-        if self._pipe is not None and self._relay is not None:
-            self._relay.record_resize(self.id, cols, rows)
+        relay = self._attached()
+        if relay is not None:
+            relay.record_resize(self.id, cols, rows)
 
     def stop_recording(self) -> None:
-        if self._pipe is not None and self._relay is not None:
-            self._relay.stop_recording(self.id)
+        relay = self._attached()
+        if relay is not None:
+            relay.stop_recording(self.id)
 
     def _deliver(self, data: bytes) -> None:
         if self._sink is not None:

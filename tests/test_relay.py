@@ -26,6 +26,9 @@ from tests.test_recorder import read_cast
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from engine.api import Engine
+    from engine.relay import PtyRelay
+
 pytestmark = pytest.mark.anyio
 
 
@@ -37,6 +40,15 @@ async def _until(check: Any, timeout: float = 10) -> None:
     with anyio.fail_after(timeout):
         while not check():
             await anyio.sleep(0.01)
+
+
+async def _kill_relay(engine: Engine) -> PtyRelay:
+    """SIGKILL the pool's relay and wait until the engine has noticed; return it."""
+    relay = engine.pool._relay
+    assert relay is not None
+    os.kill(relay.pid, signal.SIGKILL)
+    await _until(lambda: not relay.alive)
+    return relay
 
 
 def _pipes_open() -> int:
@@ -193,10 +205,7 @@ async def test_without_its_relay_the_engine_reads_and_records_itself(tmp_path: P
     body = '[[session]]\nname = "late"\ncommand = ["bash", "-c", "sleep 0.5; echo recorded-here"]\n'
     deck = make_deck(tmp_path, body, "size = 1\nwarm = 1")
     async with open_engine(deck, tmp_path / "run") as engine:
-        relay = engine.pool._relay
-        assert relay is not None
-        os.kill(relay.pid, signal.SIGKILL)
-        await _until(lambda: not relay.alive)
+        await _kill_relay(engine)
         engine.start_all()
         assert await engine.wait_finished()
         assert any("recorded-here" in line for line in engine.sessions["late"].screen.text())
@@ -208,9 +217,7 @@ async def test_a_dead_relay_is_replaced_and_new_terminals_use_the_new_one(tmp_pa
     body = '[[session]]\nname = "later"\ncommand = ["echo", "through-the-new-relay"]\n'
     deck = make_deck(tmp_path, body, "size = 1\nwarm = 0\ncols = 80\nrows = 24")
     async with open_engine(deck, tmp_path / "run") as engine:
-        first = engine.pool._relay
-        assert first is not None
-        os.kill(first.pid, signal.SIGKILL)
+        first = await _kill_relay(engine)
         await _until(lambda: engine.pool._relay not in (None, first))
         second = engine.pool._relay
         assert second is not None

@@ -43,6 +43,7 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 _FLAGS = ("bold", "faint", "italic", "underline", "strikethrough", "blink", "inverse")
 _styles: dict[tuple[Any, Any, int], Style] = {}
+_STYLES_MAX = 4096  # truecolor gradients would grow it without end: start over past this
 
 
 def encode(frame: dict[str, Any]) -> bytes:
@@ -113,6 +114,8 @@ def _run_from_wire(run: list[Any]) -> tuple[str, Style]:
     key = (run[1], run[2], run[3])
     style = _styles.get(key)
     if style is None:
+        if len(_styles) >= _STYLES_MAX:
+            _styles.clear()
         flags = {name: bool(run[3] >> i & 1) for i, name in enumerate(_FLAGS)}
         style = _styles[key] = Style(run[1], run[2], **flags)
     return run[0], style

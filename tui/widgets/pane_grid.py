@@ -83,8 +83,8 @@ class PaneGrid(Container):
             if self._streak[name] >= FLOOD_STREAK and name in self._pulled_at
         ]
         due = sorted(
-            (name for name in floods if now - self._pulled_at.get(name, 0) >= FLOOD_FRAME),
-            key=lambda name: self._pulled_at.get(name, 0),
+            (name for name in floods if now - self._pulled_at[name] >= FLOOD_FRAME),
+            key=self._pulled_at.__getitem__,
         )
         budget = math.ceil(len(floods) * FRAME / FLOOD_FRAME)
         calm = [name for name in self._dirty if name not in floods]
