@@ -44,7 +44,6 @@ from typing import BinaryIO
 
 CHUNK = 65536
 BURST = 256 * 1024  # bytes read from one PTY per poll round
-FLUSH_INTERVAL = 0.5  # seconds a recording may hold written events in its buffer
 IN, OUT = select.POLLIN, select.POLLOUT
 GONE = select.POLLERR | select.POLLHUP | select.POLLNVAL
 
@@ -77,30 +76,23 @@ def _use_msgspec(path: str) -> None:
 
 
 class Recording:
-    """One open asciicast v2 file."""
+    """One open asciicast v2 file, unbuffered: each event is one write(2) (one per PTY read
+    burst), so a relay that is killed has lost nothing it recorded and leaves whole lines
+    for the engine to go on from (engine/session_records.py)."""
 
     def __init__(self, path: str, header: dict[str, object]) -> None:
-        self.file: BinaryIO = open(path, "wb", buffering=1 << 16)  # noqa: SIM115
+        self.file: BinaryIO = open(path, "wb", buffering=0)  # noqa: SIM115
         self.file.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
-        self.file.flush()
         self.start = time.monotonic()
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.dirty_since: float | None = None
 
     def event(self, code: str, text: str) -> None:
-        if not text:
-            return
-        now = time.monotonic()
-        self.file.write(_encode((round(now - self.start, 6), code, text)) + b"\n")
-        if self.dirty_since is None:
-            self.dirty_since = now
+        if text:
+            now = time.monotonic()
+            self.file.write(_encode((round(now - self.start, 6), code, text)) + b"\n")
 
     def output(self, data: bytes) -> None:
         self.event("o", self.decoder.decode(data))
-
-    def flush(self) -> None:
-        self.file.flush()
-        self.dirty_since = None
 
     def close(self) -> None:
         self.event("o", self.decoder.decode(b"", final=True))
@@ -131,8 +123,7 @@ class Relay:
 
     def run(self) -> None:
         while self.open:
-            timeout = FLUSH_INTERVAL * 1000 if self._dirty() else None
-            for fd, events in self.poller.poll(timeout):
+            for fd, events in self.poller.poll():
                 if fd == self.ctl.fileno():
                     self.drain()
                     continue
@@ -147,7 +138,6 @@ class Relay:
                     self.flush(link)
                 elif events & GONE:  # the engine closed its end of the pipe
                     self.drop(link)
-            self.flush_recordings()
         for link in list(self.links.values()):
             self.drop(link)
 
@@ -248,20 +238,6 @@ class Relay:
         keep = partial_suffix(data, marker)
         rec.output(data[: len(data) - keep])
         link.held = data[len(data) - keep :]
-
-    def flush_recordings(self) -> None:
-        now = time.monotonic()
-        for link in self.links.values():
-            rec = link.rec
-            if rec is None or rec.dirty_since is None or now - rec.dirty_since < FLUSH_INTERVAL:
-                continue
-            try:
-                rec.flush()
-            except OSError as exc:
-                self.say(b"err " + link.id + b" " + f"recording: {exc}".encode())
-
-    def _dirty(self) -> bool:
-        return any(link.rec is not None and link.rec.dirty_since for link in self.links.values())
 
     # -- data -------------------------------------------------------------------------
     def pump(self, link: Link) -> None:

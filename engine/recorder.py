@@ -41,7 +41,24 @@ def cast_header(cols: int, rows: int, title: str, env: dict[str, str]) -> dict[s
 class CastWriter:
     """An open asciicast v2 file; one instance per recorded session."""
 
-    def __init__(self, path: Path, cols: int, rows: int, title: str, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        cols: int,
+        rows: int,
+        title: str,
+        env: dict[str, str],
+        *,
+        resume_from: float | None = None,
+    ) -> None:
+        """A new recording; or, with `resume_from` (the monotonic time it began), the rest of
+        one another process started (the PTY relay, which died): appended after its last
+        whole event line."""
+        if resume_from is not None and path.exists():
+            _cut_to_last_line(path)
+            self._file = path.open("ab", buffering=_BUFFER_SIZE)
+            self._start = self._flushed = resume_from
+            return
         self._file = path.open("wb", buffering=_BUFFER_SIZE)
         self._start = time.monotonic()
         self._flushed = self._start
@@ -93,6 +110,16 @@ class CastWriter:
         if now - self._flushed >= FLUSH_INTERVAL:
             self._file.flush()
             self._flushed = now
+
+
+def _cut_to_last_line(path: Path) -> None:
+    """Drop a partly written last line (a writer killed mid-write)."""
+    with path.open("r+b") as f:
+        size = f.seek(0, 2)
+        start = f.seek(max(size - _BUFFER_SIZE, 0))
+        tail = f.read()
+        if tail and not tail.endswith(b"\n") and b"\n" in tail:
+            f.truncate(start + tail.rfind(b"\n") + 1)
 
 
 def _scrub(text: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -44,6 +45,7 @@ class SessionRecords:
         self._cast: CastWriter | None = None
         self._held: list[str] | None = None
         self._relayed: Terminal | None = None  # the terminal whose relay records this attempt
+        self._relayed_since = 0.0  # monotonic time the relay was asked to record
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def stem(self, attempt: int) -> str:
@@ -56,7 +58,8 @@ class SessionRecords:
         self._decoder.reset()
         path = self.directory / f"{self.stem(attempt)}.cast"
         if term.record(path, cast_header(cols, rows, self.name, CAST_ENV)):
-            self._relayed = term
+            self._relayed, self._relayed_since = term, time.monotonic()
+            term.on_relay_lost = lambda: self._continue(path, cols, rows)
         else:
             self._held = []
 
@@ -69,6 +72,16 @@ class SessionRecords:
         for text in self._held or ():
             self._cast.output(text)
         self._held = None
+
+    def _continue(self, path: Path, cols: int, rows: int) -> None:
+        """The relay died mid-attempt: the engine appends the rest to its recording. Called
+        by the terminal's reader before the first byte it reads itself; a rare fault, so the
+        file is opened right here rather than in a thread."""
+        self._relayed = None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._cast = CastWriter(
+            path, cols, rows, self.name, CAST_ENV, resume_from=self._relayed_since
+        )
 
     def _create(self, path: Path, cols: int, rows: int) -> CastWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -127,4 +140,5 @@ class SessionRecords:
     def _stop_relayed(self) -> None:
         if self._relayed is not None:
             self._relayed.stop_recording()  # a no-op once the job's end closed it
+            self._relayed.on_relay_lost = None
             self._relayed = None

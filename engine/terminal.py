@@ -80,6 +80,9 @@ class Terminal(ABC):
         self._relay = relay
         self._pipe = relay.attach(self.id, self.master, self._end_marker()) if relay else None
         """The relay's pipe carrying this PTY's output; None: the reader reads the PTY."""
+        self.on_relay_lost: Callable[[], None] | None = None
+        """Called when the relay died and the reader goes on from the PTY, before the first
+        byte it reads there (the session's records take over the relay's recording)."""
         self.leases = 0
         self.idle_since = time.monotonic()
         self.job_pid: int | None = None
@@ -113,6 +116,8 @@ class Terminal(ABC):
                     if fd == self.master or (relay is not None and await relay.ended(self.id)):
                         break
                     fd = self.master  # the relay died: read the PTY ourselves from here on
+                    if self.on_relay_lost is not None:
+                        self.on_relay_lost()
         except (OSError, anyio.ClosedResourceError):
             pass  # the fd was closed under us: the terminal is going away
         finally:

@@ -229,3 +229,21 @@ async def test_a_dead_relay_is_replaced_and_new_terminals_use_the_new_one(tmp_pa
         assert term._relay is second
     _, output, _ = _cast_text(tmp_path / "run" / "sessions" / "later.cast")
     assert "through-the-new-relay" in output
+
+
+async def test_a_recording_the_relay_began_is_finished_by_the_engine_when_it_dies(
+    tmp_path: Path,
+) -> None:
+    """Nothing printed is lost from the recording: the relay wrote every event it took
+    (unbuffered), the engine appends the rest after the relay's last whole line."""
+    script = "for i in 1 2 3 4; do echo tick-$i; sleep 0.3; done"
+    body = f'[[session]]\nname = "ticks"\ncommand = ["bash", "-c", "{script}"]\n'
+    deck = make_deck(tmp_path, body, "size = 1\nwarm = 1")
+    async with open_engine(deck, tmp_path / "run") as engine:
+        engine.start_all()
+        await wait_text(engine, "ticks", "tick-1")
+        await _kill_relay(engine)
+        assert await engine.wait_finished()
+    _, output, _ = _cast_text(tmp_path / "run" / "sessions" / "ticks.cast")  # every line JSON
+    ticks = [line for line in output.split("\r\n") if line.startswith("tick-")]
+    assert ticks == ["tick-1", "tick-2", "tick-3", "tick-4"]
