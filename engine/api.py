@@ -191,7 +191,7 @@ class Engine:
             raise UnknownSessionError(f"no session named {name!r} (known: {known})") from None
 
     async def pause(self, name: str) -> None:
-        await self._get(name).pause()
+        await self.scheduler.pause(self._get(name))
 
     async def resume(self, name: str) -> None:
         await self._get(name).resume()

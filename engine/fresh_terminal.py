@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 
 from engine import procs
 from engine.pty import spawn_on_pty
-from engine.terminal import ExitStatus, Job, Terminal, base_env, kill_session, reap
+from engine.terminal import Ended, ExitStatus, Job, Terminal, base_env, kill_session, reap
 
 if TYPE_CHECKING:
     import subprocess
@@ -37,21 +38,24 @@ class FreshTerminal(Terminal):
         tg.start_soon(self._read_loop)
         env = base_env(job.env)
         self._popen = spawn_on_pty(job.argv, self._slave, env=env, cwd=job.cwd)
+        self.job_started_at = time.time()
         os.close(self._slave)
         self._slave = -1
         self.job_pid = self._popen.pid
         return self.job_pid
 
-    async def wait(self) -> ExitStatus:
+    async def wait_exit(self, pid: int | None = None) -> Ended:
+        """The job's end and every byte it printed: a fresh terminal serves no other job."""
         assert self._popen is not None
         rc = await reap(self._popen, float("inf"))
         assert rc is not None
+        self.job_ended_at = time.time()
         procs.signal_groups(procs.session_groups(self._popen.pid), signal.SIGKILL)
         with anyio.move_on_after(2.0):
             await self._eof.wait()
         self.job_pid = None
         self._sink = None
-        return ExitStatus.from_returncode(rc)
+        return Ended(ExitStatus.from_returncode(rc), _nothing_more, self.job_ended_at)
 
     def _session_id(self) -> int | None:
         return self._popen.pid if self._popen is not None else None
@@ -62,3 +66,7 @@ class FreshTerminal(Terminal):
             with anyio.CancelScope(shield=True):
                 await kill_session(self._popen.pid, self._popen)
         await self._close_fds()
+
+
+async def _nothing_more() -> None:
+    """All of a fresh terminal's output is in once its job has ended."""

@@ -8,21 +8,35 @@ engine never wakes it (no "Stopped" message, no terminal grab as a job-control s
 do). When the job ends it kills leftovers (it is a child subreaper, so orphaned
 descendants come back to it), restores the tty modes, flushes input, writes the output
 boundary marker through the PTY and reports the exit status on the control socket.
+
+Requests: `run` {id, argv, env, cwd}; `next` {the same, cols, rows}: the job's follower,
+started the moment the running job exits 0, without waiting for the engine (under load
+that round trip costs milliseconds, bench/forkjoin.py); `drop` {id}: forget the follower;
+`ping`. Events: `ready`, `started` {id, pid, at}, `exited` {id, code, signal, leftovers,
+at, next: the follower's id if it starts now, dropped: its id if it does not}, `dropped`
+{id} (a follower dropped on request, or sent too late to follow anything), `pong`. The
+`at` times (wall clock) are taken just before the fork and right after the reap, as the
+shell's `time` does, so the engine's own wake-ups do not count in a job's run time.
 """
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
+import select
 import shutil
 import signal
 import socket
+import struct
 import sys
 import termios
 import time
+from collections import deque
 from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
+ORPHAN_REAP_MS = 1000  # how often a running job's orphaned descendants are reaped
 _JOB_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 # What a job gets back at default: the launcher ignores the job signals, Python SIGPIPE/XFSZ.
 _DEFAULT_SIGNALS = (*_JOB_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ)
@@ -148,60 +162,159 @@ def _fork(req: dict[str, Any], ctl: socket.socket) -> int:
     return pid
 
 
-def _run(req: dict[str, Any], ctl: socket.socket, marker: bytes, saved: list[Any]) -> None:
-    pid = _spawn(req) or _fork(req, ctl)
-    _send(ctl, {"ev": "started", "pid": pid})
-    status = 0
-    while True:
+class _Channel:
+    """The engine's control socket: one JSON request per line in, one event per line out."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.open = True
+        self.requests: deque[dict[str, Any]] = deque()
+        self._buf = b""
+
+    def fill(self, block: bool) -> None:
+        """Read what the engine sent (waiting for it if `block`); at its end, `open` is False."""
         try:
-            done, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        if done == pid:
-            break
-    leftovers = _reap_all(pid)
-    os.tcsetpgrp(0, os.getpgrp())
-    termios.tcsetattr(0, termios.TCSANOW, saved)
-    termios.tcflush(0, termios.TCIFLUSH)
-    os.write(1, marker)
-    code = os.waitstatus_to_exitcode(status)
-    _send(
-        ctl,
-        {
+            data = self.sock.recv(65536, 0 if block else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        if not data:
+            self.open = False
+            return
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        self.requests.extend(json.loads(line) for line in lines)
+
+    def send(self, msg: dict[str, object]) -> None:
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+
+
+class Launcher:
+    """Serves the engine's requests; runs one job at a time, and its follower."""
+
+    def __init__(self, chan: _Channel, marker: bytes) -> None:
+        self.chan, self.marker = chan, marker
+        self.saved = termios.tcgetattr(0)
+        self.follower: dict[str, Any] | None = None  # runs when the current job exits 0
+
+    def serve(self) -> None:
+        while True:
+            if not self.chan.requests:
+                self.chan.fill(block=True)
+                if not self.chan.open:
+                    return  # the engine went away: nothing left to serve
+                continue
+            req = self.chan.requests.popleft()
+            if req["op"] == "run":
+                self.run(req)
+            elif req["op"] == "next":  # sent while the job it was to follow ended
+                self.chan.send({"ev": "dropped", "id": req["id"]})
+            else:
+                self.answer(req)
+
+    def answer(self, req: dict[str, Any]) -> None:
+        """A request that does not start a job now: ping, next (a follower), drop (it)."""
+        op = req["op"]
+        if op == "ping":
+            self.chan.send({"ev": "pong"})
+        elif op == "next":
+            if self.follower is not None:
+                self.chan.send({"ev": "dropped", "id": self.follower["id"]})
+            self.follower = req
+        elif op == "drop" and self.follower is not None and self.follower["id"] == req["id"]:
+            self.follower = None
+            self.chan.send({"ev": "dropped", "id": req["id"]})
+
+    def run(self, req: dict[str, Any]) -> None:
+        """Run a job, then its follower if it exited 0 (no round trip to the engine)."""
+        job: dict[str, Any] | None = req
+        while job is not None:
+            job = self._run_one(job)
+
+    def _run_one(self, req: dict[str, Any]) -> dict[str, Any] | None:
+        if req["op"] == "next":
+            _set_size(int(req["cols"]), int(req["rows"]))
+        started = time.time()  # like the shell's `time`: from just before the fork
+        pid = _spawn(req) or _fork(req, self.chan.sock)
+        self.chan.send({"ev": "started", "id": req["id"], "pid": pid, "at": started})
+        status = self._wait(pid)
+        ended = time.time()
+        leftovers = _reap_all(pid)
+        os.tcsetpgrp(0, os.getpgrp())
+        termios.tcsetattr(0, termios.TCSANOW, self.saved)
+        termios.tcflush(0, termios.TCIFLUSH)
+        os.write(1, self.marker)
+        if self.chan.open:  # a drop sent before the job ended must count
+            self.chan.fill(block=False)
+        while self.chan.requests and self.chan.requests[0]["op"] != "run":
+            self.answer(self.chan.requests.popleft())
+        code = os.waitstatus_to_exitcode(status)
+        follower, self.follower = self.follower, None
+        after = follower if follower is not None and code == 0 else None
+        msg: dict[str, object] = {
             "ev": "exited",
+            "id": req["id"],
             "code": code if code >= 0 else None,
             "signal": -code if code < 0 else None,
             "leftovers": leftovers,
-        },
-    )
+            "at": ended,
+            "next": after["id"] if after is not None else None,
+        }
+        if follower is not None and after is None:
+            msg["dropped"] = follower["id"]  # a follower starts only after a success
+        self.chan.send(msg)
+        return after
+
+    def _wait(self, pid: int) -> int:
+        """The job's wait status; meanwhile answer the engine and reap orphans (this is a
+        subreaper), at least once a second."""
+        pidfd = os.pidfd_open(pid)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if self.chan.open:
+            poller.register(self.chan.sock, select.POLLIN)
+        try:
+            while True:
+                ready = dict(poller.poll(ORPHAN_REAP_MS))
+                if self.chan.sock.fileno() in ready:
+                    self.chan.fill(block=False)
+                    if not self.chan.open:
+                        poller.unregister(self.chan.sock)
+                    while self.chan.requests and self.chan.requests[0]["op"] != "run":
+                        self.answer(self.chan.requests.popleft())
+                status = _reap_orphans(pid)
+                if status is not None:
+                    return status
+        finally:
+            os.close(pidfd)
 
 
-def _send(ctl: socket.socket, msg: dict[str, object]) -> None:
-    ctl.sendall(json.dumps(msg).encode() + b"\n")
+def _reap_orphans(pid: int) -> int | None:
+    """Reap every child that has ended; the job's wait status if it is among them."""
+    while True:
+        try:
+            done, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return 0
+        if done == 0:
+            return None
+        if done == pid:
+            return status
+
+
+def _set_size(cols: int, rows: int) -> None:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
     ctl.set_inheritable(False)  # jobs must not hold the engine's channel
-    marker = sys.argv[2].encode()
     for sig in _JOB_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    saved = termios.tcgetattr(0)
-    _send(ctl, {"ev": "ready", "pid": os.getpid()})
-    buf = b""
-    while True:
-        data = ctl.recv(65536)
-        if not data:
-            return  # the engine went away: nothing left to serve
-        buf += data
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            req = json.loads(line)
-            if req["op"] == "run":
-                _run(req, ctl, marker, saved)
-            elif req["op"] == "ping":
-                _send(ctl, {"ev": "pong"})
+    chan = _Channel(ctl)
+    launcher = Launcher(chan, sys.argv[2].encode())
+    chan.send({"ev": "ready", "pid": os.getpid()})
+    launcher.serve()
 
 
 if __name__ == "__main__":

@@ -192,11 +192,17 @@ class TerminalPool:
         self._wake_waiters()
 
     def release(self, term: Terminal, reusable: bool = True) -> None:
-        """Return a lease; hand it to the longest waiter or park it idle (or replace it)."""
-        self._busy.discard(term)
+        """Return a lease; hand it to the longest waiter or park it idle (or replace it).
+        A terminal whose job's follower has started stays leased: to the follower."""
+        now = time.monotonic()
         start = self._lease_start.pop(term.id, None)
         if start is not None:
-            self._hold_total += time.monotonic() - start
+            self._hold_total += now - start
+        if isinstance(term, PooledTerminal) and term.take_handover():
+            self._lease_start[term.id] = now
+            self.leases += 1
+            return
+        self._busy.discard(term)
         if (
             reusable
             and isinstance(term, PooledTerminal)

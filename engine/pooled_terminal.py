@@ -4,10 +4,19 @@ The shell runs the pool's `init` once and execs the launcher, which then runs on
 another. A job's end is reported on a private control socket, and the output boundary is an
 unguessable marker the launcher writes through the PTY, so every byte is attributed to the
 right session.
+
+Under load every wake-up between one job's exit and the next one's start costs
+milliseconds, so the path is kept short. The terminal takes its next job as soon as the
+launcher reports an exit, without waiting for the marker to come through the relay: the
+ended job's last bytes, the marker, then the next job's output arrive in that order, and
+each part goes to its own job's sink. And the scheduler may give a busy terminal a
+*follower* (`follow`): the launcher starts it the moment the running job exits 0, with no
+round trip to the engine. The launcher stamps each job's start and end with its own clock.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -15,6 +24,8 @@ import signal
 import socket
 import sys
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,7 +34,7 @@ import anyio
 from engine.errors import SpawnError, TerminalError
 from engine.pty import spawn_on_pty
 from engine.pty_relay import partial_suffix
-from engine.terminal import ExitStatus, Job, Terminal, base_env, kill_session, reap
+from engine.terminal import Ended, ExitStatus, Job, Terminal, base_env, kill_session, reap
 
 if TYPE_CHECKING:
     import subprocess
@@ -34,7 +45,25 @@ if TYPE_CHECKING:
     from engine.relay import PtyRelay
 
 FRESH_REPORT = 1.0  # seconds an exit report counts as a successful health check
+BOUNDARY_TIMEOUT = 2.0  # seconds the marker may trail the exit report before it counts lost
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
+
+
+@dataclass(eq=False)
+class JobRun:
+    """One job's course on a terminal, as its launcher reports it."""
+
+    id: int
+    sink: Callable[[bytes], None]
+    fate: anyio.Event = field(default_factory=anyio.Event)  # started, or dropped
+    exited: anyio.Event = field(default_factory=anyio.Event)
+    output_done: anyio.Event = field(default_factory=anyio.Event)  # its end marker came
+    pid: int | None = None
+    started_at: float | None = None
+    dropped: bool = False
+    taking_over: bool = False  # a follower its predecessor's exit started
+    status: ExitStatus | None = None
+    ended_at: float | None = None
 
 
 class PooledTerminal(Terminal):
@@ -46,10 +75,20 @@ class PooledTerminal(Terminal):
         self._marker = f"\x1b]6973;swarmdeck-end;{secrets.token_hex(8)}\x07".encode()
         super().__init__(cols, rows, relay)
         self._pending = b""
-        self._boundary = anyio.Event()
+        self._outputs: deque[JobRun] = deque()  # oldest first: the one receiving bytes
+        self._jobs: dict[int, JobRun] = {}  # sent, not yet exited (or dropped)
+        self._by_pid: dict[int, JobRun] = {}  # started, exit not yet collected
+        self._current: JobRun | None = None  # running now
+        self._follower: JobRun | None = None  # sent to follow it, fate unknown
+        self._handed_over = False  # the last exit started the follower at once
+        self._ids = itertools.count(1)
         self._ctl, self._child_ctl = socket.socketpair()
         self._ctl.setblocking(False)
-        self._buf = b""
+        self._ctl_failure: str | None = None
+        self._ready = anyio.Event()
+        self._pong = anyio.Event()
+        self._ctl_scope: anyio.CancelScope | None = None
+        self._ctl_done = anyio.Event()
         self._popen: subprocess.Popen[bytes] | None = None
         self.launcher_pid: int | None = None
 
@@ -68,6 +107,7 @@ class PooledTerminal(Terminal):
         self._sink = self._collect_init_output
         self._init_output = bytearray()
         tg.start_soon(self._read_loop)
+        tg.start_soon(self._read_ctl)
         self._popen = spawn_on_pty(
             [shell, "-c", script], self._slave, env=base_env(), pass_fds=[self._child_ctl.fileno()]
         )
@@ -76,7 +116,8 @@ class PooledTerminal(Terminal):
         self._slave = -1
         try:
             with anyio.fail_after(timeout):
-                msg = await self._recv()
+                await self._ready.wait()
+            self._check_ctl()
         except (TimeoutError, TerminalError) as exc:
             with anyio.move_on_after(0.5):  # the shell's last words, to say why it failed
                 await self._eof.wait()
@@ -85,7 +126,6 @@ class PooledTerminal(Terminal):
         except BaseException:
             await self.aclose()
             raise
-        self.launcher_pid = int(msg["pid"])
         self._sink = None
 
     def _end_marker(self) -> bytes:
@@ -104,83 +144,243 @@ class PooledTerminal(Terminal):
         self._init_output += data
         del self._init_output[:-4096]  # the tail says what went wrong
 
+    # -- output -------------------------------------------------------------------------
     def _deliver(self, data: bytes) -> None:
+        if self._sink is not None:  # the shell's init
+            self._sink(data)
+            return
         data = self._pending + data
         self._pending = b""
-        at = data.find(self._marker)
-        if at >= 0:
-            if self._sink is not None and at:
-                self._sink(data[:at])
-            self._boundary.set()
-            return
+        while self._outputs:
+            at = data.find(self._marker)
+            if at < 0:
+                break
+            run = self._outputs.popleft()
+            if at:
+                run.sink(data[:at])
+            run.output_done.set()
+            data = data[at + len(self._marker) :]
+        if not self._outputs:
+            return  # nothing runs: between jobs the launcher writes nothing
         keep = partial_suffix(data, self._marker)
         if keep:
             self._pending = data[-keep:]
             data = data[:-keep]
-        if self._sink is not None and data:
-            self._sink(data)
+        if data:
+            self._outputs[0].sink(data)
 
-    async def _recv(self) -> dict[str, Any]:
-        while b"\n" not in self._buf:
-            await anyio.wait_readable(self._ctl)
-            try:
-                data = self._ctl.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                raise TerminalError(f"launcher channel failed: {exc}") from exc
-            if not data:
-                raise TerminalError("launcher exited")
-            self._buf += data
-        line, self._buf = self._buf.split(b"\n", 1)
-        msg: dict[str, Any] = json.loads(line)
-        return msg
+    # -- the launcher's reports -----------------------------------------------------------
+    async def _read_ctl(self) -> None:
+        """Read the launcher's events until its channel ends; then wake every waiter."""
+        try:
+            with anyio.CancelScope() as self._ctl_scope:
+                await self._read_events()
+        finally:
+            self._ctl_failure = self._ctl_failure or "launcher exited"
+            for event in (self._ready, self._pong):
+                event.set()
+            for run in list(self._jobs.values()):
+                run.fate.set()
+                run.exited.set()
+            self._ctl_done.set()
+
+    async def _read_events(self) -> None:
+        buf = b""
+        try:
+            while True:
+                await anyio.wait_readable(self._ctl)
+                try:
+                    data = self._ctl.recv(65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    break
+                *lines, buf = (buf + data).split(b"\n")
+                for line in lines:
+                    self._on_event(json.loads(line))
+        except (OSError, anyio.ClosedResourceError, ValueError) as exc:
+            self._ctl_failure = f"launcher channel failed: {exc}"
+
+    def _on_event(self, msg: dict[str, Any]) -> None:
+        ev = msg["ev"]
+        if ev == "started":
+            run = self._jobs.get(msg["id"])
+            if run is None:
+                return
+            run.pid, run.started_at = int(msg["pid"]), float(msg["at"])
+            self.job_pid = run.pid
+            self._current = run
+            self._by_pid[run.pid] = run
+            run.fate.set()
+        elif ev == "exited":
+            self._on_exit(msg)
+        elif ev == "dropped":
+            dropped = self._jobs.get(msg["id"])
+            if dropped is not None:
+                self._drop(dropped)
+        elif ev == "pong":
+            self._pong.set()
+        elif ev == "ready":
+            self.launcher_pid = int(msg["pid"])
+            self._ready.set()
+
+    def _on_exit(self, msg: dict[str, Any]) -> None:
+        run = self._jobs.pop(msg["id"], None)
+        if run is None:
+            return
+        sig = msg.get("signal")
+        run.status = ExitStatus(
+            None if sig is not None else int(msg["code"]),
+            int(sig) if sig is not None else None,
+        )
+        run.ended_at = float(msg["at"])
+        self.job_pid = None
+        self._current = None
+        self.idle_since = time.monotonic()
+        follower, self._follower = self._follower, None
+        if follower is not None and msg.get("next") == follower.id:
+            follower.taking_over = self._handed_over = True  # its "started" comes next
+        elif follower is not None:  # dropped after a failure, or it came too late
+            self._drop(follower)
+        run.exited.set()
+
+    def _drop(self, run: JobRun) -> None:
+        self._jobs.pop(run.id, None)
+        if self._follower is run:
+            self._follower = None
+        if run in self._outputs:
+            self._outputs.remove(run)
+        run.dropped = True
+        run.fate.set()
+
+    def _check_ctl(self) -> None:
+        if self._ctl_failure is not None:
+            raise TerminalError(self._ctl_failure)
 
     def _send(self, msg: dict[str, object]) -> None:
+        self._check_ctl()
         try:
             self._ctl.sendall(json.dumps(msg).encode() + b"\n")
         except OSError as exc:
             raise TerminalError(f"launcher channel failed: {exc}") from exc
 
+    def _new_run(self, sink: Callable[[bytes], None]) -> JobRun:
+        run = JobRun(next(self._ids), sink)
+        self._jobs[run.id] = run
+        self._outputs.append(run)
+        return run
+
+    # -- jobs -----------------------------------------------------------------------------
     async def start(self, job: Job, sink: Callable[[bytes], None]) -> int:
         """Dispatch a job; return its pid (also its process group id)."""
         self.resize(job.cols, job.rows)
-        self._boundary = anyio.Event()
-        self._sink = sink
-        self._send({"op": "run", "argv": job.argv, "env": job.env, "cwd": job.cwd})
-        msg = await self._recv()
-        self.job_pid = int(msg["pid"])
+        run = self._new_run(sink)
+        try:
+            self._send({"op": "run", "id": run.id, **_request(job)})
+        except TerminalError:
+            self._forget(run)
+            raise
+        await run.fate.wait()  # if cancelled, the job stays known: it may have started
+        self._check_ctl()
+        assert run.pid is not None
+        self.job_started_at = run.started_at
         self.leases += 1
-        return self.job_pid
+        return run.pid
 
-    async def wait(self) -> ExitStatus:
-        """Wait for the job's end and for every byte it printed."""
-        msg = await self._recv()  # cancellable: the job stays known until it has ended
-        self.job_pid = None
-        with anyio.move_on_after(2.0):
-            await self._boundary.wait()
-        if not self._boundary.is_set():
+    def follow(self, job: Job, sink: Callable[[bytes], None]) -> JobRun:
+        """Have the launcher start `job` the moment the running one exits 0 (else drop it).
+        Await `follower_started` for its fate."""
+        if self._current is None or self._follower is not None:
+            raise TerminalError("a follower needs a running job and no other follower")
+        run = self._new_run(sink)
+        try:
+            self._send(
+                {"op": "next", "id": run.id, "cols": job.cols, "rows": job.rows, **_request(job)}
+            )
+        except TerminalError:
+            self._forget(run)
+            raise
+        self._follower = run
+        return run
+
+    async def follower_started(self, run: JobRun) -> int | None:
+        """The follower's pid once it started; None if it was dropped (never ran)."""
+        await run.fate.wait()
+        if run.dropped:
+            return None
+        self._check_ctl()
+        assert run.pid is not None
+        self.job_started_at = run.started_at
+        self.leases += 1
+        return run.pid
+
+    def drop_follower(self, run: JobRun) -> None:
+        """Ask the launcher to forget the follower; `follower_started` says if it was late."""
+        if not run.fate.is_set() and self._follower is run:
+            try:
+                self._send({"op": "drop", "id": run.id})
+            except TerminalError:
+                self._drop(run)
+
+    def take_handover(self) -> bool:
+        """True (once) when the last job's exit started its follower: the lease goes on."""
+        handed, self._handed_over = self._handed_over, False
+        return handed
+
+    @property
+    def followable(self) -> bool:
+        """Running a job that has no follower yet."""
+        return self._current is not None and self._follower is None and not self._closed
+
+    def _forget(self, run: JobRun) -> None:
+        self._jobs.pop(run.id, None)
+        if run in self._outputs:
+            self._outputs.remove(run)
+
+    async def wait_exit(self, pid: int | None = None) -> Ended:
+        """Wait for the exit report of the job `pid` (default: the running one); the
+        terminal can take its next job from then on. `drained` waits for its last bytes."""
+        if pid is None:  # the running job, or the last one if it has ended already
+            run = self._current or next(reversed(self._by_pid.values()), None)
+        else:
+            run = self._by_pid.get(pid)
+        if run is None:
+            raise TerminalError("no such job on this terminal")
+        await run.exited.wait()  # cancellable: the job stays known until it has ended
+        self._check_exit(run)
+        assert run.status is not None
+        assert run.ended_at is not None
+        assert run.pid is not None
+        self._by_pid.pop(run.pid, None)
+        self.job_ended_at = run.ended_at
+        return Ended(run.status, lambda: self._drain(run), run.ended_at)
+
+    def _check_exit(self, run: JobRun) -> None:
+        if run.status is None:
+            self._check_ctl()
+
+    async def _drain(self, run: JobRun) -> None:
+        with anyio.move_on_after(BOUNDARY_TIMEOUT):
+            await run.output_done.wait()
+        if not run.output_done.is_set():
             self._closed = True  # output boundary lost: never reuse this terminal
-        self._sink = None
-        self.idle_since = time.monotonic()
-        sig = msg.get("signal")
-        return ExitStatus(
-            None if sig is not None else int(msg["code"]),
-            int(sig) if sig is not None else None,
-        )
+            if run in self._outputs:  # what follows is the next job's, if there is one
+                self._outputs.remove(run)
 
     async def check_health(self, timeout: float = 2.0) -> bool:
         """Alive, with its output boundary intact, and answering a ping."""
         if self._closed or self._eof.is_set() or self._popen is None:
             return False
-        if self._popen.poll() is not None:
+        if self._popen.poll() is not None or self._ctl_failure is not None:
             return False
         if self.leases and time.monotonic() - self.idle_since < FRESH_REPORT:
             return True  # its last job's exit report just proved the launcher answers
         try:
+            self._pong = anyio.Event()
             self._send({"op": "ping"})
             with anyio.fail_after(timeout):
-                return (await self._recv()).get("ev") == "pong"
+                await self._pong.wait()
+            return self._ctl_failure is None
         except (TimeoutError, TerminalError):
             return False
 
@@ -193,6 +393,10 @@ class PooledTerminal(Terminal):
     async def aclose(self) -> None:
         """Kill the launcher and everything on this PTY, then release the fds."""
         self._closed = True
+        if self._ctl_scope is not None:  # the socket must leave the event loop first
+            self._ctl_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await self._ctl_done.wait()
         self._ctl.close()
         if self._popen is not None:
             with anyio.CancelScope(shield=True):
@@ -202,6 +406,10 @@ class PooledTerminal(Terminal):
         await self._close_fds()
         if self._child_ctl.fileno() >= 0:
             self._child_ctl.close()
+
+
+def _request(job: Job) -> dict[str, object]:
+    return {"argv": job.argv, "env": job.env, "cwd": job.cwd}
 
 
 def _quote(arg: str) -> str:

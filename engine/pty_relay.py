@@ -13,8 +13,9 @@ The control socket is a SOCK_SEQPACKET pair with the engine:
 * engine -> relay: `add <id> [<marker hex>]` carrying two fds (the PTY master, the write
   end of a pipe whose read end the engine watches; the marker is a pooled terminal's end
   of job); `del <id>` (close both); `rec <id> <json {path, header}>` (record what follows
-  as asciicast v2 until the marker, end of file or `unrec <id>`); `rsz <id> <COLSxROWS>`
-  (a resize event in the recording).
+  as asciicast v2 until the marker, end of file or `unrec <id> <path>`); `rsz <id>
+  <COLSxROWS>` (a resize event in the recording); `drop <id> <path>` (that job never ran:
+  no recording, no file).
 * relay -> engine: `eof <id>`, sent *before* it closes that pipe, when the PTY reached end
   of file (a pipe that ends without it means the relay died, and the engine reads the PTY
   itself from then on); `err <id> <text>` when a recording could not be written.
@@ -23,6 +24,9 @@ Ordering: the engine sends `rec` before it dispatches the job, and the relay dra
 control socket before every PTY read, so a job's first byte always finds its recording
 open. A recording closes at the job's end marker before the bytes holding the marker are
 forwarded, so the engine never sees a job end whose recording is still being written.
+The engine dispatches the next job as soon as the launcher reports an exit, so a `rec`
+may come while the previous job's last bytes and marker are still in the PTY: it then
+waits for that marker, and the bytes after the marker are the new job's.
 
 Flow control is the pipe's: while a pipe is full its PTY is not read, so the program
 blocks exactly as it would on a slow terminal. One poll round reads at most BURST bytes
@@ -81,6 +85,7 @@ class Recording:
     for the engine to go on from (engine/session_records.py)."""
 
     def __init__(self, path: str, header: dict[str, object]) -> None:
+        self.path = path
         self.file: BinaryIO = open(path, "wb", buffering=0)  # noqa: SIM115
         self.file.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
         self.start = time.monotonic()
@@ -102,13 +107,18 @@ class Recording:
 class Link:
     """One terminal: its PTY master, the engine's pipe, bytes the pipe could not take yet."""
 
-    __slots__ = ("blocked", "ended", "held", "id", "marker", "master", "pending", "pipe", "rec")
+    __slots__ = (
+        *("blocked", "ended", "held", "id", "in_job", "marker", "master", "next_order"),
+        *("pending", "pipe", "rec"),
+    )
 
     def __init__(self, ident: bytes, master: int, pipe: int, marker: bytes) -> None:
         self.id, self.master, self.pipe, self.marker = ident, master, pipe, marker
         self.pending = b""
         self.held = b""  # a possible start of the marker, not recorded yet
         self.rec: Recording | None = None
+        self.in_job = False  # a recorded job's end marker is still to come
+        self.next_order: dict[str, object] | None = None  # the next job's, after the marker
         self.ended = self.blocked = False
 
 
@@ -172,7 +182,9 @@ class Relay:
         elif op == b"rec":
             self.record(link, json.loads(arg))
         elif op == b"unrec":
-            self.stop_recording(link)
+            self.unrecord(link, arg.decode())
+        elif op == b"drop":
+            self.discard(link, arg.decode())
         elif op == b"rsz" and link.rec is not None:
             link.rec.event("r", arg.decode())
 
@@ -200,13 +212,37 @@ class Relay:
 
     # -- recordings -------------------------------------------------------------------
     def record(self, link: Link, order: dict[str, object]) -> None:
+        if link.in_job:  # the previous job's last bytes and marker are still to come
+            link.next_order = order
+            return
         self.stop_recording(link)
         link.held = b""
+        link.in_job = bool(link.marker)
         try:
             os.makedirs(os.path.dirname(str(order["path"])), exist_ok=True)
             link.rec = Recording(str(order["path"]), dict(order["header"]))  # type: ignore[call-overload]
         except OSError as exc:
             self.say(b"err " + link.id + b" " + f"cannot record {order['path']}: {exc}".encode())
+
+    def unrecord(self, link: Link, path: str) -> None:
+        """The engine is done with the recording at `path` (one the marker did not end)."""
+        if link.next_order is not None and link.next_order["path"] == path:
+            link.next_order = None
+        elif link.rec is not None and link.rec.path == path:
+            self.stop_recording(link)
+
+    def discard(self, link: Link, path: str) -> None:
+        """The job to record at `path` never ran (a dropped follower): no file, and no
+        marker of its own to wait for."""
+        if link.next_order is not None and link.next_order["path"] == path:
+            link.next_order = None
+        elif link.rec is not None and link.rec.path == path:
+            link.rec.file.close()
+            link.rec = None
+            link.in_job = False
+            link.held = b""
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     def stop_recording(self, link: Link) -> None:
         rec, link.rec = link.rec, None
@@ -220,24 +256,31 @@ class Relay:
             self.say(b"err " + link.id + b" " + f"recording: {exc}".encode())
 
     def tap(self, link: Link, data: bytes) -> None:
-        """Record `data` up to the job's end marker; the marker ends the recording."""
-        rec = link.rec
-        if rec is None:
-            return
+        """Record `data` up to the job's end marker; the marker ends the recording, and
+        starts the next job's when its `rec` came early."""
         marker = link.marker
         if not marker:
-            rec.output(data)
+            if link.rec is not None:
+                link.rec.output(data)
             return
-        data = link.held + data
-        link.held = b""
-        at = data.find(marker)
-        if at >= 0:
-            rec.output(data[:at])
+        while link.in_job:
+            data = link.held + data
+            link.held = b""
+            at = data.find(marker)
+            if at < 0:
+                keep = partial_suffix(data, marker)
+                if link.rec is not None:
+                    link.rec.output(data[: len(data) - keep])
+                link.held = data[len(data) - keep :]
+                return
+            if link.rec is not None:
+                link.rec.output(data[:at])
             self.stop_recording(link)
-            return
-        keep = partial_suffix(data, marker)
-        rec.output(data[: len(data) - keep])
-        link.held = data[len(data) - keep :]
+            link.in_job = False
+            data = data[at + len(marker) :]
+            order, link.next_order = link.next_order, None
+            if order is not None:
+                self.record(link, order)
 
     # -- data -------------------------------------------------------------------------
     def pump(self, link: Link) -> None:

@@ -88,8 +88,14 @@ class PtyRelay:
     def record_resize(self, ident: int, cols: int, rows: int) -> None:
         self._say(b"rsz %d %dx%d" % (ident, cols, rows))
 
-    def stop_recording(self, ident: int) -> None:
-        self._say(b"unrec %d" % ident)
+    def stop_recording(self, ident: int, path: Path) -> None:
+        """Stop recording to `path` (unless the job's end marker already did)."""
+        self._say(b"unrec %d %s" % (ident, str(path.absolute()).encode()))
+
+    def discard_recording(self, ident: int, path: Path) -> None:
+        """The job to record at `path` never ran: forget it, and delete the file if it
+        was opened already."""
+        self._say(b"drop %d %s" % (ident, str(path.absolute()).encode()))
 
     def _say(self, msg: bytes) -> bool:
         if not self.alive:

@@ -9,6 +9,12 @@ limit (`max_parallel`, at most the pool size, so a leased slot never waits in th
   is ready, and only then (docs/scheduling.md).
 * A slot is held from admission until the process ends; a session that exited 0 frees
   it before writing its files and settling, so the next one starts meanwhile.
+* Followers: while every slot is taken and sessions are ready, each running job on a
+  pooled terminal gets the best ready session as its *follower*, which its launcher starts
+  the moment that job exits 0, in the same slot, with no round trip through the engine
+  (engine/pooled_terminal.py). A follower is still queued until then; it is dropped back
+  into the queue if its job fails, is paused or stops, when the limit falls, or when a
+  slot frees elsewhere while it waits (so it never waits behind a long job).
 * Memory: a session starts only if the declared memory of the running ones plus its own
   fits `memory_budget`; the best ready session that does not fit holds back the ones
   behind it, so small sessions never starve a big one.
@@ -31,6 +37,7 @@ from engine.errors import SessionError, WorkspaceError
 from engine.events import ParallelismAdjusted, RunAborted
 from engine.figures import Figures, SchedulerStatistics
 from engine.parallelism import AutoParallelism, control
+from engine.pooled_terminal import PooledTerminal
 from engine.run_queue import RunQueue
 from engine.session_job import working_dir
 from engine.states import SessionState
@@ -78,6 +85,9 @@ class Scheduler:
         self._retries_left: dict[str, int] = {}
         self._running: set[Session] = set()  # admitted, attempt not yet settled
         self._holding: set[Session] = set()  # admitted, process not yet ended: the limit
+        self._followers: dict[Session, Session] = {}  # running session -> its follower
+        self._reserved: set[Session] = set()  # followers not started: memory counted
+        self._dropping: set[Session] = set()  # followers asked back
         self._memory = 0
         self.stopped_reason: str | None = None
         self._started = False
@@ -122,6 +132,8 @@ class Scheduler:
 
     # -- deciding -------------------------------------------------------------------------
     def _dispatch(self) -> None:
+        for follower in [f for f in self._reserved if f.following and f.following.taking_over]:
+            self._take_slot(follower)
         if self._started:
             while self._classify():
                 pass
@@ -150,7 +162,45 @@ class Scheduler:
             self._running.add(session)
             self._holding.add(session)
             self._memory += memory
-            self._tg.start_soon(self._run, session)
+            self._tg.start_soon(self._run, session, None)
+        free = self.limit - len(self._holding)
+        if free > 0 or self.stopped_reason is not None:
+            self._drop_followers(free if self.stopped_reason is None else len(self._reserved))
+        else:
+            self._assign_followers()
+
+    def _assign_followers(self) -> None:
+        """Every slot is taken: give running jobs the best ready sessions as followers."""
+        budget, ready = self.deck.memory_budget, self._queue.ready
+        for host in sorted(self._holding, key=lambda s: s.started_at or float("inf")):
+            if not ready:
+                return
+            term = host.terminal
+            if host in self._followers or not host.can_be_followed():
+                continue
+            assert isinstance(term, PooledTerminal)
+            if term.leases >= self.pool.spec.recycle_after:
+                continue  # it retires after this job
+            session = ready[0]
+            memory = session.spec.memory or 0
+            if session.spec.terminal != "pooled" or session.attempts:
+                return  # a fresh terminal or a retry waits for a free slot: nothing overtakes
+            if budget is not None and self._memory + memory > budget:
+                return
+            self._queue.remove(session)
+            self._running.add(session)
+            self._reserved.add(session)
+            self._memory += memory
+            self._followers[host] = session
+            self._tg.start_soon(self._run, session, term)
+
+    def _drop_followers(self, count: int) -> None:
+        """Ask the best `count` waiting followers back, to start where a slot is free (less
+        those already on their way back)."""
+        back = {f for f in self._reserved if f in self._dropping or f.follower_dropped}
+        waiting = sorted(self._reserved - back, key=self._queue.rank)
+        for session in waiting[: count - len(back)]:
+            self._drop_one(session)
 
     def _update_idle(self) -> None:
         if not self._queue and not self._running:
@@ -159,14 +209,22 @@ class Scheduler:
             self._idle = anyio.Event()
 
     # -- one attempt and what follows -----------------------------------------------------
-    async def _run(self, session: Session) -> None:
+    async def _run(self, session: Session, follow: PooledTerminal | None) -> None:
         try:
             await self._prepare(session)
             if not session.final:
-                await session.run_attempt(self.pool, self._tg, lambda: self._exited(session))
+                await session.run_attempt(
+                    self.pool, self._tg, lambda: self._exited(session), follow, self._dispatch
+                )
         finally:
             self._vacate(session)
             self._running.discard(session)
+            self._dropping.discard(session)
+            if follow is not None and session.state is S.QUEUED:  # dropped: never started
+                if self.stopped_reason is None:
+                    self._queue.put_back(session)
+                else:
+                    session.skip(self.stopped_reason)
             self._finished(session)
             self._dispatch()
 
@@ -177,9 +235,28 @@ class Scheduler:
         self._dispatch()
 
     def _vacate(self, session: Session) -> None:
+        """Its process ended (or never started): free its slot, or pass it to the follower
+        its launcher started at once."""
         if session in self._holding:
             self._holding.discard(session)
             self._memory -= session.spec.memory or 0
+        elif session in self._reserved:
+            self._reserved.discard(session)
+            self._memory -= session.spec.memory or 0
+        follower = self._followers.pop(session, None)
+        if follower is None or follower not in self._reserved:
+            return
+        run = follower.following
+        if run is not None and run.taking_over:
+            self._take_slot(follower)
+        elif run is not None and follower.follow_terminal is not None:
+            follower.follow_terminal.drop_follower(run)  # it left without exiting
+
+    def _take_slot(self, follower: Session) -> None:
+        """A follower started: it holds a slot (its memory is counted already). Its
+        predecessor may still hold one until it settles: counted twice, never too few."""
+        self._reserved.discard(follower)
+        self._holding.add(follower)
 
     async def _prepare(self, session: Session) -> None:
         if session.spec.workspace != "isolated" or session.workspace is not None:
@@ -237,8 +314,9 @@ class Scheduler:
         self._emit(RunAborted(reason=reason, terminated_running=terminate_running))
         for session in self._queue.drain():
             session.skip(reason)
+        self._drop_followers(len(self._reserved))  # queued too: skipped once back
         if terminate_running:
-            for session in list(self._running):
+            for session in list(self._running - self._reserved):
                 self._tg.start_soon(self._stop, session, reason)
 
     async def _stop(self, session: Session, reason: str) -> None:
@@ -246,6 +324,19 @@ class Scheduler:
             await session.terminate(reason)
 
     # -- operator commands ----------------------------------------------------------------
+    async def pause(self, session: Session) -> None:
+        """Pause a running session; its follower goes back to wait for a free slot."""
+        await session.pause()
+        follower = self._followers.get(session)
+        if follower is not None:
+            self._drop_one(follower)
+
+    def _drop_one(self, follower: Session) -> None:
+        run, term = follower.following, follower.follow_terminal
+        if run is not None and term is not None and follower not in self._dropping:
+            self._dropping.add(follower)
+            term.drop_follower(run)
+
     async def terminate(self, session: Session, reason: str = "stopped by operator") -> None:
         """A queued session never starts; an admitted one gets its stop signal."""
         if session in self._queue:
@@ -280,11 +371,11 @@ class Scheduler:
         states = [s.state for s in self.sessions.values()]
         return SchedulerStatistics(
             max_parallel=self.limit,
-            queued=len(self._queue),
-            ready=len(self._queue.ready),
+            queued=len(self._queue) + len(self._reserved),
+            ready=len(self._queue.ready) + len(self._reserved),
             waiting_on_dependency=self._queue.waiting,
             backing_off=self._queue.backing_off,
-            running=len(self._running),
+            running=len(self._running - self._reserved),
             completed=states.count(S.COMPLETED),
             failed=states.count(S.FAILED),
             terminated=states.count(S.TERMINATED),
@@ -299,9 +390,12 @@ class Scheduler:
 
     def _own_figures(self) -> tuple[float, int, int]:
         """What `max_parallel = "auto"` samples: throughput, ready, running."""
-        return self.figures.throughput(), len(self._queue.ready), len(self._running)
+        running = len(self._running - self._reserved)
+        return self.figures.throughput(), len(self._queue.ready) + len(self._reserved), running
 
     def _adjust(self, change: Adjustment) -> None:
+        if change.new < self.limit:
+            self._drop_followers(len(self._reserved))  # each would keep its host's slot
         self.limit = change.new
         self._emit(ParallelismAdjusted(old=change.old, new=change.new, reason=change.reason))
         self._dispatch()

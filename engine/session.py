@@ -11,6 +11,7 @@ the terminal's process groups.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from engine.attempt import AttemptInfo, SessionInfo, attempt_info, session_info
 from engine.errors import InvalidTransitionError, SessionError, SwarmdeckError
 from engine.events import SessionStateChanged
 from engine.fresh_terminal import FreshTerminal
-from engine.pooled_terminal import PooledTerminal
+from engine.pooled_terminal import JobRun, PooledTerminal
 from engine.screen import Screen
 from engine.session_job import Attempt, fresh_job, session_job
 from engine.session_records import SessionRecords
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from engine.events import Event
     from engine.pool import TerminalPool
     from engine.spec import DeckSpec, SessionSpec
-    from engine.terminal import ExitStatus, Terminal
+    from engine.terminal import Ended, ExitStatus, Job, Terminal
 
 __all__ = ["Replica", "Session", "SessionInfo"]
 
@@ -81,6 +82,10 @@ class Session:
         self.rows = spec.rows or deck.pool.rows
         self.screen = Screen(self.cols, self.rows, deck.pool.scrollback)
         self.terminal: Terminal | None = None
+        self._reply_to: Terminal | None = None  # where answers to the job's queries go
+        self.following: JobRun | None = None  # as a follower, waiting for its start
+        self.follow_terminal: PooledTerminal | None = None  # where it waits
+        self._on_start: Callable[[], None] | None = None
         self.queued_at = time.time()
         self.started_at: float | None = None
         self.ended_at: float | None = None
@@ -112,6 +117,23 @@ class Session:
             )
         )
 
+    def can_be_followed(self) -> bool:
+        """Running on a pooled terminal, not stopping, with no follower yet."""
+        term = self.terminal
+        return (
+            self.state is S.ACTIVE
+            and self.exit is None
+            and not self._stop_requested
+            and not self._timed_out
+            and isinstance(term, PooledTerminal)
+            and term.followable
+        )
+
+    @property
+    def follower_dropped(self) -> bool:
+        """A follower its launcher dropped (it comes back to the queue)."""
+        return self.following is not None and self.following.dropped
+
     @property
     def final(self) -> bool:
         return self.state in FINAL_STATES
@@ -135,7 +157,7 @@ class Session:
 
     def requeue(self, reason: str) -> None:
         """Back to queued for another attempt (retry or restart); the screen is kept."""
-        self.pid = self.exit = self.terminal = None
+        self.pid = self.exit = self.terminal = self._reply_to = None
         self.started_at = self.ended_at = self.ready_at = None
         self._stop_requested = self._timed_out = False
         self._stop_reason = "stopped by operator"
@@ -145,7 +167,12 @@ class Session:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def run_attempt(
-        self, pool: TerminalPool, tg: TaskGroup, on_exit: Callable[[], None] | None = None
+        self,
+        pool: TerminalPool,
+        tg: TaskGroup,
+        on_exit: Callable[[], None] | None = None,
+        follow: PooledTerminal | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
         """Run one admitted attempt to a final state; never raises for its own failures.
 
@@ -153,16 +180,28 @@ class Session:
         terminal is back in the pool, before the attempt's files are written and its state
         settled: the scheduler starts the next session there, so creating the files overlaps
         that session's spawn. A failure may abort or halt the run, so it settles first.
+        `on_start` runs once the job runs (the scheduler may then give it a follower).
+
+        With `follow`, the attempt is the follower of the job running on that terminal: it
+        starts the moment that job exits 0. If it is dropped instead (that job failed, or
+        the scheduler took it back), no attempt was made and the session is still queued.
         """
         self._tg = tg
+        self._on_start = on_start
         self._attempt_open = True
         self.attempt_number = len(self.attempts) + 1
         try:
-            await self._lease_and_run(pool, tg, on_exit)
+            if follow is not None:
+                await self._follow_and_run(pool, follow, tg, on_exit)
+            else:
+                await self._lease_and_run(pool, tg, on_exit)
         finally:
             self._records.abandon()  # cancelled with the engine: keep what was recorded
             self._attempt_open = False
             self._exited.set()
+            self.following = self.follow_terminal = None
+            if self.state is S.QUEUED:  # a dropped follower: it will run later
+                self._exited = anyio.Event()
 
     def fail_unstarted(self, reason: str) -> None:
         """An admitted attempt that could not begin (no workspace); recorded as an attempt."""
@@ -188,59 +227,125 @@ class Session:
             self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
             return
         try:
-            status = await self._run_on(term, tg)
+            self.terminal = term
+            self._set_state(S.SPAWNING, f"on {term.kind} terminal #{term.id}")
+            ended = await self._run_on(term, tg)
         finally:
             pool.release(term, reusable=self.exit is not None)
+        await self._finish(ended, on_exit)
+
+    async def _follow_and_run(
+        self,
+        pool: TerminalPool,
+        term: PooledTerminal,
+        tg: TaskGroup,
+        on_exit: Callable[[], None] | None,
+    ) -> None:
+        """Wait as the follower of `term`'s running job; run once it exits 0."""
+        if self._stop_requested:
+            self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
+            return
+        number = self.attempt_number
+        self._records.expect(term, number, self.cols, self.rows)
+        self._reply_to, self.follow_terminal = term, term
+        try:
+            self.following = term.follow(self._job(), self._on_output)
+        except SwarmdeckError:
+            self.pid = None  # its job ended meanwhile: the scheduler starts it elsewhere
+        else:
+            self.pid = await self._follower_fate(term, self.following)
+        if self.pid is None:
+            self._records.discard()
+            self._reply_to = None
+            if self._stop_requested:
+                self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
+            return
+        try:  # from here on, this session holds the terminal's lease
+            self.terminal = term
+            term.resize(self.cols, self.rows)  # the pane may have changed while it waited
+            self._set_state(S.SPAWNING, f"following on {term.kind} terminal #{term.id}")
+            ended = await self._run_on(term, tg, started=True)
+        finally:
+            pool.release(term, reusable=self.exit is not None)
+        await self._finish(ended, on_exit)
+
+    async def _follower_fate(self, term: PooledTerminal, run: JobRun) -> int | None:
+        """The follower's pid once it started, or None if it was dropped; a stop request
+        (terminate) while it waits drops it, unless it has started meanwhile."""
+        pid: int | None = None
+        with anyio.CancelScope() as self._queue_scope:
+            try:
+                return await term.follower_started(run)
+            except SwarmdeckError:
+                return None
+        self._queue_scope = None
+        term.drop_follower(run)
+        with anyio.CancelScope(shield=True), contextlib.suppress(SwarmdeckError):
+            pid = await term.follower_started(run)
+        return pid
+
+    async def _finish(self, ended: Ended | None, on_exit: Callable[[], None] | None) -> None:
+        """After the exit: let the next session start, then write the files and settle."""
+        status = ended.status if ended is not None else None
         if on_exit is not None and status is not None and self._completes(status):
             on_exit()
             with anyio.CancelScope(shield=True):
                 await checkpoint()  # let the next session dispatch first
+        if ended is not None:
+            await ended.drained()  # the job's last bytes, which may trail its exit report
         await self._close_records()
         if status is not None:
             self._settle(status)
 
-    async def _run_on(self, term: Terminal, tg: TaskGroup) -> ExitStatus | None:
-        """Start the job and wait for its end; None if it could not start (then failed)."""
-        self.terminal = term
-        self._set_state(S.SPAWNING, f"on {term.kind} terminal #{term.id}")
+    async def _run_on(self, term: Terminal, tg: TaskGroup, started: bool = False) -> Ended | None:
+        """Start the job (unless it `started` as a follower) and wait for its end; None if
+        it could not start (then failed). The terminal may take another job once this
+        returns, while this one's last output is still on its way (`Ended.drained`)."""
         number = self.attempt_number
-        if number > 1:
-            self.screen.feed(f"\r\n\x1b[0m--- attempt {number} ---\r\n".encode())
-        self._records.expect(term, number, self.cols, self.rows)
-        try:
-            await self._start(term, tg)
-        except SwarmdeckError as exc:
-            await self._records.open(number, self.cols, self.rows)
-            self._set_state(S.FAILED, f"could not start: {exc}")
-            return None
-        self.started_at = time.time()
+        if not started:
+            if number > 1:
+                self.screen.feed(f"\r\n\x1b[0m--- attempt {number} ---\r\n".encode())
+            self._records.expect(term, number, self.cols, self.rows)
+            self._reply_to = term
+            try:
+                await self._start(term, tg)
+            except SwarmdeckError as exc:
+                await self._records.open(number, self.cols, self.rows)
+                self._set_state(S.FAILED, f"could not start: {exc}")
+                return None
+        self.started_at = term.job_started_at or time.time()
         self._set_state(S.ACTIVE, f"pid {self.pid}")
         if self._stop_requested:
             tg.start_soon(self._stop)
+        elif self._on_start is not None:
+            self._on_start()
         await self._records.open(number, self.cols, self.rows)  # output is held meanwhile
-        self.exit = await self._wait(term)
-        self.ended_at = time.time()
-        return self.exit
+        ended = await self._wait(term)
+        self.exit, self.ended_at = ended.status, ended.ended_at
+        return ended
 
-    async def _start(self, term: Terminal, tg: TaskGroup) -> None:
+    def _job(self) -> Job:
         attempt = Attempt(self.attempt_number, self.replica, self.workspace, self.cols, self.rows)
         extra = self._extra_env(self.name) if self._extra_env is not None else {}
-        job = session_job(self.spec, self.deck, self.run_dir, attempt, extra)
+        return session_job(self.spec, self.deck, self.run_dir, attempt, extra)
+
+    async def _start(self, term: Terminal, tg: TaskGroup) -> None:
+        job = self._job()
         if isinstance(term, PooledTerminal):
             self.pid = await term.start(job, self._on_output)
         else:
             assert isinstance(term, FreshTerminal)
             self.pid = await term.start(fresh_job(job, self.deck.pool), self._on_output, tg)
 
-    async def _wait(self, term: Terminal) -> ExitStatus:
+    async def _wait(self, term: Terminal) -> Ended:
         timeout = self.spec.timeout if self.spec.timeout else float("inf")
         with anyio.move_on_after(timeout) as scope:
-            return await term.wait()
+            return await term.wait_exit(self.pid)
         if scope.cancelled_caught:
             self._timed_out = True
             assert self._tg is not None
             self._tg.start_soon(self._stop)
-        return await term.wait()
+        return await term.wait_exit(self.pid)
 
     def _completes(self, status: ExitStatus) -> bool:
         return status.ok and not self._timed_out and not self._stop_requested
@@ -257,8 +362,10 @@ class Session:
 
     def _on_output(self, data: bytes) -> None:
         replies = self.screen.feed_text(self._records.output(data))
-        if replies and self.terminal is not None and self._tg is not None:
-            self._tg.start_soon(self.terminal.write, replies)
+        # Once the job has exited, its terminal may already run the next session's job:
+        # answers to the ended job's last queries must not become that job's input.
+        if replies and self.exit is None and self._reply_to is not None and self._tg is not None:
+            self._tg.start_soon(self._reply_to.write, replies)
         self._on_screen(self.name)
 
     def flush_recording(self) -> None:

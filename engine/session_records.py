@@ -45,6 +45,7 @@ class SessionRecords:
         self._cast: CastWriter | None = None
         self._held: list[str] | None = None
         self._relayed: Terminal | None = None  # the terminal whose relay records this attempt
+        self._relayed_path: Path | None = None
         self._relayed_since = 0.0  # monotonic time the relay was asked to record
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
@@ -57,9 +58,10 @@ class SessionRecords:
         (the usual case), or the engine holds its output until `open` creates the file."""
         self._decoder.reset()
         path = self.directory / f"{self.stem(attempt)}.cast"
-        if term.record(path, cast_header(cols, rows, self.name, CAST_ENV)):
-            self._relayed, self._relayed_since = term, time.monotonic()
-            term.on_relay_lost = lambda: self._continue(path, cols, rows)
+        header = cast_header(cols, rows, self.name, CAST_ENV)
+        if term.record(path, header, lambda: self._continue(path, cols, rows)):
+            self._relayed, self._relayed_path = term, path
+            self._relayed_since = time.monotonic()
         else:
             self._held = []
 
@@ -77,7 +79,7 @@ class SessionRecords:
         """The relay died mid-attempt: the engine appends the rest to its recording. Called
         by the terminal's reader before the first byte it reads itself; a rare fault, so the
         file is opened right here rather than in a thread."""
-        self._relayed = None
+        self._relayed = self._relayed_path = None
         self.directory.mkdir(parents=True, exist_ok=True)
         self._cast = CastWriter(
             path, cols, rows, self.name, CAST_ENV, resume_from=self._relayed_since
@@ -129,6 +131,13 @@ class SessionRecords:
         with anyio.CancelScope(shield=True):  # the files are the attempt's record
             await anyio.to_thread.run_sync(write)
 
+    def discard(self) -> None:
+        """The attempt `expect`ed never started (a dropped follower): no recording at all."""
+        self._held = None
+        if self._relayed is not None and self._relayed_path is not None:
+            self._relayed.discard_recording(self._relayed_path)
+        self._relayed = self._relayed_path = None
+
     def abandon(self) -> None:
         """Close the recording as it is (the engine is shutting down mid-attempt)."""
         self._held = None
@@ -138,7 +147,6 @@ class SessionRecords:
             self._cast = None
 
     def _stop_relayed(self) -> None:
-        if self._relayed is not None:
-            self._relayed.stop_recording()  # a no-op once the job's end closed it
-            self._relayed.on_relay_lost = None
-            self._relayed = None
+        if self._relayed is not None and self._relayed_path is not None:
+            self._relayed.stop_recording(self._relayed_path)  # a no-op once the job's end closed it
+        self._relayed = self._relayed_path = None

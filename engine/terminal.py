@@ -17,7 +17,7 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import anyio
 
@@ -26,7 +26,7 @@ from engine.pty import open_pty, read_available, set_winsize
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
     from pathlib import Path
 
     from engine.relay import PtyRelay
@@ -58,6 +58,14 @@ class ExitStatus:
         return cls(None, -rc) if rc < 0 else cls(rc)
 
 
+class Ended(NamedTuple):
+    """How a job ended (see `Terminal.wait_exit`)."""
+
+    status: ExitStatus
+    drained: Callable[[], Awaitable[None]]  # waits for the rest of its output
+    ended_at: float  # wall clock, taken where the job was reaped
+
+
 @dataclass(frozen=True)
 class Job:
     """One command to run on a terminal."""
@@ -80,12 +88,15 @@ class Terminal(ABC):
         self._relay = relay
         self._pipe = relay.attach(self.id, self.master, self._end_marker()) if relay else None
         """The relay's pipe carrying this PTY's output; None: the reader reads the PTY."""
-        self.on_relay_lost: Callable[[], None] | None = None
-        """Called when the relay died and the reader goes on from the PTY, before the first
-        byte it reads there (the session's records take over the relay's recording)."""
+        self._recordings: dict[Path, Callable[[], None]] = {}
+        """The relay's open recordings of this PTY (one, or two while a job's last bytes
+        are still on their way and the next job has begun), each with what to call when
+        the relay dies: the session's records take over before the reader's first byte."""
         self.leases = 0
         self.idle_since = time.monotonic()
         self.job_pid: int | None = None
+        self.job_started_at: float | None = None  # wall clock, taken where the job is spawned
+        self.job_ended_at: float | None = None
         self._sink: Callable[[bytes], None] | None = None
         self._eof = anyio.Event()
         self._write_lock = anyio.Lock()
@@ -116,8 +127,9 @@ class Terminal(ABC):
                     if fd == self.master or (relay is not None and await relay.ended(self.id)):
                         break
                     fd = self.master  # the relay died: read the PTY ourselves from here on
-                    if self.on_relay_lost is not None:
-                        self.on_relay_lost()
+                    lost, self._recordings = self._recordings, {}
+                    for take_over in lost.values():
+                        take_over()
         except (OSError, anyio.ClosedResourceError):
             pass  # the fd was closed under us: the terminal is going away
         finally:
@@ -137,21 +149,33 @@ class Terminal(ABC):
         self._pipe = None
 
     # -- recording ----------------------------------------------------------------------
-    def record(self, path: Path, header: dict[str, object]) -> bool:
+    def record(self, path: Path, header: dict[str, object], on_lost: Callable[[], None]) -> bool:
         """Have the relay record this PTY's output from now on (asciicast v2 at `path`,
-        until the job's end); False when there is no live relay: record it yourself."""
+        until the job's end); False when there is no live relay: record it yourself.
+        `on_lost` runs if the relay dies before `stop_recording(path)`."""
         relay = self._attached()
-        return relay is not None and relay.record(self.id, path, header)
+        if relay is None or not relay.record(self.id, path, header):
+            return False
+        self._recordings[path] = on_lost
+        return True
 
     def record_resize(self, cols: int, rows: int) -> None:
         relay = self._attached()
         if relay is not None:
             relay.record_resize(self.id, cols, rows)
 
-    def stop_recording(self) -> None:
+    def stop_recording(self, path: Path) -> None:
+        self._recordings.pop(path, None)
         relay = self._attached()
         if relay is not None:
-            relay.stop_recording(self.id)
+            relay.stop_recording(self.id, path)
+
+    def discard_recording(self, path: Path) -> None:
+        """The job to record at `path` never ran: leave no file."""
+        self._recordings.pop(path, None)
+        relay = self._attached()
+        if relay is not None:
+            relay.discard_recording(self.id, path)
 
     def _deliver(self, data: bytes) -> None:
         if self._sink is not None:
@@ -175,9 +199,16 @@ class Terminal(ABC):
     def _session_id(self) -> int | None:
         """The session id shared by every process of the job."""
 
-    @abstractmethod
     async def wait(self) -> ExitStatus:
         """Wait for the running job's end and for every byte it printed."""
+        ended = await self.wait_exit()
+        await ended.drained()
+        return ended.status
+
+    @abstractmethod
+    async def wait_exit(self, pid: int | None = None) -> Ended:
+        """Wait for the end of job `pid` (default: the running one); `drained` then waits
+        for the rest of its output (a pooled terminal may take its next job in between)."""
 
     @abstractmethod
     async def aclose(self) -> None:

@@ -10,6 +10,7 @@ import pytest
 from engine.procs import process_state
 from engine.states import SessionState as S
 from tests.support import running, wait_state
+from tests.test_relay import _cast_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -80,3 +81,33 @@ command = "printf 'first-of-b'"
         cast_a = (tmp_path / "run" / "sessions" / "a.cast").read_text()
         assert "last-of-a" in cast_a
         assert "first-of-b" not in cast_a
+
+
+async def test_the_next_job_may_start_while_the_last_ones_output_is_still_coming(
+    tmp_path: Path,
+) -> None:
+    """The terminal takes its next job on the exit report, before the ended job's last
+    bytes (a few hundred KiB still in the relay's pipe here) and its end marker are read:
+    they still go to the ended session, its screen and its recording, and no further."""
+    body = """
+[[session]]
+name = "a"
+command = "head -c 3000000 /dev/zero | tr '\\\\0' x | fold -w 100; printf 'last-of-a'"
+
+[[session]]
+name = "b"
+command = "printf 'first-of-b'"
+"""
+    async with running(tmp_path, body, ONE_TERMINAL) as engine:
+        assert await engine.wait_finished()
+        a, b = engine.sessions["a"], engine.sessions["b"]
+        assert a.terminal is b.terminal
+        assert "last-of-a" in "\n".join(a.screen.text())
+        assert "\n".join(b.screen.text()).strip() == "first-of-b"
+    sessions = tmp_path / "run" / "sessions"
+    _, text_a, _ = _cast_text(sessions / "a.cast")
+    assert text_a.count("x" * 100) == 30000  # every line of a's output was recorded
+    assert text_a.endswith("last-of-a")
+    _, text_b, _ = _cast_text(sessions / "b.cast")
+    assert text_b == "first-of-b"
+    assert (sessions / "a.screen.txt").read_text().rstrip().endswith("last-of-a")

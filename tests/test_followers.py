@@ -1,0 +1,129 @@
+"""Followers: with every slot taken, the next ready session waits on a busy pooled terminal
+and its launcher starts it the moment the running job exits 0. A follower that cannot
+start there (its job failed, was paused, or a slot freed elsewhere) goes back to the
+queue, and nothing of it (process, recording) is left behind."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from engine.events import SessionStateChanged
+from engine.states import SessionState as S
+from tests.support import wait_state
+from tests.test_recorder import read_cast
+from tests.test_scheduler import recorded, session, span
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from engine.api import Engine
+    from engine.events import Event
+
+pytestmark = pytest.mark.anyio
+
+ONE = "size = 1\nwarm = 1"
+TWO = "size = 2\nwarm = 2"
+
+
+def spawn_reasons(events: list[Event], name: str) -> list[str]:
+    return [
+        e.reason
+        for e in events
+        if isinstance(e, SessionStateChanged) and e.session == name and e.new is S.SPAWNING
+    ]
+
+
+async def _until(check: object, timeout: float = 10) -> None:
+    with anyio.fail_after(timeout):
+        while not check():  # type: ignore[operator]
+            await anyio.sleep(0.01)
+
+
+def _waits_on(engine: Engine, follower: str, host: str) -> bool:
+    term = engine.sessions[host].terminal
+    return term is not None and engine.sessions[follower].follow_terminal is term
+
+
+async def test_with_every_slot_taken_the_next_sessions_follow_on_the_same_terminal(
+    tmp_path: Path,
+) -> None:
+    body = session("a", "sleep 0.3") + session("b", "sleep 0.2") + session("c", "echo c-ran")
+    async with recorded(tmp_path, body, pool=ONE) as (engine, events):
+        assert await engine.wait_finished()
+        terminal = engine.sessions["a"].terminal
+        assert terminal is not None
+        assert engine.sessions["c"].terminal is terminal
+        assert engine.pool.statistics().leases == 3
+    for name in ("b", "c"):
+        assert spawn_reasons(events, name) == [f"following on pooled terminal #{terminal.id}"]
+    assert span(engine, "b")[0] >= span(engine, "a")[1]  # one after the other, in order
+    assert span(engine, "c")[0] >= span(engine, "b")[1]
+    _, events_c = read_cast(tmp_path / "run" / "sessions" / "c.cast")
+    assert "".join(text for _, code, text in events_c if code == "o") == "c-ran\r\n"
+
+
+async def test_a_failed_job_drops_its_follower_which_then_starts_normally(tmp_path: Path) -> None:
+    body = session("a", "sleep 0.3; exit 3") + session("b", "echo b-ran")
+    async with recorded(tmp_path, body, pool=ONE) as (engine, events):
+        await _until(lambda: engine.sessions["b"].following is not None)
+        assert not await engine.wait_finished()
+        b = engine.session_info("b")
+        assert (b.state, len(b.attempts)) == (S.COMPLETED, 1)
+    assert spawn_reasons(events, "b") == [f"on pooled terminal #{engine.sessions['a'].terminal.id}"]  # type: ignore[union-attr]
+    assert span(engine, "b")[0] >= span(engine, "a")[1]
+    header, events_b = read_cast(tmp_path / "run" / "sessions" / "b.cast")
+    assert header["title"] == "b"
+    assert "".join(text for _, code, text in events_b if code == "o") == "b-ran\r\n"
+
+
+async def test_terminating_a_waiting_follower_means_it_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "b-ran"
+    body = session("a", "sleep 1") + session("b", f"touch {marker}")
+    async with recorded(tmp_path, body, pool=ONE) as (engine, _):
+        await _until(lambda: engine.sessions["b"].following is not None)
+        await engine.terminate("b")
+        assert engine.sessions["b"].state is S.TERMINATED
+        assert "before it started" in engine.sessions["b"].reason
+        await engine.wait_finished()
+        assert engine.sessions["a"].state is S.COMPLETED
+    assert not marker.exists()
+    assert not (tmp_path / "run" / "sessions" / "b.cast").exists()
+    assert engine.session_info("b").attempts[-1].started_at is None
+
+
+async def test_a_follower_does_not_wait_behind_a_long_job_when_a_slot_frees(
+    tmp_path: Path,
+) -> None:
+    started = '[{ name = "long", condition = "started" }]'
+    body = (
+        session("long", "sleep 30")
+        + session("short", "sleep 0.3", depends_on=started)
+        + session("c", "echo c", depends_on='[{ name = "short", condition = "started" }]')
+    )
+    async with recorded(tmp_path, body, pool=TWO) as (engine, _):
+        await _until(lambda: _waits_on(engine, "c", "long"))  # the earliest job gets it
+        await wait_state(engine, "c", S.COMPLETED)  # once "short" ended, c ran there
+        assert engine.sessions["long"].state is S.ACTIVE
+        assert engine.sessions["c"].terminal is engine.sessions["short"].terminal
+        await engine.terminate("long")
+
+
+async def test_pausing_a_job_sends_its_follower_to_another(tmp_path: Path) -> None:
+    started = '[{ name = "long", condition = "started" }]'
+    body = (
+        session("long", "sleep 30")
+        + session("other", "sleep 30", depends_on=started)
+        + session("c", "echo c", depends_on='[{ name = "other", condition = "started" }]')
+    )
+    async with recorded(tmp_path, body, pool=TWO) as (engine, _):
+        await _until(lambda: _waits_on(engine, "c", "long"))
+        await engine.pause("long")
+        await _until(lambda: _waits_on(engine, "c", "other"))
+        assert engine.sessions["c"].state is S.QUEUED
+        await engine.terminate("other")  # exits by SIGTERM: c is dropped, then starts
+        await wait_state(engine, "c", S.COMPLETED)
+        assert engine.sessions["long"].state is S.PAUSED
+        await engine.terminate("long")
