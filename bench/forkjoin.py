@@ -8,8 +8,9 @@ starts, imports a few modules, waits 50 ms as on a network call, prints). For ea
 * parallel: max_parallel = P (the pool size);
 * speedup = sequential / parallel; efficiency = speedup / min(N, P);
 * overhead per session = (parallel wall − Σ command run times / min(N, P)) / N, the
-  issue's definition, from each session's measured run time (process start to exit, as
-  the engine records it). It is the sum of two parts, also printed:
+  issue's definition, from each session's measured run time (as the launcher times it,
+  like the shell's `time`: from just before the fork to right after the reap). It is
+  the sum of two parts, also printed:
   - engine = (parallel wall − ideal) / N, where ideal is the makespan of a zero-cost
     replay: the same measured run times, in the order they started, each on the first
     free of min(N, P) slots. What dispatch, health checks and settling add.
