@@ -64,6 +64,7 @@ class JobRun:
     taking_over: bool = False  # a follower its predecessor's exit started
     status: ExitStatus | None = None
     ended_at: float | None = None
+    on_drop: Callable[[], None] | None = None  # a follower that will never run
 
 
 class PooledTerminal(Terminal):
@@ -251,6 +252,8 @@ class PooledTerminal(Terminal):
         if run in self._outputs:
             self._outputs.remove(run)
         run.dropped = True
+        if run.on_drop is not None:  # at once: before the terminal can take another job
+            run.on_drop()
         run.fate.set()
 
     def _check_ctl(self) -> None:
@@ -287,12 +290,16 @@ class PooledTerminal(Terminal):
         self.leases += 1
         return run.pid
 
-    def follow(self, job: Job, sink: Callable[[bytes], None]) -> JobRun:
+    def follow(
+        self, job: Job, sink: Callable[[bytes], None], on_drop: Callable[[], None]
+    ) -> JobRun:
         """Have the launcher start `job` the moment the running one exits 0 (else drop it).
-        Await `follower_started` for its fate."""
+        Await `follower_started` for its fate; `on_drop` runs if it is dropped, before the
+        terminal can serve anyone else (its recording must be given up first)."""
         if self._current is None or self._follower is not None:
             raise TerminalError("a follower needs a running job and no other follower")
         run = self._new_run(sink)
+        run.on_drop = on_drop
         try:
             self._send(
                 {"op": "next", "id": run.id, "cols": job.cols, "rows": job.rows, **_request(job)}

@@ -44,6 +44,7 @@ import select
 import socket
 import sys
 import time
+from collections import deque
 from typing import BinaryIO
 
 CHUNK = 65536
@@ -108,7 +109,7 @@ class Link:
     """One terminal: its PTY master, the engine's pipe, bytes the pipe could not take yet."""
 
     __slots__ = (
-        *("blocked", "ended", "held", "id", "in_job", "marker", "master", "next_order"),
+        *("blocked", "ended", "held", "id", "in_job", "marker", "master", "next_orders"),
         *("pending", "pipe", "rec"),
     )
 
@@ -118,7 +119,9 @@ class Link:
         self.held = b""  # a possible start of the marker, not recorded yet
         self.rec: Recording | None = None
         self.in_job = False  # a recorded job's end marker is still to come
-        self.next_order: dict[str, object] | None = None  # the next job's, after the marker
+        # Recordings of jobs still to come, one per end marker: the job running now may
+        # have a follower queued, and the engine may already have given that one its own.
+        self.next_orders: deque[dict[str, object]] = deque()
         self.ended = self.blocked = False
 
 
@@ -213,7 +216,7 @@ class Relay:
     # -- recordings -------------------------------------------------------------------
     def record(self, link: Link, order: dict[str, object]) -> None:
         if link.in_job:  # the previous job's last bytes and marker are still to come
-            link.next_order = order
+            link.next_orders.append(order)
             return
         self.stop_recording(link)
         link.held = b""
@@ -226,17 +229,15 @@ class Relay:
 
     def unrecord(self, link: Link, path: str) -> None:
         """The engine is done with the recording at `path` (one the marker did not end)."""
-        if link.next_order is not None and link.next_order["path"] == path:
-            link.next_order = None
-        elif link.rec is not None and link.rec.path == path:
+        if not _forget_order(link, path) and link.rec is not None and link.rec.path == path:
             self.stop_recording(link)
 
     def discard(self, link: Link, path: str) -> None:
         """The job to record at `path` never ran (a dropped follower): no file, and no
         marker of its own to wait for."""
-        if link.next_order is not None and link.next_order["path"] == path:
-            link.next_order = None
-        elif link.rec is not None and link.rec.path == path:
+        if _forget_order(link, path):
+            return
+        if link.rec is not None and link.rec.path == path:
             link.rec.file.close()
             link.rec = None
             link.in_job = False
@@ -278,9 +279,8 @@ class Relay:
             self.stop_recording(link)
             link.in_job = False
             data = data[at + len(marker) :]
-            order, link.next_order = link.next_order, None
-            if order is not None:
-                self.record(link, order)
+            if link.next_orders:
+                self.record(link, link.next_orders.popleft())
 
     # -- data -------------------------------------------------------------------------
     def pump(self, link: Link) -> None:
@@ -333,6 +333,15 @@ class Relay:
                 link.blocked = False
                 self.poller.register(link.master, IN)
             self.poller.register(link.pipe, 0)  # still hears POLLERR if the engine goes away
+
+
+def _forget_order(link: Link, path: str) -> bool:
+    """Drop the queued recording order for `path`; False if there is none."""
+    for order in link.next_orders:
+        if order["path"] == path:
+            link.next_orders.remove(order)
+            return True
+    return False
 
 
 def partial_suffix(data: bytes, marker: bytes) -> int:

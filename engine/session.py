@@ -249,7 +249,7 @@ class Session:
         self._records.expect(term, number, self.cols, self.rows)
         self._reply_to, self.follow_terminal = term, term
         try:
-            self.following = term.follow(self._job(), self._on_output)
+            self.following = term.follow(self._job(), self._on_output, self._records.discard)
         except SwarmdeckError:
             self.pid = None  # its job ended meanwhile: the scheduler starts it elsewhere
         else:
@@ -392,11 +392,11 @@ class Session:
         return self.terminal
 
     async def pause(self) -> None:
-        await self._require(S.ACTIVE).pause_job()
+        await self._require(S.ACTIVE).pause_job(self.pid)
         self._set_state(S.PAUSED, "SIGSTOP")
 
     async def resume(self) -> None:
-        await self._require(S.PAUSED).resume_job()
+        await self._require(S.PAUSED).resume_job(self.pid)
         self._set_state(S.ACTIVE, "SIGCONT")
 
     async def terminate(self, reason: str = "stopped by operator") -> None:
@@ -420,12 +420,12 @@ class Session:
         term = self.terminal
         if term is None or self._exited.is_set() or self.exit is not None:
             return
-        term.signal_job(self.spec.stop_signal)
-        term.signal_job(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        term.signal_job(self.spec.stop_signal, self.pid)
+        term.signal_job(signal.SIGCONT, self.pid)  # a stopped process cannot act on SIGTERM
         with anyio.move_on_after(self.spec.stop_grace):
             await self._exited.wait()
         if not self._exited.is_set() and self.exit is None:
-            term.signal_job(signal.SIGKILL)
+            term.signal_job(signal.SIGKILL, self.pid)
 
     async def send_input(self, data: bytes) -> None:
         await self._require(S.ACTIVE, S.PAUSED).write(data)

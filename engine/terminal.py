@@ -222,36 +222,41 @@ class Terminal(ABC):
         """False once closed, or once its output boundary could not be trusted."""
         return not self._closed
 
-    def _job_groups(self) -> list[int]:
-        """Every process group of the running job, the job's own group first."""
+    def _job_groups(self, pid: int | None) -> list[int]:
+        """Every process group of job `pid` (default: the running job), its own group
+        first; none once that job has ended. A pooled terminal may already run the next
+        job (a follower) before the engine has read the exit report: then its own group
+        is gone, and the groups found are the next job's, which must not be touched."""
+        job = self.job_pid if pid is None else pid
         sid = self._session_id()
-        if sid is None or self.job_pid is None:
+        if sid is None or job is None or job != self.job_pid:
             return []
         groups = procs.session_groups(sid, exclude=self._own_group())
-        if self.job_pid in groups:
-            groups.remove(self.job_pid)
-            groups.insert(0, self.job_pid)
-        return groups
+        if job not in groups:
+            return []  # its leader is gone: the launcher kills what is left
+        groups.remove(job)
+        return [job, *groups]
 
-    def signal_job(self, sig: int) -> int:
-        """Signal every process group of the running job; return the number of groups."""
-        return procs.signal_groups(self._job_groups(), sig)
+    def signal_job(self, sig: int, pid: int | None = None) -> int:
+        """Signal every process group of job `pid` (default: the running job); return
+        the number of groups."""
+        return procs.signal_groups(self._job_groups(pid), sig)
 
-    async def pause_job(self) -> None:
+    async def pause_job(self, pid: int | None = None) -> None:
         """SIGSTOP the job's own group, and only once it has stopped, the other groups.
 
         A job-control shell (the job's leader) that saw one of its jobs stop would print
         "Stopped" and take the terminal back; stopped first, it never sees that.
         """
-        groups = self._job_groups()
+        groups = self._job_groups(pid)
         if groups:
             procs.signal_groups(groups[:1], signal.SIGSTOP)
             await procs.wait_group_state(groups[0], stopped=True)
             procs.signal_groups(groups[1:], signal.SIGSTOP)
 
-    async def resume_job(self) -> None:
+    async def resume_job(self, pid: int | None = None) -> None:
         """SIGCONT in the reverse order: the leader wakes to find its jobs running."""
-        groups = self._job_groups()
+        groups = self._job_groups(pid)
         if groups:
             procs.signal_groups(groups[1:], signal.SIGCONT)
             for pgid in groups[1:]:

@@ -5,13 +5,19 @@ queue, and nothing of it (process, recording) is left behind."""
 
 from __future__ import annotations
 
+import signal
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 from engine.events import SessionStateChanged
+from engine.pool import open_pool
+from engine.pooled_terminal import PooledTerminal
+from engine.procs import process_state
+from engine.spec import PoolSpec
 from engine.states import SessionState as S
+from engine.terminal import Job
 from tests.support import wait_state
 from tests.test_recorder import read_cast
 from tests.test_scheduler import recorded, session, span
@@ -127,3 +133,24 @@ async def test_pausing_a_job_sends_its_follower_to_another(tmp_path: Path) -> No
         await wait_state(engine, "c", S.COMPLETED)
         assert engine.sessions["long"].state is S.PAUSED
         await engine.terminate("long")
+
+
+async def test_a_signal_meant_for_an_ended_job_never_reaches_its_follower() -> None:
+    """The launcher starts a follower before the engine has read the exit report: a stop
+    or pause aimed at the ended job in that window must not hit the follower."""
+    async with open_pool(PoolSpec(size=1, warm=1)) as pool:
+        term = await pool.acquire()
+        assert isinstance(term, PooledTerminal)
+        first = await term.start(Job(["sleep", "0.2"]), lambda _data: None)
+        run = term.follow(Job(["sleep", "30"]), lambda _data: None, lambda: None)
+        second = await term.follower_started(run)
+        assert second is not None
+        assert second != first
+        assert term.signal_job(signal.SIGKILL, first) == 0
+        await term.pause_job(first)
+        assert process_state(second) in ("R", "S")  # neither killed nor stopped
+        assert term.signal_job(signal.SIGKILL, second) == 1
+        assert (await term.wait_exit(first)).status.ok
+        assert (await term.wait_exit(second)).status.signal == signal.SIGKILL
+        pool.release(term)
+        pool.release(term)

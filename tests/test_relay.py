@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import stat
 from typing import TYPE_CHECKING, Any
 
@@ -247,3 +248,45 @@ async def test_a_recording_the_relay_began_is_finished_by_the_engine_when_it_die
     _, output, _ = _cast_text(tmp_path / "run" / "sessions" / "ticks.cast")  # every line JSON
     ticks = [line for line in output.split("\r\n") if line.startswith("tick-")]
     assert ticks == ["tick-1", "tick-2", "tick-3", "tick-4"]
+
+
+def test_recordings_ordered_ahead_open_one_per_end_marker(tmp_path: Path) -> None:
+    """A job's follower, and that follower's own follower, may both be ordered before the
+    running job's marker has come through: each recording opens at the marker before it,
+    and a dropped one leaves no file."""
+    from engine import pty_relay
+
+    marker = b"\x1b]6973;end\x07"
+    ctl, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    master, pipe = os.pipe()
+    try:
+        _play_orders_ahead(
+            tmp_path, pty_relay.Relay(ctl), pty_relay.Link(b"1", master, pipe, marker)
+        )
+    finally:
+        for fd in (master, pipe):
+            os.close(fd)
+        ctl.close()
+        peer.close()
+
+
+def _play_orders_ahead(tmp_path: Path, relay: Any, link: Any) -> None:
+    marker = link.marker
+
+    def order(name: str) -> dict[str, object]:
+        return {"path": str(tmp_path / f"{name}.cast"), "header": {"version": 2, "title": name}}
+
+    relay.record(link, order("a"))
+    relay.record(link, order("b"))  # a's follower
+    relay.record(link, order("c"))  # b's follower
+    relay.record(link, order("gone"))
+    relay.discard(link, str(tmp_path / "gone.cast"))  # dropped while queued
+    relay.tap(link, b"a-out" + marker[:4])
+    relay.tap(link, marker[4:] + b"b-out" + marker + b"c-")
+    relay.tap(link, b"out" + marker)
+    texts = {name: _cast_text(tmp_path / f"{name}.cast")[1] for name in ("a", "b", "c")}
+    assert texts == {"a": "a-out", "b": "b-out", "c": "c-out"}
+    assert not (tmp_path / "gone.cast").exists()
+    relay.record(link, order("late"))  # nothing runs now: it opens at once
+    relay.discard(link, str(tmp_path / "late.cast"))  # ... and a dropped one leaves no file
+    assert not (tmp_path / "late.cast").exists()
