@@ -199,7 +199,7 @@ class Scheduler:
         those already on their way back)."""
         back = {f for f in self._reserved if f in self._dropping or f.follower_dropped}
         waiting = sorted(self._reserved - back, key=self._queue.rank)
-        for session in waiting[: count - len(back)]:
+        for session in waiting[: max(0, count - len(back))]:
             self._drop_one(session)
 
     def _update_idle(self) -> None:
@@ -249,8 +249,8 @@ class Scheduler:
         run = follower.following
         if run is not None and run.taking_over:
             self._take_slot(follower)
-        elif run is not None and follower.follow_terminal is not None:
-            follower.follow_terminal.drop_follower(run)  # it left without exiting
+        elif run is None or not run.fate.is_set():
+            follower.drop_follow()  # not sent yet, or its job left without exiting
 
     def _take_slot(self, follower: Session) -> None:
         """A follower started: it holds a slot (its memory is counted already). Its
@@ -332,10 +332,9 @@ class Scheduler:
             self._drop_one(follower)
 
     def _drop_one(self, follower: Session) -> None:
-        run, term = follower.following, follower.follow_terminal
-        if run is not None and term is not None and follower not in self._dropping:
+        if follower not in self._dropping:
             self._dropping.add(follower)
-            term.drop_follower(run)
+            follower.drop_follow()
 
     async def terminate(self, session: Session, reason: str = "stopped by operator") -> None:
         """A queued session never starts; an admitted one gets its stop signal."""

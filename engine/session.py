@@ -20,7 +20,12 @@ import anyio
 from anyio.lowlevel import checkpoint
 
 from engine.attempt import AttemptInfo, SessionInfo, attempt_info, session_info
-from engine.errors import InvalidTransitionError, SessionError, SwarmdeckError
+from engine.errors import (
+    InvalidTransitionError,
+    SessionError,
+    SwarmdeckError,
+    TerminalError,
+)
 from engine.events import SessionStateChanged
 from engine.fresh_terminal import FreshTerminal
 from engine.pooled_terminal import JobRun, PooledTerminal
@@ -85,6 +90,7 @@ class Session:
         self._reply_to: Terminal | None = None  # where answers to the job's queries go
         self.following: JobRun | None = None  # as a follower, waiting for its start
         self.follow_terminal: PooledTerminal | None = None  # where it waits
+        self._follow_dropped = False
         self._on_start: Callable[[], None] | None = None
         self.queued_at = time.time()
         self.started_at: float | None = None
@@ -116,6 +122,14 @@ class Session:
                 signal=self.exit.signal if self.exit else None,
             )
         )
+
+    def drop_follow(self) -> None:
+        """The scheduler takes a follower back (it returns to the queue unless it has
+        started meanwhile)."""
+        if self.following is not None and self.follow_terminal is not None:
+            self.follow_terminal.drop_follower(self.following)
+        else:
+            self._follow_dropped = True  # not sent yet: it never will be
 
     def can_be_followed(self) -> bool:
         """Running on a pooled terminal, not stopping, with no follower yet."""
@@ -200,6 +214,7 @@ class Session:
             self._attempt_open = False
             self._exited.set()
             self.following = self.follow_terminal = None
+            self._follow_dropped = False
             if self.state is S.QUEUED:  # a dropped follower: it will run later
                 self._exited = anyio.Event()
 
@@ -249,6 +264,8 @@ class Session:
         self._records.expect(term, number, self.cols, self.rows)
         self._reply_to, self.follow_terminal = term, term
         try:
+            if self._follow_dropped:
+                raise TerminalError("the scheduler took it back before it was sent")
             self.following = term.follow(self._job(), self._on_output, self._records.discard)
         except SwarmdeckError:
             self.pid = None  # its job ended meanwhile: the scheduler starts it elsewhere

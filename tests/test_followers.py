@@ -154,3 +154,15 @@ async def test_a_signal_meant_for_an_ended_job_never_reaches_its_follower() -> N
         assert (await term.wait_exit(second)).status.signal == signal.SIGKILL
         pool.release(term)
         pool.release(term)
+
+
+async def test_a_critical_failure_skips_the_waiting_follower(tmp_path: Path) -> None:
+    marker = tmp_path / "x-ran"
+    body = session("boom", "sleep 0.5; exit 1", critical="true") + session("x", f"touch {marker}")
+    async with recorded(tmp_path, body, pool=ONE) as (engine, _):
+        await _until(lambda: engine.sessions["x"].following is not None)
+        assert not await engine.wait_finished()
+        assert engine.sessions["x"].state is S.SKIPPED
+        assert "critical session boom" in engine.sessions["x"].reason
+    assert not marker.exists()
+    assert not (tmp_path / "run" / "sessions" / "x.cast").exists()
