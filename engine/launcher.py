@@ -13,8 +13,9 @@ Requests: `run` {id, argv, env, cwd}; `next` {the same, cols, rows}: the job's f
 started the moment the running job exits 0, without waiting for the engine (under load
 that round trip costs milliseconds, bench/forkjoin.py); `drop` {id}: forget the follower;
 `ping`. Events: `ready`, `started` {id, pid, at}, `exited` {id, code, signal, leftovers,
-at, next: the follower's id if it starts now, dropped: its id if it does not}, `dropped`
-{id} (a follower dropped on request, or sent too late to follow anything), `pong`. The
+at, next: the follower's id if it starts now; a follower it does not name is dropped},
+`dropped` {id} (a follower dropped on request, or sent too late to follow anything),
+`pong`. The
 `at` times (wall clock) are taken just before the fork and right after the reap, as the
 shell's `time` does, so the engine's own wake-ups do not count in a job's run time.
 """
@@ -249,7 +250,7 @@ class Launcher:
             self.answer(self.chan.requests.popleft())
         code = os.waitstatus_to_exitcode(status)
         follower, self.follower = self.follower, None
-        after = follower if follower is not None and code == 0 else None
+        after = follower if follower is not None and code == 0 and self.chan.open else None
         msg: dict[str, object] = {
             "ev": "exited",
             "id": req["id"],
@@ -257,10 +258,8 @@ class Launcher:
             "signal": -code if code < 0 else None,
             "leftovers": leftovers,
             "at": ended,
-            "next": after["id"] if after is not None else None,
+            "next": after["id"] if after is not None else None,  # any other follower: dropped
         }
-        if follower is not None and after is None:
-            msg["dropped"] = follower["id"]  # a follower starts only after a success
         self.chan.send(msg)
         return after
 
@@ -293,8 +292,8 @@ def _reap_orphans(pid: int) -> int | None:
     while True:
         try:
             done, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return 0
+        except ChildProcessError:  # not ours to wait for: never report a success
+            return 255 << 8
         if done == 0:
             return None
         if done == pid:

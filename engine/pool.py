@@ -191,14 +191,15 @@ class TerminalPool:
         self._starting -= 1
         self._wake_waiters()
 
-    def release(self, term: Terminal, reusable: bool = True) -> None:
+    def release(self, term: Terminal, reusable: bool = True, pid: int | None = None) -> None:
         """Return a lease; hand it to the longest waiter or park it idle (or replace it).
-        A terminal whose job's follower has started stays leased: to the follower."""
+        A terminal whose job `pid` started its follower on exit stays leased: to the
+        follower."""
         now = time.monotonic()
         start = self._lease_start.pop(term.id, None)
         if start is not None:
             self._hold_total += now - start
-        if isinstance(term, PooledTerminal) and term.take_handover():
+        if isinstance(term, PooledTerminal) and pid is not None and term.take_handover(pid):
             self._lease_start[term.id] = now
             self.leases += 1
             return

@@ -27,7 +27,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import anyio
 
@@ -49,6 +49,13 @@ BOUNDARY_TIMEOUT = 2.0  # seconds the marker may trail the exit report before it
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
 
 
+class Follow(NamedTuple):
+    """Where a follower waits: the terminal, and the pid of the job it follows."""
+
+    terminal: PooledTerminal
+    pid: int
+
+
 @dataclass(eq=False)
 class JobRun:
     """One job's course on a terminal, as its launcher reports it."""
@@ -62,6 +69,7 @@ class JobRun:
     started_at: float | None = None
     dropped: bool = False
     taking_over: bool = False  # a follower its predecessor's exit started
+    at_risk: bool = False  # the relay died before its end marker came through
     status: ExitStatus | None = None
     ended_at: float | None = None
     on_drop: Callable[[], None] | None = None  # a follower that will never run
@@ -81,7 +89,7 @@ class PooledTerminal(Terminal):
         self._by_pid: dict[int, JobRun] = {}  # started, exit not yet collected
         self._current: JobRun | None = None  # running now
         self._follower: JobRun | None = None  # sent to follow it, fate unknown
-        self._handed_over = False  # the last exit started the follower at once
+        self._handovers: set[int] = set()  # jobs whose exit started their follower at once
         self._ids = itertools.count(1)
         self._ctl, self._child_ctl = socket.socketpair()
         self._ctl.setblocking(False)
@@ -240,7 +248,9 @@ class PooledTerminal(Terminal):
         self.idle_since = time.monotonic()
         follower, self._follower = self._follower, None
         if follower is not None and msg.get("next") == follower.id:
-            follower.taking_over = self._handed_over = True  # its "started" comes next
+            follower.taking_over = True  # its "started" comes next
+            if run.pid is not None:
+                self._handovers.add(run.pid)
         elif follower is not None:  # dropped after a failure, or it came too late
             self._drop(follower)
         run.exited.set()
@@ -291,13 +301,14 @@ class PooledTerminal(Terminal):
         return run.pid
 
     def follow(
-        self, job: Job, sink: Callable[[bytes], None], on_drop: Callable[[], None]
+        self, job: Job, sink: Callable[[bytes], None], on_drop: Callable[[], None], after: int
     ) -> JobRun:
-        """Have the launcher start `job` the moment the running one exits 0 (else drop it).
+        """Have the launcher start `job` the moment job `after` exits 0 (else drop it).
         Await `follower_started` for its fate; `on_drop` runs if it is dropped, before the
         terminal can serve anyone else (its recording must be given up first)."""
-        if self._current is None or self._follower is not None:
-            raise TerminalError("a follower needs a running job and no other follower")
+        current = self._current
+        if current is None or current.pid != after or self._follower is not None:
+            raise TerminalError(f"job {after} is not running here without a follower")
         run = self._new_run(sink)
         run.on_drop = on_drop
         try:
@@ -329,10 +340,17 @@ class PooledTerminal(Terminal):
             except TerminalError:
                 self._drop(run)
 
-    def take_handover(self) -> bool:
-        """True (once) when the last job's exit started its follower: the lease goes on."""
-        handed, self._handed_over = self._handed_over, False
-        return handed
+    def take_handover(self, pid: int) -> bool:
+        """True (once) when job `pid`'s exit started its follower: the lease goes on."""
+        if pid in self._handovers:
+            self._handovers.discard(pid)
+            return True
+        return False
+
+    def drop_next(self) -> None:
+        """The running job is being stopped: it gets no follower (drop the one it has)."""
+        if self._follower is not None:
+            self.drop_follower(self._follower)
 
     @property
     def followable(self) -> bool:
@@ -367,12 +385,24 @@ class PooledTerminal(Terminal):
             self._check_ctl()
 
     async def _drain(self, run: JobRun) -> None:
-        with anyio.move_on_after(BOUNDARY_TIMEOUT):
-            await run.output_done.wait()
-        if not run.output_done.is_set():
-            self._closed = True  # output boundary lost: never reuse this terminal
-            if run in self._outputs:  # what follows is the next job's, if there is one
-                self._outputs.remove(run)
+        """Wait for the job's end marker. The stream loses bytes only when the relay dies
+        (what it had read but not passed on): a marker can then be lost, and after
+        BOUNDARY_TIMEOUT what follows goes to the next job. Otherwise the marker comes,
+        however long a flood takes to digest, unless the PTY ended first."""
+        while not run.output_done.is_set():
+            with anyio.move_on_after(BOUNDARY_TIMEOUT):
+                await run.output_done.wait()
+            if not run.output_done.is_set() and (run.at_risk or self._eof.is_set()):
+                break
+        else:
+            return
+        self._closed = True  # output boundary lost: never reuse this terminal
+        if run in self._outputs:  # what follows is the next job's, if there is one
+            self._outputs.remove(run)
+
+    def _relay_lost(self) -> None:
+        for run in self._outputs:  # their markers may have been among the bytes lost
+            run.at_risk = True
 
     async def check_health(self, timeout: float = 2.0) -> bool:
         """Alive, with its output boundary intact, and answering a ping."""

@@ -54,6 +54,7 @@ class CastWriter:
         """A new recording; or, with `resume_from` (the monotonic time it began), the rest of
         one another process started (the PTY relay, which died): appended after its last
         whole event line."""
+        self.path = path
         if resume_from is not None and path.exists():
             _cut_to_last_line(path)
             self._file = path.open("ab", buffering=_BUFFER_SIZE)

@@ -37,7 +37,7 @@ from engine.errors import SessionError, WorkspaceError
 from engine.events import ParallelismAdjusted, RunAborted
 from engine.figures import Figures, SchedulerStatistics
 from engine.parallelism import AutoParallelism, control
-from engine.pooled_terminal import PooledTerminal
+from engine.pooled_terminal import Follow, PooledTerminal
 from engine.run_queue import RunQueue
 from engine.session_job import working_dir
 from engine.states import SessionState
@@ -157,7 +157,7 @@ class Scheduler:
             session = ready[0]
             memory = session.spec.memory or 0
             if budget is not None and self._memory + memory > budget:
-                return  # head of line waits for memory; nothing overtakes it
+                break  # head of line waits for memory; nothing overtakes it
             self._queue.remove(session)
             self._running.add(session)
             self._holding.add(session)
@@ -192,7 +192,8 @@ class Scheduler:
             self._reserved.add(session)
             self._memory += memory
             self._followers[host] = session
-            self._tg.start_soon(self._run, session, term)
+            assert host.pid is not None
+            self._tg.start_soon(self._run, session, Follow(term, host.pid))
 
     def _drop_followers(self, count: int) -> None:
         """Ask the best `count` waiting followers back, to start where a slot is free (less
@@ -209,7 +210,7 @@ class Scheduler:
             self._idle = anyio.Event()
 
     # -- one attempt and what follows -----------------------------------------------------
-    async def _run(self, session: Session, follow: PooledTerminal | None) -> None:
+    async def _run(self, session: Session, follow: Follow | None) -> None:
         try:
             await self._prepare(session)
             if not session.final:
@@ -220,6 +221,8 @@ class Scheduler:
             self._vacate(session)
             self._running.discard(session)
             self._dropping.discard(session)
+            for host in [h for h, f in self._followers.items() if f is session]:
+                del self._followers[host]  # it may get a new follower
             if follow is not None and session.state is S.QUEUED:  # dropped: never started
                 if self.stopped_reason is None:
                     self._queue.put_back(session)
@@ -314,7 +317,9 @@ class Scheduler:
         self._emit(RunAborted(reason=reason, terminated_running=terminate_running))
         for session in self._queue.drain():
             session.skip(reason)
-        self._drop_followers(len(self._reserved))  # queued too: skipped once back
+        for follower in list(self._reserved):  # queued too: skipped once back, or stopped
+            self._dropping.add(follower)  # if it started as the abort came
+            follower.drop_follow(reason if terminate_running else None)
         if terminate_running:
             for session in list(self._running - self._reserved):
                 self._tg.start_soon(self._stop, session, reason)

@@ -28,7 +28,7 @@ from engine.errors import (
 )
 from engine.events import SessionStateChanged
 from engine.fresh_terminal import FreshTerminal
-from engine.pooled_terminal import JobRun, PooledTerminal
+from engine.pooled_terminal import Follow, JobRun, PooledTerminal
 from engine.screen import Screen
 from engine.session_job import Attempt, fresh_job, session_job
 from engine.session_records import SessionRecords
@@ -91,6 +91,7 @@ class Session:
         self.following: JobRun | None = None  # as a follower, waiting for its start
         self.follow_terminal: PooledTerminal | None = None  # where it waits
         self._follow_dropped = False
+        self._late_stop: str | None = None  # stop it if it starts after all
         self._on_start: Callable[[], None] | None = None
         self.queued_at = time.time()
         self.started_at: float | None = None
@@ -123,10 +124,16 @@ class Session:
             )
         )
 
-    def drop_follow(self) -> None:
-        """The scheduler takes a follower back (it returns to the queue unless it has
-        started meanwhile)."""
-        if self.following is not None and self.follow_terminal is not None:
+    def drop_follow(self, stop_reason: str | None = None) -> None:
+        """The scheduler takes a follower back: it returns to the queue, unless it has
+        started meanwhile; then it is stopped with `stop_reason`, if one is given."""
+        self._late_stop = stop_reason
+        if self.following is not None and self.following.taking_over:
+            if stop_reason is not None and self.state is not S.QUEUED and self.exit is None:
+                self._stop_requested, self._stop_reason = True, stop_reason
+                if self._tg is not None:
+                    self._tg.start_soon(self._stop)
+        elif self.following is not None and self.follow_terminal is not None:
             self.follow_terminal.drop_follower(self.following)
         else:
             self._follow_dropped = True  # not sent yet: it never will be
@@ -185,7 +192,7 @@ class Session:
         pool: TerminalPool,
         tg: TaskGroup,
         on_exit: Callable[[], None] | None = None,
-        follow: PooledTerminal | None = None,
+        follow: Follow | None = None,
         on_start: Callable[[], None] | None = None,
     ) -> None:
         """Run one admitted attempt to a final state; never raises for its own failures.
@@ -213,7 +220,7 @@ class Session:
             self._records.abandon()  # cancelled with the engine: keep what was recorded
             self._attempt_open = False
             self._exited.set()
-            self.following = self.follow_terminal = None
+            self.following = self.follow_terminal = self._late_stop = None
             self._follow_dropped = False
             if self.state is S.QUEUED:  # a dropped follower: it will run later
                 self._exited = anyio.Event()
@@ -246,17 +253,19 @@ class Session:
             self._set_state(S.SPAWNING, f"on {term.kind} terminal #{term.id}")
             ended = await self._run_on(term, tg)
         finally:
-            pool.release(term, reusable=self.exit is not None)
+            pool.release(term, reusable=self.exit is not None, pid=self.pid)
         await self._finish(ended, on_exit)
 
     async def _follow_and_run(
         self,
         pool: TerminalPool,
-        term: PooledTerminal,
+        follow: Follow,
         tg: TaskGroup,
         on_exit: Callable[[], None] | None,
     ) -> None:
-        """Wait as the follower of `term`'s running job; run once it exits 0."""
+        """Wait as the follower of job `follow.pid` on `follow.terminal`; run once it
+        exits 0."""
+        term = follow.terminal
         if self._stop_requested:
             self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
             return
@@ -266,7 +275,8 @@ class Session:
         try:
             if self._follow_dropped:
                 raise TerminalError("the scheduler took it back before it was sent")
-            self.following = term.follow(self._job(), self._on_output, self._records.discard)
+            job, discard = self._job(), self._records.discard
+            self.following = term.follow(job, self._on_output, discard, after=follow.pid)
         except SwarmdeckError:
             self.pid = None  # its job ended meanwhile: the scheduler starts it elsewhere
         else:
@@ -274,29 +284,35 @@ class Session:
         if self.pid is None:
             self._records.discard()
             self._reply_to = None
+            if self.following is not None and self.following.taking_over:
+                pool.release(term, reusable=False)  # handed over, then its launcher died
             if self._stop_requested:
                 self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
             return
+        if self._late_stop is not None:  # the run was aborted as it started
+            self._stop_requested, self._stop_reason = True, self._late_stop
         try:  # from here on, this session holds the terminal's lease
             self.terminal = term
             term.resize(self.cols, self.rows)  # the pane may have changed while it waited
             self._set_state(S.SPAWNING, f"following on {term.kind} terminal #{term.id}")
             ended = await self._run_on(term, tg, started=True)
         finally:
-            pool.release(term, reusable=self.exit is not None)
+            pool.release(term, reusable=self.exit is not None, pid=self.pid)
         await self._finish(ended, on_exit)
 
     async def _follower_fate(self, term: PooledTerminal, run: JobRun) -> int | None:
         """The follower's pid once it started, or None if it was dropped; a stop request
         (terminate) while it waits drops it, unless it has started meanwhile."""
-        pid: int | None = None
-        with anyio.CancelScope() as self._queue_scope:
-            try:
-                return await term.follower_started(run)
-            except SwarmdeckError:
-                return None
-        self._queue_scope = None
+        try:
+            with anyio.CancelScope() as self._queue_scope:
+                try:
+                    return await term.follower_started(run)
+                except SwarmdeckError:
+                    return None
+        finally:
+            self._queue_scope = None
         term.drop_follower(run)
+        pid: int | None = None
         with anyio.CancelScope(shield=True), contextlib.suppress(SwarmdeckError):
             pid = await term.follower_started(run)
         return pid
@@ -381,8 +397,10 @@ class Session:
         replies = self.screen.feed_text(self._records.output(data))
         # Once the job has exited, its terminal may already run the next session's job:
         # answers to the ended job's last queries must not become that job's input.
-        if replies and self.exit is None and self._reply_to is not None and self._tg is not None:
-            self._tg.start_soon(self._reply_to.write, replies)
+        term = self._reply_to
+        if replies and self.exit is None and term is not None and term.job_pid == self.pid:
+            assert self._tg is not None
+            self._tg.start_soon(term.write, replies)
         self._on_screen(self.name)
 
     def flush_recording(self) -> None:
@@ -437,6 +455,8 @@ class Session:
         term = self.terminal
         if term is None or self._exited.is_set() or self.exit is not None:
             return
+        if isinstance(term, PooledTerminal):
+            term.drop_next()  # a job being stopped may still exit 0: it gets no follower
         term.signal_job(self.spec.stop_signal, self.pid)
         term.signal_job(signal.SIGCONT, self.pid)  # a stopped process cannot act on SIGTERM
         with anyio.move_on_after(self.spec.stop_grace):
@@ -452,7 +472,8 @@ class Session:
             return
         self.cols, self.rows = cols, rows
         self.screen.resize(cols, rows)
-        self._records.resize(cols, rows)
+        if self.terminal is not None:  # a waiting follower's relay still records its host
+            self._records.resize(cols, rows)
         if self.terminal is not None and self.exit is None and not self.final:
             self.terminal.resize(cols, rows)
         self._on_screen(self.name)

@@ -134,6 +134,10 @@ class SessionRecords:
     def discard(self) -> None:
         """The attempt `expect`ed never started (a dropped follower): no recording at all."""
         self._held = None
+        if self._cast is not None:  # begun by the engine after a relay death: remove it
+            self._cast.close()
+            self._cast.path.unlink(missing_ok=True)
+            self._cast = None
         if self._relayed is not None and self._relayed_path is not None:
             self._relayed.discard_recording(self._relayed_path)
         self._relayed = self._relayed_path = None

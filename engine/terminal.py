@@ -89,9 +89,9 @@ class Terminal(ABC):
         self._pipe = relay.attach(self.id, self.master, self._end_marker()) if relay else None
         """The relay's pipe carrying this PTY's output; None: the reader reads the PTY."""
         self._recordings: dict[Path, Callable[[], None]] = {}
-        """The relay's open recordings of this PTY (one, or two while a job's last bytes
-        are still on their way and the next job has begun), each with what to call when
-        the relay dies: the session's records take over before the reader's first byte."""
+        """The relay's recordings of this PTY (more than one while a job's last bytes are
+        still on their way and the next jobs are ordered), each with what to call when the
+        relay dies: the session's records take over before the reader's first byte."""
         self.leases = 0
         self.idle_since = time.monotonic()
         self.job_pid: int | None = None
@@ -127,6 +127,7 @@ class Terminal(ABC):
                     if fd == self.master or (relay is not None and await relay.ended(self.id)):
                         break
                     fd = self.master  # the relay died: read the PTY ourselves from here on
+                    self._relay_lost()
                     lost, self._recordings = self._recordings, {}
                     for take_over in lost.values():
                         take_over()
@@ -136,6 +137,9 @@ class Terminal(ABC):
             self._detach()
             self._eof.set()
             self._reader_done.set()
+
+    def _relay_lost(self) -> None:  # noqa: B027  (a hook: only pooled terminals care)
+        """The relay died: what it had read and not passed on is lost."""
 
     def _attached(self) -> PtyRelay | None:
         """The relay this PTY is attached to (it may have died since), or None."""

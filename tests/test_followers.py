@@ -6,18 +6,20 @@ queue, and nothing of it (process, recording) is left behind."""
 from __future__ import annotations
 
 import signal
+import time
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
+from engine import pooled_terminal
 from engine.events import SessionStateChanged
 from engine.pool import open_pool
 from engine.pooled_terminal import PooledTerminal
 from engine.procs import process_state
 from engine.spec import PoolSpec
 from engine.states import SessionState as S
-from engine.terminal import Job
+from engine.terminal import ExitStatus, Job
 from tests.support import wait_state
 from tests.test_recorder import read_cast
 from tests.test_scheduler import recorded, session, span
@@ -142,7 +144,7 @@ async def test_a_signal_meant_for_an_ended_job_never_reaches_its_follower() -> N
         term = await pool.acquire()
         assert isinstance(term, PooledTerminal)
         first = await term.start(Job(["sleep", "0.2"]), lambda _data: None)
-        run = term.follow(Job(["sleep", "30"]), lambda _data: None, lambda: None)
+        run = term.follow(Job(["sleep", "30"]), lambda _data: None, lambda: None, after=first)
         second = await term.follower_started(run)
         assert second is not None
         assert second != first
@@ -166,3 +168,40 @@ async def test_a_critical_failure_skips_the_waiting_follower(tmp_path: Path) -> 
         assert "critical session boom" in engine.sessions["x"].reason
     assert not marker.exists()
     assert not (tmp_path / "run" / "sessions" / "x.cast").exists()
+
+
+async def test_a_job_stopped_by_the_operator_gets_no_follower_even_if_it_exits_0(
+    tmp_path: Path,
+) -> None:
+    body = session("host", "trap 'exit 0' TERM; sleep 30 & wait") + session("b", "echo b")
+    async with recorded(tmp_path, body, pool=ONE) as (engine, events):
+        await _until(lambda: engine.sessions["b"].following is not None)
+        await engine.terminate("host")
+        await wait_state(engine, "b", S.COMPLETED)
+        assert engine.sessions["host"].state is S.TERMINATED
+        assert engine.sessions["host"].exit == ExitStatus(0)
+    term = engine.sessions["host"].terminal
+    assert term is not None
+    assert spawn_reasons(events, "b") == [f"on pooled terminal #{term.id}"]
+
+
+async def test_a_slow_digest_past_the_boundary_timeout_keeps_every_byte_with_its_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The end marker may trail the exit report by long while the engine digests a flood;
+    with the relay alive it cannot be lost, so nothing is cut at BOUNDARY_TIMEOUT."""
+    monkeypatch.setattr(pooled_terminal, "BOUNDARY_TIMEOUT", 0.001)
+    got = bytearray()
+
+    def slow_sink(data: bytes) -> None:
+        got.extend(data)
+        time.sleep(0.005)  # a loaded engine
+
+    async with open_pool(PoolSpec(size=1, warm=1)) as pool:
+        term = await pool.acquire()
+        assert isinstance(term, PooledTerminal)
+        await term.start(Job(["head", "-c", "3000000", "/dev/zero"]), slow_sink)
+        assert (await term.wait()).ok
+        assert len(got) == 3000000
+        assert term.reusable
+        pool.release(term)
