@@ -178,6 +178,11 @@ class PooledTerminal(Terminal):
         if data:
             self._outputs[0].sink(data)
 
+    def answering(self) -> bool:
+        """Called from a sink: the job those bytes are from has not been reported ended
+        (after that, the terminal's input is the next job's)."""
+        return bool(self._outputs) and self._outputs[0].status is None
+
     # -- the launcher's reports -----------------------------------------------------------
     async def _read_ctl(self) -> None:
         """Read the launcher's events until its channel ends; then wake every waiter."""

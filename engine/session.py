@@ -398,7 +398,7 @@ class Session:
         # Once the job has exited, its terminal may already run the next session's job:
         # answers to the ended job's last queries must not become that job's input.
         term = self._reply_to
-        if replies and self.exit is None and term is not None and term.job_pid == self.pid:
+        if replies and self.exit is None and term is not None and term.answering():
             assert self._tg is not None
             self._tg.start_soon(term.write, replies)
         self._on_screen(self.name)

@@ -185,6 +185,11 @@ class Terminal(ABC):
         if self._sink is not None:
             self._sink(data)
 
+    def answering(self) -> bool:
+        """Whether the job whose output is being delivered still reads its input: answers
+        to its terminal queries (cursor position, device attributes) may be written."""
+        return True
+
     # -- input, size, signals -----------------------------------------------------------
     async def write(self, data: bytes) -> None:
         """Write all of data to the program's input, waiting while the PTY buffer is full."""

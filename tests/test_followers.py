@@ -205,3 +205,15 @@ async def test_a_slow_digest_past_the_boundary_timeout_keeps_every_byte_with_its
         assert len(got) == 3000000
         assert term.reusable
         pool.release(term)
+
+
+async def test_a_follower_that_queries_the_terminal_at_once_gets_its_answer(
+    tmp_path: Path,
+) -> None:
+    asker = "stty -icanon -echo; printf '\\\\033[6n'; IFS= read -r -t 5 -d R r; echo got=${r#*[}"
+    body = session("host", "sleep 0.3") + session("asker", asker)
+    async with recorded(tmp_path, body, pool=ONE) as (engine, events):
+        await _until(lambda: engine.sessions["asker"].following is not None)
+        assert await engine.wait_finished()
+        assert any("got=1;1" in line for line in engine.sessions["asker"].screen.text())
+    assert spawn_reasons(events, "asker")[0].startswith("following")
