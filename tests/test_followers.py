@@ -92,6 +92,8 @@ async def test_terminating_a_waiting_follower_means_it_never_runs(tmp_path: Path
     body = session("a", "sleep 1") + session("b", f"touch {marker}")
     async with recorded(tmp_path, body, pool=ONE) as (engine, _):
         await _until(lambda: engine.sessions["b"].following is not None)
+        figures = engine.scheduler_statistics()
+        assert (figures.running, figures.queued, figures.ready) == (1, 1, 1)  # b still waits
         await engine.terminate("b")
         assert engine.sessions["b"].state is S.TERMINATED
         assert "before it started" in engine.sessions["b"].reason
