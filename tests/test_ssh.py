@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,6 +25,7 @@ from engine.states import SessionState as S
 from tests.remote_support import eventually, screen_text
 from tests.ssh_support import ssh_served
 from tests.tmux_support import tmux_server
+from tui.ssh.server import PENDING_LOGINS
 from tui.ssh.session import NEEDS_TERMINAL, NO_COMMANDS
 
 if TYPE_CHECKING:
@@ -196,3 +198,39 @@ async def test_clients_beyond_the_limit_are_turned_away_and_idle_ones_disconnect
     events = [(e["event"], e.get("reason", "")) for e in served.audit()]
     assert ("refused", "too many clients (limit 1)") in events
     assert ("idle-timeout", "") in events
+
+
+async def test_connections_that_never_log_in_do_not_keep_a_client_out(tmp_path: Path) -> None:
+    """Only logged-in clients count towards --ssh-max-clients: idle TCP connections (a
+    scanner, a stuck client) wait out their login timeout without locking users out."""
+    with ssh_served(tmp_path, "--ssh-max-clients", "1") as served, tmux_server() as tmux:
+        idle = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(3)]
+        try:
+            _connect(tmux, served, "viewer")
+            await _shows(tmux, "still-here")
+            second = served.ssh("operator", "-tt", "127.0.0.1")
+            turned = await anyio.run_process(second, stdin=subprocess.DEVNULL, check=False)
+            assert turned.returncode == 255
+            assert b"too many clients" in turned.stderr
+        finally:
+            for sock in idle:
+                sock.close()
+    events = [(e["event"], e.get("reason", "")) for e in served.audit()]
+    assert ("refused", "too many clients (limit 1)") in events
+    assert [e for e, _ in events].count("connect") == 1
+
+
+async def test_a_flood_of_connections_logging_in_is_cut_off(tmp_path: Path) -> None:
+    with ssh_served(tmp_path) as served:
+        idle = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(PENDING_LOGINS)]
+        try:
+            extra = socket.create_connection(("127.0.0.1", served.port))
+            extra.settimeout(10)
+            with extra:
+                while extra.recv(4096):  # the server's banner, perhaps, then the end
+                    pass
+        finally:
+            for sock in idle:
+                sock.close()
+    reason = f"too many connections logging in ({PENDING_LOGINS})"
+    assert ("refused", reason) in [(e["event"], e.get("reason", "")) for e in served.audit()]

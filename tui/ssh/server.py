@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 LOGIN_TIMEOUT = 30.0
 KEEPALIVE = 60.0
+PENDING_LOGINS = 32  # connections still logging in, at most (sshd's MaxStartups, in spirit)
 
 
 class SSHService:
@@ -41,6 +42,10 @@ class SSHService:
         self.keys = load_authorized_keys(config.authorized_keys)  # fail at start, not later
         self.connections: set[_Connection] = set()
         self.children: set[ChildTerminal] = set()
+
+    @property
+    def logged_in(self) -> int:
+        return sum(1 for connection in self.connections if connection.logged_in)
 
     async def close(self) -> None:
         """Disconnect everyone, hang up every child and wait (bounded) for them to go."""
@@ -60,6 +65,7 @@ class _Connection(asyncssh.SSHServer):
         self._conn: asyncssh.SSHServerConnection | None = None
         self._peer = "?"
         self._key: AuthorizedKey | None = None
+        self.logged_in = False
 
     def _record(self, event: str, **fields: object) -> None:
         key, who = self._key, {}
@@ -71,7 +77,13 @@ class _Connection(asyncssh.SSHServer):
         self._conn = conn
         host, port = (conn.get_extra_info("peername") or ("?", 0))[:2]
         self._peer = f"{host}:{port}"
-        self._service.connections.add(self)
+        service = self._service
+        pending = len(service.connections) - service.logged_in
+        if pending >= PENDING_LOGINS:  # a flood of idle connections must not lock users out
+            self._record("refused", reason=f"too many connections logging in ({pending})")
+            conn.close()
+            return
+        service.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._service.connections.discard(self)
@@ -84,12 +96,8 @@ class _Connection(asyncssh.SSHServer):
 
     # -- who may come in ------------------------------------------------------------------
     def begin_auth(self, username: str) -> bool:
-        service, limit = self._service, self._service.config.max_clients
-        if len(service.connections) > limit:
-            self._record("refused", reason=f"too many clients (limit {limit})")
-            raise asyncssh.DisconnectError(
-                asyncssh.DISC_TOO_MANY_CONNECTIONS, f"swarmdeck: too many clients ({limit})"
-            )
+        service = self._service
+        self._check_room()
         try:
             service.keys = load_authorized_keys(service.config.authorized_keys)
         except AuthorizedKeysError as exc:  # keep the last good list; say why in the log
@@ -115,7 +123,19 @@ class _Connection(asyncssh.SSHServer):
         return True
 
     def auth_completed(self) -> None:
+        self._check_room()  # checked again: others may have logged in meanwhile
+        self.logged_in = True
         self._record("connect")
+
+    def _check_room(self) -> None:
+        """Only logged-in clients count towards max_clients, so connections that never
+        log in (scanners, a stuck client) cannot keep a user out."""
+        limit = self._service.config.max_clients
+        if self._service.logged_in >= limit:
+            self._record("refused", reason=f"too many clients (limit {limit})")
+            raise asyncssh.DisconnectError(
+                asyncssh.DISC_TOO_MANY_CONNECTIONS, f"swarmdeck: too many clients ({limit})"
+            )
 
     # -- what they may do -----------------------------------------------------------------
     def session_requested(self) -> TerminalSession:
