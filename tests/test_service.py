@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from engine.remote.client import open_remote_engine
@@ -153,3 +154,39 @@ async def test_attach_headless_into_a_closed_pipe_exits_quietly(
         client.stderr.close()
     assert client.returncode == 0, stderr
     assert stderr == ""
+
+
+FIND_OR_START = """
+import sys
+from pathlib import Path
+from engine.spec import load_deck
+from tui.daemon import find_or_start
+entry, started = find_or_start(load_deck(Path(sys.argv[1])), None)
+print(entry.run_id, entry.pid, started)
+"""
+
+
+def _together(command: list[str], cwd: Path, env: dict[str, str]) -> list[list[str]]:
+    """Run `command` twice at once; each one's output, split into words."""
+    runs = [
+        subprocess.Popen(command, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    return [run.communicate(timeout=60)[0].split() for run in runs]
+
+
+async def test_two_runs_of_a_deck_started_together_share_one_engine(tmp_path: Path) -> None:
+    deck = tmp_path / "svc.toml"
+    deck.write_text(DECK)
+    with short_dir() as runtime:
+        env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(ROOT)}
+        command = [sys.executable, "-c", FIND_OR_START, str(deck)]
+        answers = await anyio.to_thread.run_sync(_together, command, tmp_path, env)
+        pids = {int(pid) for _, pid, _ in answers}
+        try:
+            assert len({run_id for run_id, _, _ in answers}) == 1  # one engine, not two
+            assert sorted(started for _, _, started in answers) == ["False", "True"]
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGTERM)
+            await eventually(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids))

@@ -8,19 +8,23 @@ terminal's hang-up reaches the engine or its sessions; `swarmdeck stop` ends it.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import anyio
 
 from engine.api import default_run_dir
 from engine.errors import SwarmdeckError
-from engine.remote.runtime import serving
+from engine.remote.runtime import runtime_root, serving
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from engine.remote.client import RemoteEngine
@@ -35,13 +39,29 @@ STOP_TIMEOUT = 120.0
 def find_or_start(deck: DeckSpec, run_dir: Path | None) -> tuple[Registration, bool]:
     """The engine serving `deck` (or `run_dir`, when given), else a new one started in
     the background; the flag says whether it was started here."""
-    found = serving(run_dir=run_dir, deck_path=deck.path)
-    if len(found) > 1:
-        runs = ", ".join(e.run_dir for e in found)
-        raise SwarmdeckError(f"several engines serve {deck.path} ({runs}): swarmdeck attach RUN")
-    if found:
-        return found[0], False
-    return start_service(deck, (run_dir or default_run_dir(deck)).absolute()), True
+    with _deck_lock(deck):
+        found = serving(run_dir=run_dir, deck_path=deck.path)
+        if len(found) > 1:
+            runs = ", ".join(e.run_dir for e in found)
+            raise SwarmdeckError(
+                f"several engines serve {deck.path} ({runs}): swarmdeck attach RUN"
+            )
+        if found:
+            return found[0], False
+        return start_service(deck, (run_dir or default_run_dir(deck)).absolute()), True
+
+
+@contextmanager
+def _deck_lock(deck: DeckSpec) -> Iterator[None]:
+    """One `swarmdeck run` of a deck at a time looks for its engine and starts it if
+    there is none: two started together would both find none and start two engines."""
+    digest = hashlib.sha256(os.fsencode(deck.path.absolute())).hexdigest()[:16]
+    fd = os.open(runtime_root() / f"start-{digest}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by close, or by the process's end
+        yield
+    finally:
+        os.close(fd)
 
 
 def start_service(deck: DeckSpec, run_dir: Path) -> Registration:
