@@ -16,8 +16,6 @@ round trip to the engine. The launcher stamps each job's start and end with its 
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import secrets
 import signal
@@ -25,13 +23,13 @@ import socket
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import anyio
 
 from engine.errors import SpawnError, TerminalError
+from engine.launcher_channel import JobRun, LauncherChannel
 from engine.pty import spawn_on_pty
 from engine.pty_relay import partial_suffix
 from engine.terminal import Ended, ExitStatus, Job, Terminal, base_env, kill_session, reap
@@ -56,25 +54,6 @@ class Follow(NamedTuple):
     pid: int
 
 
-@dataclass(eq=False)
-class JobRun:
-    """One job's course on a terminal, as its launcher reports it."""
-
-    id: int
-    sink: Callable[[bytes], None]
-    fate: anyio.Event = field(default_factory=anyio.Event)  # started, or dropped
-    exited: anyio.Event = field(default_factory=anyio.Event)
-    output_done: anyio.Event = field(default_factory=anyio.Event)  # its end marker came
-    pid: int | None = None
-    started_at: float | None = None
-    dropped: bool = False
-    taking_over: bool = False  # a follower its predecessor's exit started
-    at_risk: bool = False  # the relay died before its end marker came through
-    status: ExitStatus | None = None
-    ended_at: float | None = None
-    on_drop: Callable[[], None] | None = None  # a follower that will never run
-
-
 class PooledTerminal(Terminal):
     """A warm PTY: shell init done once, then any number of jobs, one at a time."""
 
@@ -85,21 +64,10 @@ class PooledTerminal(Terminal):
         super().__init__(cols, rows, relay)
         self._pending = b""
         self._outputs: deque[JobRun] = deque()  # oldest first: the one receiving bytes
-        self._jobs: dict[int, JobRun] = {}  # sent, not yet exited (or dropped)
-        self._by_pid: dict[int, JobRun] = {}  # started, exit not yet collected
-        self._current: JobRun | None = None  # running now
-        self._follower: JobRun | None = None  # sent to follow it, fate unknown
-        self._handovers: set[int] = set()  # jobs whose exit started their follower at once
-        self._ids = itertools.count(1)
-        self._ctl, self._child_ctl = socket.socketpair()
-        self._ctl.setblocking(False)
-        self._ctl_failure: str | None = None
-        self._ready = anyio.Event()
-        self._pong = anyio.Event()
-        self._ctl_scope: anyio.CancelScope | None = None
-        self._ctl_done = anyio.Event()
+        ctl, self._child_ctl = socket.socketpair()
+        ctl.setblocking(False)
+        self._channel = LauncherChannel(ctl, self._started, self._exited, self._dropped)
         self._popen: subprocess.Popen[bytes] | None = None
-        self.launcher_pid: int | None = None
 
     async def open(self, tg: TaskGroup, shell: str, init: str, timeout: float = 30.0) -> None:
         """Start the shell, run init, exec the launcher and wait until it says ready."""
@@ -116,7 +84,7 @@ class PooledTerminal(Terminal):
         self._sink = self._collect_init_output
         self._init_output = bytearray()
         tg.start_soon(self._read_loop)
-        tg.start_soon(self._read_ctl)
+        tg.start_soon(self._channel.read)
         self._popen = spawn_on_pty(
             [shell, "-c", script], self._slave, env=base_env(), pass_fds=[self._child_ctl.fileno()]
         )
@@ -125,8 +93,8 @@ class PooledTerminal(Terminal):
         self._slave = -1
         try:
             with anyio.fail_after(timeout):
-                await self._ready.wait()
-            self._check_ctl()
+                await self._channel.ready.wait()
+            self._channel.check()
         except (TimeoutError, TerminalError) as exc:
             with anyio.move_on_after(0.5):  # the shell's last words, to say why it failed
                 await self._eof.wait()
@@ -183,110 +151,31 @@ class PooledTerminal(Terminal):
         (after that, the terminal's input is the next job's)."""
         return bool(self._outputs) and self._outputs[0].status is None
 
-    # -- the launcher's reports -----------------------------------------------------------
-    async def _read_ctl(self) -> None:
-        """Read the launcher's events until its channel ends; then wake every waiter."""
-        try:
-            with anyio.CancelScope() as self._ctl_scope:
-                await self._read_events()
-        finally:
-            self._ctl_failure = self._ctl_failure or "launcher exited"
-            for event in (self._ready, self._pong):
-                event.set()
-            for run in list(self._jobs.values()):
-                run.fate.set()
-                run.exited.set()
-            self._ctl_done.set()
+    # -- the launcher's reports (engine/launcher_channel.py) ---------------------------
+    @property
+    def launcher_pid(self) -> int | None:
+        return self._channel.launcher_pid
 
-    async def _read_events(self) -> None:
-        buf = b""
-        try:
-            while True:
-                await anyio.wait_readable(self._ctl)
-                try:
-                    data = self._ctl.recv(65536)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    break
-                *lines, buf = (buf + data).split(b"\n")
-                for line in lines:
-                    self._on_event(json.loads(line))
-        except (OSError, anyio.ClosedResourceError, ValueError) as exc:
-            self._ctl_failure = f"launcher channel failed: {exc}"
+    def _started(self, run: JobRun) -> None:
+        self.job_pid = run.pid
 
-    def _on_event(self, msg: dict[str, Any]) -> None:
-        ev = msg["ev"]
-        if ev == "started":
-            run = self._jobs.get(msg["id"])
-            if run is None:
-                return
-            run.pid, run.started_at = int(msg["pid"]), float(msg["at"])
-            self.job_pid = run.pid
-            self._current = run
-            self._by_pid[run.pid] = run
-            run.fate.set()
-        elif ev == "exited":
-            self._on_exit(msg)
-        elif ev == "dropped":
-            dropped = self._jobs.get(msg["id"])
-            if dropped is not None:
-                self._drop(dropped)
-        elif ev == "pong":
-            self._pong.set()
-        elif ev == "ready":
-            self.launcher_pid = int(msg["pid"])
-            self._ready.set()
-
-    def _on_exit(self, msg: dict[str, Any]) -> None:
-        run = self._jobs.pop(msg["id"], None)
-        if run is None:
-            return
-        sig = msg.get("signal")
-        run.status = ExitStatus(
-            None if sig is not None else int(msg["code"]),
-            int(sig) if sig is not None else None,
-        )
-        run.ended_at = float(msg["at"])
+    def _exited(self, run: JobRun) -> None:
         self.job_pid = None
-        self._current = None
         self.idle_since = time.monotonic()
-        follower, self._follower = self._follower, None
-        if follower is not None and msg.get("next") == follower.id:
-            follower.taking_over = True  # its "started" comes next
-            if run.pid is not None:
-                self._handovers.add(run.pid)
-        elif follower is not None:  # dropped after a failure, or it came too late
-            self._drop(follower)
-        run.exited.set()
 
-    def _drop(self, run: JobRun) -> None:
-        self._jobs.pop(run.id, None)
-        if self._follower is run:
-            self._follower = None
+    def _dropped(self, run: JobRun) -> None:
         if run in self._outputs:
             self._outputs.remove(run)
-        run.dropped = True
-        if run.on_drop is not None:  # at once: before the terminal can take another job
-            run.on_drop()
-        run.fate.set()
-
-    def _check_ctl(self) -> None:
-        if self._ctl_failure is not None:
-            raise TerminalError(self._ctl_failure)
-
-    def _send(self, msg: dict[str, object]) -> None:
-        self._check_ctl()
-        try:
-            self._ctl.sendall(json.dumps(msg).encode() + b"\n")
-        except OSError as exc:
-            raise TerminalError(f"launcher channel failed: {exc}") from exc
 
     def _new_run(self, sink: Callable[[bytes], None]) -> JobRun:
-        run = JobRun(next(self._ids), sink)
-        self._jobs[run.id] = run
+        run = self._channel.new_run(sink)
         self._outputs.append(run)
         return run
+
+    def _forget(self, run: JobRun) -> None:
+        self._channel.forget(run)
+        if run in self._outputs:
+            self._outputs.remove(run)
 
     # -- jobs -----------------------------------------------------------------------------
     async def start(self, job: Job, sink: Callable[[bytes], None]) -> int:
@@ -294,12 +183,12 @@ class PooledTerminal(Terminal):
         self.resize(job.cols, job.rows)
         run = self._new_run(sink)
         try:
-            self._send({"op": "run", "id": run.id, **_request(job)})
+            self._channel.run(run, job)
         except TerminalError:
             self._forget(run)
             raise
         await run.fate.wait()  # if cancelled, the job stays known: it may have started
-        self._check_ctl()
+        self._channel.check()
         assert run.pid is not None
         self.job_started_at = run.started_at
         self.leases += 1
@@ -311,19 +200,13 @@ class PooledTerminal(Terminal):
         """Have the launcher start `job` the moment job `after` exits 0 (else drop it).
         Await `follower_started` for its fate; `on_drop` runs if it is dropped, before the
         terminal can serve anyone else (its recording must be given up first)."""
-        current = self._current
-        if current is None or current.pid != after or self._follower is not None:
-            raise TerminalError(f"job {after} is not running here without a follower")
         run = self._new_run(sink)
         run.on_drop = on_drop
         try:
-            self._send(
-                {"op": "next", "id": run.id, "cols": job.cols, "rows": job.rows, **_request(job)}
-            )
+            self._channel.follow(run, job, after)
         except TerminalError:
             self._forget(run)
             raise
-        self._follower = run
         return run
 
     async def follower_started(self, run: JobRun) -> int | None:
@@ -331,7 +214,7 @@ class PooledTerminal(Terminal):
         await run.fate.wait()
         if run.dropped:
             return None
-        self._check_ctl()
+        self._channel.check()
         assert run.pid is not None
         self.job_started_at = run.started_at
         self.leases += 1
@@ -339,55 +222,45 @@ class PooledTerminal(Terminal):
 
     def drop_follower(self, run: JobRun) -> None:
         """Ask the launcher to forget the follower; `follower_started` says if it was late."""
-        if not run.fate.is_set() and self._follower is run:
-            try:
-                self._send({"op": "drop", "id": run.id})
-            except TerminalError:
-                self._drop(run)
+        self._channel.drop_follower(run)
 
     def take_handover(self, pid: int) -> bool:
         """True (once) when job `pid`'s exit started its follower: the lease goes on."""
-        if pid in self._handovers:
-            self._handovers.discard(pid)
+        if pid in self._channel.handovers:
+            self._channel.handovers.discard(pid)
             return True
         return False
 
     def drop_next(self) -> None:
         """The running job is being stopped: it gets no follower (drop the one it has)."""
-        if self._follower is not None:
-            self.drop_follower(self._follower)
+        if self._channel.follower is not None:
+            self._channel.drop_follower(self._channel.follower)
 
     @property
     def followable(self) -> bool:
         """Running a job that has no follower yet."""
-        return self._current is not None and self._follower is None and not self._closed
-
-    def _forget(self, run: JobRun) -> None:
-        self._jobs.pop(run.id, None)
-        if run in self._outputs:
-            self._outputs.remove(run)
+        channel = self._channel
+        return channel.current is not None and channel.follower is None and not self._closed
 
     async def wait_exit(self, pid: int | None = None) -> Ended:
         """Wait for the exit report of the job `pid` (default: the running one); the
         terminal can take its next job from then on. `drained` waits for its last bytes."""
+        by_pid = self._channel.by_pid
         if pid is None:  # the running job, or the last one if it has ended already
-            run = self._current or next(reversed(self._by_pid.values()), None)
+            run = self._channel.current or next(reversed(by_pid.values()), None)
         else:
-            run = self._by_pid.get(pid)
+            run = by_pid.get(pid)
         if run is None:
             raise TerminalError("no such job on this terminal")
         await run.exited.wait()  # cancellable: the job stays known until it has ended
-        self._check_exit(run)
+        if run.status is None:
+            self._channel.check()  # the launcher went away
         assert run.status is not None
         assert run.ended_at is not None
         assert run.pid is not None
-        self._by_pid.pop(run.pid, None)
+        by_pid.pop(run.pid, None)
         self.job_ended_at = run.ended_at
         return Ended(run.status, lambda: self._drain(run), run.ended_at)
-
-    def _check_exit(self, run: JobRun) -> None:
-        if run.status is None:
-            self._check_ctl()
 
     async def _drain(self, run: JobRun) -> None:
         """Wait for the job's end marker. The stream loses bytes only when the relay dies
@@ -413,16 +286,15 @@ class PooledTerminal(Terminal):
         """Alive, with its output boundary intact, and answering a ping."""
         if self._closed or self._eof.is_set() or self._popen is None:
             return False
-        if self._popen.poll() is not None or self._ctl_failure is not None:
+        if self._popen.poll() is not None or self._channel.failure is not None:
             return False
         if self.leases and time.monotonic() - self.idle_since < FRESH_REPORT:
             return True  # its last job's exit report just proved the launcher answers
         try:
-            self._pong = anyio.Event()
-            self._send({"op": "ping"})
+            self._channel.ping()
             with anyio.fail_after(timeout):
-                await self._pong.wait()
-            return self._ctl_failure is None
+                await self._channel.pong.wait()
+            return self._channel.failure is None
         except (TimeoutError, TerminalError):
             return False
 
@@ -435,11 +307,7 @@ class PooledTerminal(Terminal):
     async def aclose(self) -> None:
         """Kill the launcher and everything on this PTY, then release the fds."""
         self._closed = True
-        if self._ctl_scope is not None:  # the socket must leave the event loop first
-            self._ctl_scope.cancel()
-            with anyio.CancelScope(shield=True):
-                await self._ctl_done.wait()
-        self._ctl.close()
+        await self._channel.aclose()
         if self._popen is not None:
             with anyio.CancelScope(shield=True):
                 if self.launcher_pid is None:  # failed start: learn how the shell ended
@@ -448,10 +316,6 @@ class PooledTerminal(Terminal):
         await self._close_fds()
         if self._child_ctl.fileno() >= 0:
             self._child_ctl.close()
-
-
-def _request(job: Job) -> dict[str, object]:
-    return {"argv": job.argv, "env": job.env, "cwd": job.cwd}
 
 
 def _quote(arg: str) -> str:

@@ -28,7 +28,7 @@ from engine.errors import (
 )
 from engine.events import SessionStateChanged
 from engine.fresh_terminal import FreshTerminal
-from engine.pooled_terminal import Follow, JobRun, PooledTerminal
+from engine.pooled_terminal import Follow, PooledTerminal
 from engine.screen import Screen
 from engine.session_job import Attempt, fresh_job, session_job
 from engine.session_records import SessionRecords
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from engine.events import Event
+    from engine.launcher_channel import JobRun
     from engine.pool import TerminalPool
     from engine.spec import DeckSpec, SessionSpec
     from engine.terminal import Ended, ExitStatus, Job, Terminal
