@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from engine.errors import TerminalError
+from engine.socket_io import receive
 from engine.terminal import ExitStatus
 
 if TYPE_CHECKING:
@@ -140,14 +141,7 @@ class LauncherChannel:
     async def _read_events(self) -> None:
         buf = b""
         try:
-            while True:
-                await anyio.wait_readable(self.sock)
-                try:
-                    data = self.sock.recv(65536)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    break
+            while data := await receive(self.sock):
                 *lines, buf = (buf + data).split(b"\n")
                 for line in lines:
                     self._on_event(json.loads(line))

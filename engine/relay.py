@@ -26,6 +26,7 @@ import anyio
 import anyio.abc
 import msgspec
 
+from engine.socket_io import receive
 from engine.terminal import reap
 
 if TYPE_CHECKING:
@@ -122,14 +123,7 @@ class PtyRelay:
 
     async def _listen(self) -> None:
         try:
-            while True:
-                await anyio.wait_readable(self._ctl)
-                try:
-                    msg = self._ctl.recv(65536)
-                except BlockingIOError:
-                    continue
-                if not msg:
-                    break
+            while msg := await receive(self._ctl):
                 op, _, rest = msg.partition(b" ")
                 ident, _, text = rest.partition(b" ")
                 if op == b"eof" and int(ident) in self._ended:
