@@ -49,13 +49,13 @@ class FreshTerminal(Terminal):
         assert self._popen is not None
         rc = await reap(self._popen, float("inf"))
         assert rc is not None
-        self.job_ended_at = time.time()
+        ended_at = time.time()
         procs.signal_groups(procs.session_groups(self._popen.pid), signal.SIGKILL)
         with anyio.move_on_after(2.0):
             await self._eof.wait()
         self.job_pid = None
         self._sink = None
-        return Ended(ExitStatus.from_returncode(rc), _nothing_more, self.job_ended_at)
+        return Ended(ExitStatus.from_returncode(rc), _nothing_more, ended_at)
 
     def _session_id(self) -> int | None:
         return self._popen.pid if self._popen is not None else None

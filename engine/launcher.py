@@ -244,10 +244,7 @@ class Launcher:
         termios.tcsetattr(0, termios.TCSANOW, self.saved)
         termios.tcflush(0, termios.TCIFLUSH)
         os.write(1, self.marker)
-        if self.chan.open:  # a drop sent before the job ended must count
-            self.chan.fill(block=False)
-        while self.chan.requests and self.chan.requests[0]["op"] != "run":
-            self.answer(self.chan.requests.popleft())
+        self._answer_waiting()  # a drop sent before the job ended must count
         code = os.waitstatus_to_exitcode(status)
         follower, self.follower = self.follower, None
         after = follower if follower is not None and code == 0 and self.chan.open else None
@@ -263,6 +260,13 @@ class Launcher:
         self.chan.send(msg)
         return after
 
+    def _answer_waiting(self) -> None:
+        """Answer what the engine has sent meanwhile, up to its next `run`."""
+        if self.chan.open:
+            self.chan.fill(block=False)
+        while self.chan.requests and self.chan.requests[0]["op"] != "run":
+            self.answer(self.chan.requests.popleft())
+
     def _wait(self, pid: int) -> int:
         """The job's wait status; meanwhile answer the engine and reap orphans (this is a
         subreaper), at least once a second."""
@@ -275,11 +279,9 @@ class Launcher:
             while True:
                 ready = dict(poller.poll(ORPHAN_REAP_MS))
                 if self.chan.sock.fileno() in ready:
-                    self.chan.fill(block=False)
+                    self._answer_waiting()
                     if not self.chan.open:
                         poller.unregister(self.chan.sock)
-                    while self.chan.requests and self.chan.requests[0]["op"] != "run":
-                        self.answer(self.chan.requests.popleft())
                 status = _reap_orphans(pid)
                 if status is not None:
                     return status

@@ -100,13 +100,20 @@ class LauncherChannel:
         self.send({**request, **_request(job)})
         self.follower = run
 
-    def drop_follower(self, run: JobRun) -> None:
+    def drop_follower(self, run: JobRun | None) -> None:
         """Ask the launcher to forget the follower (its fate says if it was too late)."""
-        if not run.fate.is_set() and self.follower is run:
+        if run is not None and not run.fate.is_set() and self.follower is run:
             try:
                 self.send({"op": "drop", "id": run.id})
             except TerminalError:
                 self._drop(run)
+
+    def take_handover(self, pid: int) -> bool:
+        """True (once) when job `pid`'s exit started its follower."""
+        if pid not in self.handovers:
+            return False
+        self.handovers.discard(pid)
+        return True
 
     def ping(self) -> None:
         self.pong = anyio.Event()

@@ -226,15 +226,11 @@ class PooledTerminal(Terminal):
 
     def take_handover(self, pid: int) -> bool:
         """True (once) when job `pid`'s exit started its follower: the lease goes on."""
-        if pid in self._channel.handovers:
-            self._channel.handovers.discard(pid)
-            return True
-        return False
+        return self._channel.take_handover(pid)
 
     def drop_next(self) -> None:
         """The running job is being stopped: it gets no follower (drop the one it has)."""
-        if self._channel.follower is not None:
-            self._channel.drop_follower(self._channel.follower)
+        self._channel.drop_follower(self._channel.follower)
 
     @property
     def followable(self) -> bool:
@@ -259,7 +255,6 @@ class PooledTerminal(Terminal):
         assert run.ended_at is not None
         assert run.pid is not None
         by_pid.pop(run.pid, None)
-        self.job_ended_at = run.ended_at
         return Ended(run.status, lambda: self._drain(run), run.ended_at)
 
     async def _drain(self, run: JobRun) -> None:

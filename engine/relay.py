@@ -91,12 +91,12 @@ class PtyRelay:
 
     def stop_recording(self, ident: int, path: Path) -> None:
         """Stop recording to `path` (unless the job's end marker already did)."""
-        self._say(b"unrec %d %s" % (ident, str(path.absolute()).encode()))
+        self._say(b"unrec %d %s" % (ident, _path_arg(path)))
 
     def discard_recording(self, ident: int, path: Path) -> None:
         """The job to record at `path` never ran: forget it, and delete the file if it
         was opened already."""
-        self._say(b"drop %d %s" % (ident, str(path.absolute()).encode()))
+        self._say(b"drop %d %s" % (ident, _path_arg(path)))
 
     def _say(self, msg: bytes) -> bool:
         if not self.alive:
@@ -148,6 +148,11 @@ class PtyRelay:
                 self._popen.kill()
                 await reap(self._popen, 2.0)
         self._ctl.close()
+
+
+def _path_arg(path: Path) -> bytes:
+    """A recording's path as the relay matches it (the `path` of its `rec` order)."""
+    return str(path.absolute()).encode()
 
 
 def _spawn(fd: int) -> subprocess.Popen[bytes] | None:

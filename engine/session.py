@@ -237,7 +237,7 @@ class Session:
     ) -> None:
         term: Terminal | None = None
         if self._stop_requested:
-            self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
+            self._never_started()
             return
         with anyio.CancelScope() as self._queue_scope:
             try:
@@ -247,15 +247,9 @@ class Session:
                 return
         self._queue_scope = None
         if term is None:
-            self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
+            self._never_started()
             return
-        try:
-            self.terminal = term
-            self._set_state(S.SPAWNING, f"on {term.kind} terminal #{term.id}")
-            ended = await self._run_on(term, tg)
-        finally:
-            pool.release(term, reusable=self.exit is not None, pid=self.pid)
-        await self._finish(ended, on_exit)
+        await self._hold(pool, term, tg, on_exit, followed=False)
 
     async def _follow_and_run(
         self,
@@ -268,7 +262,7 @@ class Session:
         exits 0."""
         term = follow.terminal
         if self._stop_requested:
-            self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
+            self._never_started()
             return
         number = self.attempt_number
         self._records.expect(term, number, self.cols, self.rows)
@@ -288,18 +282,35 @@ class Session:
             if self.following is not None and self.following.taking_over:
                 pool.release(term, reusable=False)  # handed over, then its launcher died
             if self._stop_requested:
-                self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
+                self._never_started()
             return
         if self._late_stop is not None:  # the run was aborted as it started
             self._stop_requested, self._stop_reason = True, self._late_stop
-        try:  # from here on, this session holds the terminal's lease
+        await self._hold(pool, term, tg, on_exit, followed=True)
+
+    async def _hold(
+        self,
+        pool: TerminalPool,
+        term: Terminal,
+        tg: TaskGroup,
+        on_exit: Callable[[], None] | None,
+        followed: bool,
+    ) -> None:
+        """Holding the terminal's lease: run the job (a follower's has started already),
+        give the lease back (or on to this job's follower), then settle."""
+        try:
             self.terminal = term
-            term.resize(self.cols, self.rows)  # the pane may have changed while it waited
-            self._set_state(S.SPAWNING, f"following on {term.kind} terminal #{term.id}")
-            ended = await self._run_on(term, tg, started=True)
+            if followed:
+                term.resize(self.cols, self.rows)  # the pane may have changed while it waited
+            how = "following on" if followed else "on"
+            self._set_state(S.SPAWNING, f"{how} {term.kind} terminal #{term.id}")
+            ended = await self._run_on(term, tg, started=followed)
         finally:
             pool.release(term, reusable=self.exit is not None, pid=self.pid)
         await self._finish(ended, on_exit)
+
+    def _never_started(self) -> None:
+        self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
 
     async def _follower_fate(self, term: PooledTerminal, run: JobRun) -> int | None:
         """The follower's pid once it started, or None if it was dropped; a stop request

@@ -96,7 +96,6 @@ class Terminal(ABC):
         self.idle_since = time.monotonic()
         self.job_pid: int | None = None
         self.job_started_at: float | None = None  # wall clock, taken where the job is spawned
-        self.job_ended_at: float | None = None
         self._sink: Callable[[bytes], None] | None = None
         self._eof = anyio.Event()
         self._write_lock = anyio.Lock()

@@ -50,6 +50,16 @@ async def _until(check: object, timeout: float = 10) -> None:
             await anyio.sleep(0.01)
 
 
+def _long_then(second: str, command: str) -> str:
+    """`long` (30 s), then `second` once it started, then `c` once that one started: with
+    two slots, `c` becomes ready when both are taken and follows `long`, the earlier."""
+    return (
+        session("long", "sleep 30")
+        + session(second, command, depends_on='[{ name = "long", condition = "started" }]')
+        + session("c", "echo c", depends_on=f'[{{ name = "{second}", condition = "started" }}]')
+    )
+
+
 def _waits_on(engine: Engine, follower: str, host: str) -> bool:
     term = engine.sessions[host].terminal
     return term is not None and engine.sessions[follower].follow_terminal is term
@@ -107,13 +117,7 @@ async def test_terminating_a_waiting_follower_means_it_never_runs(tmp_path: Path
 async def test_a_follower_does_not_wait_behind_a_long_job_when_a_slot_frees(
     tmp_path: Path,
 ) -> None:
-    started = '[{ name = "long", condition = "started" }]'
-    body = (
-        session("long", "sleep 30")
-        + session("short", "sleep 0.3", depends_on=started)
-        + session("c", "echo c", depends_on='[{ name = "short", condition = "started" }]')
-    )
-    async with recorded(tmp_path, body, pool=TWO) as (engine, _):
+    async with recorded(tmp_path, _long_then("short", "sleep 0.3"), pool=TWO) as (engine, _):
         await _until(lambda: _waits_on(engine, "c", "long"))  # the earliest job gets it
         await wait_state(engine, "c", S.COMPLETED)  # once "short" ended, c ran there
         assert engine.sessions["long"].state is S.ACTIVE
@@ -122,13 +126,7 @@ async def test_a_follower_does_not_wait_behind_a_long_job_when_a_slot_frees(
 
 
 async def test_pausing_a_job_sends_its_follower_to_another(tmp_path: Path) -> None:
-    started = '[{ name = "long", condition = "started" }]'
-    body = (
-        session("long", "sleep 30")
-        + session("other", "sleep 30", depends_on=started)
-        + session("c", "echo c", depends_on='[{ name = "other", condition = "started" }]')
-    )
-    async with recorded(tmp_path, body, pool=TWO) as (engine, _):
+    async with recorded(tmp_path, _long_then("other", "sleep 30"), pool=TWO) as (engine, _):
         await _until(lambda: _waits_on(engine, "c", "long"))
         await engine.pause("long")
         await _until(lambda: _waits_on(engine, "c", "other"))

@@ -181,17 +181,22 @@ async def test_unknown_keys_commands_forwarding_and_sessions_without_a_terminal_
     assert not any(e["event"] == "child-started" for e in served.audit())
 
 
+async def _second_client_turned_away(tmux: Tmux, served: SSHServed) -> None:
+    """With --ssh-max-clients 1: a viewer gets in, then an operator is refused."""
+    _connect(tmux, served, "viewer")
+    await _shows(tmux, "still-here")
+    second = served.ssh("operator", "-tt", "127.0.0.1")
+    turned = await anyio.run_process(second, stdin=subprocess.DEVNULL, check=False)
+    assert turned.returncode == 255
+    assert b"too many clients" in turned.stderr
+
+
 async def test_clients_beyond_the_limit_are_turned_away_and_idle_ones_disconnected(
     tmp_path: Path,
 ) -> None:
     limits = ("--ssh-max-clients", "1", "--ssh-idle-timeout", "2s")
     with ssh_served(tmp_path, *limits) as served, tmux_server() as tmux:
-        _connect(tmux, served, "viewer")
-        await _shows(tmux, "still-here")
-        second = served.ssh("operator", "-tt", "127.0.0.1")
-        turned = await anyio.run_process(second, stdin=subprocess.DEVNULL, check=False)
-        assert turned.returncode == 255
-        assert b"too many clients" in turned.stderr
+        await _second_client_turned_away(tmux, served)
         await eventually(lambda: any(e["event"] == "idle-timeout" for e in served.audit()))
         child = _child_pid(served, "viewer")
         await eventually(lambda: _gone(child))
@@ -206,12 +211,7 @@ async def test_connections_that_never_log_in_do_not_keep_a_client_out(tmp_path: 
     with ssh_served(tmp_path, "--ssh-max-clients", "1") as served, tmux_server() as tmux:
         idle = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(3)]
         try:
-            _connect(tmux, served, "viewer")
-            await _shows(tmux, "still-here")
-            second = served.ssh("operator", "-tt", "127.0.0.1")
-            turned = await anyio.run_process(second, stdin=subprocess.DEVNULL, check=False)
-            assert turned.returncode == 255
-            assert b"too many clients" in turned.stderr
+            await _second_client_turned_away(tmux, served)
         finally:
             for sock in idle:
                 sock.close()

@@ -60,16 +60,16 @@ async def test_a_reused_terminal_starts_clean(tmp_path: Path) -> None:
         assert process_state(background) in ("", "Z")
 
 
-async def test_every_byte_of_a_session_lands_on_its_own_screen(tmp_path: Path) -> None:
-    body = """
-[[session]]
-name = "a"
-command = "seq 1 3000 | tail -n 3; printf 'last-of-a'"
+def _a_then_b(command_a: str) -> str:
+    """Session `a` runs `command_a` (a TOML basic string), then `b` prints 'first-of-b'."""
+    return (
+        f'[[session]]\nname = "a"\ncommand = "{command_a}"\n\n'
+        '[[session]]\nname = "b"\ncommand = "printf \'first-of-b\'"\n'
+    )
 
-[[session]]
-name = "b"
-command = "printf 'first-of-b'"
-"""
+
+async def test_every_byte_of_a_session_lands_on_its_own_screen(tmp_path: Path) -> None:
+    body = _a_then_b("seq 1 3000 | tail -n 3; printf 'last-of-a'")
     async with running(tmp_path, body, ONE_TERMINAL) as engine:
         await engine.wait_finished()
         a = "\n".join(engine.sessions["a"].screen.text())
@@ -89,15 +89,7 @@ async def test_the_next_job_may_start_while_the_last_ones_output_is_still_coming
     """The terminal takes its next job on the exit report, before the ended job's last
     bytes (a few hundred KiB still in the relay's pipe here) and its end marker are read:
     they still go to the ended session, its screen and its recording, and no further."""
-    body = """
-[[session]]
-name = "a"
-command = "head -c 3000000 /dev/zero | tr '\\\\0' x | fold -w 100; printf 'last-of-a'"
-
-[[session]]
-name = "b"
-command = "printf 'first-of-b'"
-"""
+    body = _a_then_b("head -c 3000000 /dev/zero | tr '\\\\0' x | fold -w 100; printf 'last-of-a'")
     async with running(tmp_path, body, ONE_TERMINAL) as engine:
         assert await engine.wait_finished()
         a, b = engine.sessions["a"], engine.sessions["b"]
