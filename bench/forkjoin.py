@@ -36,8 +36,8 @@ from pathlib import Path
 
 import anyio
 
-from engine.api import open_engine
-from engine.spec import parse_deck
+from engine.deck.spec import parse_deck
+from engine.engine import open_engine
 
 # The interpreter swarmdeck runs on, by absolute path: a `python3` found on PATH may be a
 # version-manager shim (pyenv's is a bash script) that doubles the command's CPU.

@@ -35,11 +35,11 @@ from typing import Literal
 
 import anyio
 
-from engine.api import open_engine
-from engine.pty import open_pty, spawn_on_pty
-from engine.spec import parse_deck
+from engine.deck.spec import parse_deck
+from engine.engine import open_engine
 from engine.states import SessionState
-from engine.terminal import base_env
+from engine.terminals.pty import open_pty, spawn_on_pty
+from engine.terminals.terminal import base_env
 
 COLS, ROWS = 200, 50
 MB = 1_000_000

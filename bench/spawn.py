@@ -29,17 +29,17 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 import ptyprocess
 
-from engine.fresh_terminal import FreshTerminal
-from engine.pool import open_pool
-from engine.pooled_terminal import PooledTerminal
-from engine.session_job import fresh_job
-from engine.spec import PoolSpec
-from engine.terminal import Job
+from engine.deck.spec import PoolSpec
+from engine.sessions.job import fresh_job
+from engine.terminals.fresh import FreshTerminal
+from engine.terminals.pool import open_pool
+from engine.terminals.pooled import PooledTerminal
+from engine.terminals.terminal import Job
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from engine.pool import TerminalPool
+    from engine.terminals.pool import TerminalPool
 
 SHELL = "/bin/bash"
 ARGV_CMD = ["printf", "x"]

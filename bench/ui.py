@@ -56,8 +56,8 @@ if TYPE_CHECKING:
 
     from textual.strip import Strip
 
+    from engine.deck.spec import DeckSpec
     from engine.remote.client import RemoteEngine
-    from engine.spec import DeckSpec
     from tui.app import ControlRoom
     from tui.widgets.terminal_pane import TerminalPane
 
@@ -97,7 +97,7 @@ open(counter, "w").write(str(sent))
 
 # -- the child: the real app, instrumented ------------------------------------------------
 def _child(deck_path: Path, log_path: Path, arm: str, profile: Path | None) -> int:
-    from engine.spec import load_deck
+    from engine.deck.spec import load_deck
     from tui.app import ControlRoom
     from tui.widgets.terminal_pane import TerminalPane
 
@@ -150,7 +150,7 @@ async def _room(deck: DeckSpec, run_dir: Path) -> None:
     """The in-process arms: the engine in the room's own process (`open_engine`), every
     session started. Not `swarmdeck run`'s path any more (it serves the engine and
     attaches: that is the `served` arm)."""
-    from engine.api import open_engine
+    from engine.engine import open_engine
     from tui.app import ControlRoom
 
     async with open_engine(deck, run_dir) as engine:

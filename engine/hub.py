@@ -1,7 +1,7 @@
 """Fan-out of engine events to any number of subscribers, never blocking the engine.
 
 Facts (state changes, finished runs) are never dropped. Screen changes (already limited
-to ~30 per second per session by the engine, engine/api.py) and samples are skipped for a
+to ~30 per second per session by the engine, engine/engine.py) and samples are skipped for a
 subscriber that already has a backlog: they only say "there is something newer", so the
 next one supersedes them. Listeners (`listen`) see every event synchronously, in order.
 """

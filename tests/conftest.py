@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from engine.procs import process_state
+from engine.terminals.procs import process_state
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

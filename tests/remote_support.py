@@ -17,8 +17,8 @@ from engine.screen import line_text
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
-    from engine.api import Engine
-    from engine.api_protocol import EngineAPI
+    from engine.api import EngineAPI
+    from engine.engine import Engine
     from engine.remote.client import RemoteEngine
     from engine.remote.server import ControlServer
 

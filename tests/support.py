@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.api import open_engine
-from engine.spec import parse_deck
+from engine.deck.spec import parse_deck
+from engine.engine import open_engine
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from engine.api import Engine
-    from engine.spec import DeckSpec
+    from engine.deck.spec import DeckSpec
+    from engine.engine import Engine
     from engine.states import SessionState
 
 

@@ -30,8 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE = """
 import json, sys, anyio
 from pathlib import Path
-from engine.api import open_engine
-from engine.spec import parse_deck
+from engine.engine import open_engine
+from engine.deck.spec import parse_deck
 
 deck = parse_deck(
     '[pool]\\nsize = 1\\nwarm = 0\\n'

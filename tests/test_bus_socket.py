@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import SocketStream
 
-    from engine.api import Engine
+    from engine.engine import Engine
 
 pytestmark = pytest.mark.anyio
 CLI = f"{sys.executable} -m tui.cli bus"

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from engine.api import Engine
-    from engine.api_protocol import EngineAPI
+    from engine.api import EngineAPI
+    from engine.engine import Engine
     from engine.remote.client import RemoteEngine
 
 pytestmark = pytest.mark.anyio

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from engine import pooled_terminal
+from engine.deck.spec import PoolSpec
 from engine.events import SessionStateChanged
-from engine.pool import open_pool
-from engine.pooled_terminal import PooledTerminal
-from engine.procs import process_state
-from engine.spec import PoolSpec
 from engine.states import SessionState as S
-from engine.terminal import ExitStatus, Job
+from engine.terminals import pooled
+from engine.terminals.pool import open_pool
+from engine.terminals.pooled import PooledTerminal
+from engine.terminals.procs import process_state
+from engine.terminals.terminal import ExitStatus, Job
 from tests.support import wait_state
 from tests.test_recorder import read_cast
 from tests.test_scheduler import recorded, session, span
@@ -27,7 +27,7 @@ from tests.test_scheduler import recorded, session, span
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from engine.api import Engine
+    from engine.engine import Engine
     from engine.events import Event
 
 pytestmark = pytest.mark.anyio
@@ -190,7 +190,7 @@ async def test_a_slow_digest_past_the_boundary_timeout_keeps_every_byte_with_its
 ) -> None:
     """The end marker may trail the exit report by long while the engine digests a flood;
     with the relay alive it cannot be lost, so nothing is cut at BOUNDARY_TIMEOUT."""
-    monkeypatch.setattr(pooled_terminal, "BOUNDARY_TIMEOUT", 0.001)
+    monkeypatch.setattr(pooled, "BOUNDARY_TIMEOUT", 0.001)
     got = bytearray()
 
     def slow_sink(data: bytes) -> None:

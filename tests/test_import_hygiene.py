@@ -45,27 +45,27 @@ print(sorted({{m.split(".")[0] for m in sys.modules}} & set({sorted(FORBIDDEN)!r
 
 
 def test_the_helper_processes_need_only_the_standard_library() -> None:
-    """launcher.py and pty_relay.py run as `python -I -S` (no site packages, fast start);
+    """launcher.py and relay_process.py run as `python -I -S` (no site packages, fast start);
     the relay's one optional import, msgspec, is reached through a path the engine passes
     and has a stdlib fallback."""
     allowed = set(sys.stdlib_module_names) | {"__future__"}
     extra = {
-        name: sorted(_imported_roots(ENGINE / name) - allowed)
-        for name in ("launcher.py", "pty_relay.py")
+        name: sorted(_imported_roots(ENGINE / "terminals" / name) - allowed)
+        for name in ("launcher.py", "relay_process.py")
     }
-    assert extra == {"launcher.py": [], "pty_relay.py": ["msgspec"]}
+    assert extra == {"launcher.py": [], "relay_process.py": ["msgspec"]}
 
 
 def test_the_relay_records_with_the_stdlib_encoder_when_msgspec_is_missing() -> None:
     code = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import pty_relay
-pty_relay._use_msgspec("/nonexistent")
-print(pty_relay._encode((1.5, "o", "\\x1bé")).decode())
+import relay_process
+relay_process._use_msgspec("/nonexistent")
+print(relay_process._encode((1.5, "o", "\\x1bé")).decode())
 """
     out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code, str(ENGINE)],
+        [sys.executable, "-I", "-S", "-c", code, str(ENGINE / "terminals")],
         capture_output=True,
         text=True,
         check=True,

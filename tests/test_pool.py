@@ -9,11 +9,11 @@ from typing import Any
 import anyio
 import pytest
 
+from engine.deck.spec import PoolSpec
 from engine.errors import PoolTimeoutError
-from engine.pool import open_pool
-from engine.pooled_terminal import PooledTerminal
-from engine.spec import PoolSpec
-from engine.terminal import Job
+from engine.terminals.pool import open_pool
+from engine.terminals.pooled import PooledTerminal
+from engine.terminals.terminal import Job
 
 pytestmark = pytest.mark.anyio
 

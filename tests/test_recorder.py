@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from engine import recorder
-from engine.recorder import CastWriter, save_screen, screen_texts
 from engine.screen import Screen
+from engine.sessions import recording
+from engine.sessions.recording import CastWriter, save_screen, screen_texts
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -63,7 +63,7 @@ def test_header_is_on_disk_before_any_output(tmp_path: Path) -> None:
 def test_output_is_flushed_once_the_interval_has_passed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recorder, "FLUSH_INTERVAL", 0.0)
+    monkeypatch.setattr(recording, "FLUSH_INTERVAL", 0.0)
     path = tmp_path / "f.cast"
     cast = CastWriter(path, 80, 24, "t", {})
     try:

@@ -12,23 +12,23 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from engine.api import open_engine
-from engine.fresh_terminal import FreshTerminal
-from engine.pool import open_pool
-from engine.pooled_terminal import PooledTerminal
-from engine.pty import open_pty, read_available, spawn_on_pty
-from engine.relay import open_relay
-from engine.spec import PoolSpec
+from engine.deck.spec import PoolSpec
+from engine.engine import open_engine
 from engine.states import SessionState
-from engine.terminal import Job, base_env
+from engine.terminals.fresh import FreshTerminal
+from engine.terminals.pool import open_pool
+from engine.terminals.pooled import PooledTerminal
+from engine.terminals.pty import open_pty, read_available, spawn_on_pty
+from engine.terminals.relay import open_relay
+from engine.terminals.terminal import Job, base_env
 from tests.support import make_deck, running, wait_state, wait_text
 from tests.test_recorder import read_cast
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from engine.api import Engine
-    from engine.relay import PtyRelay
+    from engine.engine import Engine
+    from engine.terminals.relay import PtyRelay
 
 pytestmark = pytest.mark.anyio
 
@@ -254,14 +254,14 @@ def test_recordings_ordered_ahead_open_one_per_end_marker(tmp_path: Path) -> Non
     """A job's follower, and that follower's own follower, may both be ordered before the
     running job's marker has come through: each recording opens at the marker before it,
     and a dropped one leaves no file."""
-    from engine import pty_relay
+    from engine.terminals import relay_process
 
     marker = b"\x1b]6973;end\x07"
     ctl, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     master, pipe = os.pipe()
     try:
         _play_orders_ahead(
-            tmp_path, pty_relay.Relay(ctl), pty_relay.Link(b"1", master, pipe, marker)
+            tmp_path, relay_process.Relay(ctl), relay_process.Link(b"1", master, pipe, marker)
         )
     finally:
         for fd in (master, pipe):

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from engine.api import open_engine
+from engine.engine import open_engine
 from engine.events import RunAborted, SessionStateChanged
-from engine.procs import process_state
 from engine.states import SessionState as S
+from engine.terminals.procs import process_state
 from tests.support import make_deck, wait_state
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from anyio.streams.memory import MemoryObjectReceiveStream
 
-    from engine.api import Engine
+    from engine.engine import Engine
     from engine.events import Event
 
 pytestmark = pytest.mark.anyio

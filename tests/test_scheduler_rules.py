@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.dependencies import Outcome, find_cycles, readiness
-from engine.parallelism import COOLDOWN, AutoParallelism, Pressure
-from engine.scheduler import session_names
-from engine.sizes import format_size, parse_size
-from engine.spec import Backoff, parse_deck
+from engine.deck.dependencies import Outcome, find_cycles, readiness
+from engine.deck.sizes import format_size, parse_size
+from engine.deck.spec import Backoff, parse_deck
+from engine.scheduling.parallelism import COOLDOWN, AutoParallelism, Pressure
+from engine.scheduling.scheduler import session_names
+from engine.scheduling.summary import verdict
 from engine.states import SessionState as S
-from engine.summary import verdict
 
 DONE = Outcome(S.COMPLETED, True)
 FAILED = Outcome(S.FAILED, True, "exit 1")
@@ -136,7 +136,7 @@ def test_replicas_expand_to_numbered_names() -> None:
 
 
 def test_without_min_success_every_session_must_complete() -> None:
-    from engine.attempt import SessionInfo
+    from engine.sessions.info import SessionInfo
 
     spec = parse_deck(
         'min_success = 1\n[[session]]\nname = "a"\ncommand = "x"\ncritical = true\n'

@@ -159,7 +159,7 @@ async def test_attach_headless_into_a_closed_pipe_exits_quietly(
 FIND_OR_START = """
 import sys
 from pathlib import Path
-from engine.spec import load_deck
+from engine.deck.spec import load_deck
 from tui.daemon import find_or_start
 entry, started = find_or_start(load_deck(Path(sys.argv[1])), None)
 print(entry.run_id, entry.pid, started)

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from engine.api import open_engine
+from engine.engine import open_engine
 from engine.errors import SessionError, UnknownSessionError
-from engine.procs import group_members, process_state
 from engine.states import SessionState as S
+from engine.terminals.procs import group_members, process_state
 from tests.support import make_deck, running, wait_state, wait_text
 
 if TYPE_CHECKING:

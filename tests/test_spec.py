@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.durations import parse_duration
+from engine.deck.durations import parse_duration
+from engine.deck.spec import DeckSpec, PoolSpec, SessionSpec, load_deck, parse_deck
 from engine.errors import DeckError
-from engine.spec import DeckSpec, PoolSpec, SessionSpec, load_deck, parse_deck
 
 REPO = Path(__file__).resolve().parents[1]
 ONE_SESSION = '[[session]]\nname = "web"\ncommand = "serve"\n'

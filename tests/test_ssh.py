@@ -18,10 +18,10 @@ import anyio.to_thread
 import pytest
 
 from engine.events import ClientAttached, CommandRefused
-from engine.pty import get_winsize
 from engine.remote.client import open_remote_engine
 from engine.remote.errors import NotPermittedError
 from engine.states import SessionState as S
+from engine.terminals.pty import get_winsize
 from tests.remote_support import eventually, screen_text
 from tests.ssh_support import ssh_served
 from tests.tmux_support import tmux_server

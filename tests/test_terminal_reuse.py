@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from engine.procs import process_state
 from engine.states import SessionState as S
+from engine.terminals.procs import process_state
 from tests.support import running, wait_state
 from tests.test_relay import _cast_text
 

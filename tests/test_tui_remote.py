@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from textual.pilot import Pilot
 
-    from engine.api import Engine
+    from engine.engine import Engine
 
 pytestmark = pytest.mark.anyio
 S = SessionState

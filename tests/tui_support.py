@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from textual.pilot import Pilot
 
-    from engine.api import Engine
+    from engine.engine import Engine
 
 POOL = "size = 4\nwarm = 0"
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from engine.states import FINAL_STATES, LIVE_STATES, SessionState
 
 if TYPE_CHECKING:
-    from engine.session import SessionInfo
+    from engine.sessions.session import SessionInfo
 
 S = SessionState
 ACTIVE, PAUSED = frozenset({S.ACTIVE}), frozenset({S.PAUSED})

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
     from textual.theme import Theme
 
-    from engine.api_protocol import EngineAPI
+    from engine.api import EngineAPI
     from tui.bridge import (
         BusObserved,
         PoolUpdated,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.spec import DeckSpec
+    from engine.deck.spec import DeckSpec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(path: Path) -> int:
+    from engine.deck.spec import load_deck
     from engine.errors import DeckError
-    from engine.spec import load_deck
 
     try:
         deck = load_deck(path)
@@ -50,8 +50,8 @@ def _validate(path: Path) -> int:
 
 def load_or_report(path: Path) -> DeckSpec | None:
     """The deck, or None after printing every problem (file: field: expectation)."""
+    from engine.deck.spec import load_deck
     from engine.errors import DeckError
-    from engine.spec import load_deck
 
     try:
         return load_deck(path)

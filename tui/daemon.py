@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.api import default_run_dir
+from engine.engine import default_run_dir
 from engine.errors import SwarmdeckError
 from engine.remote.runtime import runtime_root, serving
 
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from engine.deck.spec import DeckSpec
     from engine.remote.client import RemoteEngine
     from engine.remote.runtime import Registration
-    from engine.spec import DeckSpec
 
 LOG_NAME = "service.log"
 START_TIMEOUT = 30.0

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.theme import Theme
 
-from engine.api import open_engine
+from engine.engine import open_engine
 from engine.events import ParallelismAdjusted, RunAborted, SessionStateChanged
 from engine.states import FINAL_STATES, SessionState
 from themes import DEFAULT_THEME, load_themes
@@ -23,9 +23,9 @@ from themes import DEFAULT_THEME, load_themes
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from engine.api import Engine
-    from engine.session import SessionInfo
-    from engine.spec import DeckSpec
+    from engine.deck.spec import DeckSpec
+    from engine.engine import Engine
+    from engine.sessions.session import SessionInfo
 
 
 def console_theme(name: str = DEFAULT_THEME) -> Theme:

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from textual.notifications import SeverityLevel
 
-    from engine.api_protocol import EngineAPI
-    from engine.session import SessionInfo
+    from engine.api import EngineAPI
+    from engine.sessions.session import SessionInfo
     from tui.screens.quit import QuitChoice
     from tui.widgets.terminal_pane import TerminalPane
 

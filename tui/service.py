@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     import anyio
 
-    from engine.api_protocol import EngineAPI
-    from engine.spec import DeckSpec
+    from engine.api import EngineAPI
+    from engine.deck.spec import DeckSpec
     from tui.ssh.config import SSHConfig
 
 COMMANDS = ("serve", "ls", "stop", "attach")
@@ -132,7 +132,7 @@ async def _serve(deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = N
     """Serve until SIGTERM/SIGINT or a `shutdown` command; then stop every session."""
     import anyio
 
-    from engine.api import default_run_dir, open_engine
+    from engine.engine import default_run_dir, open_engine
     from engine.remote.runtime import (
         Registration,
         control_socket_path,

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from engine.deck.fork import fork_spec
 from engine.errors import SessionError, SwarmdeckError, UnknownSessionError
-from engine.fork import fork_spec
 from engine.hub import EventHub
 from engine.remote.errors import ConnectionLostError, NotPermittedError
 from engine.remote.mirror import Mirror
@@ -45,12 +45,12 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
 
     from engine.bus.stats import BusStatistics
+    from engine.deck.spec import DeckSpec
     from engine.events import Event
-    from engine.figures import SchedulerStatistics
-    from engine.pool import PoolStatistics
+    from engine.scheduling.figures import SchedulerStatistics
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
-    from engine.session import SessionInfo
-    from engine.spec import DeckSpec
+    from engine.sessions.session import SessionInfo
+    from engine.terminals.pool import PoolStatistics
 
 log = logging.getLogger(__name__)
 HISTORY_EVERY = 1.0

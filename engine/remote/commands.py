@@ -19,7 +19,7 @@ from engine.remote.protocol import field, line_to_wire, screen_to_wire, statisti
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from engine.api import Engine
+    from engine.engine import Engine
 
 Frame = dict[str, Any]
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
+from engine.deck.spec import DeckSpec, SessionSpec
 from engine.events import Event, ScreenChanged
 from engine.remote.protocol import screen_from_wire, statistics_from_wire
 from engine.screen import ScreenDelta, ScreenSnapshot, TerminalModes
-from engine.session import SessionInfo
-from engine.spec import DeckSpec, SessionSpec
+from engine.sessions.session import SessionInfo
 
 if TYPE_CHECKING:
     from engine.screen import StyledLine

@@ -19,10 +19,10 @@ from anyio.abc import SocketAttribute
 from engine import errors as engine_errors
 from engine.bus import errors as bus_errors
 from engine.bus.stats import BusStatistics
-from engine.figures import SchedulerStatistics
-from engine.pool import PoolStatistics
 from engine.remote import errors as remote_errors
+from engine.scheduling.figures import SchedulerStatistics
 from engine.screen import DEFAULT_STYLE, ScreenDelta, ScreenSnapshot, Style, TerminalModes
+from engine.terminals.pool import PoolStatistics
 
 if TYPE_CHECKING:
     import socket
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import SocketStream
 
-    from engine.api import Engine
+    from engine.engine import Engine
     from engine.screen import StyledLine
 
 VERSION = 1

@@ -22,7 +22,7 @@ import anyio
 from engine.errors import SwarmdeckError
 
 if TYPE_CHECKING:
-    from engine.api import Engine
+    from engine.engine import Engine
 
 REGISTRY_EVERY = 1.0
 

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import SocketStream, TaskGroup
 
-    from engine.api import Engine
+    from engine.engine import Engine
     from engine.events import Event
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from textual.widgets import Button, Input, Label
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from engine.session import SessionInfo
+    from engine.sessions.session import SessionInfo
 
 
 def parse_env(text: str) -> dict[str, str]:

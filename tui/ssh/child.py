@@ -1,6 +1,6 @@
 """One control-room process on its own local PTY, pumped by event-loop callbacks.
 
-The child is a session leader with the PTY as controlling terminal (engine/pty.py's
+The child is a session leader with the PTY as controlling terminal (engine/terminals/pty.py's
 spawn_on_pty: no fork of the server), so a window change on the master reaches it as
 SIGWINCH and a hang-up goes to its whole process group. The PTY is raw before it starts,
 exactly as sshd hands a terminal over. Reads and writes never block the loop: output is
@@ -17,7 +17,7 @@ import signal
 import tty
 from typing import TYPE_CHECKING
 
-from engine.pty import open_pty, read_available, set_winsize, spawn_on_pty
+from engine.terminals.pty import open_pty, read_available, set_winsize, spawn_on_pty
 
 if TYPE_CHECKING:
     import subprocess

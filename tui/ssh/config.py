@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncssh
 
-from engine import durations
+from engine.deck import durations
 from engine.errors import SwarmdeckError
 
 LOOPBACK = "127.0.0.1"
@@ -44,7 +44,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def parse_duration(text: str) -> float:
-    """`90`, `90s`, `30m`, `2h`: the deck's duration syntax (engine/durations.py)."""
+    """`90`, `90s`, `30m`, `2h`: the deck's duration syntax (engine/deck/durations.py)."""
     try:
         return durations.parse_duration(text.strip())
     except ValueError as exc:

@@ -19,7 +19,7 @@ from engine.states import LIVE_STATES
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from engine.session import SessionInfo
+    from engine.sessions.session import SessionInfo
 
 COLUMNS = ("session", "state", "pid", "time", "att", "pri", "exit / reason")
 # Fixed widths: a column sized by whichever states and reasons happened to be seen would

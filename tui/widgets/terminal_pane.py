@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from textual import events
     from textual.timer import Timer
 
-    from engine.api_protocol import EngineAPI
+    from engine.api import EngineAPI
     from engine.screen import ScreenSnapshot, StyledLine
     from tui.keys import MouseAction
 

@@ -3,7 +3,7 @@
 Duplicate names, unknown dependencies and cycles, sessions bigger than the memory budget,
 an unreachable `min_success`. They read the raw tables leniently, so they run (and report)
 even when single sessions fail validation: the operator sees every problem at once.
-Each problem is a pydantic error detail; `engine.spec` turns them into report lines.
+Each problem is a pydantic error detail; `engine.deck.spec` turns them into report lines.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from engine.dependencies import find_cycles, unknown_dependencies
-from engine.sizes import format_size, parse_size
+from engine.deck.dependencies import find_cycles, unknown_dependencies
+from engine.deck.sizes import format_size, parse_size
 
 __all__ = ["VERBATIM", "deck_problems", "with_problems"]
 

@@ -1,4 +1,4 @@
-"""A pooled terminal: a warm PTY whose session leader is the launcher (engine/launcher.py).
+"""A pooled terminal: a warm PTY whose session leader is the launcher (terminals/launcher.py).
 
 The shell runs the pool's `init` once and execs the launcher, which then runs one job after
 another. A job's end is reported on a private control socket, and the output boundary is an
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 import anyio
 
 from engine.errors import SpawnError, TerminalError
-from engine.launcher_channel import JobRun, LauncherChannel
-from engine.pty import spawn_on_pty
-from engine.pty_relay import partial_suffix
-from engine.terminal import Ended, ExitStatus, Job, Terminal, base_env, kill_session, reap
+from engine.terminals.channel import JobRun, LauncherChannel
+from engine.terminals.pty import spawn_on_pty
+from engine.terminals.relay_process import partial_suffix
+from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal, base_env, kill_session, reap
 
 if TYPE_CHECKING:
     import subprocess
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
-    from engine.relay import PtyRelay
+    from engine.terminals.relay import PtyRelay
 
 FRESH_REPORT = 1.0  # seconds an exit report counts as a successful health check
 BOUNDARY_TIMEOUT = 2.0  # seconds the marker may trail the exit report before it counts lost
@@ -151,7 +151,7 @@ class PooledTerminal(Terminal):
         (after that, the terminal's input is the next job's)."""
         return bool(self._outputs) and self._outputs[0].status is None
 
-    # -- the launcher's reports (engine/launcher_channel.py) ---------------------------
+    # -- the launcher's reports (engine/terminals/channel.py) ---------------------------
     @property
     def launcher_pid(self) -> int | None:
         return self._channel.launcher_pid

@@ -1,8 +1,8 @@
 """A terminal: one PTY, the process on it, and the event-loop-driven reader of its output.
 
 Two kinds share what is here (the read loop, input, size, signals, reaping):
-`PooledTerminal` (engine/pooled_terminal.py) keeps a launcher as the PTY's session leader
-and runs one job after another; `FreshTerminal` (engine/fresh_terminal.py) runs one job as
+`PooledTerminal` (engine/terminals/pooled.py) keeps a launcher as the PTY's session leader
+and runs one job after another; `FreshTerminal` (engine/terminals/fresh.py) runs one job as
 the PTY's session leader and is closed afterwards.
 """
 
@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import anyio
 
-from engine import procs
-from engine.pty import open_pty, read_available, set_winsize
+from engine.terminals import procs
+from engine.terminals.pty import open_pty, read_available, set_winsize
 
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Awaitable, Callable, Mapping
     from pathlib import Path
 
-    from engine.relay import PtyRelay
+    from engine.terminals.relay import PtyRelay
 
 
 TERM = "xterm-256color"  # what the engine emulates, so what every program is told

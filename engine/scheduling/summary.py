@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from engine.states import SessionState
 
 if TYPE_CHECKING:
-    from engine.attempt import SessionInfo
-    from engine.spec import DeckSpec
+    from engine.deck.spec import DeckSpec
+    from engine.sessions.info import SessionInfo
 
 
 @dataclass(frozen=True)

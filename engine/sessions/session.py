@@ -1,8 +1,8 @@
 """A session: one command on one terminal, and the single writer of its state.
 
-The scheduler (engine/scheduler.py) decides *when* a session runs; `run_attempt` owns one
+The scheduler (engine/scheduling/scheduler.py) decides *when* a session runs; `run_attempt` owns one
 attempt once admitted: lease a terminal, start the job, feed its output to the screen and
-the recording (engine/session_records.py), wait for the exit, give the terminal back, then
+the recording (engine/sessions/records.py), wait for the exit, give the terminal back, then
 write the attempt's files, settle the final state and record the attempt. The scheduler
 moves it between attempts with `requeue`, or ends it unstarted with `skip` or `cancel`.
 Operator commands (pause, resume, terminate, input, resize) act on the live job through
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.lowlevel import checkpoint
 
-from engine.attempt import AttemptInfo, SessionInfo, attempt_info, session_info
 from engine.errors import (
     InvalidTransitionError,
     SessionError,
@@ -27,12 +26,13 @@ from engine.errors import (
     TerminalError,
 )
 from engine.events import SessionStateChanged
-from engine.fresh_terminal import FreshTerminal
-from engine.pooled_terminal import Follow, PooledTerminal
 from engine.screen import Screen
-from engine.session_job import Attempt, fresh_job, session_job
-from engine.session_records import SessionRecords
+from engine.sessions.info import AttemptInfo, SessionInfo, attempt_info, session_info
+from engine.sessions.job import Attempt, fresh_job, session_job
+from engine.sessions.records import SessionRecords
 from engine.states import FINAL_STATES, SessionState, can_transition
+from engine.terminals.fresh import FreshTerminal
+from engine.terminals.pooled import Follow, PooledTerminal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,11 +40,11 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
+    from engine.deck.spec import DeckSpec, SessionSpec
     from engine.events import Event
-    from engine.launcher_channel import JobRun
-    from engine.pool import TerminalPool
-    from engine.spec import DeckSpec, SessionSpec
-    from engine.terminal import Ended, ExitStatus, Job, Terminal
+    from engine.terminals.channel import JobRun
+    from engine.terminals.pool import TerminalPool
+    from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal
 
 __all__ = ["Replica", "Session", "SessionInfo"]
 

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from engine.deck.sizes import format_size
+from engine.deck.spec import SessionSpec
 from engine.errors import SessionError
-from engine.sizes import format_size
-from engine.spec import SessionSpec
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
-    from engine.spec import DeckSpec
+    from engine.deck.spec import DeckSpec
 
 
 def fork_spec(

@@ -5,7 +5,7 @@ Files per attempt, `stem` being the session's name for the first attempt and
 `name.attempt-N` for later ones: `<stem>.cast` (asciicast v2), `<stem>.exit.json`; the
 screen files `<name>.screen.txt` / `.screen.ans` always show the latest attempt.
 
-The recording is normally written by the terminal's PTY relay process (engine/relay.py):
+The recording is normally written by the terminal's PTY relay process (engine/terminals/relay.py):
 `expect`, called before the job is dispatched, asks it to record from then on, and it closes
 the file at the job's end. Without a live relay the engine records itself. Creating files
 is costly (~0.1-0.4 ms each here, up to 36 ms when the disk's journal is busy: 10 sessions
@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.recorder import CastWriter, cast_header, save_screen, screen_texts
-from engine.terminal import TERM
+from engine.sessions.recording import CastWriter, cast_header, save_screen, screen_texts
+from engine.terminals.terminal import TERM
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from engine.screen import Screen
-    from engine.terminal import Terminal
+    from engine.terminals.terminal import Terminal
 
 CAST_ENV = {"TERM": TERM}
 

@@ -1,13 +1,13 @@
 """The run queue: sessions not yet admitted, sorted into ready, waiting and backing off.
 
-* Ready: every dependency met (engine/dependencies.py) and no retry backoff pending; kept
+* Ready: every dependency met (engine/deck/dependencies.py) and no retry backoff pending; kept
   best first: highest priority, then file order (the order sessions were added: replicas in
   index order, forks after the deck's sessions, a retry keeps its original place).
 * Waiting: a dependency is not met yet. Backing off: a retry's delay has not elapsed.
 * Hopeless: a dependency can no longer be met; `classify` hands such a session back to the
   scheduler, which skips it (one at a time, since skipping one may doom others).
 
-The scheduler (engine/scheduler.py) owns admission; this module only orders and classifies.
+The scheduler (scheduling/scheduler.py) owns admission; this module only orders and classifies.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from engine.dependencies import Outcome, Readiness, readiness
-from engine.spec import PRIORITY_RANK
+from engine.deck.dependencies import Outcome, Readiness, readiness
+from engine.deck.spec import PRIORITY_RANK
 from engine.states import SessionState
 
 if TYPE_CHECKING:
-    from engine.session import Session
+    from engine.sessions.session import Session
 
 
 class RunQueue:

@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 
 from engine.errors import PoolClosedError, PoolTimeoutError, TerminalError
-from engine.figures import percentile
-from engine.fresh_terminal import FreshTerminal
-from engine.pooled_terminal import PooledTerminal
-from engine.relay import run_relays
+from engine.scheduling.figures import percentile
+from engine.terminals.fresh import FreshTerminal
+from engine.terminals.pooled import PooledTerminal
+from engine.terminals.relay import run_relays
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from anyio.abc import TaskGroup
 
-    from engine.relay import PtyRelay
-    from engine.spec import PoolSpec
-    from engine.terminal import Terminal
+    from engine.deck.spec import PoolSpec
+    from engine.terminals.relay import PtyRelay
+    from engine.terminals.terminal import Terminal
 
 Kind = Literal["pooled", "fresh"]
 _NEW = "new"
@@ -330,7 +330,7 @@ async def open_pool(
 ) -> AsyncIterator[TerminalPool]:
     """Run a pool for the duration of the block; every terminal is closed on exit.
 
-    Its terminals' output comes through a PTY relay process (engine/relay.py), replaced if
+    Its terminals' output comes through a PTY relay process (engine/terminals/relay.py), replaced if
     it dies."""
     failure: BaseException | None = None
     async with anyio.create_task_group() as tg:

@@ -1,4 +1,4 @@
-"""The engine's side of a launcher's control socket (engine/launcher.py): requests out,
+"""The engine's side of a launcher's control socket (engine/terminals/launcher.py): requests out,
 events in, and what became of each job sent to it (`JobRun`).
 
 One task reads the launcher's events in order and settles each JobRun: started, exited,
@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from engine.errors import TerminalError
-from engine.socket_io import receive
-from engine.terminal import ExitStatus
+from engine.terminals.socket_io import receive
+from engine.terminals.terminal import ExitStatus
 
 if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
 
-    from engine.terminal import Job
+    from engine.terminals.terminal import Job
 
 
 @dataclass(eq=False)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.session_job import working_dir
+from engine.sessions.job import working_dir
 from engine.states import SessionState  # noqa: TC001 (pydantic needs it at runtime)
 
 if TYPE_CHECKING:
-    from engine.session import Session
+    from engine.sessions.session import Session
 
 
 class AttemptInfo(BaseModel):

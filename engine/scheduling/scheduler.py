@@ -4,7 +4,7 @@ A sliding window, never batches: whenever a slot frees (an attempt ends, a depen
 met, a backoff elapses, the limit rises) the best ready sessions start at once, up to the
 limit (`max_parallel`, at most the pool size, so a leased slot never waits in the pool).
 
-* Ready and best: engine/run_queue.py (dependencies met, no backoff pending; highest
+* Ready and best: engine/scheduling/run_queue.py (dependencies met, no backoff pending; highest
   priority, then file order). Priority is strict: a low session waits while any higher one
   is ready, and only then (docs/scheduling.md).
 * A slot is held from admission until the process ends; a session that exited 0 frees
@@ -12,7 +12,7 @@ limit (`max_parallel`, at most the pool size, so a leased slot never waits in th
 * Followers: while every slot is taken and sessions are ready, each running job on a
   pooled terminal gets the best ready session as its *follower*, which its launcher starts
   the moment that job exits 0, in the same slot, with no round trip through the engine
-  (engine/pooled_terminal.py). A follower is still queued until then; it is dropped back
+  (engine/terminals/pooled.py). A follower is still queued until then; it is dropped back
   into the queue if its job fails, is paused or stops, when the limit falls, or when a
   slot frees elsewhere while it waits (so it never waits behind a long job).
 * Memory: a session starts only if the declared memory of the running ones plus its own
@@ -35,24 +35,24 @@ import anyio
 
 from engine.errors import SessionError, WorkspaceError
 from engine.events import ParallelismAdjusted, RunAborted
-from engine.figures import Figures, SchedulerStatistics
-from engine.parallelism import AutoParallelism, control
-from engine.pooled_terminal import Follow, PooledTerminal
-from engine.run_queue import RunQueue
-from engine.session_job import working_dir
+from engine.scheduling.figures import Figures, SchedulerStatistics
+from engine.scheduling.parallelism import AutoParallelism, control
+from engine.scheduling.run_queue import RunQueue
+from engine.sessions.job import working_dir
 from engine.states import SessionState
+from engine.terminals.pooled import Follow, PooledTerminal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from anyio.abc import TaskGroup
 
+    from engine.deck.spec import DeckSpec, SessionSpec
     from engine.events import Event
-    from engine.parallelism import Adjustment
-    from engine.pool import TerminalPool
-    from engine.session import Replica, Session
-    from engine.spec import DeckSpec, SessionSpec
-    from engine.workspace import Workspaces
+    from engine.scheduling.parallelism import Adjustment
+    from engine.sessions.session import Replica, Session
+    from engine.sessions.workspace import Workspaces
+    from engine.terminals.pool import TerminalPool
 
     SessionFactory = Callable[[SessionSpec, str, Replica | None], Session]
 

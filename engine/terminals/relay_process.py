@@ -6,7 +6,7 @@ again (JSON-escaping every ESC). In the engine, that CPU would sit on the same c
 the same GIL, as the emulator that must digest every byte. Here it runs on the other core
 and hands the engine 64 KiB pipe reads instead (docs/performance.md).
 
-Run as `python -I -S pty_relay.py CONTROL_FD [MSGSPEC_DIR]`; standard library only (like
+Run as `python -I -S relay_process.py CONTROL_FD [MSGSPEC_DIR]`; standard library only (like
 launcher.py), plus msgspec for the recordings' JSON when the engine says where it is.
 The control socket is a SOCK_SEQPACKET pair with the engine:
 
@@ -83,7 +83,7 @@ def _use_msgspec(path: str) -> None:
 class Recording:
     """One open asciicast v2 file, unbuffered: each event is one write(2) (one per PTY read
     burst), so a relay that is killed has lost nothing it recorded and leaves whole lines
-    for the engine to go on from (engine/session_records.py)."""
+    for the engine to go on from (engine/sessions/records.py)."""
 
     def __init__(self, path: str, header: dict[str, object]) -> None:
         self.path = path

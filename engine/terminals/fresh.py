@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from engine import procs
-from engine.pty import spawn_on_pty
-from engine.terminal import Ended, ExitStatus, Job, Terminal, base_env, kill_session, reap
+from engine.terminals import procs
+from engine.terminals.pty import spawn_on_pty
+from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal, base_env, kill_session, reap
 
 if TYPE_CHECKING:
     import subprocess
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
-    from engine.relay import PtyRelay
+    from engine.terminals.relay import PtyRelay
 
 
 class FreshTerminal(Terminal):

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.terminal import TERM, Job
+from engine.terminals.terminal import TERM, Job
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from engine.spec import DeckSpec, PoolSpec, SessionSpec
+    from engine.deck.spec import DeckSpec, PoolSpec, SessionSpec
 
 
 @dataclass(frozen=True)

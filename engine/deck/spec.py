@@ -8,7 +8,7 @@ as a reader counts ``[[session]]`` tables, and named when the name is readable:
 ``session[2] (build).timeout``.
 
 To grow the format, add a field to `SessionSpec`, `PoolSpec` or `DeckSpec`;
-checks that span several sessions belong in engine/deckchecks.py. Scheduling fields
+checks that span several sessions belong in engine/deck/checks.py. Scheduling fields
 (priority, depends_on, retries, backoff, critical, replicas, workspace, memory and the
 deck's max_parallel, memory_budget, max_failure_rate, min_success) are explained in
 docs/scheduling.md.
@@ -39,11 +39,11 @@ from pydantic import (
     model_validator,
 )
 
-from engine.deckchecks import VERBATIM, deck_problems, with_problems
-from engine.dependencies import Condition  # noqa: TC001 (pydantic needs it)
-from engine.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
+from engine.deck.checks import VERBATIM, deck_problems, with_problems
+from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
+from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
+from engine.deck.sizes import OptionalMemorySize  # noqa: TC001 (pydantic needs it)
 from engine.errors import DeckError
-from engine.sizes import OptionalMemorySize  # noqa: TC001 (pydantic needs it)
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails

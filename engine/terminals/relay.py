@@ -1,4 +1,4 @@
-"""The engine's side of the PTY relay (engine/pty_relay.py): start it, hand it terminals.
+"""The engine's side of the PTY relay (terminals/relay_process.py): start it, hand it terminals.
 
 A terminal `attach`es its PTY master and gets back the read end of a pipe carrying the
 same bytes in the same order, in reads up to 16x larger; `record` has the relay write the
@@ -26,14 +26,14 @@ import anyio
 import anyio.abc
 import msgspec
 
-from engine.socket_io import receive
-from engine.terminal import reap
+from engine.terminals.socket_io import receive
+from engine.terminals.terminal import reap
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
 log = logging.getLogger(__name__)
-RELAY = str(Path(__file__).with_name("pty_relay.py"))
+RELAY = str(Path(__file__).with_name("relay_process.py"))
 _MSGSPEC_DIR = str(Path(msgspec.__file__).parent.parent)  # the relay runs without site
 PIPE_SIZE = 256 * 1024  # 4x the default: fewer wake-ups; 64 terminals cost 16 MiB at most
 

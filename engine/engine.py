@@ -1,0 +1,353 @@
+"""The engine's public async API: commands in, typed events out.
+
+Everything a viewer may do goes through `Engine`; everything it may learn arrives as an
+`Event` or a plain-data answer (SessionInfo, ScreenSnapshot, PoolStatistics,
+SchedulerStatistics), so the same surface can later be served over a socket. When and in
+which order sessions run is the scheduler's business (engine/scheduling/scheduler.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from engine.bus.message import OPERATOR, Priority
+from engine.bus.server import open_bus
+from engine.deck.fork import fork_spec
+from engine.errors import UnknownSessionError
+from engine.events import (
+    PoolSampled,
+    RunFinished,
+    SchedulerSampled,
+    ScreenChanged,
+    TerminalRecycled,
+)
+from engine.hub import EventHub
+from engine.scheduling.scheduler import Scheduler
+from engine.scheduling.summary import build_summary, verdict
+from engine.sessions.recording import FLUSH_INTERVAL, save_screen, screen_texts
+from engine.sessions.session import Session, SessionInfo
+from engine.sessions.workspace import Workspaces
+from engine.states import LIVE_STATES
+from engine.terminals.pool import open_pool
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream
+    from pydantic import BaseModel
+
+    from engine.bus.broker import MessageBus, Receipt
+    from engine.bus.consumers import LocalSubscription
+    from engine.bus.delivery import DeadLetter
+    from engine.bus.message import Message
+    from engine.bus.stats import BusStatistics
+    from engine.deck.spec import DeckSpec, SessionSpec
+    from engine.events import Event
+    from engine.scheduling.figures import SchedulerStatistics
+    from engine.scheduling.summary import Verdict
+    from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
+    from engine.sessions.session import Replica
+    from engine.terminals.pool import PoolStatistics, TerminalPool
+
+FRAME = 1 / 30
+SAMPLE_EVERY = 1.0
+FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
+
+
+def default_run_dir(deck: DeckSpec, base: Path | None = None) -> Path:
+    """`.swarmdeck/runs/<deck>-<UTC time>-<random>` under the current directory."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    root = (base or Path.cwd()) / ".swarmdeck" / "runs"
+    return root / f"{deck.name}-{stamp}-{secrets.token_hex(2)}"
+
+
+class Engine:
+    def __init__(
+        self,
+        deck: DeckSpec,
+        run_dir: Path,
+        pool: TerminalPool,
+        bus: MessageBus,
+        hub: EventHub,
+        tg: TaskGroup,
+    ) -> None:
+        self.deck = deck
+        self.run_dir = run_dir
+        self.pool = pool
+        self.bus = bus
+        self.hub = hub
+        self._tg = tg
+        self._dirty: set[str] = set()
+        self._announced: dict[str, float] = {}
+        self.scheduler = Scheduler(
+            deck, pool, tg, self.hub.emit, self._new_session, Workspaces(run_dir)
+        )
+        self.sessions: dict[str, Session] = self.scheduler.sessions
+
+    def _new_session(self, spec: SessionSpec, template: str, replica: Replica | None) -> Session:
+        return Session(
+            spec,
+            self.deck,
+            self.run_dir,
+            self.hub.emit,
+            self._screen_touched,
+            self.session_env,
+            template=template,
+            replica=replica,
+        )
+
+    def session_env(self, name: str) -> dict[str, str]:
+        """Variables every job of session `name` gets on top of its deck env (bus access)."""
+        return {
+            "SWARMDECK_BUS": str(self.bus.socket_path),
+            "SWARMDECK_BUS_TOKEN": self.bus.token_for(name),
+        }
+
+    # -- bus (the operator's side; sessions use the socket) -------------------------------
+    def bus_publish(
+        self, topic: str, payload: object, *, reliable: bool = False, priority: str = "normal"
+    ) -> Receipt:
+        """Publish as the operator; a reliable message is journalled before this returns."""
+        receipt = self.bus.send(
+            "topic", topic, OPERATOR, payload, reliable=reliable, priority=Priority.parse(priority)
+        )
+        self.bus.commit()
+        return receipt
+
+    def bus_send(self, session: str, payload: object, *, reliable: bool = False) -> Receipt:
+        receipt = self.bus.send("direct", session, OPERATOR, payload, reliable=reliable)
+        self.bus.commit()
+        return receipt
+
+    def bus_broadcast(self, payload: object, *, reliable: bool = False) -> Receipt:
+        receipt = self.bus.send("broadcast", "*", OPERATOR, payload, reliable=reliable)
+        self.bus.commit()
+        return receipt
+
+    def bus_push(
+        self, queue: str, payload: object, *, reliable: bool = False, delay: float = 0.0
+    ) -> Receipt:
+        receipt = self.bus.send("queue", queue, OPERATOR, payload, reliable=reliable, delay=delay)
+        self.bus.commit()
+        return receipt
+
+    async def bus_request(self, topic: str, payload: object, timeout: float = 10.0) -> Message:
+        return await self.bus.request(OPERATOR, topic, payload, timeout)
+
+    def bus_subscribe(self, pattern: str) -> LocalSubscription:
+        """Messages on topics matching `pattern`, as the operator; close it when done."""
+        return self.bus.subscribe(OPERATOR, pattern)
+
+    def bus_declare(self, kind: str, name: str, **config: object) -> None:
+        """Order, limits and ACL of a queue, or the ACL of a group (`kind`: queue/group)."""
+        self.bus.declare(OPERATOR, kind, name, **config)
+        self.bus.commit()
+
+    def bus_dead_letters(self) -> list[DeadLetter]:
+        return self.bus.dead_letters()
+
+    def bus_replay(self, ids: list[str] | None = None) -> int:
+        count = self.bus.replay(ids)
+        self.bus.commit()
+        return count
+
+    def bus_statistics(self) -> BusStatistics:
+        return self.bus.statistics()
+
+    # -- running --------------------------------------------------------------------------
+    def start_all(self) -> None:
+        """Let the scheduler start the deck's sessions: best ready first, max_parallel at once."""
+        self.scheduler.start()
+
+    async def wait_finished(self) -> bool:
+        """Wait until every session is final (nothing queued or running); the verdict's ok."""
+        await self.scheduler.wait_idle()
+        return self.ok
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict().ok
+
+    def verdict(self) -> Verdict:
+        """Succeeded, partial (min_success), failed or aborted, and why."""
+        return verdict(self.deck, self.list_sessions(), self.scheduler.stopped_reason)
+
+    # -- commands -------------------------------------------------------------------------
+    def _get(self, name: str) -> Session:
+        try:
+            return self.sessions[name]
+        except KeyError:
+            known = ", ".join(self.sessions) or "none"
+            raise UnknownSessionError(f"no session named {name!r} (known: {known})") from None
+
+    async def pause(self, name: str) -> None:
+        await self.scheduler.pause(self._get(name))
+
+    async def resume(self, name: str) -> None:
+        await self._get(name).resume()
+
+    async def terminate(self, name: str) -> None:
+        """A queued session never starts; a live one gets its stop signal, then SIGKILL."""
+        await self.scheduler.terminate(self._get(name))
+
+    async def terminate_all(self) -> None:
+        """Stop every session that has not reached a final state, all at once."""
+        await self.scheduler.terminate_all()
+
+    def restart(self, name: str) -> None:
+        """Queue a final session again (new attempt, fresh retries); lifts an abort."""
+        self.scheduler.restart(self._get(name))
+
+    def fork(self, name: str, overrides: Mapping[str, object] | None = None) -> str:
+        """Start a new session from `name`'s spec with `overrides` (any session field; env
+        is merged); returns the new session's name. See engine/deck/fork.py."""
+        source = self._get(name)
+        taken = {*self.sessions, *(s.template for s in self.sessions.values())}
+        spec = fork_spec(source.spec, source.template, overrides or {}, self.deck, taken)
+        session = self._new_session(spec, spec.name, None)
+        session.announce(f"forked from {name}")
+        self.scheduler.add(session)
+        return session.name
+
+    async def send_input(self, name: str, data: bytes) -> None:
+        await self._get(name).send_input(data)
+
+    def resize(self, name: str, cols: int, rows: int) -> None:
+        self._get(name).resize(cols, rows)
+
+    # -- queries --------------------------------------------------------------------------
+    def session_info(self, name: str) -> SessionInfo:
+        return self._get(name).info()
+
+    def list_sessions(self) -> list[SessionInfo]:
+        return [s.info() for s in self.sessions.values()]
+
+    def screen_snapshot(self, name: str) -> ScreenSnapshot:
+        return self._get(name).screen.snapshot()
+
+    def screen_delta(self, name: str, since: int) -> ScreenDelta:
+        return self._get(name).screen.delta(since)
+
+    def watch_history(self, name: str | None) -> None:
+        """History is local here: nothing to prefetch."""
+
+    def scrollback(self, name: str, start: int = 0, count: int | None = None) -> list[StyledLine]:
+        """History rows above the screen, oldest first. A copy of the whole history costs
+        ~26 ms at 5000x200, so viewers fetch it when the operator scrolls, not per frame."""
+        screen = self._get(name).screen
+        return screen.scrollback_lines(start, screen.scrollback_size() if count is None else count)
+
+    def save_screen(self, name: str) -> tuple[Path, Path]:
+        """Write the session's current screen as text and ANSI into the run directory."""
+        return save_screen(self.run_dir / "sessions", name, *screen_texts(self._get(name).screen))
+
+    def pool_statistics(self) -> PoolStatistics:
+        return self.pool.statistics()
+
+    def scheduler_statistics(self) -> SchedulerStatistics:
+        return self.scheduler.statistics()
+
+    def subscribe(self) -> MemoryObjectReceiveStream[Event]:
+        return self.hub.subscribe()
+
+    # -- background -----------------------------------------------------------------------
+    def _screen_touched(self, name: str) -> None:
+        """Leading edge now, then at most one ScreenChanged per frame per session.
+
+        A keystroke's echo is announced at once (no frame of added latency); a session
+        that keeps changing is coalesced onto the frame ticker.
+        """
+        now = time.monotonic()
+        if name not in self._dirty and now - self._announced.get(name, 0.0) >= FRAME:
+            self._announce(name, now)
+        else:
+            self._dirty.add(name)
+
+    def _announce(self, name: str, now: float) -> None:
+        self._announced[name] = now
+        self.hub.emit(ScreenChanged(session=name, revision=self.sessions[name].screen.revision))
+
+    async def _tick_screens(self) -> None:
+        frames = 0
+        while True:
+            await anyio.sleep(FRAME)
+            frames += 1
+            if frames % FLUSH_EVERY_FRAMES == 0:
+                for session in self.sessions.values():
+                    session.flush_recording()
+            if self._dirty:
+                dirty = list(self._dirty)
+                self._dirty.clear()
+                now = time.monotonic()
+                for name in dirty:
+                    self._announce(name, now)
+
+    async def _sample_pool(self) -> None:
+        while True:
+            self.hub.emit(PoolSampled(**_fields(self.pool.statistics(), PoolSampled)))
+            self.hub.emit(
+                SchedulerSampled(**_fields(self.scheduler.statistics(), SchedulerSampled))
+            )
+            await anyio.sleep(SAMPLE_EVERY)
+
+    def write_summary(self) -> Path:
+        """summary.json: per-session attempts and outcome, and the run's verdict."""
+        path = self.run_dir / "summary.json"
+        data = build_summary(self.deck, self.list_sessions(), self.verdict())
+        data["scheduler"] = asdict(self.scheduler.statistics())
+        data["pool"] = asdict(self.pool.statistics())
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        return path
+
+    def live_sessions(self) -> list[str]:
+        return [n for n, s in self.sessions.items() if s.state in LIVE_STATES]
+
+
+def _fields(stats: PoolStatistics | SchedulerStatistics, event: type[BaseModel]) -> dict[str, Any]:
+    """The statistics a sample event carries (the event's fields, nothing else)."""
+    return {k: v for k, v in asdict(stats).items() if k in event.model_fields}
+
+
+@asynccontextmanager
+async def open_engine(deck: DeckSpec, run_dir: Path | None = None) -> AsyncIterator[Engine]:
+    """Run an engine for the block; on exit every session is stopped and every PTY closed."""
+    run_dir = run_dir or default_run_dir(deck)
+    (run_dir / "sessions").mkdir(parents=True, exist_ok=True)
+    hub = EventHub()  # first: the pool and the bus report into it from the start
+    failure: BaseException | None = None
+
+    def on_recycle(terminal: int, reason: str) -> None:
+        hub.emit(TerminalRecycled(terminal=terminal, reason=reason))
+
+    names = [spec.name for spec in deck.sessions]
+    async with (
+        open_pool(deck.pool, on_recycle) as pool,
+        open_bus(run_dir, names, hub.emit) as bus,
+        anyio.create_task_group() as tg,
+    ):
+        engine = Engine(deck, run_dir, pool, bus, hub, tg)
+        tg.start_soon(engine._tick_screens)
+        tg.start_soon(engine._sample_pool)
+        try:
+            yield engine
+            with anyio.CancelScope(shield=True), anyio.move_on_after(60):
+                await engine.terminate_all()
+        except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
+            failure = exc
+        finally:
+            path = engine.write_summary()
+            engine.hub.emit(RunFinished(ok=engine.ok, summary_path=os.fspath(path)))
+            engine.hub.close()
+            tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
