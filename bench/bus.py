@@ -45,7 +45,7 @@ encode, decode = msgspec.json.encode, msgspec.json.decode
 
 def pct(samples: list[float], q: float) -> float:
     """The q-quantile of latencies in seconds, in microseconds."""
-    from engine.scheduling.figures import percentile
+    from engine.metrics import percentile
 
     return percentile(samples, q) * 1e6
 

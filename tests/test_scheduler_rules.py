@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.deck.dependencies import Outcome, find_cycles, readiness
+from engine.deck.dependencies import find_cycles
 from engine.deck.sizes import format_size, parse_size
 from engine.deck.spec import Backoff, parse_deck
 from engine.scheduling.parallelism import COOLDOWN, AutoParallelism, Pressure
+from engine.scheduling.readiness import Outcome, readiness
 from engine.scheduling.scheduler import session_names
 from engine.scheduling.summary import verdict
 from engine.states import SessionState as S

@@ -160,7 +160,7 @@ FIND_OR_START = """
 import sys
 from pathlib import Path
 from engine.deck.spec import load_deck
-from tui.daemon import find_or_start
+from tui.cli.daemon import find_or_start
 entry, started = find_or_start(load_deck(Path(sys.argv[1])), None)
 print(entry.run_id, entry.pid, started)
 """

@@ -9,7 +9,7 @@ import pytest
 from engine.screen import Style, TerminalModes
 from engine.states import SessionState
 from themes import load_themes
-from tui.headless import console_theme
+from tui.cli.headless import console_theme
 from tui.keys import encode_key, encode_mouse, encode_paste
 from tui.render import Palette, line_strip
 from tui.widgets.bus_panel import BusRow

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.states import FINAL_STATES, LIVE_STATES, SessionState
+from engine import FINAL_STATES, LIVE_STATES, SessionState
 
 if TYPE_CHECKING:
-    from engine.sessions.session import SessionInfo
+    from engine import SessionInfo
 
 S = SessionState
 ACTIVE, PAUSED = frozenset({S.ACTIVE}), frozenset({S.PAUSED})

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header
 
-from engine.states import LIVE_STATES
+from engine import LIVE_STATES
 from themes import DEFAULT_THEME, STYLESHEETS, load_themes
 from tui.actions import ACTIONS, BY_KEY, BY_NAME, READ_ONLY, why_not
 from tui.bridge import forward_events
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
     from textual.theme import Theme
 
-    from engine.api import EngineAPI
+    from engine import EngineAPI
     from tui.bridge import (
         BusObserved,
         PoolUpdated,

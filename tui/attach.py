@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.remote.client import open_remote_engine
-from engine.states import FINAL_STATES
+from engine import FINAL_STATES
+from engine.remote import open_remote_engine
 from tui.app import run_control_room
-from tui.daemon import shutdown_and_wait
+from tui.cli.daemon import shutdown_and_wait
 
 if TYPE_CHECKING:
-    from engine.remote.runtime import Registration
+    from engine.remote import Registration
 
 
 def run_attached(entry: Registration, role: str = "operator") -> int:

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from engine.events import PoolSampled, RunFinished, ScreenChanged, SessionStateChanged
+from engine import PoolSampled, RunFinished, ScreenChanged, SessionStateChanged
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
     from textual.message_pump import MessagePump
 
-    from engine.events import Event
+    from engine import Event
 
 
 class SessionUpdated(Message):

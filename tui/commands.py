@@ -17,7 +17,7 @@ from tui.screens.help import key_name
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
-    from engine.sessions.session import SessionInfo
+    from engine import SessionInfo
 
 
 class Room(Protocol):

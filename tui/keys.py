@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from engine.screen import TerminalModes
+    from engine import TerminalModes
 
 MouseAction = Literal["press", "release", "motion", "wheel-up", "wheel-down"]
 

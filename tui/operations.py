@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 
-from engine.errors import SwarmdeckError
-from engine.states import FINAL_STATES
+from engine import FINAL_STATES, SwarmdeckError
 from tui.actions import BY_NAME, why_not
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.fork import ForkScreen
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
 
     from textual.notifications import SeverityLevel
 
-    from engine.api import EngineAPI
-    from engine.sessions.session import SessionInfo
+    from engine import EngineAPI, SessionInfo
     from tui.screens.quit import QuitChoice
     from tui.widgets.terminal_pane import TerminalPane
 

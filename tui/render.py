@@ -15,13 +15,13 @@ from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.strip import Strip
 
-from engine.screen import line_text as line_text  # re-exported: panes search lines by text
+from engine import line_text as line_text  # re-exported: panes search lines by text
 from themes.definitions import ANSI_NAMES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from engine.screen import ColorValue, Style, StyledLine
+    from engine import ColorValue, Style, StyledLine
 
 STYLE_CACHE = 4096
 """Converted styles kept per palette; real screens use a few dozen."""

@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 from textual.widgets import Input
 
-from engine.deck.spec import parse_deck
-from engine.engine import open_engine
-from engine.events import PoolSampled
+from engine import PoolSampled, open_engine, parse_deck
 from tui.app import ControlRoom
 from tui.render import line_text
 from tui.screens.fork import ForkScreen

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.scheduling.figures import percentile
+from engine.metrics import percentile
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,4 +1,4 @@
-"""Dependencies between sessions: the deck-time graph checks and the run-time readiness rule.
+"""Dependencies between sessions: the conditions and the deck-time graph checks.
 
 A dependency names a session of the deck (all of its replicas, when it has some) and a
 condition:
@@ -7,62 +7,20 @@ condition:
 * ``succeeded`` (the default): every replica completed;
 * ``finished``: every replica reached a final state, whatever it was.
 
+The run-time rule (when a dependency is met, or can no longer be) is scheduling/readiness.py.
+
 A dependency that can no longer be met (a `succeeded` dependency failed, was stopped or
 skipped; a `started` one ended without ever starting) makes the dependent `skipped`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from engine.states import FINAL_STATES, SessionState
-
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping
 
 Condition = Literal["started", "succeeded", "finished"]
-Readiness = Literal["ready", "wait", "skip"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the scheduler knows about one replica of a dependency."""
-
-    state: SessionState
-    ever_started: bool
-    reason: str = ""
-
-
-def readiness(condition: Condition, replicas: Sequence[Outcome]) -> tuple[Readiness, str]:
-    """Decide for one dependency; the text explains a `skip`."""
-    for outcome in replicas:
-        blocked = _cannot_meet(condition, outcome)
-        if blocked:
-            return "skip", blocked
-    if all(_meets(condition, outcome) for outcome in replicas):
-        return "ready", ""
-    return "wait", ""
-
-
-def _meets(condition: Condition, outcome: Outcome) -> bool:
-    if condition == "started":
-        return outcome.ever_started
-    if condition == "succeeded":
-        return outcome.state is SessionState.COMPLETED
-    return outcome.state in FINAL_STATES
-
-
-def _cannot_meet(condition: Condition, outcome: Outcome) -> str:
-    if outcome.state not in FINAL_STATES or _meets(condition, outcome):
-        return ""
-    detail = f" ({outcome.reason})" if outcome.reason else ""
-    if condition == "started":
-        return f"{outcome.state} without starting{detail}"
-    return f"{outcome.state}{detail}"
-
-
-# --- deck-time checks ------------------------------------------------------------------
 
 
 def unknown_dependencies(graph: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:

@@ -1,2 +1,79 @@
 """The engine as a service: a control socket (server.py) and an Engine twin over it
-(client.py), speaking the versioned protocol of docs/engine-protocol.md."""
+(client.py), speaking the versioned protocol of docs/engine-protocol.md.
+
+These are the names clients (the room, the CLI, SSH) use; the rest is the service's own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.remote.client import (
+        RemoteEngine as RemoteEngine,
+    )
+    from engine.remote.client import (
+        open_remote_engine as open_remote_engine,
+    )
+    from engine.remote.protocol import (
+        ROLES as ROLES,
+    )
+    from engine.remote.runtime import (
+        Registration as Registration,
+    )
+    from engine.remote.runtime import (
+        control_socket_path as control_socket_path,
+    )
+    from engine.remote.runtime import (
+        find_engine as find_engine,
+    )
+    from engine.remote.runtime import (
+        keep_registered as keep_registered,
+    )
+    from engine.remote.runtime import (
+        register as register,
+    )
+    from engine.remote.runtime import (
+        registrations as registrations,
+    )
+    from engine.remote.runtime import (
+        runtime_root as runtime_root,
+    )
+    from engine.remote.runtime import (
+        serving as serving,
+    )
+    from engine.remote.runtime import (
+        unregister as unregister,
+    )
+    from engine.remote.server import (
+        open_control_server as open_control_server,
+    )
+
+_WHERE: dict[str, str] = {
+    "RemoteEngine": "engine.remote.client",
+    "open_remote_engine": "engine.remote.client",
+    "open_control_server": "engine.remote.server",
+    "ROLES": "engine.remote.protocol",
+    "Registration": "engine.remote.runtime",
+    "runtime_root": "engine.remote.runtime",
+    "control_socket_path": "engine.remote.runtime",
+    "register": "engine.remote.runtime",
+    "unregister": "engine.remote.runtime",
+    "keep_registered": "engine.remote.runtime",
+    "registrations": "engine.remote.runtime",
+    "serving": "engine.remote.runtime",
+    "find_engine": "engine.remote.runtime",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use, so `swarmdeck bus` (which imports engine.bus) stays fast."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -9,10 +9,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
+from engine.metrics import percentile
 
 THROUGHPUT_WINDOW = 30.0
 
@@ -39,14 +37,6 @@ class SchedulerStatistics:
     queue_wait_p95: float
     memory_in_use: int
     memory_budget: int | None
-
-
-def percentile(samples: Iterable[float], q: float) -> float:
-    """The q-quantile (nearest rank) of samples; 0.0 when there are none."""
-    ordered = sorted(samples)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Figures:

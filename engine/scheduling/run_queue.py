@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from engine.deck.dependencies import Outcome, Readiness, readiness
 from engine.deck.spec import PRIORITY_RANK
+from engine.scheduling.readiness import Outcome, Readiness, readiness
 from engine.states import SessionState
 
 if TYPE_CHECKING:

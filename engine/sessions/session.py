@@ -27,8 +27,8 @@ from engine.errors import (
 )
 from engine.events import SessionStateChanged
 from engine.screen import Screen
-from engine.sessions.info import AttemptInfo, SessionInfo, attempt_info, session_info
-from engine.sessions.job import Attempt, fresh_job, session_job
+from engine.sessions.info import AttemptInfo, SessionInfo
+from engine.sessions.job import Attempt, fresh_job, session_job, working_dir
 from engine.sessions.records import SessionRecords
 from engine.states import FINAL_STATES, SessionState, can_transition
 from engine.terminals.fresh import FreshTerminal
@@ -111,7 +111,7 @@ class Session:
             raise InvalidTransitionError(self.name, self.state, new)
         old, self.state, self.reason = self.state, new, reason
         if new in FINAL_STATES and self._attempt_open:  # before the event: viewers see it
-            self.attempts.append(attempt_info(self))
+            self.attempts.append(self._attempt_record())
             self._attempt_open = False
         self._emit(
             SessionStateChanged(
@@ -491,4 +491,45 @@ class Session:
         self._on_screen(self.name)
 
     def info(self) -> SessionInfo:
-        return session_info(self)
+        spec, exit = self.spec, self.exit
+        return SessionInfo(
+            name=self.name,
+            state=self.state,
+            reason=self.reason,
+            command=spec.command if isinstance(spec.command, str) else " ".join(spec.command),
+            pid=self.pid,
+            terminal=spec.terminal,
+            terminal_id=self.terminal.id if self.terminal else None,
+            exit_code=exit.code if exit else None,
+            signal=exit.signal if exit else None,
+            queued_at=self.queued_at,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            title=self.screen.title,
+            cols=self.cols,
+            rows=self.rows,
+            priority=spec.priority,
+            critical=spec.critical,
+            template=self.template,
+            replica=self.replica[0] if self.replica else None,
+            depends_on=tuple(d.name for d in spec.depends_on),
+            workspace=working_dir(spec, self.deck, self.workspace),
+            attempts=tuple(self.attempts),
+        )
+
+    def _attempt_record(self) -> AttemptInfo:
+        """The attempt a session has just finished (it is in a final state)."""
+        ended = self.ended_at or time.time()
+        start, ready = self.started_at, self.ready_at
+        return AttemptInfo(
+            number=self.attempt_number,
+            state=self.state,
+            reason=self.reason,
+            exit_code=self.exit.code if self.exit else None,
+            signal=self.exit.signal if self.exit else None,
+            ready_at=ready,
+            started_at=start,
+            ended_at=ended,
+            queue_wait=(start or ended) - ready if ready else None,
+            run_time=ended - start if start is not None else None,
+        )

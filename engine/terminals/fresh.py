@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 
 from engine.terminals import procs
+from engine.terminals.procs import kill_session, reap
 from engine.terminals.pty import spawn_on_pty
-from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal, base_env, kill_session, reap
+from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal, base_env
 
 if TYPE_CHECKING:
     import subprocess

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 
 from engine.errors import PoolClosedError, PoolTimeoutError, TerminalError
-from engine.scheduling.figures import percentile
+from engine.metrics import percentile
 from engine.terminals.fresh import FreshTerminal
 from engine.terminals.pooled import PooledTerminal
 from engine.terminals.relay import run_relays

@@ -30,9 +30,10 @@ import anyio
 
 from engine.errors import SpawnError, TerminalError
 from engine.terminals.channel import JobRun, LauncherChannel
+from engine.terminals.procs import kill_session, reap
 from engine.terminals.pty import spawn_on_pty
 from engine.terminals.relay_process import partial_suffix
-from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal, base_env, kill_session, reap
+from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal, base_env
 
 if TYPE_CHECKING:
     import subprocess

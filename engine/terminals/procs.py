@@ -1,4 +1,4 @@
-"""Find and signal every process group of a terminal's session through /proc.
+"""Find, signal and reap the processes of a terminal's session (through /proc and pidfds).
 
 A session's program may start its own process groups (an interactive shell puts each job
 in one), so pause/terminate act on every group in the PTY's session, not only the first.
@@ -6,10 +6,15 @@ in one), so pause/terminate act on every group in the PTY's session, not only th
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import NamedTuple
+import signal
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
+
+if TYPE_CHECKING:
+    import subprocess
 
 
 class ProcStat(NamedTuple):
@@ -72,3 +77,27 @@ async def wait_group_state(pgid: int, stopped: bool, timeout: float = 0.5) -> bo
                 return True
             await anyio.sleep(0.001)  # the kernel has no event for "stopped"
     return False
+
+
+async def reap(popen: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """Wait for a child through its pidfd (no thread, no SIGCHLD handler)."""
+    if popen.returncode is not None:
+        return popen.returncode
+    try:
+        pidfd = os.pidfd_open(popen.pid)
+    except ProcessLookupError:
+        return popen.poll()
+    try:
+        with anyio.move_on_after(timeout):
+            while popen.poll() is None:
+                await anyio.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)
+    return popen.returncode
+
+
+async def kill_session(sid: int, popen: subprocess.Popen[bytes]) -> None:
+    signal_groups(session_groups(sid), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(popen.pid, signal.SIGKILL)
+    await reap(popen, 5.0)

@@ -26,8 +26,8 @@ import anyio
 import anyio.abc
 import msgspec
 
+from engine.terminals.procs import reap
 from engine.terminals.socket_io import receive
-from engine.terminals.terminal import reap
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable

@@ -25,7 +25,6 @@ from engine.terminals import procs
 from engine.terminals.pty import open_pty, read_available, set_winsize
 
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Awaitable, Callable, Mapping
     from pathlib import Path
 
@@ -285,30 +284,6 @@ class Terminal(ABC):
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self.master = self._slave = -1
-
-
-async def reap(popen: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """Wait for a child through its pidfd (no thread, no SIGCHLD handler)."""
-    if popen.returncode is not None:
-        return popen.returncode
-    try:
-        pidfd = os.pidfd_open(popen.pid)
-    except ProcessLookupError:
-        return popen.poll()
-    try:
-        with anyio.move_on_after(timeout):
-            while popen.poll() is None:
-                await anyio.wait_readable(pidfd)
-    finally:
-        os.close(pidfd)
-    return popen.returncode
-
-
-async def kill_session(sid: int, popen: subprocess.Popen[bytes]) -> None:
-    procs.signal_groups(procs.session_groups(sid), signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(popen.pid, signal.SIGKILL)
-    await reap(popen, 5.0)
 
 
 def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

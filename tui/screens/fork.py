@@ -17,7 +17,7 @@ from textual.widgets import Button, Input, Label
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from engine.sessions.session import SessionInfo
+    from engine import SessionInfo
 
 
 def parse_env(text: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import signal
 import tty
 from typing import TYPE_CHECKING
 
-from engine.terminals.pty import open_pty, read_available, set_winsize, spawn_on_pty
+from engine import open_pty, read_available, set_winsize, signal_groups, spawn_on_pty
 
 if TYPE_CHECKING:
     import subprocess
@@ -108,8 +108,8 @@ class ChildTerminal:
         self._kill = self._loop.call_later(grace, self._signal, signal.SIGKILL)
 
     def _signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signum)
+        with contextlib.suppress(PermissionError):
+            signal_groups([self.pid], signum)
 
     def _reap(self) -> None:
         """The pidfd turned readable: the child exited. Drain its last output, then report."""

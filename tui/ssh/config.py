@@ -12,8 +12,8 @@ from pathlib import Path
 
 import asyncssh
 
-from engine.deck import durations
-from engine.errors import SwarmdeckError
+import engine
+from engine import SwarmdeckError
 
 LOOPBACK = "127.0.0.1"
 
@@ -46,7 +46,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 def parse_duration(text: str) -> float:
     """`90`, `90s`, `30m`, `2h`: the deck's duration syntax (engine/deck/durations.py)."""
     try:
-        return durations.parse_duration(text.strip())
+        return engine.parse_duration(text.strip())
     except ValueError as exc:
         raise SSHConfigError(f"{text!r}: {exc}") from None
 

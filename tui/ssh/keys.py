@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from engine.errors import SwarmdeckError
-from engine.remote.protocol import ROLES
+from engine import SwarmdeckError
+from engine.remote import ROLES
 
 if TYPE_CHECKING:
     from pathlib import Path

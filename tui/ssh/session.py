@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from engine.errors import SwarmdeckError
+from engine import SwarmdeckError
 from tui.ssh.child import ChildTerminal
 
 if TYPE_CHECKING:

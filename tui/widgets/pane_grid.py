@@ -20,7 +20,7 @@ from tui.widgets.terminal_pane import TerminalPane
 if TYPE_CHECKING:
     from textual.timer import Timer
 
-    from engine.api import EngineAPI
+    from engine import EngineAPI
     from tui.render import Palette
 
 PAGE = 9

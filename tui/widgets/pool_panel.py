@@ -16,7 +16,7 @@ from textual.widgets import Label, ProgressBar, Sparkline, Static
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from engine.events import PoolSampled
+    from engine import PoolSampled
 
 HISTORY = 180
 WAIT_P95_LIMIT = 1.0

@@ -14,12 +14,12 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from engine.states import LIVE_STATES
+from engine import LIVE_STATES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from engine.sessions.session import SessionInfo
+    from engine import SessionInfo
 
 COLUMNS = ("session", "state", "pid", "time", "att", "pri", "exit / reason")
 # Fixed widths: a column sized by whichever states and reasons happened to be seen would

@@ -18,8 +18,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from engine.errors import SwarmdeckError
-from engine.states import FINAL_STATES, SessionState
+from engine import FINAL_STATES, SessionState, SwarmdeckError
 from tui.keys import encode_key, encode_mouse, encode_paste
 from tui.render import Palette, highlight, line_strip, line_text
 
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
     from textual import events
     from textual.timer import Timer
 
-    from engine.api import EngineAPI
-    from engine.screen import ScreenSnapshot, StyledLine
+    from engine import EngineAPI, ScreenSnapshot, StyledLine
     from tui.keys import MouseAction
 
 LEAVE_KEY = "ctrl+right_square_bracket"

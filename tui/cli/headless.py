@@ -15,17 +15,20 @@ from rich.live import Live
 from rich.table import Table
 from rich.theme import Theme
 
-from engine.engine import open_engine
-from engine.events import ParallelismAdjusted, RunAborted, SessionStateChanged
-from engine.states import FINAL_STATES, SessionState
+from engine import (
+    FINAL_STATES,
+    ParallelismAdjusted,
+    RunAborted,
+    SessionState,
+    SessionStateChanged,
+    open_engine,
+)
 from themes import DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from engine.deck.spec import DeckSpec
-    from engine.engine import Engine
-    from engine.sessions.session import SessionInfo
+    from engine import DeckSpec, Engine, SessionInfo
 
 
 def console_theme(name: str = DEFAULT_THEME) -> Theme:

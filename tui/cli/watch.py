@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.errors import SwarmdeckError
-from engine.states import SessionState
+from engine import SessionState, SwarmdeckError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from engine.remote.client import RemoteEngine
+    from engine.remote import RemoteEngine
 
 DETACH = (b"q", b"\x03", b"\x04")
 QUIET = {"screen-changed", "pool-sampled", "scheduler-sampled"}  # screens are drawn, not logged

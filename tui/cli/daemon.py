@@ -19,17 +19,15 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.engine import default_run_dir
-from engine.errors import SwarmdeckError
-from engine.remote.runtime import runtime_root, serving
+from engine import SwarmdeckError, default_run_dir
+from engine.remote import runtime_root, serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from engine.deck.spec import DeckSpec
-    from engine.remote.client import RemoteEngine
-    from engine.remote.runtime import Registration
+    from engine import DeckSpec
+    from engine.remote import Registration, RemoteEngine
 
 LOG_NAME = "service.log"
 START_TIMEOUT = 30.0

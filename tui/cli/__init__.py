@@ -1,0 +1,59 @@
+"""The `swarmdeck` command. Imports stay inside each sub-command so that light commands
+(validate, and `swarmdeck bus`, which runs inside every session) start fast; nothing here
+imports Textual: only `tui.attach` (the room) does, and only when a room is opened."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Headless in-process, or the tmux model: attach to the engine serving the deck,
+    starting one in the background first if none is running."""
+    from engine import SwarmdeckError
+    from tui.cli.decks import load_or_report
+
+    deck = load_or_report(args.deck)
+    if deck is None:
+        return 2
+    if args.headless:
+        from tui.cli.headless import run_headless
+
+        return run_headless(deck, args.run_dir)
+    from tui.attach import run_attached
+    from tui.cli.daemon import LOG_NAME, find_or_start
+
+    try:
+        entry, started = find_or_start(deck, args.run_dir)
+    except SwarmdeckError as exc:
+        print(f"swarmdeck run: {exc}", file=sys.stderr)
+        return 1
+    if started:
+        print(f"swarmdeck: serving {entry.run_id} in the background ({entry.run_dir}/{LOG_NAME})")
+    return run_attached(entry, "operator")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "bus":  # runs inside every session: stdlib-only, fast to start
+        from engine.bus.cli import main as bus_main
+
+        return bus_main(argv[1:])
+    from tui.cli.parser import parser
+
+    args = parser().parse_args(argv)
+    if args.command == "validate":
+        from tui.cli.decks import validate
+
+        return validate(args.deck)
+    if args.command == "run":
+        return _run(args)
+    from tui.cli.engines import COMMANDS, run_command  # every other command is a service one
+
+    if args.command in COMMANDS:
+        return run_command(args)
+    return 2  # pragma: no cover (argparse enforces the choices)

@@ -1,0 +1,59 @@
+"""The one `swarmdeck` argument parser: every sub-command and its options, in one place.
+
+argparse and pathlib only, so building it costs nothing next to the command it picks.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DECK_HELP = "deck file (TOML)"
+RUN_DIR_HELP = "where recordings and summary.json go"
+RUN_HELP = "run id, deck name, run directory or socket path"
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="swarmdeck", description="A terminal control room for many concurrent sessions."
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run a deck: attach to its engine, started if needed")
+    run.add_argument("deck", type=Path, help=DECK_HELP)
+    run.add_argument(
+        "--headless", action="store_true", help="no control room: live table and summary"
+    )
+    run.add_argument("--run-dir", type=Path, help=RUN_DIR_HELP)
+    validate = sub.add_parser("validate", help="check a deck file and list every problem")
+    validate.add_argument("deck", type=Path)
+    serve = sub.add_parser("serve", help="run a deck headless behind a control socket")
+    serve.add_argument("deck", type=Path, help=DECK_HELP)
+    serve.add_argument("--run-dir", type=Path, help=RUN_DIR_HELP)
+    _add_ssh_options(serve)
+    sub.add_parser("ls", help="list running engines")
+    stop = sub.add_parser("stop", help="stop a running engine and all its sessions")
+    stop.add_argument("run", help=RUN_HELP)
+    _add_attach(sub.add_parser("attach", help="attach to a running engine"))
+    return top
+
+
+def _add_attach(attach: argparse.ArgumentParser) -> None:
+    attach.add_argument("run", nargs="?", help=f"{RUN_HELP} (default: the only one)")
+    attach.add_argument("--viewer", action="store_true", help="read-only (--role viewer)")
+    attach.add_argument("--role", choices=("operator", "viewer"), help="default: operator")
+    attach.add_argument("--headless", action="store_true", help="print screens as text")
+    attach.add_argument("--watch", action="store_true", help="then print events until ^C")
+
+
+def _add_ssh_options(serve: argparse.ArgumentParser) -> None:
+    """`serve --ssh`: one control room per SSH connection (tui/ssh/, docs/ssh.md)."""
+    ssh = serve.add_argument_group("serving over SSH (docs/ssh.md)")
+    ssh.add_argument("--ssh", metavar="[HOST:]PORT", help="listen for SSH (host: loopback)")
+    keys_help = 'public keys, each role="operator" or "viewer" (default)'
+    ssh.add_argument("--authorized-keys", type=Path, metavar="FILE", help=keys_help)
+    host_key_help = "default ~/.config/swarmdeck/ssh_host_ed25519_key, made once"
+    ssh.add_argument("--host-key", type=Path, metavar="FILE", help=host_key_help)
+    ssh.add_argument(
+        "--ssh-max-clients", type=int, default=16, metavar="N", help="logged-in clients (16)"
+    )
+    ssh.add_argument("--ssh-idle-timeout", default="30m", metavar="TIME", help="no input for TIME")

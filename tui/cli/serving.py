@@ -1,0 +1,117 @@
+"""`swarmdeck serve`: a deck's engine in the foreground behind a control socket (and SSH).
+
+CLI glue only: the engine is served by engine/remote/server.py and registered where `ls` and
+`attach` find it (engine/remote/runtime.py). Imports stay inside each function so that
+`swarmdeck --help` and `swarmdeck bus` stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import anyio
+
+    from engine import DeckSpec
+    from tui.ssh.config import SSHConfig
+
+
+def serve_deck(args: argparse.Namespace) -> int:
+    import anyio
+
+    from tui.cli.decks import load_or_report
+
+    deck = load_or_report(args.deck)
+    if deck is None:
+        return 2
+    return anyio.run(_serve, deck, args.run_dir, _ssh_config(args))
+
+
+async def _serve(deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = None) -> int:
+    """Serve until SIGTERM/SIGINT or a `shutdown` command; then stop every session."""
+    import anyio
+
+    from engine import default_run_dir, open_engine
+    from engine.remote import (
+        Registration,
+        control_socket_path,
+        keep_registered,
+        open_control_server,
+        unregister,
+    )
+
+    run_dir = (run_dir or default_run_dir(deck)).absolute()
+    socket_path = control_socket_path(run_dir)
+    entry = Registration(
+        run_dir.name, deck.name, str(run_dir), str(socket_path), os.getpid(), time.time(),
+        deck_path=str(deck.path.absolute()),
+    )  # fmt: skip
+    async with open_engine(deck, run_dir) as engine:
+        engine.start_all()
+        async with (
+            open_control_server(engine, socket_path) as server,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(keep_registered, engine, entry)
+            tg.start_soon(_stop_on_signal, server.stop_requested.set)
+            print(f"swarmdeck: serving {deck.name} on {socket_path}", flush=True)
+            try:
+                if ssh is None:
+                    await server.stop_requested.wait()
+                else:
+                    await _serve_ssh(ssh, socket_path, run_dir, server.stop_requested)
+            finally:
+                unregister(entry)
+                tg.cancel_scope.cancel()
+    return 0 if engine.ok else 1
+
+
+async def _serve_ssh(ssh: SSHConfig, socket: Path, run_dir: Path, stop: anyio.Event) -> None:
+    from tui.ssh.server import open_ssh_server
+
+    async with open_ssh_server(ssh, socket, run_dir) as (service, port):
+        keys = len(service.keys)
+        print(f"swarmdeck: ssh on {ssh.host}:{port} ({keys} authorized keys)", flush=True)
+        await stop.wait()
+
+
+async def _stop_on_signal(stop: Callable[[], None]) -> None:
+    import signal
+
+    import anyio
+
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+        async for _ in received:
+            stop()
+            return
+
+
+def _ssh_config(args: argparse.Namespace) -> SSHConfig | None:
+    """Checked before the engine starts: a bad key file must not cost a started swarm."""
+    from tui.ssh.config import (
+        SSHConfig,
+        SSHConfigError,
+        default_host_key_path,
+        load_or_create_host_key,
+        parse_duration,
+        parse_listen,
+    )
+    from tui.ssh.keys import load_authorized_keys
+
+    if args.ssh is None:
+        return None
+    if args.authorized_keys is None:
+        raise SSHConfigError("--ssh needs --authorized-keys FILE")
+    host, port = parse_listen(args.ssh)
+    load_authorized_keys(args.authorized_keys)
+    load_or_create_host_key(args.host_key or default_host_key_path())
+    return SSHConfig(
+        host, port, args.authorized_keys.absolute(), args.host_key or default_host_key_path(),
+        max(1, args.ssh_max_clients), parse_duration(args.ssh_idle_timeout),
+    )  # fmt: skip
