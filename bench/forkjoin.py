@@ -103,7 +103,7 @@ async def run_once(sessions: int, pool: int, parallel: int, base: Path) -> Run:
     deck = parse_deck(deck_text(sessions, pool, parallel), directory / "deck.toml")
     async with open_engine(deck, directory / "run") as engine:
         start = time.perf_counter()
-        engine.start_all()
+        await engine.start_all()
         ok = await engine.wait_finished()
         wall = time.perf_counter() - start
         infos = engine.list_sessions()

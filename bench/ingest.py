@@ -163,7 +163,7 @@ async def engine_run(
         relay = engine.pool._relay
         relay_cpu0 = _cpu_seconds(relay.pid) if relay else 0.0
         cpu0, t0 = time.process_time(), time.perf_counter()
-        engine.start_all()
+        await engine.start_all()
         with anyio.fail_after(60 + size / MB):  # slower than 1 MB/s: give up
             await engine.wait_finished()
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0

@@ -154,7 +154,7 @@ async def _room(deck: DeckSpec, run_dir: Path) -> None:
     from tui.app import ControlRoom
 
     async with open_engine(deck, run_dir) as engine:
-        engine.start_all()
+        await engine.start_all()
         await ControlRoom(engine).run_async()
 
 

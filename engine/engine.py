@@ -21,6 +21,24 @@ import anyio
 
 from engine.bus.message import OPERATOR, Priority
 from engine.bus.server import open_bus
+from engine.commands import (
+    Command,
+    CommandCalls,
+    CommandResult,
+    Done,
+    Forked,
+    ForkSession,
+    PauseSession,
+    ResizeSession,
+    RestartSession,
+    ResumeSession,
+    SaveScreen,
+    ScreenSaved,
+    SendInput,
+    StartAll,
+    TerminateAll,
+    TerminateSession,
+)
 from engine.deck.fork import fork_spec
 from engine.errors import UnknownSessionError
 from engine.events import (
@@ -71,7 +89,7 @@ def default_run_dir(deck: DeckSpec, base: Path | None = None) -> Path:
     return root / f"{deck.name}-{stamp}-{secrets.token_hex(2)}"
 
 
-class Engine:
+class Engine(CommandCalls):
     def __init__(
         self,
         deck: DeckSpec,
@@ -165,10 +183,6 @@ class Engine:
         return self.bus.statistics()
 
     # -- running --------------------------------------------------------------------------
-    def start_all(self) -> None:
-        """Let the scheduler start the deck's sessions: best ready first, max_parallel at once."""
-        self.scheduler.start()
-
     async def wait_finished(self) -> bool:
         """Wait until every session is final (nothing queued or running); the verdict's ok."""
         await self.scheduler.wait_idle()
@@ -190,40 +204,43 @@ class Engine:
             known = ", ".join(self.sessions) or "none"
             raise UnknownSessionError(f"no session named {name!r} (known: {known})") from None
 
-    async def pause(self, name: str) -> None:
-        await self.scheduler.pause(self._get(name))
+    async def run(self, command: Command) -> CommandResult:
+        """Carry out one operator command (engine/commands.py); refusals raise."""
+        match command:
+            case StartAll():
+                self.scheduler.start()  # best ready first, max_parallel at once
+            case PauseSession(session=name):
+                await self.scheduler.pause(self._get(name))
+            case ResumeSession(session=name):
+                await self._get(name).resume()
+            case TerminateSession(session=name):  # queued: never starts; live: signal, SIGKILL
+                await self.scheduler.terminate(self._get(name))
+            case TerminateAll():
+                await self.scheduler.terminate_all()
+            case RestartSession(session=name):  # new attempt, fresh retries; lifts an abort
+                self.scheduler.restart(self._get(name))
+            case ForkSession(session=name, overrides=overrides):
+                return Forked(name=self._fork(name, overrides))
+            case SendInput(session=name, data=data):
+                await self._get(name).send_input(data)
+            case ResizeSession(session=name, cols=cols, rows=rows):
+                self._get(name).resize(cols, rows)
+            case SaveScreen(session=name):
+                screen = self._get(name).screen
+                text, ansi = save_screen(self.run_dir / "sessions", name, *screen_texts(screen))
+                return ScreenSaved(text=text, ansi=ansi)
+        return Done()
 
-    async def resume(self, name: str) -> None:
-        await self._get(name).resume()
-
-    async def terminate(self, name: str) -> None:
-        """A queued session never starts; a live one gets its stop signal, then SIGKILL."""
-        await self.scheduler.terminate(self._get(name))
-
-    async def terminate_all(self) -> None:
-        """Stop every session that has not reached a final state, all at once."""
-        await self.scheduler.terminate_all()
-
-    def restart(self, name: str) -> None:
-        """Queue a final session again (new attempt, fresh retries); lifts an abort."""
-        self.scheduler.restart(self._get(name))
-
-    def fork(self, name: str, overrides: Mapping[str, object] | None = None) -> str:
-        """Start a new session from `name`'s spec with `overrides` (any session field; env
-        is merged); returns the new session's name. See engine/deck/fork.py."""
+    def _fork(self, name: str, overrides: Mapping[str, object]) -> str:
+        """A new session from `name`'s spec with `overrides` (any session field; env is
+        merged), named by engine/deck/fork.py's rule."""
         source = self._get(name)
         taken = {*self.sessions, *(s.template for s in self.sessions.values())}
-        spec = fork_spec(source.spec, source.template, overrides or {}, self.deck, taken)
+        spec = fork_spec(source.spec, source.template, overrides, self.deck, taken)
         session = self._new_session(spec, spec.name, None)
         session.announce(f"forked from {name}")
         self.scheduler.add(session)
         return session.name
-
-    async def send_input(self, name: str, data: bytes) -> None:
-        await self._get(name).send_input(data)
-
-    def resize(self, name: str, cols: int, rows: int) -> None:
-        self._get(name).resize(cols, rows)
 
     # -- queries --------------------------------------------------------------------------
     def session_info(self, name: str) -> SessionInfo:
@@ -246,10 +263,6 @@ class Engine:
         ~26 ms at 5000x200, so viewers fetch it when the operator scrolls, not per frame."""
         screen = self._get(name).screen
         return screen.scrollback_lines(start, screen.scrollback_size() if count is None else count)
-
-    def save_screen(self, name: str) -> tuple[Path, Path]:
-        """Write the session's current screen as text and ANSI into the run directory."""
-        return save_screen(self.run_dir / "sessions", name, *screen_texts(self._get(name).screen))
 
     def pool_statistics(self) -> PoolStatistics:
         return self.pool.statistics()

@@ -2,6 +2,7 @@
 
 SwarmdeckError
 ├── DeckError                  the deck file is invalid (every problem listed)
+├── InvalidCommandError        a command's fields are wrong (names the field and why)
 ├── TerminalError              a PTY or its launcher misbehaved
 │   └── SpawnError             a process could not be started
 ├── PoolError
@@ -27,6 +28,10 @@ class DeckError(SwarmdeckError):
         self.path = path
         self.problems = problems
         super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class InvalidCommandError(SwarmdeckError):
+    """A command (engine/commands.py) with a missing or wrong field."""
 
 
 class TerminalError(SwarmdeckError):

@@ -36,7 +36,7 @@ async def running(
     """An engine over the deck, every session started; stopped and cleaned on exit."""
     deck = make_deck(tmp_path, body, pool)
     async with open_engine(deck, tmp_path / "run") as engine:
-        engine.start_all()
+        await engine.start_all()
         yield engine
 
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from engine.errors import SessionError, UnknownSessionError
+from engine.commands import Done, Forked, ForkSession, SaveScreen, ScreenSaved, StartAll
+from engine.errors import InvalidCommandError, SessionError, UnknownSessionError
 from engine.events import SessionStateChanged
 from engine.remote.client import HISTORY_EVERY
 from engine.screen import line_text
@@ -91,7 +92,7 @@ async def test_pause_resume_and_terminate_move_the_session_through_its_states(
 
 async def test_resize_changes_the_screen_shape(api: EngineAPI) -> None:
     await eventually(lambda: api.session_info("cat").state is S.ACTIVE)
-    api.resize("cat", 100, 30)
+    await api.resize("cat", 100, 30)
     await eventually(
         lambda: (api.screen_snapshot("cat").cols, api.session_info("cat").rows) == (100, 30)
     )
@@ -101,10 +102,10 @@ async def test_resize_changes_the_screen_shape(api: EngineAPI) -> None:
 async def test_fork_adds_a_session_and_restart_requeues_a_final_one(api: EngineAPI) -> None:
     await eventually(lambda: api.session_info("quick").state is S.COMPLETED)
     with pytest.raises(SessionError, match="restart needs it final"):
-        api.restart("cat")
-    api.restart("quick")
+        await api.restart("cat")
+    await api.restart("quick")
     await eventually(lambda: len(api.session_info("quick").attempts) == 2)
-    name = api.fork("echo", {"env": {"X": "1"}})
+    name = await api.fork("echo", {"env": {"X": "1"}})
     assert name == "echo-fork-1"
     await eventually(lambda: name in [s.name for s in api.list_sessions()])
     await wait_shows(api, name, "hello-contract")
@@ -130,7 +131,7 @@ async def test_unknown_session_raises_the_same_error_class(api: EngineAPI) -> No
     with pytest.raises(UnknownSessionError):
         await api.pause("nope")
     with pytest.raises(UnknownSessionError):
-        api.resize("nope", 80, 24)
+        await api.resize("nope", 80, 24)
     await eventually(lambda: api.session_info("echo").state is S.ACTIVE)
     with pytest.raises(SessionError):
         await api.resume("echo")
@@ -147,3 +148,23 @@ async def test_scrollback_holds_the_earliest_lines_once_they_scroll_off_the_scre
     await anyio.sleep(2 * HISTORY_EVERY + 0.5)  # output has stopped: history has caught up
     history = [line_text(line) for line in api.scrollback("cat")]  # the first answer
     assert any("early-000" in line for line in history), history
+
+
+async def test_every_command_is_a_typed_call_whose_refusal_reaches_the_caller(
+    api: EngineAPI,
+) -> None:
+    """The same models, results and errors in process and over the socket: a refused
+    fork, restart or resize raises in the caller instead of vanishing on the way."""
+    await eventually(lambda: api.session_info("quick").state is S.COMPLETED)
+    with pytest.raises(SessionError, match="priority"):
+        await api.fork("echo", {"priority": "urgent"})
+    with pytest.raises(InvalidCommandError, match="cols"):
+        await api.resize("cat", 5000, 10)
+    with pytest.raises(UnknownSessionError):
+        await api.restart("nope")
+    forked = await api.run(ForkSession(session="quick", overrides={"name": "typed"}))
+    assert forked == Forked(name="typed")
+    saved = await api.run(SaveScreen(session="quick"))
+    assert isinstance(saved, ScreenSaved)
+    assert saved.text.name == "quick.screen.txt"
+    assert await api.run(StartAll()) == Done()

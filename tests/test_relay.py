@@ -192,7 +192,7 @@ async def test_a_resize_is_recorded_where_it_happened(tmp_path: Path) -> None:
         await wait_state(engine, "cat", SessionState.ACTIVE)
         await engine.send_input("cat", b"before\r")
         await wait_text(engine, "cat", "before")
-        engine.resize("cat", 100, 30)
+        await engine.resize("cat", 100, 30)
         await engine.send_input("cat", b"after\r")
         await wait_text(engine, "cat", "after")
         await engine.terminate("cat")
@@ -207,7 +207,7 @@ async def test_without_its_relay_the_engine_reads_and_records_itself(tmp_path: P
     deck = make_deck(tmp_path, body, "size = 1\nwarm = 1")
     async with open_engine(deck, tmp_path / "run") as engine:
         await _kill_relay(engine)
-        engine.start_all()
+        await engine.start_all()
         assert await engine.wait_finished()
         assert any("recorded-here" in line for line in engine.sessions["late"].screen.text())
     _, output, _ = _cast_text(tmp_path / "run" / "sessions" / "late.cast")
@@ -223,7 +223,7 @@ async def test_a_dead_relay_is_replaced_and_new_terminals_use_the_new_one(tmp_pa
         second = engine.pool._relay
         assert second is not None
         assert second.alive
-        engine.start_all()  # no warm terminal: this one is made now, on the new relay
+        await engine.start_all()  # no warm terminal: this one is made now, on the new relay
         assert await engine.wait_finished()
         term = engine.sessions["later"].terminal
         assert term is not None
@@ -241,7 +241,7 @@ async def test_a_recording_the_relay_began_is_finished_by_the_engine_when_it_die
     body = f'[[session]]\nname = "ticks"\ncommand = ["bash", "-c", "{script}"]\n'
     deck = make_deck(tmp_path, body, "size = 1\nwarm = 1")
     async with open_engine(deck, tmp_path / "run") as engine:
-        engine.start_all()
+        await engine.start_all()
         await wait_text(engine, "ticks", "tick-1")
         await _kill_relay(engine)
         assert await engine.wait_finished()

@@ -83,7 +83,7 @@ async def test_a_viewer_is_refused_control_and_input_by_the_server_and_nothing_c
             with pytest.raises(NotPermittedError, match="viewer"):
                 await viewer.pause("cat")
             with pytest.raises(NotPermittedError):
-                viewer.resize("cat", 50, 10)  # refused before it leaves the client
+                await viewer.resize("cat", 50, 10)  # the server refuses it too
             stream, frames, _ = await _raw_hello(server.socket_path, "viewer")
             async with stream.stream:  # a modified client: the server still says no
                 for op, extra in (
@@ -156,9 +156,9 @@ async def test_resize_follows_the_most_recent_operator(tmp_path: Path) -> None:
         attached(server) as two,
     ):
         await eventually(lambda: one.session_info("cat").state is S.ACTIVE)
-        one.resize("cat", 100, 30)
+        await one.resize("cat", 100, 30)
         await eventually(lambda: two.session_info("cat").cols == 100)
-        two.resize("cat", 90, 20)
+        await two.resize("cat", 90, 20)
         await eventually(
             lambda: (one.session_info("cat").cols, one.session_info("cat").rows) == (90, 20)
         )

@@ -42,7 +42,7 @@ async def recorded(
 
     async with anyio.create_task_group() as tg, open_engine(spec, tmp_path / "run") as engine:
         tg.start_soon(collect, engine.subscribe())
-        engine.start_all()
+        await engine.start_all()
         yield engine, events
 
 

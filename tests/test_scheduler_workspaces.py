@@ -93,17 +93,17 @@ env = { ROLE = "base" }
 """
     async with running(tmp_path, body) as engine:
         assert await engine.wait_finished()
-        name = engine.fork("agent", {"env": {"EXTRA": "forked"}})
+        name = await engine.fork("agent", {"env": {"EXTRA": "forked"}})
         assert name == "agent-fork-1"
-        other = engine.fork("agent", {"name": "reviewer", "command": "echo reviewing"})
+        other = await engine.fork("agent", {"name": "reviewer", "command": "echo reviewing"})
         await wait_state(engine, name, S.COMPLETED)
         await wait_text(engine, name, "agent base forked")
         await wait_text(engine, other, "reviewing")
         assert await engine.wait_finished()
         with pytest.raises(SessionError, match="a session named 'reviewer' exists"):
-            engine.fork("agent", {"name": "reviewer"})
+            await engine.fork("agent", {"name": "reviewer"})
         with pytest.raises(SessionError, match="priority"):
-            engine.fork("agent", {"priority": "urgent"})
+            await engine.fork("agent", {"priority": "urgent"})
 
 
 async def test_restart_runs_a_final_session_again_as_a_new_attempt(tmp_path: Path) -> None:
@@ -114,15 +114,15 @@ command = "echo attempt $SWARMDECK_ATTEMPT"
 """
     async with running(tmp_path, body) as engine:
         assert await engine.wait_finished()
-        engine.restart("job")
+        await engine.restart("job")
         assert await engine.wait_finished()
         await wait_text(engine, "job", "attempt 2")
         info = engine.session_info("job")
         assert [a.state for a in info.attempts] == [S.COMPLETED, S.COMPLETED]
-        engine.fork("job", {"name": "long", "command": "sleep 30"})
+        await engine.fork("job", {"name": "long", "command": "sleep 30"})
         await wait_state(engine, "long", S.ACTIVE)
         with pytest.raises(SessionError, match="restart needs it final"):
-            engine.restart("long")
+            await engine.restart("long")
         await engine.terminate("long")
 
 

@@ -184,7 +184,7 @@ command = "trap 'echo size $(stty size)' WINCH; echo ready; while :; do sleep 0.
 """
     async with running(tmp_path, body) as engine:
         await wait_text(engine, "watcher", "ready")
-        engine.resize("watcher", 100, 30)
+        await engine.resize("watcher", 100, 30)
         await wait_text(engine, "watcher", "size 30 100")
         assert engine.sessions["watcher"].screen.cols == 100
         await engine.terminate("watcher")
@@ -263,7 +263,7 @@ cwd = "{gone}"
     deck = make_deck(tmp_path, body)
     gone.rmdir()  # valid when loaded, missing when the session starts
     async with open_engine(deck, tmp_path / "run") as engine:
-        engine.start_all()
+        await engine.start_all()
         await engine.wait_finished()
         session = engine.sessions["orphan"]
         assert session.reason.startswith("could not start")

@@ -94,16 +94,18 @@ class Operations(App[None]):
             return None
         return info
 
-    def _engine_call(self, done: str, call: Callable[[], Awaitable[object] | object]) -> None:
+    def _engine_call(
+        self, done: str | Callable[[object], str], call: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Run one engine command; the operator hears that it was done, or why it was not."""
+
         async def run() -> None:
             try:
-                result = call()
-                if inspect.isawaitable(result):
-                    await result
+                result = await call()
             except SwarmdeckError as exc:
                 self.say(str(exc), title="engine refused", severity="error")
             else:
-                self.say(done)
+                self.say(done if isinstance(done, str) else done(result))
 
         self.run_worker(run(), group="engine-commands")
 
@@ -163,12 +165,10 @@ class Operations(App[None]):
 
         def answered(overrides: dict[str, Any] | None) -> None:
             if overrides is not None:
-                try:
-                    name = self.engine.fork(info.name, overrides)
-                except SwarmdeckError as exc:
-                    self.say(str(exc), title="fork refused", severity="error")
-                    return
-                self.say(f"forked {info.name} as {name}")
+                self._engine_call(
+                    lambda name: f"forked {info.name} as {name}",
+                    lambda: self.engine.fork(info.name, overrides),
+                )
 
         self.push_screen(ForkScreen(info), answered)
 

@@ -159,7 +159,7 @@ async def capture(directory: Path, view: str, theme: str, size: tuple[int, int] 
     """Run the showcase deck, bring the room to `view`, and return its SVG."""
     deck = parse_deck(DECK, directory / "showcase.toml")
     async with open_engine(deck, directory / "run") as engine:
-        engine.start_all()
+        await engine.start_all()
         app = ControlRoom(engine, redact=True, theme=theme)
         async with app.run_test(size=size) as pilot:
             await VIEWS[view](pilot)

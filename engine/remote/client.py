@@ -10,7 +10,6 @@ Engine errors come back as the same classes (UnknownSessionError, SessionError, 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import itertools
 import logging
@@ -21,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from engine.deck.fork import fork_spec
-from engine.errors import SessionError, SwarmdeckError, UnknownSessionError
+from engine.commands import CommandCalls, parse_result
+from engine.errors import SwarmdeckError, UnknownSessionError
 from engine.hub import EventHub
-from engine.remote.errors import ConnectionLostError, NotPermittedError
+from engine.remote.errors import ConnectionLostError
 from engine.remote.mirror import Mirror
 from engine.remote.protocol import (
     HELLO_TIMEOUT,
@@ -36,15 +35,15 @@ from engine.remote.protocol import (
     error_from_wire,
     line_from_wire,
 )
-from engine.states import FINAL_STATES
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable
     from pathlib import Path
 
     from anyio.streams.memory import MemoryObjectReceiveStream
 
     from engine.bus.stats import BusStatistics
+    from engine.commands import Command, CommandResult
     from engine.deck.spec import DeckSpec
     from engine.events import Event
     from engine.scheduling.figures import SchedulerStatistics
@@ -68,7 +67,7 @@ class _Call:
         self.error: Exception | None = None
 
 
-class RemoteEngine:
+class RemoteEngine(CommandCalls):
     def __init__(self, stream: LineSocket, mirror: Mirror, frames: AsyncGenerator[bytes, None]):
         self._stream, self._mirror, self._frames = stream, mirror, frames
         self._hub = EventHub()
@@ -156,60 +155,17 @@ class RemoteEngine:
         return self._hub.subscribe()
 
     # -- async commands: the reply comes after the events they caused ----------------------
-    async def pause(self, name: str) -> None:
-        await self._call("pause", session=name)
-
-    async def resume(self, name: str) -> None:
-        await self._call("resume", session=name)
-
-    async def terminate(self, name: str) -> None:
-        await self._call("terminate", session=name)
-
-    async def terminate_all(self) -> None:
-        await self._call("terminate_all")
-
-    async def send_input(self, name: str, data: bytes) -> None:
-        await self._call("send_input", session=name, data=base64.b64encode(data).decode())
-
-    # -- sync commands: checked here, carried out by the server, effect pushed back --------
-    def start_all(self) -> None:
-        self._control("start_all")
-
-    def resize(self, name: str, cols: int, rows: int) -> None:
-        self._info(name)
-        self._control("resize", session=name, cols=cols, rows=rows)
-
-    def restart(self, name: str) -> None:
-        info = self._info(name)
-        if info.state not in FINAL_STATES:
-            raise SessionError(f"session {name!r} is {info.state}; restart needs it final")
-        self._control("restart", session=name)
-
-    def fork(self, name: str, overrides: Mapping[str, object] | None = None) -> str:
-        """The name is chosen here by the engine's own rule, then sent, so both agree."""
-        info, infos = self._info(name), self._mirror.infos
-        taken = {*infos, *(i.template for i in infos.values())}
-        spec = fork_spec(self._mirror.spec(name), info.template, overrides or {}, self.deck, taken)
-        self._control("fork", session=name, overrides={**(overrides or {}), "name": spec.name})
-        return spec.name
-
-    def save_screen(self, name: str) -> tuple[Path, Path]:
-        """Paths on the engine's host; the files appear once the server has run it."""
-        self._info(name)
-        self._control("save_screen", session=name)
-        directory = self.run_dir / "sessions"
-        return directory / f"{name}.screen.txt", directory / f"{name}.screen.ans"
+    async def run(self, command: Command) -> CommandResult:
+        """Decided and carried out by the server, the one authority (a viewer's attempt is
+        refused there and recorded as CommandRefused); its refusal raises here."""
+        fields = command.model_dump(mode="json")
+        return parse_result(await self._call(fields.pop("op"), **fields))
 
     async def shutdown(self) -> None:
         """Stop the served engine (every session is terminated); operators only."""
         await self._call("shutdown")
 
     # -- plumbing -------------------------------------------------------------------------
-    def _control(self, op: str, **fields: Any) -> None:
-        if self.role != "operator":
-            raise NotPermittedError(f"{op}: refused, this client is a viewer (read-only)")
-        self._send(op, None, **fields)
-
     def _send(self, op: str, on_result: Callable[[Any], None] | None, **fields: Any) -> _Call:
         if self.lost is not None:
             raise ConnectionLostError(f"control connection lost: {self.lost}")

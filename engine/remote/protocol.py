@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from engine.engine import Engine
     from engine.screen import StyledLine
 
-VERSION = 1
+VERSION = 2
 ROLES = ("operator", "viewer")
 MAX_CLIENT_FRAME = 1 << 20  # a command (send_input carries at most this much)
 MAX_SERVER_FRAME = 64 << 20  # an attach snapshot of many large screens

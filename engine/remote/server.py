@@ -34,13 +34,13 @@ from engine.events import (
     ScreenChanged,
     SessionStateChanged,
 )
-from engine.remote.commands import COMMANDS, Context
 from engine.remote.errors import (
     NotPermittedError,
     ProtocolError,
     ProtocolVersionError,
     UnknownOperationError,
 )
+from engine.remote.handlers import HANDLERS, Context
 from engine.remote.outbox import Outbox
 from engine.remote.protocol import (
     HELLO_TIMEOUT,
@@ -250,7 +250,7 @@ class ControlServer:
 
     async def _run(self, client: _Client, frame: dict[str, Any]) -> None:
         op = frame.get("op")
-        command = COMMANDS.get(op) if isinstance(op, str) else None
+        command = HANDLERS.get(op) if isinstance(op, str) else None
         try:
             if command is None:
                 raise UnknownOperationError(f"unknown command {op!r}")

@@ -159,7 +159,7 @@ async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
             view = _live_view if console.is_terminal else _plain_view
             tg.start_soon(view, engine, console)
             tg.start_soon(_signals, engine, console, stopped)
-            engine.start_all()
+            await engine.start_all()
             await engine.wait_finished()
             tg.cancel_scope.cancel()
         console.print(summary_table(engine))

@@ -53,7 +53,7 @@ async def _serve(deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = N
         deck_path=str(deck.path.absolute()),
     )  # fmt: skip
     async with open_engine(deck, run_dir) as engine:
-        engine.start_all()
+        await engine.start_all()
         async with (
             open_control_server(engine, socket_path) as server,
             anyio.create_task_group() as tg,

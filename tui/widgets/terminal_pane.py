@@ -231,7 +231,13 @@ class TerminalPane(ScrollView, can_focus=True):
         width, height = self.size
         if width < 2 or height < 1 or self.state in FINAL_STATES or self.read_only:
             return
-        self.engine.resize(self.session, width, height)
+        self.run_worker(self._resize(width, height), group="pane-resize", exclusive=True)
+
+    async def _resize(self, width: int, height: int) -> None:
+        try:
+            await self.engine.resize(self.session, width, height)
+        except SwarmdeckError as exc:  # e.g. the session ended meanwhile: say so, go on
+            self.notify(f"{self.session}: resize refused: {exc}", severity="warning")
 
     # -- input -----------------------------------------------------------------------------------
     async def _deliver(self, outbox: MemoryObjectReceiveStream[bytes]) -> None:
