@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -156,20 +155,29 @@ def test_the_cli_does_not_import_pydantic_anyio_or_asyncio() -> None:
     assert out.stdout.strip() == "[]"
 
 
-async def test_publishing_one_message_from_the_cli_takes_under_150_ms(tmp_path: Path) -> None:
+HEAVY = {"pydantic", "anyio", "msgspec", "textual", "rich", "asyncssh", "sqlite3"}
+
+
+async def test_publishing_from_the_cli_loads_only_the_standard_library_and_the_bus_client(
+    tmp_path: Path,
+) -> None:
+    """`swarmdeck bus` runs inside every session, so its start-up is its cost: what it
+    imports is checked here (deterministic); how long it takes is bench/bus.py's figure."""
     async with running(tmp_path, IDLE) as engine:
         env = {**os.environ, **engine.session_env("idle"), "SWARMDECK_SESSION": "idle"}
-        best = min([await _timed_publish(engine, env) for _ in range(3)])
-        assert best < 0.150, f"{best * 1000:.0f} ms"
-
-
-async def _timed_publish(engine: Engine, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    result = await anyio.run_process(
-        [f"{ROOT}/.venv/bin/swarmdeck", "bus", "publish", "t", "1"], env=env, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return time.perf_counter() - start
+        result = await anyio.run_process(
+            [f"{ROOT}/.venv/bin/swarmdeck", "bus", "publish", "t", "1"],
+            env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        imported = {
+            line.rsplit("|", 1)[-1].strip().split(".")[0]
+            for line in result.stderr.decode().splitlines()
+            if line.startswith("import time:") and "|" in line
+        }
+        assert "engine" in imported  # the check sees our own modules
+        assert imported & HEAVY == set()
 
 
 async def test_one_ack_frame_settles_many_reliable_deliveries(tmp_path: Path) -> None:

@@ -231,7 +231,7 @@ class TerminalPane(ScrollView, can_focus=True):
         width, height = self.size
         if width < 2 or height < 1 or self.state in FINAL_STATES or self.read_only:
             return
-        self.run_worker(self._resize(width, height), group="pane-resize", exclusive=True)
+        self.run_worker(self._resize(width, height), group="pane-resize")  # settled: no burst
 
     async def _resize(self, width: int, height: int) -> None:
         try:
