@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from engine.deck.durations import (
         parse_duration as parse_duration,
     )
+    from engine.deck.priorities import (
+        PRIORITY_NAMES as PRIORITY_NAMES,
+    )
+    from engine.deck.priorities import (
+        PRIORITY_RANK as PRIORITY_RANK,
+    )
     from engine.deck.spec import (
         DeckSpec as DeckSpec,
     )
@@ -251,6 +257,8 @@ _WHERE: dict[str, str] = {
     "load_deck": "engine.deck.spec",
     "parse_deck": "engine.deck.spec",
     "parse_duration": "engine.deck.durations",
+    "PRIORITY_NAMES": "engine.deck.priorities",
+    "PRIORITY_RANK": "engine.deck.priorities",
     "SessionInfo": "engine.sessions.info",
     "AttemptInfo": "engine.sessions.info",
     "PoolStatistics": "engine.terminals.pool",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from engine.bus.message import OPERATOR, Priority
+from engine.bus.message import OPERATOR, parse_priority
 from engine.bus.server import open_bus
 from engine.commands import (
     Command,
@@ -137,7 +137,7 @@ class Engine(CommandCalls):
     ) -> Receipt:
         """Publish as the operator; a reliable message is journalled before this returns."""
         receipt = self.bus.send(
-            "topic", topic, OPERATOR, payload, reliable=reliable, priority=Priority.parse(priority)
+            "topic", topic, OPERATOR, payload, reliable=reliable, priority=parse_priority(priority)
         )
         self.bus.commit()
         return receipt

@@ -19,8 +19,9 @@ from engine.bus.errors import (
     UnknownTargetError,
 )
 from engine.bus.frames import MAX_PAYLOAD
-from engine.bus.message import OPERATOR, Priority
+from engine.bus.message import OPERATOR
 from engine.bus.router import inbox, queue, subscription
+from engine.deck.priorities import Priority
 from engine.events import (
     BusMessageAcked,
     BusMessageDeadLettered,

@@ -24,7 +24,7 @@ from engine.bus.acl import AccessControl
 from engine.bus.delivery import DeadLetters, Deliveries
 from engine.bus.dispatch import Dispatcher
 from engine.bus.errors import BadFrameError, BusError
-from engine.bus.message import Message, Priority, new_id
+from engine.bus.message import Message, new_id
 from engine.bus.message import Receipt as Receipt  # re-exported: callers know it from here
 from engine.bus.queues import Entry, Mailbox, Order
 from engine.bus.recovery import declare, recover
@@ -35,6 +35,7 @@ from engine.bus.stats import Latencies, Rates, snapshot
 from engine.bus.tokens import Tokens
 from engine.bus.topics import check_topic
 from engine.bus.traffic import Traffic
+from engine.deck.priorities import Priority
 from engine.events import BusMessageRouted, BusRequestRefused
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.bus.client import BusClient, NoBusError, _options
 from engine.bus.errors import BusError
+from engine.deck.priorities import PRIORITY_NAMES
 
 EXIT = {
     "ok": 0,
@@ -41,7 +42,7 @@ def _json(text: str) -> Any:
 def _message_options(c: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """--reliable, --priority and --ttl: the options of every command that sends."""
     c.add_argument("--reliable", action="store_true", help="at least once, journalled")
-    c.add_argument("--priority", default="normal", choices=["critical", "high", "normal", "low"])
+    c.add_argument("--priority", default="normal", choices=PRIORITY_NAMES)
     c.add_argument("--ttl", type=float, help="seconds before it expires")
     return c
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from engine.bus.errors import BadFrameError
 from engine.bus.frames import MAX_PAYLOAD, field
-from engine.bus.message import Priority, check_delay, check_ttl
+from engine.bus.message import check_delay, check_ttl, parse_priority
 from engine.bus.queues import Order
 from engine.bus.topics import check_pattern
 
@@ -49,7 +49,7 @@ def _options(peer: Peer, frame: Frame) -> dict[str, Any]:
     if "reliable" in frame:
         options["reliable"] = field(frame, "reliable", bool, False)
     if "priority" in frame:
-        options["priority"] = Priority.parse(field(frame, "priority", str, "normal"))
+        options["priority"] = parse_priority(field(frame, "priority", str, "normal"))
     if "ttl" in frame:
         options["ttl"] = check_ttl(field(frame, "ttl", float, None))
     if "correlation_id" in frame:

@@ -12,13 +12,13 @@ import itertools
 import json
 import secrets
 import time
-from enum import IntEnum
 from typing import Any, NamedTuple
 
 import msgspec
 
 from engine.bus.errors import BadFrameError, PayloadTooLargeError
 from engine.bus.frames import MAX_PAYLOAD
+from engine.deck.priorities import PRIORITY_NAMES, Priority
 
 OPERATOR = "@operator"
 """The sender name of the operator; `@` keeps it apart from every deck session name."""
@@ -29,22 +29,11 @@ BEST_EFFORT = "best-effort"
 RELIABLE = "reliable"
 
 
-class Priority(IntEnum):
-    """Lower sorts first: critical messages overtake everything queued before them."""
-
-    CRITICAL = 0
-    HIGH = 1
-    NORMAL = 2
-    LOW = 3
-
-    @classmethod
-    def parse(cls, name: str) -> Priority:
-        try:
-            return cls[name.upper()]
-        except KeyError:
-            raise BadFrameError(
-                f"priority must be critical, high, normal or low, got {name!r}"
-            ) from None
+def parse_priority(name: str) -> Priority:
+    try:
+        return Priority[name.upper()]
+    except KeyError:
+        raise BadFrameError(f"priority must be {', '.join(PRIORITY_NAMES)}, got {name!r}") from None
 
 
 _ids = map(f"m{secrets.token_hex(3)}-{{}}".format, itertools.count(1))
@@ -81,7 +70,6 @@ class _Wire(msgspec.Struct):
 
 
 _encode_wire = msgspec.json.Encoder().encode
-_PRIORITY_NAMES = ("critical", "high", "normal", "low")
 
 
 def payload_size(payload: Any) -> int:
@@ -146,7 +134,7 @@ class Message(msgspec.Struct, eq=False, gc=False):
         if self._wire is None:
             wire = _Wire(
                 self.id, self.route, self.target, self.sender, self.receivers,
-                _PRIORITY_NAMES[self.priority], RELIABLE if self.reliable else BEST_EFFORT,
+                PRIORITY_NAMES[self.priority], RELIABLE if self.reliable else BEST_EFFORT,
                 self.ttl, self.correlation_id, self.reply_to, self.timestamp,
                 self.not_before or None, self.payload,
             )  # fmt: skip

@@ -42,6 +42,7 @@ from pydantic import (
 from engine.deck.checks import VERBATIM, deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
+from engine.deck.priorities import PriorityName
 from engine.deck.sizes import OptionalMemorySize  # noqa: TC001 (pydantic needs it)
 from engine.errors import DeckError
 
@@ -65,8 +66,7 @@ _COMMON_SIGNALS = "TERM, INT, HUP, QUIT, KILL, USR1, USR2"
 
 Cols = Annotated[int, Field(ge=2, le=1000)]
 Rows = Annotated[int, Field(ge=2, le=500)]
-Priority = Literal["critical", "high", "normal", "low"]
-PRIORITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+Priority = PriorityName
 
 
 class _Spec(BaseModel):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from engine.deck.spec import PRIORITY_RANK
+from engine.deck.priorities import PRIORITY_RANK
 from engine.scheduling.readiness import Outcome, Readiness, readiness
 from engine.states import SessionState
 

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from engine import LIVE_STATES
+from engine import LIVE_STATES, PRIORITY_RANK
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -25,13 +25,12 @@ COLUMNS = ("session", "state", "pid", "time", "att", "pri", "exit / reason")
 # Fixed widths: a column sized by whichever states and reasons happened to be seen would
 # make the layout depend on timing (and the snapshots flaky).
 WIDTHS = (16, 10, 7, 7, 3, 8, 60)
-PRIORITY_RANK = {"critical": -1, "high": 0, "normal": 1, "low": 2}
 SORTS: dict[str, Callable[[SessionInfo], Any]] = {
     "deck order": lambda info: 0,
     "name": lambda info: info.name,
     "state": lambda info: str(info.state),
     "run time": lambda info: -(runtime(info) or 0.0),
-    "priority": lambda info: PRIORITY_RANK.get(info.priority, 1),
+    "priority": lambda info: PRIORITY_RANK.get(info.priority, PRIORITY_RANK["normal"]),
 }
 MASK = "·"
 PID = re.compile(r"pid \d+")
