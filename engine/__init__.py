@@ -155,6 +155,9 @@ if TYPE_CHECKING:
         ScreenSnapshot as ScreenSnapshot,
     )
     from engine.screen import (
+        ScreenStatus as ScreenStatus,
+    )
+    from engine.screen import (
         Style as Style,
     )
     from engine.screen import (
@@ -246,6 +249,7 @@ _WHERE: dict[str, str] = {
     "TerminalModes": "engine.screen",
     "ScreenSnapshot": "engine.screen",
     "ScreenDelta": "engine.screen",
+    "ScreenStatus": "engine.screen",
     "line_text": "engine.screen",
     "EngineAPI": "engine.api",
     "Engine": "engine.engine",

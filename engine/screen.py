@@ -63,6 +63,20 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
+class ScreenStatus:
+    """What a screen shows besides its rows: the cursor, the title, the input modes the
+    program asked for, and which buffer is up. Defined once, carried by every snapshot and
+    delta (and sent as the wire fields `cursor`, `title`, `modes`, `alternate`)."""
+
+    cursor_row: int = 0
+    cursor_col: int = 0
+    cursor_visible: bool = True
+    title: str = ""
+    modes: TerminalModes = TerminalModes()
+    alternate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ScreenSnapshot:
     """Everything a late joiner needs to paint the screen from nothing."""
 
@@ -70,12 +84,7 @@ class ScreenSnapshot:
     rows: int
     revision: int
     lines: tuple[StyledLine, ...]
-    cursor_row: int
-    cursor_col: int
-    cursor_visible: bool
-    title: str
-    modes: TerminalModes
-    alternate: bool
+    status: ScreenStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +95,7 @@ class ScreenDelta:
     cols: int
     rows: int
     changed: tuple[tuple[int, StyledLine], ...]
-    cursor_row: int
-    cursor_col: int
-    cursor_visible: bool
-    title: str
-    modes: TerminalModes
-    alternate: bool
+    status: ScreenStatus
 
 
 # One pass over decoded text; ESC is a literal prefix, so SGR-heavy floods stay cheap.
@@ -338,11 +342,11 @@ class Screen:
 
     def snapshot(self) -> ScreenSnapshot:
         lines = tuple(self.line(row) for row in range(self._rows))
-        return ScreenSnapshot(self._cols, self._rows, self._revision, lines, *self._status())
+        return ScreenSnapshot(self._cols, self._rows, self._revision, lines, self._status())
 
     def delta(self, since: int) -> ScreenDelta:
         changed = tuple((row, self.line(row)) for row in self.changed_since(since))
-        return ScreenDelta(self._revision, self._cols, self._rows, changed, *self._status())
+        return ScreenDelta(self._revision, self._cols, self._rows, changed, self._status())
 
     def text(self) -> list[str]:
         return [line.text.rstrip() for line in self._vt.view()]
@@ -376,9 +380,9 @@ class Screen:
         for row in rows:
             row_rev[row] = revision
 
-    def _status(self) -> tuple[int, int, bool, str, TerminalModes, bool]:
+    def _status(self) -> ScreenStatus:
         c = self.cursor
-        return (c.row, c.col, c.visible, self._title, self._modes, self._alternate)
+        return ScreenStatus(c.row, c.col, c.visible, self._title, self._modes, self._alternate)
 
     def _cpr(self) -> bytes:
         c = self.cursor

@@ -179,7 +179,7 @@ def test_cursor_move_alone_advances_revision_without_changed_rows() -> None:
     screen.feed(b"\x1b[3;3H")
     assert screen.revision > before
     assert screen.changed_since(before) == []
-    assert screen.delta(before).cursor_row == 2
+    assert screen.delta(before).status.cursor_row == 2
 
 
 def test_unchanged_lines_are_reused_from_cache() -> None:
@@ -202,10 +202,14 @@ def test_resize_marks_every_row_changed() -> None:
 
 def test_snapshot_holds_everything_a_late_joiner_needs() -> None:
     snap = fed(b"\x1b]2;job\x07\x1b[?2004hhi").snapshot()
-    assert (snap.cols, snap.rows, snap.title, snap.alternate) == (20, 5, "job", False)
+    assert (snap.cols, snap.rows, snap.status.title, snap.status.alternate) == (20, 5, "job", False)
     assert snap.lines[0][0][0].startswith("hi")
-    assert (snap.cursor_row, snap.cursor_col, snap.cursor_visible) == (0, 2, True)
-    assert snap.modes.bracketed_paste
+    assert (snap.status.cursor_row, snap.status.cursor_col, snap.status.cursor_visible) == (
+        0,
+        2,
+        True,
+    )
+    assert snap.status.modes.bracketed_paste
 
 
 def test_scrollback_is_bounded_and_readable() -> None:

@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 from engine.deck.spec import DeckSpec, SessionSpec
 from engine.events import Event, ScreenChanged
 from engine.remote.protocol import screen_from_wire, statistics_from_wire
-from engine.screen import ScreenDelta, ScreenSnapshot, TerminalModes
+from engine.screen import ScreenDelta, ScreenSnapshot, ScreenStatus
 from engine.sessions.session import SessionInfo
 
 if TYPE_CHECKING:
@@ -36,11 +36,7 @@ class ScreenMirror:
 
     @property
     def alternate(self) -> bool:
-        return self._snap.alternate
-
-    def _status(self) -> tuple[int, int, bool, str, TerminalModes, bool]:
-        s = self._snap
-        return (s.cursor_row, s.cursor_col, s.cursor_visible, s.title, s.modes, s.alternate)
+        return self._snap.status.alternate
 
     def apply(self, update: ScreenSnapshot | ScreenDelta) -> None:
         if (update.cols, update.rows) != (self._snap.cols, self._snap.rows):
@@ -54,21 +50,20 @@ class ScreenMirror:
             for row, line in update.changed:
                 self._lines[row], self._row_rev[row] = line, update.revision
         u = update
-        status = (u.cursor_row, u.cursor_col, u.cursor_visible, u.title, u.modes, u.alternate)
-        self._snap = ScreenSnapshot(u.cols, u.rows, u.revision, (), *status)
+        self._snap = ScreenSnapshot(u.cols, u.rows, u.revision, (), u.status)
 
     def snapshot(self) -> ScreenSnapshot:
         s = self._snap
-        return ScreenSnapshot(s.cols, s.rows, s.revision, tuple(self._lines), *self._status())
+        return ScreenSnapshot(s.cols, s.rows, s.revision, tuple(self._lines), s.status)
 
     def delta(self, since: int) -> ScreenDelta:
         s = self._snap
         changed = tuple((r, self._lines[r]) for r, rev in enumerate(self._row_rev) if rev > since)
-        return ScreenDelta(s.revision, s.cols, s.rows, changed, *self._status())
+        return ScreenDelta(s.revision, s.cols, s.rows, changed, s.status)
 
 
 def _blank(cols: int, rows: int) -> ScreenSnapshot:
-    return ScreenSnapshot(cols, rows, 0, ((),) * rows, 0, 0, True, "", TerminalModes(), False)
+    return ScreenSnapshot(cols, rows, 0, ((),) * rows, ScreenStatus())
 
 
 class Mirror:
@@ -137,8 +132,8 @@ class Mirror:
         else:
             mirror.apply(update)
         info = self.infos.get(name)
-        shown = (update.title, update.cols, update.rows)
+        shown = (update.status.title, update.cols, update.rows)
         if info is not None and (info.title, info.cols, info.rows) != shown:
-            fields = {"title": update.title, "cols": update.cols, "rows": update.rows}
+            fields = {"title": update.status.title, "cols": update.cols, "rows": update.rows}
             self.infos[name] = info.model_copy(update=fields)
         return ScreenChanged(session=name, revision=update.revision)

@@ -21,7 +21,14 @@ from engine.bus import errors as bus_errors
 from engine.bus.stats import BusStatistics
 from engine.remote import errors as remote_errors
 from engine.scheduling.figures import SchedulerStatistics
-from engine.screen import DEFAULT_STYLE, ScreenDelta, ScreenSnapshot, Style, TerminalModes
+from engine.screen import (
+    DEFAULT_STYLE,
+    ScreenDelta,
+    ScreenSnapshot,
+    ScreenStatus,
+    Style,
+    TerminalModes,
+)
 from engine.terminals.pool import PoolStatistics
 
 if TYPE_CHECKING:
@@ -131,14 +138,15 @@ def line_from_wire(line: list[list[Any]]) -> StyledLine:
 
 def screen_to_wire(screen: ScreenSnapshot | ScreenDelta) -> dict[str, Any]:
     """A snapshot carries every row (`lines`), a delta only the changed ones (`changed`)."""
+    status = screen.status
     wire: dict[str, Any] = {
         "revision": screen.revision,
         "cols": screen.cols,
         "rows": screen.rows,
-        "cursor": [screen.cursor_row, screen.cursor_col, screen.cursor_visible],
-        "title": screen.title,
-        "modes": screen.modes,
-        "alternate": screen.alternate,
+        "cursor": [status.cursor_row, status.cursor_col, status.cursor_visible],
+        "title": status.title,
+        "modes": status.modes,
+        "alternate": status.alternate,
     }
     if isinstance(screen, ScreenSnapshot):
         wire["lines"] = [line_to_wire(line) for line in screen.lines]
@@ -149,12 +157,12 @@ def screen_to_wire(screen: ScreenSnapshot | ScreenDelta) -> dict[str, Any]:
 
 def screen_from_wire(wire: dict[str, Any]) -> ScreenSnapshot | ScreenDelta:
     cursor, modes = wire["cursor"], TerminalModes(**wire["modes"])
-    status = (cursor[0], cursor[1], cursor[2], wire["title"], modes, wire["alternate"])
+    status = ScreenStatus(cursor[0], cursor[1], cursor[2], wire["title"], modes, wire["alternate"])
     if "lines" in wire:
         lines = tuple(line_from_wire(line) for line in wire["lines"])
-        return ScreenSnapshot(wire["cols"], wire["rows"], wire["revision"], lines, *status)
+        return ScreenSnapshot(wire["cols"], wire["rows"], wire["revision"], lines, status)
     changed = tuple((row, line_from_wire(line)) for row, line in wire["changed"])
-    return ScreenDelta(wire["revision"], wire["cols"], wire["rows"], changed, *status)
+    return ScreenDelta(wire["revision"], wire["cols"], wire["rows"], changed, status)
 
 
 # -- statistics ---------------------------------------------------------------------------

@@ -76,8 +76,9 @@ class TerminalPane(ScrollView, can_focus=True):
         self._shape = (snap.cols, snap.rows)
         self._row_rev = [snap.revision] * snap.rows
         self._revision = snap.revision
-        self._cursor = (snap.cursor_row, snap.cursor_col, snap.cursor_visible)
-        self.modes, self.title = snap.modes, snap.title
+        status = snap.status
+        self._cursor = (status.cursor_row, status.cursor_col, status.cursor_visible)
+        self.modes, self.title = status.modes, status.title
         self._strips.clear()
 
     def pull(self) -> None:
@@ -95,8 +96,9 @@ class TerminalPane(ScrollView, can_focus=True):
                 self._lines[row] = line
                 self._row_rev[row] = delta.revision
             self._revision = delta.revision
-            self._cursor = (delta.cursor_row, delta.cursor_col, delta.cursor_visible)
-            self.modes, self.title = delta.modes, delta.title
+            status = delta.status
+            self._cursor = (status.cursor_row, status.cursor_col, status.cursor_visible)
+            self.modes, self.title = status.modes, status.title
             if self._history is None:
                 rows = [row for row, _ in delta.changed]
                 if self.has_focus:  # the cursor is drawn only while focused
