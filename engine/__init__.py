@@ -80,6 +80,12 @@ if TYPE_CHECKING:
         WorkspaceError as WorkspaceError,
     )
     from engine.events import (
+        BUS_EVENTS as BUS_EVENTS,
+    )
+    from engine.events import (
+        BusEvent as BusEvent,
+    )
+    from engine.events import (
         BusMessageAcked as BusMessageAcked,
     )
     from engine.events import (
@@ -138,6 +144,9 @@ if TYPE_CHECKING:
     )
     from engine.events import (
         TerminalRecycled as TerminalRecycled,
+    )
+    from engine.events import (
+        is_bus_event as is_bus_event,
     )
     from engine.scheduling.figures import (
         SchedulerStatistics as SchedulerStatistics,
@@ -242,6 +251,9 @@ _WHERE: dict[str, str] = {
     "ClientDetached": "engine.events",
     "CommandRefused": "engine.events",
     "BusTrafficSampled": "engine.events",
+    "BusEvent": "engine.events",
+    "BUS_EVENTS": "engine.events",
+    "is_bus_event": "engine.events",
     "ColorValue": "engine.screen",
     "Style": "engine.screen",
     "DEFAULT_STYLE": "engine.screen",

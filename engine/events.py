@@ -7,6 +7,7 @@ in-process and over a socket (`Event` parses any of them).
 from __future__ import annotations
 
 import time
+import typing
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -245,6 +246,11 @@ BusEvent = (
     | BusRequestRefused
     | BusTrafficSampled
 )
+BUS_EVENTS: tuple[type[_Event], ...] = typing.get_args(BusEvent)
+
+
+def is_bus_event(event: object) -> typing.TypeGuard[BusEvent]:
+    return isinstance(event, BUS_EVENTS)
 
 
 Event = Annotated[

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from engine import BusMessageRedelivered, BusMessageRouted
 from engine.screen import Style, TerminalModes
 from engine.states import SessionState
 from themes import load_themes
@@ -60,16 +61,22 @@ def test_ansi_colours_come_from_the_theme_and_256_colours_are_exact() -> None:
     assert line_strip((("hello", Style()),), 3, dark).text == "hel"
 
 
-def test_bus_rows_read_engine_bus_events_by_field_name() -> None:
-    row = BusRow.from_event(
-        "bus-message-routed",
-        {"route": "jobs", "sender": "a", "target": "b", "reliable": True, "mailboxes": 2},
-    )
-    assert (row.kind, row.topic, row.route, row.reliability) == (
-        "message-routed", "jobs", "a → b", "reliable"
+def test_bus_rows_show_each_typed_bus_event_where_the_operator_looks_for_it() -> None:
+    routed = {"id": "m1", "sender": "a", "reliable": True, "priority": "normal", "mailboxes": 2}
+    row = BusRow.from_event(BusMessageRouted(route="topic", target="jobs.x", **routed))
+    assert (row.kind, row.topic, row.route, row.reliability, row.detail) == (
+        "message-routed", "jobs.x", "a → topic", "reliable", "2 mailboxes"
     )  # fmt: skip
     assert row.matches("jobs")
     assert not row.matches("nothing")
+    direct = BusRow.from_event(BusMessageRouted(route="direct", target="b", **routed))
+    assert (direct.topic, direct.route) == ("(direct)", "a → b")
+    again = BusRow.from_event(
+        BusMessageRedelivered(id="m1", mailbox="b", attempt=2, reason="ack-timeout")
+    )
+    assert (again.kind, again.topic, again.detail) == (
+        "message-redelivered", "b", "ack-timeout · attempt 2"
+    )  # fmt: skip
 
 
 def test_grid_layout_for_one_to_nine_panes() -> None:

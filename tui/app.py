@@ -158,7 +158,7 @@ class ControlRoom(Operations):
     def on_bus_observed(self, message: BusObserved) -> None:
         if not self.room_ready:
             return
-        self.screen_stack[0].query_one(BusPanel).add_event(message.kind, message.fields)
+        self.screen_stack[0].query_one(BusPanel).add_event(message.event)
 
     def on_run_ended(self, message: RunEnded) -> None:
         verdict = "every session completed" if message.ok else "some sessions did not complete"

@@ -7,17 +7,17 @@ traffic are facts that must each be shown, so they are never coalesced.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from engine import PoolSampled, RunFinished, ScreenChanged, SessionStateChanged
+from engine import PoolSampled, RunFinished, ScreenChanged, SessionStateChanged, is_bus_event
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
     from textual.message_pump import MessagePump
 
-    from engine import Event
+    from engine import BusEvent, Event
 
 
 class SessionUpdated(Message):
@@ -51,12 +51,11 @@ class PoolUpdated(Message):
 
 
 class BusObserved(Message):
-    """A bus event (any `bus-*` kind), as its plain fields."""
+    """A bus event, typed as the engine made it (engine/events.py `BusEvent`)."""
 
-    def __init__(self, kind: str, fields: dict[str, Any]) -> None:
+    def __init__(self, event: BusEvent) -> None:
         super().__init__()
-        self.kind = kind
-        self.fields = fields
+        self.event = event
 
 
 class RunEnded(Message):
@@ -82,10 +81,8 @@ def translate(event: object) -> Message | None:
         return PoolUpdated(event)
     if isinstance(event, RunFinished):
         return RunEnded(event.ok, event.summary_path)
-    kind = getattr(event, "kind", "")
-    if isinstance(kind, str) and kind.startswith("bus"):
-        dump = getattr(event, "model_dump", None)
-        return BusObserved(kind, dump(mode="json") if callable(dump) else {})
+    if is_bus_event(event):
+        return BusObserved(event)
     return None
 
 

@@ -1,9 +1,9 @@
 """The bus panel: a live, filterable log of bus traffic with counters per event kind.
 
-It reads bus events by field name (route, sender, target, reliable, mailbox, reason…), so
-a new bus event shows up without a change here; counters come from the engine's traffic
-samples, which also count messages not reported one by one. Until the first event
-arrives it explains how sessions publish.
+Each kind of bus event (engine/events.py `BusEvent`) has its own row, read from its typed
+fields, so a renamed field fails mypy here rather than showing a blank; counters come from
+the engine's traffic samples, which also count messages not reported one by one. Until the
+first event arrives it explains how sessions publish.
 """
 
 from __future__ import annotations
@@ -11,13 +11,26 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
+from engine import (
+    BusMessageAcked,
+    BusMessageDeadLettered,
+    BusMessageDropped,
+    BusMessageExpired,
+    BusMessageRedelivered,
+    BusMessageRouted,
+    BusRequestRefused,
+    BusTrafficSampled,
+)
+
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+
+    from engine import BusEvent
 
 KEEP = 500
 COUNTED = ("routed", "acked", "redelivered", "expired", "dropped", "dead_lettered", "refused")
@@ -26,13 +39,6 @@ EMPTY = (
     "Sessions publish from inside\ntheir terminal:\n\n"
     "  swarmdeck bus publish \\\n    TOPIC '{\"n\": 1}'\n"
 )
-
-
-def _first(fields: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        if fields.get(name) not in (None, ""):
-            return fields[name]
-    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,31 +51,53 @@ class BusRow:
     reliability: str
 
     @classmethod
-    def from_event(cls, kind: str, fields: dict[str, Any]) -> BusRow:
-        receivers = _first(fields, "target", "receivers", "session", "mailbox")
-        if isinstance(receivers, list):
-            receivers = ", ".join(map(str, receivers)) or "—"
-        sender = _first(fields, "sender", "source")
-        reliable = _first(fields, "reliability", "reliable")
-        if isinstance(reliable, bool):
-            reliable = "reliable" if reliable else "best effort"
-        detail = _first(fields, "reason", "code", "size")
-        if "mailboxes" in fields:
-            detail = f"{fields['mailboxes']} mailboxes"
-        if "attempt" in fields or "attempts" in fields:
-            detail = f"{detail} · attempt {_first(fields, 'attempt', 'attempts')}"
+    def from_event(cls, event: BusEvent) -> BusRow:
+        """One row per kind of event, each field read by name from its typed model."""
+        topic, route, reliability, detail = "—", "", "", ""
+        match event:
+            case BusMessageRouted():
+                topic, route = _addressed(event)
+                reliability = _delivery(event.reliable)
+                detail = f"{event.mailboxes} mailboxes"
+            case BusMessageAcked():
+                topic, route = event.mailbox, f"{event.session} acked"
+            case BusMessageRedelivered():
+                topic, detail = event.mailbox, f"{event.reason} · attempt {event.attempt}"
+            case BusMessageExpired():
+                topic, reliability = event.mailbox, _delivery(event.reliable)
+            case BusMessageDropped():
+                topic, detail = event.mailbox, event.reason
+            case BusMessageDeadLettered():
+                topic, detail = event.mailbox, f"{event.reason} · attempt {event.attempts}"
+            case BusRequestRefused():
+                topic, route = event.op, f"{event.session or '?'} refused"
+                detail = f"{event.code}: {event.reason}"
         return cls(
-            at=float(fields.get("at") or time.time()),
-            kind=kind.removeprefix("bus-").removeprefix("bus"),
-            topic=str(_first(fields, "topic", "route", "mailbox") or "—"),
-            route=f"{sender or '?'} → {receivers or '*'}",
-            detail=str(detail),
-            reliability=str(reliable),
+            at=event.at,
+            kind=event.kind.removeprefix("bus-"),
+            topic=topic,
+            route=route,
+            detail=detail,
+            reliability=reliability,
         )
 
     def matches(self, text: str) -> bool:
         text = text.strip().lower()
         return not text or any(text in part.lower() for part in (self.kind, self.topic, self.route))
+
+
+def _addressed(event: BusMessageRouted) -> tuple[str, str]:
+    """(topic column, from → to): a topic, queue or group is named where topics go; a
+    direct message names its receiver, a broadcast reaches everyone."""
+    if event.route == "direct":
+        return "(direct)", f"{event.sender} → {event.target}"
+    if event.route == "broadcast":
+        return "(broadcast)", f"{event.sender} → *"
+    return event.target, f"{event.sender} → {event.route}"
+
+
+def _delivery(reliable: bool) -> str:
+    return "reliable" if reliable else "best effort"
 
 
 class BusPanel(Vertical):
@@ -91,16 +119,16 @@ class BusPanel(Vertical):
         for column in ("time", "event", "topic", "from → to", "delivery", "detail"):
             log.add_column(column)
 
-    def add_event(self, kind: str, fields: dict[str, Any]) -> None:
+    def add_event(self, event: BusEvent) -> None:
         """Per-message events become rows; traffic samples (which also count the messages
         the engine did not report one by one) feed the counters."""
         self.remove_class("-empty")
-        if kind == "bus-traffic-sampled":
+        if isinstance(event, BusTrafficSampled):
             for name in COUNTED:
-                self.counts[name] += int(fields.get(name) or 0)
+                self.counts[name] += getattr(event, name)
             self._counters()
             return
-        row = BusRow.from_event(kind, fields)
+        row = BusRow.from_event(event)
         self.rows.append(row)
         if row.matches(self.query_one("#bus-filter", Input).value):
             self._add(row)
