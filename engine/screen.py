@@ -115,6 +115,9 @@ _FLAGS = {"1": "app_cursor", "2004": "bracketed_paste", "1004": "focus_events"}
 _MOUSE: dict[str, MouseMode] = {"9": "x10", "1000": "normal", "1002": "button", "1003": "any"}
 _ALTERNATE = frozenset({"47", "1047", "1049"})
 _REPLIES = {"5": b"\x1b[0n", "": b"\x1b[?62;22c", ">": b"\x1b[>1;10;0c"}
+# Leave the alternate screen, soft reset (DECSTR: charsets, pen, margins, origin, insert),
+# then autowrap and a visible cursor, which avt's DECSTR leaves as they were.
+_START_OVER = "\x1b[?1049l\x1b[!p\x1b[?7h\x1b[?25h"
 
 
 def line_text(line: StyledLine) -> str:
@@ -321,6 +324,15 @@ class Screen:
         if self._revision == before[0] and self._status() != before[1]:
             self._touch(())
         return b"".join(replies)
+
+    def start_over(self) -> None:
+        """A new attempt begins on this screen: what the last one left (charset, wrap,
+        origin, margins, pen, alternate screen, input modes, a split sequence) is reset;
+        its text stays, for the operator to read."""
+        self._decoder.reset()
+        self._tail = ""
+        self.feed_text(_START_OVER)
+        self._modes = TerminalModes()
 
     def resize(self, cols: int, rows: int) -> None:
         self._vt.resize(cols, rows)

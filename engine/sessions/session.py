@@ -32,7 +32,8 @@ from engine.sessions.job import Attempt, fresh_job, session_job, working_dir
 from engine.sessions.records import SessionRecords
 from engine.states import FINAL_STATES, SessionState, can_transition
 from engine.terminals.fresh import FreshTerminal
-from engine.terminals.pooled import Follow, PooledTerminal
+from engine.terminals.pooled import REPORT_GRACE, Follow, PooledTerminal
+from engine.terminals.terminal import Ended, ExitStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from engine.events import Event
     from engine.terminals.channel import JobRun
     from engine.terminals.pool import TerminalPool
-    from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal
+    from engine.terminals.terminal import Job, Terminal
 
 __all__ = ["Replica", "Session", "SessionInfo"]
 
@@ -74,6 +75,7 @@ class Session:
         self.attempts: list[AttemptInfo] = []
         self._attempt_open = False  # an admitted attempt not yet recorded in `attempts`
         self.attempt_number = 1  # of the current (or last) attempt, fixed when it begins
+        self._screen_attempt = 1  # the attempt the screen was last started for
         self.ready_at: float | None = None
         self.deck = deck
         self.run_dir = run_dir
@@ -101,6 +103,7 @@ class Session:
         self._stop_reason = "stopped by operator"
         self._timed_out = False
         self._exited = anyio.Event()
+        self._reported = anyio.Event()  # the job's end is known (its terminal may be lost)
         self._queue_scope: anyio.CancelScope | None = None
         self._records = SessionRecords(run_dir / "sessions", spec.name)
         self._tg: TaskGroup | None = None
@@ -183,7 +186,7 @@ class Session:
         self.started_at = self.ended_at = self.ready_at = None
         self._stop_requested = self._timed_out = False
         self._stop_reason = "stopped by operator"
-        self._exited = anyio.Event()
+        self._exited, self._reported = anyio.Event(), anyio.Event()
         self.queued_at = time.time()
         self._set_state(S.QUEUED, reason)
 
@@ -212,6 +215,7 @@ class Session:
         self._on_start = on_start
         self._attempt_open = True
         self.attempt_number = len(self.attempts) + 1
+        self._begin_screen()
         try:
             if follow is not None:
                 await self._follow_and_run(pool, follow, tg, on_exit)
@@ -225,6 +229,16 @@ class Session:
             self._follow_dropped = False
             if self.state is S.QUEUED:  # a dropped follower: it will run later
                 self._exited = anyio.Event()
+
+    def _begin_screen(self) -> None:
+        """A retry starts from a reset screen under a banner (once: a dropped follower
+        comes back with the same attempt number), before any of its output can come."""
+        number = self.attempt_number
+        if number > 1 and self._screen_attempt != number:
+            self._screen_attempt = number
+            self.screen.start_over()
+            self.screen.feed(f"\r\n--- attempt {number} ---\r\n".encode())
+            self._on_screen(self.name)
 
     def fail_unstarted(self, reason: str) -> None:
         """An admitted attempt that could not begin (no workspace); recorded as an attempt."""
@@ -348,8 +362,6 @@ class Session:
         returns, while this one's last output is still on its way (`Ended.drained`)."""
         number = self.attempt_number
         if not started:
-            if number > 1:
-                self.screen.feed(f"\r\n\x1b[0m--- attempt {number} ---\r\n".encode())
             self._records.expect(term, number, self.cols, self.rows)
             self._reply_to = term
             try:
@@ -367,6 +379,7 @@ class Session:
         await self._records.open(number, self.cols, self.rows)  # output is held meanwhile
         ended = await self._wait(term)
         self.exit, self.ended_at = ended.status, ended.ended_at
+        self._reported.set()
         return ended
 
     def _job(self) -> Job:
@@ -385,12 +398,19 @@ class Session:
     async def _wait(self, term: Terminal) -> Ended:
         timeout = self.spec.timeout if self.spec.timeout else float("inf")
         with anyio.move_on_after(timeout) as scope:
-            return await term.wait_exit(self.pid)
+            return await self._exit_of(term)
         if scope.cancelled_caught:
             self._timed_out = True
             assert self._tg is not None
             self._tg.start_soon(self._stop)
-        return await term.wait_exit(self.pid)
+        return await self._exit_of(term)
+
+    async def _exit_of(self, term: Terminal) -> Ended:
+        """The job's end; if its terminal died (or was given up), how it ended is unknown."""
+        try:
+            return await term.wait_exit(self.pid)
+        except TerminalError:
+            return Ended(ExitStatus(None), _nothing_more, time.time())
 
     def _completes(self, status: ExitStatus) -> bool:
         return status.ok and not self._timed_out and not self._stop_requested
@@ -410,9 +430,8 @@ class Session:
         # Once the job has exited, its terminal may already run the next session's job:
         # answers to the ended job's last queries must not become that job's input.
         term = self._reply_to
-        if replies and self.exit is None and term is not None and term.answering():
-            assert self._tg is not None
-            self._tg.start_soon(term.write, replies)
+        if replies and self.exit is None and term is not None:
+            term.answer(replies)
         self._on_screen(self.name)
 
     def flush_recording(self) -> None:
@@ -471,10 +490,17 @@ class Session:
             term.drop_next()  # a job being stopped may still exit 0: it gets no follower
         term.signal_job(self.spec.stop_signal, self.pid)
         term.signal_job(signal.SIGCONT, self.pid)  # a stopped process cannot act on SIGTERM
-        with anyio.move_on_after(self.spec.stop_grace):
-            await self._exited.wait()
-        if not self._exited.is_set() and self.exit is None:
-            term.signal_job(signal.SIGKILL, self.pid)
+        if await self._ends_within(self.spec.stop_grace):
+            return
+        term.signal_job(signal.SIGKILL, self.pid)
+        if isinstance(term, PooledTerminal) and not await self._ends_within(REPORT_GRACE):
+            await term.abandon()  # its launcher is wedged: the job's end will never be told
+
+    async def _ends_within(self, seconds: float) -> bool:
+        """Whether the job's end is known within `seconds`."""
+        with anyio.move_on_after(seconds):
+            await self._reported.wait()
+        return self._reported.is_set() or self._exited.is_set()
 
     async def send_input(self, data: bytes) -> None:
         await self._require(S.ACTIVE, S.PAUSED).write(data)
@@ -533,3 +559,7 @@ class Session:
             queue_wait=(start or ended) - ready if ready else None,
             run_time=ended - start if start is not None else None,
         )
+
+
+async def _nothing_more() -> None:
+    """A lost terminal's output has ended with it."""

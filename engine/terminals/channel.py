@@ -42,6 +42,7 @@ class JobRun:
     taking_over: bool = False  # a follower its predecessor's exit started
     at_risk: bool = False  # the relay died before its end marker came through
     status: ExitStatus | None = None
+    restored: bool = True  # the launcher put the tty back and wrote the end marker
     ended_at: float | None = None
     on_drop: Callable[[], None] | None = None  # a follower that will never run
 
@@ -67,6 +68,7 @@ class LauncherChannel:
         self.launcher_pid: int | None = None
         self.ready = anyio.Event()
         self.pong = anyio.Event()
+        self.clean = True  # the last pong: the tty is as the launcher's restore left it
         self._ids = itertools.count(1)
         self._scope: anyio.CancelScope | None = None
         self._done = anyio.Event()
@@ -173,6 +175,7 @@ class LauncherChannel:
             if dropped is not None:
                 self._drop(dropped)
         elif ev == "pong":
+            self.clean = bool(msg.get("clean", True))
             self.pong.set()
         elif ev == "ready":
             self.launcher_pid = int(msg["pid"])
@@ -188,6 +191,7 @@ class LauncherChannel:
             int(sig) if sig is not None else None,
         )
         run.ended_at = float(msg["at"])
+        run.restored = bool(msg.get("restored", True))
         self.current = None
         self._on_exited(run)
         follower, self.follower = self.follower, None

@@ -36,6 +36,7 @@ class FreshTerminal(Terminal):
         """Size the PTY for the job and spawn it as the PTY's session leader."""
         self.resize(job.cols, job.rows)
         self._sink = sink
+        self._tg = tg
         tg.start_soon(self._read_loop)
         env = base_env(job.env)
         self._popen = spawn_on_pty(job.argv, self._slave, env=env, cwd=job.cwd)

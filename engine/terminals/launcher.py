@@ -6,16 +6,19 @@ fork + exec when it must print why the job cannot start), makes that group the t
 foreground group and waits for it without WUNTRACED, so SIGSTOP from the
 engine never wakes it (no "Stopped" message, no terminal grab as a job-control shell would
 do). When the job ends it kills leftovers (it is a child subreaper, so orphaned
-descendants come back to it), restores the tty modes, flushes input, writes the output
-boundary marker through the PTY and reports the exit status on the control socket.
+descendants come back to it), restores the tty (`_Tty`: foreground group, modes, file status
+flags, flow control; echo stays off until the next job starts), flushes input, writes the
+output boundary marker through the PTY (never blocking for more than RESTORE_DEADLINE) and
+reports the exit status on the control socket, saying whether the terminal was restored.
 
 Requests: `run` {id, argv, env, cwd}; `next` {the same, cols, rows}: the job's follower,
 started the moment the running job exits 0, without waiting for the engine (under load
 that round trip costs milliseconds, bench/forkjoin.py); `drop` {id}: forget the follower;
 `ping`. Events: `ready`, `started` {id, pid, at}, `exited` {id, code, signal, leftovers,
-at, next: the follower's id if it starts now; a follower it does not name is dropped},
-`dropped` {id} (a follower dropped on request, or sent too late to follow anything),
-`pong`. The
+at, restored: false when the tty could not be put back or the marker not written (the
+engine then discards the terminal), next: the follower's id if it starts now; a follower
+it does not name is dropped}, `dropped` {id} (a follower dropped on request, or sent too
+late to follow anything), `pong` {clean: the tty is as the restore left it}. The
 `at` times (wall clock) are taken just before the fork and right after the reap, as the
 shell's `time` does, so the engine's own wake-ups do not count in a job's run time.
 """
@@ -38,6 +41,7 @@ from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 ORPHAN_REAP_MS = 1000  # how often a running job's orphaned descendants are reaped
+RESTORE_DEADLINE = 5.0  # seconds the end marker may wait for room in the PTY
 _JOB_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 # What a job gets back at default: the launcher ignores the job signals, Python SIGPIPE/XFSZ.
 _DEFAULT_SIGNALS = (*_JOB_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ)
@@ -189,12 +193,87 @@ class _Channel:
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
 
 
+class _Tty:
+    """The PTY as the launcher found it, and how to put it back after each job.
+
+    A job shares the launcher's open file description of the PTY, so O_NONBLOCK set by a
+    job stays for the next one unless the file status flags are restored too; and one that
+    stopped output (tcflow TCOOFF, or Ctrl-S typed into it) would block every later write.
+    Between jobs echo is off: a late answer to an ended job's terminal query must not be
+    echoed onto any screen (the input is flushed again when the next job starts).
+    """
+
+    def __init__(self) -> None:
+        self.modes = termios.tcgetattr(0)
+        self.flags = fcntl.fcntl(0, fcntl.F_GETFL)
+        quiet = termios.tcgetattr(0)
+        quiet[3] &= ~(termios.ECHO | termios.ECHONL)
+        termios.tcsetattr(0, termios.TCSANOW, quiet)
+        self.quiet = termios.tcgetattr(0)  # as the kernel keeps it, to compare with
+        # Its own description of the PTY, non-blocking: no job can change how it writes.
+        self.out = os.open(os.ttyname(0), os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+
+    def for_job(self) -> None:
+        """Just before a job starts: nothing typed or answered meanwhile, the init's modes."""
+        termios.tcflush(0, termios.TCIFLUSH)
+        termios.tcsetattr(0, termios.TCSANOW, self.modes)
+
+    def hush(self) -> None:
+        """Echo off at once, before the leftovers are killed: answers may be on their way."""
+        with contextlib.suppress(OSError):
+            termios.tcsetattr(0, termios.TCSANOW, self.quiet)
+
+    def restore(self, marker: bytes) -> bool:
+        """After a job: take the terminal back and write the marker; False if it failed."""
+        try:
+            with contextlib.suppress(OSError):
+                os.tcsetpgrp(0, os.getpgrp())
+            termios.tcsetattr(0, termios.TCSANOW, self.quiet)
+            fcntl.fcntl(0, fcntl.F_SETFL, self.flags)
+            termios.tcflow(0, termios.TCOON)
+            termios.tcflush(0, termios.TCIFLUSH)
+        except OSError:
+            return False
+        return self.clean() and self._write(marker)
+
+    def clean(self) -> bool:
+        """Modes and file status flags are as a restore leaves them."""
+        try:
+            modes, flags = termios.tcgetattr(0), fcntl.fcntl(0, fcntl.F_GETFL)
+        except OSError:
+            return False
+        return modes == self.quiet and flags == self.flags
+
+    def _write(self, data: bytes) -> bool:
+        """Write all of data within RESTORE_DEADLINE. A reader slow to drain (a flood the
+        engine is still digesting) makes room in time; output stopped again meanwhile
+        (Ctrl-S typed just now) is restarted at every tick."""
+        deadline = time.monotonic() + RESTORE_DEADLINE
+        poller = select.poll()
+        poller.register(self.out, select.POLLOUT)
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.out, view) :]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                return False
+            if time.monotonic() > deadline:
+                return False
+            if not poller.poll(100):
+                with contextlib.suppress(OSError):
+                    termios.tcflow(0, termios.TCOON)
+        return True
+
+
 class Launcher:
     """Serves the engine's requests; runs one job at a time, and its follower."""
 
     def __init__(self, chan: _Channel, marker: bytes) -> None:
         self.chan, self.marker = chan, marker
-        self.saved = termios.tcgetattr(0)
+        self.tty = _Tty()
         self.follower: dict[str, Any] | None = None  # runs when the current job exits 0
 
     def serve(self) -> None:
@@ -216,7 +295,7 @@ class Launcher:
         """A request that does not start a job now: ping, next (a follower), drop (it)."""
         op = req["op"]
         if op == "ping":
-            self.chan.send({"ev": "pong"})
+            self.chan.send({"ev": "pong", "clean": self.tty.clean()})
         elif op == "next":
             if self.follower is not None:
                 self.chan.send({"ev": "dropped", "id": self.follower["id"]})
@@ -234,20 +313,20 @@ class Launcher:
     def _run_one(self, req: dict[str, Any]) -> dict[str, Any] | None:
         if req["op"] == "next":
             _set_size(int(req["cols"]), int(req["rows"]))
+        self.tty.for_job()
         started = time.time()  # like the shell's `time`: from just before the fork
         pid = _spawn(req) or _fork(req, self.chan.sock)
         self.chan.send({"ev": "started", "id": req["id"], "pid": pid, "at": started})
         status = self._wait(pid)
         ended = time.time()
+        self.tty.hush()
         leftovers = _reap_all(pid)
-        os.tcsetpgrp(0, os.getpgrp())
-        termios.tcsetattr(0, termios.TCSANOW, self.saved)
-        termios.tcflush(0, termios.TCIFLUSH)
-        os.write(1, self.marker)
+        restored = self.tty.restore(self.marker)
         self._answer_waiting()  # a drop sent before the job ended must count
         code = os.waitstatus_to_exitcode(status)
         follower, self.follower = self.follower, None
-        after = follower if follower is not None and code == 0 and self.chan.open else None
+        ok = code == 0 and restored and self.chan.open
+        after = follower if follower is not None and ok else None
         msg: dict[str, object] = {
             "ev": "exited",
             "id": req["id"],
@@ -255,6 +334,7 @@ class Launcher:
             "signal": -code if code < 0 else None,
             "leftovers": leftovers,
             "at": ended,
+            "restored": restored,
             "next": after["id"] if after is not None else None,  # any other follower: dropped
         }
         self.chan.send(msg)

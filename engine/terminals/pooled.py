@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 import anyio
 
 from engine.errors import SpawnError, TerminalError
+from engine.terminals import procs
 from engine.terminals.channel import JobRun, LauncherChannel
 from engine.terminals.procs import kill_session, reap
 from engine.terminals.pty import spawn_on_pty
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 FRESH_REPORT = 1.0  # seconds an exit report counts as a successful health check
 BOUNDARY_TIMEOUT = 2.0  # seconds the marker may trail the exit report before it counts lost
+REPORT_GRACE = 8.0  # seconds after SIGKILL the exit report may take (its restore: <= 5)
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
 
 
@@ -65,6 +67,7 @@ class PooledTerminal(Terminal):
         super().__init__(cols, rows, relay)
         self._pending = b""
         self._outputs: deque[JobRun] = deque()  # oldest first: the one receiving bytes
+        self._delivering: JobRun | None = None  # whose bytes a sink is handling now
         ctl, self._child_ctl = socket.socketpair()
         ctl.setblocking(False)
         self._channel = LauncherChannel(ctl, self._started, self._exited, self._dropped)
@@ -84,6 +87,7 @@ class PooledTerminal(Terminal):
             )
         self._sink = self._collect_init_output
         self._init_output = bytearray()
+        self._tg = tg
         tg.start_soon(self._read_loop)
         tg.start_soon(self._channel.read)
         self._popen = spawn_on_pty(
@@ -134,9 +138,9 @@ class PooledTerminal(Terminal):
             if at < 0:
                 break
             run = self._outputs.popleft()
+            run.output_done.set()  # before its last bytes: the job has ended, answer none
             if at:
-                run.sink(data[:at])
-            run.output_done.set()
+                self._sink_into(run, data[:at])
             data = data[at + len(self._marker) :]
         if not self._outputs:
             return  # nothing runs: between jobs the launcher writes nothing
@@ -145,12 +149,27 @@ class PooledTerminal(Terminal):
             self._pending = data[-keep:]
             data = data[:-keep]
         if data:
-            self._outputs[0].sink(data)
+            self._sink_into(self._outputs[0], data)
 
-    def answering(self) -> bool:
-        """Called from a sink: the job those bytes are from has not been reported ended
-        (after that, the terminal's input is the next job's)."""
-        return bool(self._outputs) and self._outputs[0].status is None
+    def _sink_into(self, run: JobRun, data: bytes) -> None:
+        self._delivering = run
+        try:
+            run.sink(data)
+        finally:
+            self._delivering = None
+
+    def answering(self) -> object:
+        """Called from a sink: the job those bytes are from (its JobRun), unless its end
+        was reported or its end marker seen (the terminal's input is then the next job's)."""
+        run = self._delivering
+        return run if run is not None and self._alive(run) else None
+
+    def _alive(self, job: object) -> bool:
+        """Not reported ended, no end marker seen, and (once its pid is known) its leader
+        not dead yet: the exit report and the marker may still be on their way."""
+        if not isinstance(job, JobRun) or job.status is not None or job.output_done.is_set():
+            return False
+        return job.pid is None or procs.alive(job.pid)
 
     # -- the launcher's reports (engine/terminals/channel.py) ---------------------------
     @property
@@ -163,6 +182,9 @@ class PooledTerminal(Terminal):
     def _exited(self, run: JobRun) -> None:
         self.job_pid = None
         self.idle_since = time.monotonic()
+        if not run.restored:  # never reuse it; its end marker may never come
+            self._closed = True
+            run.at_risk = True
 
     def _dropped(self, run: JobRun) -> None:
         if run in self._outputs:
@@ -290,7 +312,7 @@ class PooledTerminal(Terminal):
             self._channel.ping()
             with anyio.fail_after(timeout):
                 await self._channel.pong.wait()
-            return self._channel.failure is None
+            return self._channel.failure is None and self._channel.clean
         except (TimeoutError, TerminalError):
             return False
 
@@ -299,6 +321,16 @@ class PooledTerminal(Terminal):
 
     def _own_group(self) -> int | None:
         return self.launcher_pid
+
+    async def abandon(self) -> None:
+        """Its launcher did not report a killed job's end: kill everything on it now (how
+        the job ended is lost) and never reuse it; whoever waits for the job is woken."""
+        self._closed = True
+        await self.aclose()
+
+    @property
+    def reusable(self) -> bool:
+        return not self._closed and self._channel.failure is None
 
     async def aclose(self) -> None:
         """Kill the launcher and everything on this PTY, then release the fds."""

@@ -63,6 +63,11 @@ def process_state(pid: int) -> str:
     return st.state if st is not None else ""
 
 
+def alive(pid: int | None) -> bool:
+    """Running (or stopped), not ended: a zombie has exited, only its reaping is due."""
+    return pid is not None and process_state(pid) not in ("", "Z")
+
+
 def group_members(pgid: int) -> list[int]:
     """Pids whose process group is pgid."""
     return [pid for pid, st in _all() if st.pgrp == pgid]

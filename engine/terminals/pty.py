@@ -22,13 +22,21 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 _SETSID = shutil.which("setsid") or "/usr/bin/setsid"
+IUTF8 = 0o40000  # Linux's value; Python's termios names it only from 3.12
 
 
 def open_pty(cols: int, rows: int) -> tuple[int, int]:
-    """Return (master, slave); the master is non-blocking and neither fd is inherited."""
+    """Return (master, slave); the master is non-blocking and neither fd is inherited.
+
+    IUTF8 is set as tmux does: the text is UTF-8, so canonical-mode Backspace erases a
+    whole character, not its last byte. A pooled terminal's launcher keeps it through
+    every restore (it restores the modes it started with)."""
     master, slave = os.openpty()
     os.set_blocking(master, False)
     set_winsize(master, cols, rows)
+    modes = termios.tcgetattr(slave)
+    modes[0] |= IUTF8
+    termios.tcsetattr(slave, termios.TCSANOW, modes)
     return master, slave
 
 

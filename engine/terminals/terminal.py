@@ -21,12 +21,16 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import anyio
 
+from engine.errors import TerminalError
 from engine.terminals import procs
 from engine.terminals.pty import open_pty, read_available, set_winsize
+from engine.terminals.replies import ReplyStatistics, ReplyWriter
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
     from pathlib import Path
+
+    from anyio.abc import TaskGroup
 
     from engine.terminals.relay import PtyRelay
 
@@ -38,7 +42,7 @@ _ids = itertools.count(1)
 
 @dataclass(frozen=True)
 class ExitStatus:
-    """How a job ended: an exit code, or the signal that killed it."""
+    """How a job ended: an exit code, or the signal that killed it (neither: unknown)."""
 
     code: int | None
     signal: int | None = None
@@ -48,6 +52,8 @@ class ExitStatus:
         return self.code == 0
 
     def describe(self) -> str:
+        if self.code is None and self.signal is None:
+            return "exit status unknown: its terminal was lost"
         if self.signal is not None:
             return f"killed by {signal.Signals(self.signal).name}"
         return f"exit {self.code}"
@@ -98,6 +104,8 @@ class Terminal(ABC):
         self._sink: Callable[[bytes], None] | None = None
         self._eof = anyio.Event()
         self._write_lock = anyio.Lock()
+        self._replies = ReplyWriter(lambda: self.master, self._write_lock)
+        self._tg: TaskGroup | None = None  # where the reader runs, and any reply writes
         self._reader_scope: anyio.CancelScope | None = None
         self._reader_done: anyio.Event | None = None
         self._closed = False
@@ -183,10 +191,27 @@ class Terminal(ABC):
         if self._sink is not None:
             self._sink(data)
 
-    def answering(self) -> bool:
-        """Whether the job whose output is being delivered still reads its input: answers
-        to its terminal queries (cursor position, device attributes) may be written."""
-        return True
+    def answering(self) -> object:
+        """Called from a sink: the job whose output is being delivered, if it may still
+        read its input (answers to its terminal queries may be written), else None."""
+        return self.job_pid
+
+    def answer(self, data: bytes) -> None:
+        """Answer the terminal queries in the output being delivered (called from a sink):
+        bounded, and only into the input of the job that asked (engine/terminals/replies.py)."""
+        job = self.answering()
+        if job is None:
+            self._replies.dropped += len(data)
+        else:
+            self._replies.offer(job, data, self._alive, self._tg)
+
+    def _alive(self, job: object) -> bool:
+        """Job `job` (what `answering` said) still runs here: its exit is not reported,
+        its leader not dead yet (the exit report may still be on its way)."""
+        return job == self.job_pid and procs.alive(self.job_pid)
+
+    def reply_statistics(self) -> ReplyStatistics:
+        return self._replies.statistics()
 
     # -- input, size, signals -----------------------------------------------------------
     async def write(self, data: bytes) -> None:
@@ -198,6 +223,8 @@ class Terminal(ABC):
                     view = view[os.write(self.master, view) :]
                 except BlockingIOError:
                     await anyio.wait_writable(self.master)
+                except OSError as exc:  # closed: its job is gone, or being given up
+                    raise TerminalError(f"terminal #{self.id} is closed") from exc
 
     def resize(self, cols: int, rows: int) -> None:
         set_winsize(self.master, cols, rows)
@@ -278,6 +305,7 @@ class Terminal(ABC):
         if self._reader_done is not None:
             with anyio.CancelScope(shield=True):
                 await self._reader_done.wait()
+        await self._replies.aclose()
         self._detach()  # a terminal whose reader never started
         for fd in (self.master, self._slave):
             if fd >= 0:
