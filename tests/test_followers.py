@@ -13,9 +13,11 @@ import anyio
 import pytest
 
 from engine.deck.spec import PoolSpec
+from engine.errors import TerminalError
 from engine.events import SessionStateChanged
 from engine.states import SessionState as S
 from engine.terminals import pooled
+from engine.terminals.channel import JOB_TRANSITIONS, JobPhase, JobRun
 from engine.terminals.pool import open_pool
 from engine.terminals.pooled import PooledTerminal
 from engine.terminals.procs import process_state
@@ -62,7 +64,14 @@ def _long_then(second: str, command: str) -> str:
 
 def _waits_on(engine: Engine, follower: str, host: str) -> bool:
     term = engine.sessions[host].terminal
-    return term is not None and engine.sessions[follower].follow_terminal is term
+    handover = engine.sessions[follower].handover
+    return term is not None and handover is not None and handover.follow.terminal is term
+
+
+def _sent(engine: Engine, follower: str) -> bool:
+    """Its job is with the launcher, waiting for the job it follows to exit."""
+    handover = engine.sessions[follower].handover
+    return handover is not None and handover.run is not None
 
 
 async def test_with_every_slot_taken_the_next_sessions_follow_on_the_same_terminal(
@@ -86,7 +95,7 @@ async def test_with_every_slot_taken_the_next_sessions_follow_on_the_same_termin
 async def test_a_failed_job_drops_its_follower_which_then_starts_normally(tmp_path: Path) -> None:
     body = session("a", "sleep 0.3; exit 3") + session("b", "echo b-ran")
     async with recorded(tmp_path, body, pool=ONE) as (engine, events):
-        await _until(lambda: engine.sessions["b"].following is not None)
+        await _until(lambda: _sent(engine, "b"))
         assert not await engine.wait_finished()
         b = engine.session_info("b")
         assert (b.state, len(b.attempts)) == (S.COMPLETED, 1)
@@ -101,7 +110,7 @@ async def test_terminating_a_waiting_follower_means_it_never_runs(tmp_path: Path
     marker = tmp_path / "b-ran"
     body = session("a", "sleep 1") + session("b", f"touch {marker}")
     async with recorded(tmp_path, body, pool=ONE) as (engine, _):
-        await _until(lambda: engine.sessions["b"].following is not None)
+        await _until(lambda: _sent(engine, "b"))
         figures = engine.scheduler_statistics()
         assert (figures.running, figures.queued, figures.ready) == (1, 1, 1)  # b still waits
         await engine.terminate("b")
@@ -162,7 +171,7 @@ async def test_a_critical_failure_skips_the_waiting_follower(tmp_path: Path) -> 
     marker = tmp_path / "x-ran"
     body = session("boom", "sleep 0.5; exit 1", critical="true") + session("x", f"touch {marker}")
     async with recorded(tmp_path, body, pool=ONE) as (engine, _):
-        await _until(lambda: engine.sessions["x"].following is not None)
+        await _until(lambda: _sent(engine, "x"))
         assert not await engine.wait_finished()
         assert engine.sessions["x"].state is S.SKIPPED
         assert "critical session boom" in engine.sessions["x"].reason
@@ -175,7 +184,7 @@ async def test_a_job_stopped_by_the_operator_gets_no_follower_even_if_it_exits_0
 ) -> None:
     body = session("host", "trap 'exit 0' TERM; sleep 30 & wait") + session("b", "echo b")
     async with recorded(tmp_path, body, pool=ONE) as (engine, events):
-        await _until(lambda: engine.sessions["b"].following is not None)
+        await _until(lambda: _sent(engine, "b"))
         await engine.terminate("host")
         await wait_state(engine, "b", S.COMPLETED)
         assert engine.sessions["host"].state is S.TERMINATED
@@ -213,7 +222,23 @@ async def test_a_follower_that_queries_the_terminal_at_once_gets_its_answer(
     asker = "stty -icanon -echo; printf '\\\\033[6n'; IFS= read -r -t 5 -d R r; echo got=${r#*[}"
     body = session("host", "sleep 0.3") + session("asker", asker)
     async with recorded(tmp_path, body, pool=ONE) as (engine, events):
-        await _until(lambda: engine.sessions["asker"].following is not None)
+        await _until(lambda: _sent(engine, "asker"))
         assert await engine.wait_finished()
         assert any("got=1;1" in line for line in engine.sessions["asker"].screen.text())
     assert spawn_reasons(events, "asker")[0].startswith("following")
+
+
+def test_a_job_sent_to_a_launcher_moves_only_along_its_transition_table() -> None:
+    """The hand-over's phases are data: a started job cannot be dropped afterwards, a
+    dropped follower cannot start, and either decides its fate once."""
+    started = JobRun(1, sink=lambda _: None)
+    started.advance(JobPhase.TAKING_OVER)
+    started.advance(JobPhase.STARTED)
+    assert started.fate.is_set()
+    with pytest.raises(TerminalError, match="cannot go from started to dropped"):
+        started.advance(JobPhase.DROPPED)
+    dropped = JobRun(2, sink=lambda _: None)
+    dropped.advance(JobPhase.DROPPED)
+    with pytest.raises(TerminalError):
+        dropped.advance(JobPhase.STARTED)
+    assert set(JOB_TRANSITIONS) == set(JobPhase)

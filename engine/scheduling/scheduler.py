@@ -38,6 +38,7 @@ from engine.events import ParallelismAdjusted, RunAborted
 from engine.scheduling.figures import Figures, SchedulerStatistics
 from engine.scheduling.parallelism import AutoParallelism, control
 from engine.scheduling.run_queue import RunQueue
+from engine.sessions.follow import HandoverPhase
 from engine.sessions.job import working_dir
 from engine.states import SessionState
 from engine.terminals.pooled import Follow, PooledTerminal
@@ -132,7 +133,7 @@ class Scheduler:
 
     # -- deciding -------------------------------------------------------------------------
     def _dispatch(self) -> None:
-        for follower in [f for f in self._reserved if f.following and f.following.taking_over]:
+        for follower in [f for f in self._reserved if _taking_over(f)]:
             self._take_slot(follower)
         if self._started:
             while self._classify():
@@ -193,7 +194,9 @@ class Scheduler:
             self._memory += memory
             self._followers[host] = session
             assert host.pid is not None
-            self._tg.start_soon(self._run, session, Follow(term, host.pid))
+            follow = Follow(term, host.pid)
+            session.line_up(follow)
+            self._tg.start_soon(self._run, session, follow)
 
     def _drop_followers(self, count: int) -> None:
         """Ask the best `count` waiting followers back, to start where a slot is free (less
@@ -249,10 +252,10 @@ class Scheduler:
         follower = self._followers.pop(session, None)
         if follower is None or follower not in self._reserved:
             return
-        run = follower.following
-        if run is not None and run.taking_over:
+        handover = follower.handover
+        if _taking_over(follower):
             self._take_slot(follower)
-        elif run is None or not run.fate.is_set():
+        elif handover is None or not handover.decided:
             follower.drop_follow()  # not sent yet, or its job left without exiting
 
     def _take_slot(self, follower: Session) -> None:
@@ -403,3 +406,9 @@ class Scheduler:
         self.limit = change.new
         self._emit(ParallelismAdjusted(old=change.old, new=change.new, reason=change.reason))
         self._dispatch()
+
+
+def _taking_over(follower: Session) -> bool:
+    """Its predecessor's exit started it: it needs a slot of its own from now on."""
+    handover = follower.handover
+    return handover is not None and handover.phase is HandoverPhase.TAKING_OVER

@@ -27,6 +27,7 @@ from engine.errors import (
 )
 from engine.events import SessionStateChanged
 from engine.screen import Screen
+from engine.sessions.follow import Handover, HandoverPhase
 from engine.sessions.info import AttemptInfo, SessionInfo
 from engine.sessions.job import Attempt, fresh_job, session_job, working_dir
 from engine.sessions.records import SessionRecords
@@ -91,10 +92,7 @@ class Session:
         self.screen = Screen(self.cols, self.rows, deck.pool.scrollback)
         self.terminal: Terminal | None = None
         self._reply_to: Terminal | None = None  # where answers to the job's queries go
-        self.following: JobRun | None = None  # as a follower, waiting for its start
-        self.follow_terminal: PooledTerminal | None = None  # where it waits
-        self._follow_dropped = False
-        self._late_stop: str | None = None  # stop it if it starts after all
+        self.handover: Handover | None = None  # as a follower, until its attempt ends
         self._on_start: Callable[[], None] | None = None
         self.queued_at = time.time()
         self.started_at: float | None = None
@@ -128,19 +126,26 @@ class Session:
             )
         )
 
+    def line_up(self, follow: Follow) -> None:
+        """The scheduler chose it to follow job `follow.pid`; its attempt starts next."""
+        self.handover = Handover(follow)
+
     def drop_follow(self, stop_reason: str | None = None) -> None:
         """The scheduler takes a follower back: it returns to the queue, unless it has
         started meanwhile; then it is stopped with `stop_reason`, if one is given."""
-        self._late_stop = stop_reason
-        if self.following is not None and self.following.taking_over:
+        handover = self.handover
+        if handover is None:
+            return
+        handover.late_stop = stop_reason
+        if handover.phase is HandoverPhase.TAKING_OVER:
             if stop_reason is not None and self.state is not S.QUEUED and self.exit is None:
                 self._stop_requested, self._stop_reason = True, stop_reason
                 if self._tg is not None:
                     self._tg.start_soon(self._stop)
-        elif self.following is not None and self.follow_terminal is not None:
-            self.follow_terminal.drop_follower(self.following)
+        elif handover.run is not None:
+            handover.follow.terminal.drop_follower(handover.run)
         else:
-            self._follow_dropped = True  # not sent yet: it never will be
+            handover.taken_back = True  # not sent yet: it never will be
 
     def can_be_followed(self) -> bool:
         """Running on a pooled terminal, not stopping, with no follower yet."""
@@ -157,7 +162,7 @@ class Session:
     @property
     def follower_dropped(self) -> bool:
         """A follower its launcher dropped (it comes back to the queue)."""
-        return self.following is not None and self.following.dropped
+        return self.handover is not None and self.handover.phase is HandoverPhase.DROPPED
 
     @property
     def final(self) -> bool:
@@ -225,8 +230,7 @@ class Session:
             self._records.abandon()  # cancelled with the engine: keep what was recorded
             self._attempt_open = False
             self._exited.set()
-            self.following = self.follow_terminal = self._late_stop = None
-            self._follow_dropped = False
+            self.handover = None
             if self.state is S.QUEUED:  # a dropped follower: it will run later
                 self._exited = anyio.Event()
 
@@ -280,26 +284,29 @@ class Session:
             return
         number = self.attempt_number
         self._records.expect(term, number, self.cols, self.rows)
-        self._reply_to, self.follow_terminal = term, term
+        self._reply_to = term
+        handover = self.handover
+        assert handover is not None, "the scheduler lines a follower up first"
+        assert handover.follow is follow
         try:
-            if self._follow_dropped:
+            if handover.taken_back:
                 raise TerminalError("the scheduler took it back before it was sent")
             job, discard = self._job(), self._records.discard
-            self.following = term.follow(job, self._on_output, discard, after=follow.pid)
+            handover.run = term.follow(job, self._on_output, discard, after=follow.pid)
         except SwarmdeckError:
             self.pid = None  # its job ended meanwhile: the scheduler starts it elsewhere
         else:
-            self.pid = await self._follower_fate(term, self.following)
+            self.pid = await self._follower_fate(term, handover.run)
         if self.pid is None:
             self._records.discard()
             self._reply_to = None
-            if self.following is not None and self.following.taking_over:
+            if handover.phase is HandoverPhase.TAKING_OVER:
                 pool.release(term, reusable=False)  # handed over, then its launcher died
             if self._stop_requested:
                 self._never_started()
             return
-        if self._late_stop is not None:  # the run was aborted as it started
-            self._stop_requested, self._stop_reason = True, self._late_stop
+        if handover.late_stop is not None:  # the run was aborted as it started
+            self._stop_requested, self._stop_reason = True, handover.late_stop
         await self._hold(pool, term, tg, on_exit, followed=True)
 
     async def _hold(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -27,24 +28,57 @@ if TYPE_CHECKING:
     from engine.terminals.terminal import Job
 
 
+class JobPhase(StrEnum):
+    """Where a job sent to a launcher is. A follower waits in SENT for its predecessor's
+    exit; `next` in that exit report moves it to TAKING_OVER, its start to STARTED."""
+
+    SENT = "sent"
+    TAKING_OVER = "taking-over"  # its predecessor exited 0 and started it: "started" next
+    STARTED = "started"
+    DROPPED = "dropped"  # it never ran (a follower dropped, or sent too late)
+
+
+JOB_TRANSITIONS: dict[JobPhase, frozenset[JobPhase]] = {
+    JobPhase.SENT: frozenset({JobPhase.TAKING_OVER, JobPhase.STARTED, JobPhase.DROPPED}),
+    JobPhase.TAKING_OVER: frozenset({JobPhase.STARTED, JobPhase.DROPPED}),
+    JobPhase.STARTED: frozenset(),
+    JobPhase.DROPPED: frozenset(),
+}
+
+
 @dataclass(eq=False)
 class JobRun:
-    """One job's course on a terminal, as its launcher reports it."""
+    """One job's course on a terminal, as its launcher reports it. `phase` moves only by
+    `advance`, along JOB_TRANSITIONS, and only the channel's event reader calls it."""
 
     id: int
     sink: Callable[[bytes], None]
-    fate: anyio.Event = field(default_factory=anyio.Event)  # started, or dropped
+    phase: JobPhase = JobPhase.SENT
+    fate: anyio.Event = field(default_factory=anyio.Event)  # started or dropped (or lost)
     exited: anyio.Event = field(default_factory=anyio.Event)
     output_done: anyio.Event = field(default_factory=anyio.Event)  # its end marker came
     pid: int | None = None
     started_at: float | None = None
-    dropped: bool = False
-    taking_over: bool = False  # a follower its predecessor's exit started
     at_risk: bool = False  # the relay died before its end marker came through
     status: ExitStatus | None = None
     restored: bool = True  # the launcher put the tty back and wrote the end marker
     ended_at: float | None = None
     on_drop: Callable[[], None] | None = None  # a follower that will never run
+
+    def advance(self, phase: JobPhase) -> None:
+        if phase not in JOB_TRANSITIONS[self.phase]:
+            raise TerminalError(f"job {self.id}: cannot go from {self.phase} to {phase}")
+        self.phase = phase
+        if phase in (JobPhase.STARTED, JobPhase.DROPPED):
+            self.fate.set()
+
+    @property
+    def dropped(self) -> bool:
+        return self.phase is JobPhase.DROPPED
+
+    @property
+    def taking_over(self) -> bool:
+        return self.phase is JobPhase.TAKING_OVER
 
 
 class LauncherChannel:
@@ -167,7 +201,7 @@ class LauncherChannel:
             self.current = run
             self.by_pid[run.pid] = run
             self._on_started(run)
-            run.fate.set()
+            run.advance(JobPhase.STARTED)
         elif ev == "exited":
             self._on_exit(msg)
         elif ev == "dropped":
@@ -196,7 +230,7 @@ class LauncherChannel:
         self._on_exited(run)
         follower, self.follower = self.follower, None
         if follower is not None and msg.get("next") == follower.id:
-            follower.taking_over = True  # its "started" comes next
+            follower.advance(JobPhase.TAKING_OVER)  # its "started" comes next
             if run.pid is not None:
                 self.handovers.add(run.pid)
         elif follower is not None:  # dropped after a failure, or it came too late
@@ -207,7 +241,7 @@ class LauncherChannel:
         self.jobs.pop(run.id, None)
         if self.follower is run:
             self.follower = None
-        run.dropped = True
+        run.advance(JobPhase.DROPPED)
         self._on_dropped(run)
         if run.on_drop is not None:  # at once: before the terminal can take another job
             run.on_drop()
