@@ -60,6 +60,25 @@ WHY: dict[tuple[SessionState, SessionState], str] = {
 }
 
 
+class Ending(StrEnum):
+    """Under a live state, why an attempt is being brought to its end before its exit is
+    known, and so which final state it settles in. After the exit the session *settles*
+    (its last output drained, its files written) still showing its live state; `Ending`
+    then decides: none → completed (exit 0) or failed, stopping → terminated, timing-out →
+    failed. One writer: `Session._end`."""
+
+    NONE = "none"
+    STOPPING = "stopping"  # operator stop or run abort: stop signal, SIGKILL after the grace
+    TIMING_OUT = "timing-out"  # its timeout passed: stopped, and failed even if also stopped
+
+
+ENDINGS: dict[Ending, frozenset[Ending]] = {
+    Ending.NONE: frozenset({Ending.STOPPING, Ending.TIMING_OUT}),
+    Ending.STOPPING: frozenset({Ending.TIMING_OUT}),
+    Ending.TIMING_OUT: frozenset(),  # a later stop request changes nothing: it fails
+}
+
+
 def can_transition(current: SessionState, target: SessionState) -> bool:
     return target in TRANSITIONS[current]
 
@@ -83,6 +102,9 @@ def render_markdown() -> str:
         lines += [f"| {src} | {dst} | {WHY[src, dst]} |" for dst in sorted(targets)]
     final = ", ".join(sorted(FINAL_STATES))
     lines += ["", f"Final states: {final}. Every transition is one `SessionStateChanged` event."]
+    lines += ["", "## Ending an attempt", "", " ".join((Ending.__doc__ or "").split()), ""]
+    lines += ["| ending | may become |", "|---|---|"]
+    lines += [f"| {e} | {', '.join(sorted(ENDINGS[e])) or '—'} |" for e in Ending]
     return "\n".join(lines) + "\n"
 
 

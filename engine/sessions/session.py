@@ -31,7 +31,7 @@ from engine.sessions.follow import Handover, HandoverPhase
 from engine.sessions.info import AttemptInfo, SessionInfo
 from engine.sessions.job import Attempt, fresh_job, session_job, working_dir
 from engine.sessions.records import SessionRecords
-from engine.states import FINAL_STATES, SessionState, can_transition
+from engine.states import ENDINGS, FINAL_STATES, Ending, SessionState, can_transition
 from engine.terminals.fresh import FreshTerminal
 from engine.terminals.pooled import REPORT_GRACE, Follow, PooledTerminal
 from engine.terminals.terminal import Ended, ExitStatus
@@ -97,9 +97,8 @@ class Session:
         self.queued_at = time.time()
         self.started_at: float | None = None
         self.ended_at: float | None = None
-        self._stop_requested = False
+        self.ending = Ending.NONE
         self._stop_reason = "stopped by operator"
-        self._timed_out = False
         self._exited = anyio.Event()
         self._reported = anyio.Event()  # the job's end is known (its terminal may be lost)
         self._queue_scope: anyio.CancelScope | None = None
@@ -126,6 +125,14 @@ class Session:
             )
         )
 
+    def _end(self, ending: Ending, reason: str | None = None) -> None:
+        """The one writer of `ending` (states.py ENDINGS); a weaker cause never replaces a
+        stronger one: a timed-out session stays timing out when also stopped."""
+        if ending in ENDINGS[self.ending]:
+            self.ending = ending
+        if ending is Ending.STOPPING and reason is not None and self.ending is ending:
+            self._stop_reason = reason
+
     def line_up(self, follow: Follow) -> None:
         """The scheduler chose it to follow job `follow.pid`; its attempt starts next."""
         self.handover = Handover(follow)
@@ -139,7 +146,7 @@ class Session:
         handover.late_stop = stop_reason
         if handover.phase is HandoverPhase.TAKING_OVER:
             if stop_reason is not None and self.state is not S.QUEUED and self.exit is None:
-                self._stop_requested, self._stop_reason = True, stop_reason
+                self._end(Ending.STOPPING, stop_reason)
                 if self._tg is not None:
                     self._tg.start_soon(self._stop)
         elif handover.run is not None:
@@ -153,8 +160,7 @@ class Session:
         return (
             self.state is S.ACTIVE
             and self.exit is None
-            and not self._stop_requested
-            and not self._timed_out
+            and self.ending is Ending.NONE
             and isinstance(term, PooledTerminal)
             and term.followable
         )
@@ -189,8 +195,7 @@ class Session:
         """Back to queued for another attempt (retry or restart); the screen is kept."""
         self.pid = self.exit = self.terminal = self._reply_to = None
         self.started_at = self.ended_at = self.ready_at = None
-        self._stop_requested = self._timed_out = False
-        self._stop_reason = "stopped by operator"
+        self.ending, self._stop_reason = Ending.NONE, "stopped by operator"  # a new attempt
         self._exited, self._reported = anyio.Event(), anyio.Event()
         self.queued_at = time.time()
         self._set_state(S.QUEUED, reason)
@@ -254,7 +259,7 @@ class Session:
         self, pool: TerminalPool, tg: TaskGroup, on_exit: Callable[[], None] | None
     ) -> None:
         term: Terminal | None = None
-        if self._stop_requested:
+        if self.ending is not Ending.NONE:
             self._never_started()
             return
         with anyio.CancelScope() as self._queue_scope:
@@ -279,7 +284,7 @@ class Session:
         """Wait as the follower of job `follow.pid` on `follow.terminal`; run once it
         exits 0."""
         term = follow.terminal
-        if self._stop_requested:
+        if self.ending is not Ending.NONE:
             self._never_started()
             return
         number = self.attempt_number
@@ -302,11 +307,11 @@ class Session:
             self._reply_to = None
             if handover.phase is HandoverPhase.TAKING_OVER:
                 pool.release(term, reusable=False)  # handed over, then its launcher died
-            if self._stop_requested:
+            if self.ending is not Ending.NONE:
                 self._never_started()
             return
         if handover.late_stop is not None:  # the run was aborted as it started
-            self._stop_requested, self._stop_reason = True, handover.late_stop
+            self._end(Ending.STOPPING, handover.late_stop)
         await self._hold(pool, term, tg, on_exit, followed=True)
 
     async def _hold(
@@ -379,7 +384,7 @@ class Session:
                 return None
         self.started_at = term.job_started_at or time.time()
         self._set_state(S.ACTIVE, f"pid {self.pid}")
-        if self._stop_requested:
+        if self.ending is not Ending.NONE:
             tg.start_soon(self._stop)
         elif self._on_start is not None:
             self._on_start()
@@ -407,7 +412,7 @@ class Session:
         with anyio.move_on_after(timeout) as scope:
             return await self._exit_of(term)
         if scope.cancelled_caught:
-            self._timed_out = True
+            self._end(Ending.TIMING_OUT)
             assert self._tg is not None
             self._tg.start_soon(self._stop)
         return await self._exit_of(term)
@@ -420,12 +425,12 @@ class Session:
             return Ended(ExitStatus(None), _nothing_more, time.time())
 
     def _completes(self, status: ExitStatus) -> bool:
-        return status.ok and not self._timed_out and not self._stop_requested
+        return status.ok and self.ending is Ending.NONE
 
     def _settle(self, status: ExitStatus) -> None:
-        if self._timed_out:
+        if self.ending is Ending.TIMING_OUT:
             self._set_state(S.FAILED, f"timeout after {self.spec.timeout:g}s ({status.describe()})")
-        elif self._stop_requested:
+        elif self.ending is Ending.STOPPING:
             self._set_state(S.TERMINATED, f"{self._stop_reason} ({status.describe()})")
         elif status.ok:
             self._set_state(S.COMPLETED, status.describe())
@@ -451,7 +456,7 @@ class Session:
             "attempt": self.attempt_number,
             "exit_code": self.exit.code if self.exit else None,
             "signal": self.exit.signal if self.exit else None,
-            "timed_out": self._timed_out,
+            "timed_out": self.ending is Ending.TIMING_OUT,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
         }
@@ -480,8 +485,7 @@ class Session:
         if self.exit is not None:  # exited, settling; its terminal may serve another session
             await self._exited.wait()
             return
-        self._stop_requested = True
-        self._stop_reason = reason
+        self._end(Ending.STOPPING, reason)
         if self.state is S.QUEUED:
             if self._queue_scope is not None:
                 self._queue_scope.cancel()
