@@ -51,6 +51,7 @@ from engine.events import (
 from engine.hub import EventHub
 from engine.scheduling.scheduler import Scheduler
 from engine.scheduling.summary import build_summary, verdict
+from engine.sessions.ownership import owners
 from engine.sessions.recording import FLUSH_INTERVAL, save_screen, screen_texts
 from engine.sessions.session import Session, SessionInfo
 from engine.sessions.workspace import Workspaces
@@ -111,6 +112,7 @@ class Engine(CommandCalls):
             deck, pool, tg, self.hub.emit, self._new_session, Workspaces(run_dir)
         )
         self.sessions: dict[str, Session] = self.scheduler.sessions
+        bus.tokens.identify = lambda pid: owners(self.sessions, pid)
 
     def _new_session(self, spec: SessionSpec, template: str, replica: Replica | None) -> Session:
         return Session(

@@ -187,6 +187,17 @@ class BusRequestRefused(_Event):
     reason: str
 
 
+class BusJournalFailed(_Event):
+    """The bus journal could not be written (full disk, read-only file): the frames of that
+    batch were refused with `journal-failed`, nothing unjournalled was acknowledged, the
+    engine carries on. At most one a second; `failures` counts them all."""
+
+    kind: Literal["bus-journal-failed"] = "bus-journal-failed"
+    path: str
+    error: str
+    failures: int
+
+
 class ClientAttached(_Event):
     """A client attached to the control socket (`client` is its id for this engine)."""
 
@@ -244,6 +255,7 @@ BusEvent = (
     | BusMessageDropped
     | BusMessageDeadLettered
     | BusRequestRefused
+    | BusJournalFailed
     | BusTrafficSampled
 )
 BUS_EVENTS: tuple[type[_Event], ...] = typing.get_args(BusEvent)

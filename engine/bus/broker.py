@@ -14,17 +14,22 @@ The work is split by job, each collaborator sharing this object's state:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from engine.acceptor import Gate
 from engine.bus.acl import AccessControl
 from engine.bus.delivery import DeadLetters, Deliveries
 from engine.bus.dispatch import Dispatcher
-from engine.bus.errors import BadFrameError, BusError
-from engine.bus.message import Message, new_id
+from engine.bus.errors import BadFrameError, BusError, JournalError
+from engine.bus.limits import BusLimits
+from engine.bus.message import OPERATOR, Message, new_id
 from engine.bus.message import Receipt as Receipt  # re-exported: callers know it from here
 from engine.bus.queues import Entry, Mailbox, Order
 from engine.bus.recovery import declare, recover
@@ -36,17 +41,19 @@ from engine.bus.tokens import Tokens
 from engine.bus.topics import check_topic
 from engine.bus.traffic import Traffic
 from engine.deck.priorities import Priority
-from engine.events import BusMessageRouted, BusRequestRefused
+from engine.events import BusJournalFailed, BusMessageRouted, BusRequestRefused
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
+    from engine.bus.delivery import DeadLetter
     from engine.bus.journal import Journal
     from engine.bus.stats import BusStatistics
     from engine.events import Event
 
 _FANOUT_CACHE = 10_000
+log = logging.getLogger(__name__)
 
 
 class MessageBus:
@@ -76,13 +83,18 @@ class MessageBus:
         self.latency = Latencies()
         self.rates = Rates()
         self.connections = 0
+        self.limits = BusLimits()
+        """What one connection may hold (engine.bus.limits); replace it to change them."""
+        self.gate = Gate(self.limits.connections, self.limits.unauthenticated)
         self.socket_path: Path | None = None
         self.published = self.delivered = self.acked = self.drops = 0
+        self.journal_failures = 0
+        self._journal_reported = -1e9
         self.redeliveries = self.expired = self.dead_lettered = self.refusals = 0
         self.dispatch = Dispatcher(self)
         self.reliability = Reliability(self)
         self.requests = Requests(self)
-        tokens = Tokens(self.router)
+        self.tokens = tokens = Tokens(self.router)
         self.token_for, self.authenticate = tokens.token_for, tokens.authenticate
         # the collaborators' public methods, as the bus's own (documented where defined)
         self.pump, self.release = self.dispatch.pump, self.dispatch.release
@@ -94,7 +106,6 @@ class MessageBus:
             self.reliability.nack,
             self.reliability.replay,
         )
-        self.dead_letters = self.dead.list
         self.request, self.reply = self.requests.request, self.requests.reply
         if journal is not None:
             recover(self, journal)
@@ -258,11 +269,47 @@ class MessageBus:
         every = max(1, round(0.5 / interval))
         for ticks in itertools.count(1):
             await anyio.sleep(interval)
-            self.sweep(ttl=ticks % every == 0)
+            # reported; what a failed sweep loses is an ack or a retry count: at-least-once holds
+            with contextlib.suppress(JournalError):
+                self.sweep(ttl=ticks % every == 0)
 
     def commit(self) -> None:
+        """Make the journal's writes durable; JournalError when it cannot (full disk,
+        read-only file): the caller must not acknowledge them, the operator is told."""
         if self.journal is not None:
-            self.journal.commit()
+            try:
+                self.journal.commit()
+            except sqlite3.Error as exc:
+                raise self._journal_failed(exc) from exc
+
+    def _journal_failed(self, exc: sqlite3.Error) -> JournalError:
+        self.journal_failures += 1
+        now = time.monotonic()
+        if now - self._journal_reported >= 1.0:  # a failing disk fails every batch
+            self._journal_reported = now
+            path = str(self.journal.path) if self.journal is not None else ""
+            log.error("bus journal %s: write failed: %s", path, exc)
+            self.emit(BusJournalFailed(path=path, error=str(exc), failures=self.journal_failures))
+        return JournalError(
+            f"the journal could not be written ({exc}): not acknowledged, nothing was made "
+            "durable; send it again"
+        )
+
+    # -- dead letters -----------------------------------------------------------------------
+    def may_see(self, session: str, letter: DeadLetter) -> bool:
+        """A dead letter is its receiver's (inbox, subscription), or a queue's consumers',
+        and the operator's: another session may neither list nor replay it."""
+        if session == OPERATOR:
+            return True
+        kind, _, rest = letter.mailbox.partition(":")
+        if kind == "queue":
+            return self.acl.rule("queue", rest).allows(session, "consume")
+        if kind == "sub":
+            return rest.startswith(session + ":")
+        return rest == session
+
+    def dead_letters(self, session: str = OPERATOR) -> list[DeadLetter]:
+        return self.dead.list(lambda letter: self.may_see(session, letter))
 
     def statistics(self) -> BusStatistics:
         return snapshot(self)

@@ -29,6 +29,8 @@ EXIT = {
     "timeout": 6,
     "no-responders": 7,
     "unknown-target": 8,
+    "limit-exceeded": 9,
+    "journal-failed": 10,
 }
 
 

@@ -72,6 +72,8 @@ class BusClient:
         self._file = self._sock.makefile("rb")
         self._ids = itertools.count(1)
         self.pending: deque[Message] = deque()
+        self.dropped = 0
+        """Messages the bus dropped for this client's subscriptions (it read too slowly)."""
         self.call("hello", session=self.session, token=token)
 
     def close(self) -> None:
@@ -100,7 +102,7 @@ class BusClient:
         self.send_frame({"op": op, "req": req, **fields})
         while True:
             frame = self._read()
-            if "msg" in frame:
+            if "sub" in frame:  # a message or a drop notice of a subscription
                 self.pending.append(frame)
             elif frame.get("re") == req or frame.get("re") is None:
                 return _result(frame)
@@ -162,6 +164,9 @@ class BusClient:
             frame = self.pending.popleft() if self.pending else self._read()
             if frame.get("sub") != sub:
                 continue
+            if "dropped" in frame:
+                self.dropped += int(frame["dropped"])
+                continue
             message = dict(frame["msg"], attempt=frame.get("attempt", 1))
             seen += 1
             yield message
@@ -179,6 +184,8 @@ class AsyncBusClient:
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Message]] = {}
         self.messages: asyncio.Queue[Message] = asyncio.Queue()
+        self.dropped = 0
+        """Messages the bus dropped for this client's subscriptions (it read too slowly)."""
         self._task = asyncio.get_running_loop().create_task(self._read_loop())
 
     @classmethod
@@ -202,6 +209,8 @@ class AsyncBusClient:
                 frame = json.loads(line)
                 if "msg" in frame:
                     self.messages.put_nowait(dict(frame["msg"], attempt=frame.get("attempt", 1)))
+                elif "dropped" in frame:
+                    self.dropped += int(frame["dropped"])
                 elif (future := self._waiting.pop(frame.get("re"), None)) and not future.done():
                     future.set_result(frame)  # not done: its caller may have been cancelled
         finally:

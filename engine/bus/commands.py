@@ -213,13 +213,13 @@ def dlq_list(peer: Peer, f: Frame) -> Reply:
             "attempts": d.attempts,
             "at": d.at,
         }
-        for d in peer.bus.dead_letters()
+        for d in peer.bus.dead_letters(peer.session)
     ]
     return {"letters": letters}
 
 
 def dlq_replay(peer: Peer, f: Frame) -> Reply:
-    return {"replayed": peer.bus.replay(_strings(f, "ids", "message ids"))}
+    return {"replayed": peer.bus.replay(_strings(f, "ids", "message ids"), peer.session)}
 
 
 def stats(peer: Peer, f: Frame) -> Reply:

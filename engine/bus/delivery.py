@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.bus.message import Message
     from engine.bus.queues import Consumer, Entry, Mailbox
 
@@ -103,13 +105,20 @@ class DeadLetters:
             return self._letters.popitem(last=False)[1]
         return None
 
-    def take(self, ids: set[str] | None) -> list[DeadLetter]:
-        """Remove and return the letters with these message ids (all when None)."""
-        chosen = [k for k in self._letters if ids is None or k[1] in ids]
+    def take(
+        self, ids: set[str] | None, visible: Callable[[DeadLetter], bool] | None = None
+    ) -> list[DeadLetter]:
+        """Remove and return the letters with these message ids (all when None), of those
+        `visible` (who asks may see)."""
+        chosen = [
+            k
+            for k, letter in self._letters.items()
+            if (ids is None or k[1] in ids) and (visible is None or visible(letter))
+        ]
         return [self._letters.pop(k) for k in chosen]
 
-    def list(self) -> list[DeadLetter]:
-        return list(self._letters.values())
+    def list(self, visible: Callable[[DeadLetter], bool] | None = None) -> list[DeadLetter]:
+        return [d for d in self._letters.values() if visible is None or visible(d)]
 
     def __len__(self) -> int:
         return len(self._letters)

@@ -13,6 +13,9 @@ SwarmdeckError
     ├── UnknownTargetError      "unknown-target"     no such session, request or delivery
     ├── NoRespondersError       "no-responders"      a request nobody is subscribed to
     ├── BusTimeoutError         "timeout"            request/pop/recv waited in vain
+    ├── LimitExceededError      "limit-exceeded"     past a per-connection bound (limits.py)
+    ├── JournalError            "journal-failed"     the journal could not be written: the
+    │                                                message was not acknowledged
     └── BusClosedError          "closed"             the engine is shutting down
 
 Stdlib-only (clients import it); `error_for(code, message)` rebuilds an error from a frame.
@@ -73,6 +76,14 @@ class BusTimeoutError(BusError):
     code = "timeout"
 
 
+class LimitExceededError(BusError):
+    code = "limit-exceeded"
+
+
+class JournalError(BusError):
+    code = "journal-failed"
+
+
 class BusClosedError(BusError):
     code = "closed"
 
@@ -92,6 +103,8 @@ ERRORS: dict[str, type[BusError]] = {
         UnknownTargetError,
         NoRespondersError,
         BusTimeoutError,
+        LimitExceededError,
+        JournalError,
         BusClosedError,
     )
 }

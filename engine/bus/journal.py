@@ -15,6 +15,7 @@ more than throughput (see docs/performance.md for the cost).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -63,8 +64,12 @@ class Journal:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
         self._pending: list[tuple[str, list[tuple[object, ...]]]] = []
+        self.writes = 0
+        """Writes buffered so far, ever: a caller compares it to learn whether a command
+        wrote (and so must not be acknowledged unless `commit()` succeeds)."""
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        self.writes += 1
         pending = self._pending
         if pending and pending[-1][0] is sql:
             pending[-1][1].append(args)
@@ -91,19 +96,24 @@ class Journal:
         self._write(_DECLARE, (kind, name, config))
 
     def commit(self) -> None:
-        """Make every write so far durable (per `synchronous`); a no-op when none."""
+        """Make every write so far durable (per `synchronous`); a no-op when none.
+
+        On failure (sqlite3.Error: a full disk, a read-only file) the whole batch is rolled
+        back and forgotten, and the error raised: the caller acknowledges none of it."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
         db = self._db
-        db.execute("BEGIN")
         try:
+            db.execute("BEGIN")
             for sql, rows in pending:
                 db.executemany(sql, rows)
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def rows(self) -> Iterator[tuple[str, bytes, int, str | None]]:
         """Every journalled delivery, oldest first: (mailbox, body, attempts, dead)."""
@@ -115,5 +125,7 @@ class Journal:
         return list(self._db.execute("SELECT kind, name, config FROM declarations"))
 
     def close(self) -> None:
-        self.commit()
-        self._db.close()
+        try:
+            self.commit()
+        finally:
+            self._db.close()

@@ -22,6 +22,9 @@ from engine.bus.router import queue
 from engine.bus.topics import check_topic
 from engine.events import BusMessageRedelivered
 
+MAX_ACK_TIMEOUT = 24 * 3600.0
+MAX_ATTEMPTS = 1000
+
 if TYPE_CHECKING:
     from engine.bus.broker import MessageBus
     from engine.bus.journal import Journal
@@ -39,6 +42,8 @@ def declare(bus: MessageBus, session: str, kind: str, name: str, config: dict[st
         tuple(config.get("consumers") or current.consumers),
         current.owner if bus.acl.declared(kind, name) else session,
     )
+    if kind == "queue":
+        _check_limits(config, bus.limits.queue_capacity)
     bus.acl.set(kind, name, rule, by=session)
     if kind == "queue":
         configure(bus.mailbox(queue(name)), config)
@@ -46,6 +51,22 @@ def declare(bus: MessageBus, session: str, kind: str, name: str, config: dict[st
         saved = {k: v for k, v in config.items() if v is not None}
         saved.update(publishers=rule.publishers, consumers=rule.consumers, owner=rule.owner)
         bus.journal.declare(kind, name, json.dumps(saved))
+
+
+def _check_limits(config: dict[str, Any], max_capacity: int) -> None:
+    """Each limit a number in its range (bool is not one): a clear error, not a broken queue."""
+    ranges = {
+        "capacity": (int, 1, max_capacity),
+        "ack_timeout": (float, 0.001, MAX_ACK_TIMEOUT),
+        "max_attempts": (int, 1, MAX_ATTEMPTS),
+    }
+    for key, (kind, low, high) in ranges.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)) or not low <= value <= high:
+            raise BadFrameError(f"{key} must be between {low:g} and {high:g}, got {value!r}")
 
 
 def configure(box: Mailbox, config: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ import msgspec
 
 from engine.bus.delivery import DeadLetter
 from engine.bus.errors import QueueFullError, UnknownTargetError
+from engine.bus.message import OPERATOR
 from engine.bus.queues import Entry
 from engine.events import (
     BusMessageAcked,
@@ -145,11 +146,13 @@ class Reliability:
                 )
             )
 
-    def replay(self, ids: Iterable[str] | None = None) -> int:
+    def replay(self, ids: Iterable[str] | None = None, session: str = OPERATOR) -> int:
         """Put dead letters back in their mailboxes with fresh attempts (expired ones lose
-        their ttl: the operator asked for them); returns how many."""
+        their ttl: someone asked for them); returns how many. A session replays only the
+        letters it may see (`MessageBus.may_see`)."""
         bus = self.bus
-        letters = bus.dead.take(set(ids) if ids is not None else None)
+        visible = None if session == OPERATOR else (lambda d: bus.may_see(session, d))
+        letters = bus.dead.take(set(ids) if ids is not None else None, visible)
         for letter in letters:
             message = letter.message
             if letter.reason == "expired":

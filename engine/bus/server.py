@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
+import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from engine.acceptor import Gate, Ticket, accept_forever
 from engine.bus.broker import MessageBus
 from engine.bus.connection import Connection
+from engine.bus.errors import LimitExceededError
+from engine.bus.frames import encode, error_frame
 from engine.bus.journal import Journal
 
 if TYPE_CHECKING:
@@ -23,6 +28,9 @@ if TYPE_CHECKING:
     from anyio.abc import SocketStream, TaskStatus
 
     from engine.events import Event
+
+
+log = logging.getLogger(__name__)
 
 
 def socket_path(run_dir: Path) -> Path:
@@ -36,18 +44,26 @@ def socket_path(run_dir: Path) -> Path:
 
 
 async def serve(bus: MessageBus, path: Path, *, task_status: TaskStatus[None]) -> None:
-    """Listen on `path` until cancelled; one task per connection."""
+    """Listen on `path` until cancelled; one task per connection, within `bus.limits`."""
     _clear(path)
     listener = await anyio.create_unix_listener(path)
     os.chmod(path, 0o600)  # the 0700 directory already keeps others out meanwhile
 
-    async def handle(stream: SocketStream) -> None:
-        await Connection(stream, bus).serve()
+    def gate() -> Gate:
+        bus.gate.connections = bus.limits.connections
+        bus.gate.unauthenticated = bus.limits.unauthenticated
+        return bus.gate
+
+    async def handle(stream: SocketStream, ticket: Ticket) -> None:
+        await Connection(stream, bus, ticket).serve()
+
+    def refuse(reason: str) -> bytes:
+        return encode(error_frame(LimitExceededError(reason)))
 
     task_status.started()
     try:
-        async with listener:
-            await listener.serve(handle)
+        async with listener, anyio.create_task_group() as tg:
+            await accept_forever(listener, gate, handle, refuse, tg)
     finally:
         _clear(path)
 
@@ -85,4 +101,7 @@ async def open_bus(
             finally:
                 tg.cancel_scope.cancel()
     finally:
-        journal.close()
+        try:
+            journal.close()
+        except sqlite3.Error as exc:  # reported as it happened; the run is over anyway
+            log.error("bus journal %s: last commit failed at close: %s", journal.path, exc)

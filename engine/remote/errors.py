@@ -6,6 +6,7 @@ SwarmdeckError
     ├── ProtocolVersionError     client and server speak different protocol versions
     ├── UnknownOperationError    `op` is not in the command table
     ├── NotPermittedError        the client's role (viewer) may not run that command
+    ├── TooManyClientsError      the server is at its cap of clients (or of hello-less ones)
     └── ConnectionLostError      the socket closed (engine stopped, or this client was dropped)
 
 Engine errors (UnknownSessionError, SessionError, ...) cross the socket unchanged: the
@@ -35,6 +36,10 @@ class UnknownOperationError(RemoteError):
 
 class NotPermittedError(RemoteError):
     """A viewer asked for control or input; only operators may (decided by the server)."""
+
+
+class TooManyClientsError(RemoteError):
+    """The server turned the connection away at once: too many clients (try again later)."""
 
 
 class ConnectionLostError(RemoteError):

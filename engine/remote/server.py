@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from engine.acceptor import Gate, accept_forever
 from engine.errors import SwarmdeckError
 from engine.events import (
     ClientAttached,
@@ -38,6 +39,7 @@ from engine.remote.errors import (
     NotPermittedError,
     ProtocolError,
     ProtocolVersionError,
+    TooManyClientsError,
     UnknownOperationError,
 )
 from engine.remote.handlers import HANDLERS, Context
@@ -61,11 +63,16 @@ if TYPE_CHECKING:
 
     from anyio.abc import SocketStream, TaskGroup
 
+    from engine.acceptor import Ticket
     from engine.engine import Engine
     from engine.events import Event
 
 log = logging.getLogger(__name__)
 _UCRED = struct.Struct("3i")  # SO_PEERCRED: pid, uid, gid
+MAX_CLIENTS = 256
+"""Control-socket clients at once (attached rooms, SSH viewers' rooms, `ls`/`stop`)."""
+MAX_UNAUTHENTICATED = 32
+"""Of those, still owing their hello (which has HELLO_TIMEOUT to come)."""
 
 
 class _Client:
@@ -94,6 +101,8 @@ class ControlServer:
         self._stats: tuple[int, bytes] | None = None
         self._samples: dict[str, Event] = {}
         self._generation = 0
+        self.gate = Gate(connections=MAX_CLIENTS, unauthenticated=MAX_UNAUTHENTICATED)
+        """Caps on clients (engine.acceptor): change its fields to change them live."""
 
     # -- fan-out: events reach `_dispatch` synchronously, in the engine's order, as they
     # are emitted (so a reply always follows the events its command caused) -------------
@@ -154,7 +163,7 @@ class ControlServer:
         return cached[1]
 
     # -- one connection -----------------------------------------------------------------
-    async def handle(self, stream: SocketStream) -> None:
+    async def handle(self, stream: SocketStream, ticket: Ticket | None = None) -> None:
         line_socket = LineSocket(stream)
         async with stream, contextlib.aclosing(line_socket.lines(MAX_CLIENT_FRAME)) as frames:
             try:
@@ -162,6 +171,8 @@ class ControlServer:
             except (SwarmdeckError, TimeoutError, StopAsyncIteration, OSError) as exc:
                 log.info("control client refused at hello: %s", exc)
                 return
+            if ticket is not None:
+                ticket.hello()
             try:
                 with client.scope:
                     async with anyio.create_task_group() as tg:
@@ -304,7 +315,9 @@ async def open_control_server(engine: Engine, socket_path: Path) -> AsyncIterato
     failure: BaseException | None = None
     try:
         async with listener, anyio.create_task_group() as tg:
-            tg.start_soon(listener.serve, server.handle, tg)
+            tg.start_soon(
+                accept_forever, listener, lambda: server.gate, server.handle, _refusal, tg
+            )
             try:
                 yield server
             except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
@@ -316,6 +329,10 @@ async def open_control_server(engine: Engine, socket_path: Path) -> AsyncIterato
         server.unlisten()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
+
+
+def _refusal(reason: str) -> bytes:
+    return encode({"re": 0, "ok": False, "error": error_to_wire(TooManyClientsError(reason))})
 
 
 def _prepare(socket_path: Path) -> None:

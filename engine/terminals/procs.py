@@ -21,6 +21,7 @@ class ProcStat(NamedTuple):
     state: str  # one letter: R, S, T, Z, ...
     pgrp: int
     session: int
+    ppid: int = 0
 
 
 def read_stat(pid: int | str) -> ProcStat | None:
@@ -31,7 +32,20 @@ def read_stat(pid: int | str) -> ProcStat | None:
     except OSError:
         return None
     fields = raw[raw.rfind(b")") + 2 :].split()  # the name may hold spaces and parentheses
-    return ProcStat(fields[0].decode(), int(fields[2]), int(fields[3]))
+    return ProcStat(fields[0].decode(), int(fields[2]), int(fields[3]), int(fields[1]))
+
+
+def lineage(pid: int, stop: int, limit: int = 64) -> list[ProcStat]:
+    """`pid` and its ancestors, nearest first, up to (not including) `stop` or pid 1: who
+    a process belongs to, when it left its job's group or session (setsid, set -m)."""
+    chain: list[ProcStat] = []
+    while pid > 1 and pid != stop and len(chain) < limit:
+        st = read_stat(pid)
+        if st is None:
+            break
+        chain.append(st)
+        pid = st.ppid
+    return chain
 
 
 def _all() -> list[tuple[int, ProcStat]]:

@@ -229,6 +229,10 @@ class Terminal(ABC):
     def resize(self, cols: int, rows: int) -> None:
         set_winsize(self.master, cols, rows)
 
+    def process_session(self) -> int | None:
+        """The session id of the running job's processes (None before a start)."""
+        return self._session_id()
+
     @abstractmethod
     def _session_id(self) -> int | None:
         """The session id shared by every process of the job."""
