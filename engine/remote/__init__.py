@@ -32,6 +32,9 @@ if TYPE_CHECKING:
         keep_registered as keep_registered,
     )
     from engine.remote.runtime import (
+        prune as prune,
+    )
+    from engine.remote.runtime import (
         register as register,
     )
     from engine.remote.runtime import (
@@ -58,6 +61,7 @@ _WHERE: dict[str, str] = {
     "Registration": "engine.remote.runtime",
     "runtime_root": "engine.remote.runtime",
     "control_socket_path": "engine.remote.runtime",
+    "prune": "engine.remote.runtime",
     "register": "engine.remote.runtime",
     "unregister": "engine.remote.runtime",
     "keep_registered": "engine.remote.runtime",

@@ -3,7 +3,8 @@ engine's control socket and a small registry file (`swarmdeck ls` reads them).
 
 The root is $SWARMDECK_RUNTIME_DIR, else $XDG_RUNTIME_DIR/swarmdeck, else
 /tmp/swarmdeck-<uid>; always mode 0700. A registry entry whose process is gone is stale
-and removed when listed.
+and removed when listed, with its socket; so is a socket nobody listens on any more (an
+engine killed with -9 leaves both behind).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,10 +105,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def prune() -> None:
+    """Remove what killed engines left in the runtime directory (entries, sockets)."""
+    registrations()
+
+
 def registrations() -> list[Registration]:
-    """Every running engine, oldest first; stale entries are pruned on the way."""
+    """Every running engine, oldest first; stale entries and sockets are pruned on the way."""
+    root = runtime_root()
     found = []
-    for path in sorted(runtime_root().glob("*.json")):
+    for path in sorted(root.glob("*.json")):
         try:
             entry = Registration(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
@@ -115,7 +123,26 @@ def registrations() -> list[Registration]:
             found.append(entry)
         else:
             path.unlink(missing_ok=True)
+            if not _alive(entry.pid) and Path(entry.socket).parent == root:
+                Path(entry.socket).unlink(missing_ok=True)
+    live = {Path(e.socket).name for e in found}
+    for sock in root.glob("*.sock"):
+        if sock.name not in live and _abandoned(sock):
+            sock.unlink(missing_ok=True)
     return sorted(found, key=lambda e: e.started_at)
+
+
+def _abandoned(sock: Path) -> bool:
+    """Nobody accepts on `sock`: its engine is gone (a live one, even busy, queues us)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.setblocking(False)
+        try:
+            probe.connect(os.fspath(sock))
+        except ConnectionRefusedError:
+            return True
+        except OSError:  # EAGAIN: a full backlog is a live server; anything else: leave it
+            return False
+    return False
 
 
 def serving(*, run_dir: Path | None = None, deck_path: Path | None = None) -> list[Registration]:

@@ -277,7 +277,8 @@ class Scheduler:
         if not session.final:
             return  # cancelled with the engine
         self.figures.attempt_finished()
-        wait = session.attempts[-1].queue_wait if session.attempts else None
+        last = session.attempts.last()
+        wait = last.queue_wait if last is not None else None
         if wait is not None:
             self.figures.started(wait)
         retry = session.state is S.FAILED and self._retries_left[session.name] > 0

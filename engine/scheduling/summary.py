@@ -77,7 +77,6 @@ def build_summary(deck: DeckSpec, infos: list[SessionInfo], result: Verdict) -> 
 
 
 def _session(info: SessionInfo) -> dict[str, Any]:
-    starts = [a.started_at for a in info.attempts if a.started_at is not None]
     return {
         "name": info.name,
         "template": info.template,
@@ -91,8 +90,9 @@ def _session(info: SessionInfo) -> dict[str, Any]:
         "exit_code": info.exit_code,
         "signal": info.signal,
         "attempts": [a.model_dump(mode="json") for a in info.attempts],
+        "attempt_count": info.attempt_count,
         "queued_at": info.queued_at,
-        "started_at": starts[0] if starts else None,
+        "started_at": info.first_started_at,
         "ended_at": info.attempts[-1].ended_at if info.attempts else None,
         "queue_wait": info.queue_wait,
         "run_time": info.run_time,

@@ -58,15 +58,11 @@ class SessionInfo(BaseModel):
     depends_on: tuple[str, ...] = ()
     workspace: Path | None = None
     attempts: tuple[AttemptInfo, ...] = ()
-
-    @property
-    def queue_wait(self) -> float | None:
-        """Total time spent ready but not started, over every attempt."""
-        waits = [a.queue_wait for a in self.attempts if a.queue_wait is not None]
-        return sum(waits) if waits else None
-
-    @property
-    def run_time(self) -> float | None:
-        """Total time processes ran, over every attempt."""
-        times = [a.run_time for a in self.attempts if a.run_time is not None]
-        return sum(times) if times else None
+    """The first and the latest attempts (engine/sessions/history.py bounds them)."""
+    attempt_count: int = 0
+    """Finished attempts, every one (more than `attempts` holds after many retries)."""
+    queue_wait: float | None = None
+    """Total time spent ready but not started, over every attempt."""
+    run_time: float | None = None
+    """Total time processes ran, over every attempt."""
+    first_started_at: float | None = None

@@ -28,6 +28,7 @@ from engine.errors import (
 from engine.events import SessionStateChanged
 from engine.screen import Screen
 from engine.sessions.follow import Handover, HandoverPhase
+from engine.sessions.history import AttemptHistory
 from engine.sessions.info import AttemptInfo, SessionInfo
 from engine.sessions.job import Attempt, fresh_job, session_job, working_dir
 from engine.sessions.records import SessionRecords
@@ -73,7 +74,7 @@ class Session:
         self.template = template or spec.name
         self.replica = replica
         self.workspace: Path | None = None
-        self.attempts: list[AttemptInfo] = []
+        self.attempts = AttemptHistory()
         self._attempt_open = False  # an admitted attempt not yet recorded in `attempts`
         self.attempt_number = 1  # of the current (or last) attempt, fixed when it begins
         self._screen_attempt = 1  # the attempt the screen was last started for
@@ -177,7 +178,7 @@ class Session:
     @property
     def ever_started(self) -> bool:
         """A process of this session started at least once (any attempt)."""
-        return self.started_at is not None or any(a.started_at for a in self.attempts)
+        return self.started_at is not None or self.attempts.first_started_at is not None
 
     def announce(self, reason: str) -> None:
         """Tell viewers a session exists (a fork); not a state change, so old is None."""
@@ -551,7 +552,11 @@ class Session:
             replica=self.replica[0] if self.replica else None,
             depends_on=tuple(d.name for d in spec.depends_on),
             workspace=working_dir(spec, self.deck, self.workspace),
-            attempts=tuple(self.attempts),
+            attempts=self.attempts.kept(),
+            attempt_count=len(self.attempts),
+            queue_wait=self.attempts.queue_wait,
+            run_time=self.attempts.run_time,
+            first_started_at=self.attempts.first_started_at,
         )
 
     def _attempt_record(self) -> AttemptInfo:

@@ -90,7 +90,7 @@ def summary_table(engine: Engine) -> Table:
         table.add_row(
             info.name,
             f"[state.{info.state}]{info.state}[/]",
-            str(len(info.attempts)),
+            str(info.attempt_count),
             _exit(info),
             _seconds(info.queue_wait),
             _seconds(info.run_time),

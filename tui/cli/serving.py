@@ -43,8 +43,11 @@ async def _serve(deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = N
         control_socket_path,
         keep_registered,
         open_control_server,
+        prune,
         unregister,
     )
+
+    prune()  # what engines killed with -9 left behind
 
     run_dir = (run_dir or default_run_dir(deck)).absolute()
     socket_path = control_socket_path(run_dir)

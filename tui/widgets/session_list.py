@@ -54,7 +54,7 @@ def format_duration(seconds: float | None) -> str:
 
 def attempt_number(info: SessionInfo) -> int:
     """Finished attempts, plus the one under way."""
-    return len(info.attempts) + (1 if info.state in LIVE_STATES else 0)
+    return info.attempt_count + (1 if info.state in LIVE_STATES else 0)
 
 
 def outcome(info: SessionInfo) -> str:
