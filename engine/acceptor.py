@@ -91,13 +91,14 @@ async def accept_forever(
     while True:
         try:
             stream = await listener.accept()
-        except OSError as exc:
-            if exc.errno not in _SCARCE:
+        except (OSError, anyio.BrokenResourceError) as exc:
+            cause = exc if isinstance(exc, OSError) else exc.__cause__  # anyio wraps it
+            if not isinstance(cause, OSError) or cause.errno not in _SCARCE:
                 raise
             current = gate()
             current.accept_failures += 1
             if current.accept_failures in (1, 10, 100) or current.accept_failures % 1000 == 0:
-                log.warning("accept failed (%s); retrying in %.2f s", exc, pause)
+                log.warning("accept failed (%s); retrying in %.2f s", cause, pause)
             await anyio.sleep(pause)
             pause = min(pause * 2, _BACKOFF[1])
             continue

@@ -102,7 +102,7 @@ class BusClient:
         self.send_frame({"op": op, "req": req, **fields})
         while True:
             frame = self._read()
-            if "sub" in frame:  # a message or a drop notice of a subscription
+            if "msg" in frame or "dropped" in frame:  # pushed by a subscription
                 self.pending.append(frame)
             elif frame.get("re") == req or frame.get("re") is None:
                 return _result(frame)

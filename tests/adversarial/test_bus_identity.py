@@ -43,7 +43,7 @@ echo "as-victim=$?"; {BUS} send victim '2'; echo "as-itself=$?"; sleep 30'''
     deck = parse_deck(deck_text, tmp_path / "deck.toml")
     async with open_engine(deck, tmp_path / "run") as engine:
         stolen.write_text(engine.bus.token_for("victim"))  # what /proc/PID/environ shows
-        engine.start_all()
+        await engine.start_all()
         await wait_state(engine, "thief", S.ACTIVE)
         await wait_text(engine, "thief", "as-itself=", timeout=20)
         screen = "\n".join(engine.sessions["thief"].screen.text())
