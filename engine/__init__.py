@@ -86,6 +86,9 @@ if TYPE_CHECKING:
         BusEvent as BusEvent,
     )
     from engine.events import (
+        BusJournalFailed as BusJournalFailed,
+    )
+    from engine.events import (
         BusMessageAcked as BusMessageAcked,
     )
     from engine.events import (
@@ -246,6 +249,7 @@ _WHERE: dict[str, str] = {
     "BusMessageExpired": "engine.events",
     "BusMessageDropped": "engine.events",
     "BusMessageDeadLettered": "engine.events",
+    "BusJournalFailed": "engine.events",
     "BusRequestRefused": "engine.events",
     "ClientAttached": "engine.events",
     "ClientDetached": "engine.events",

@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from engine import (
+    BusJournalFailed,
     BusMessageAcked,
     BusMessageDeadLettered,
     BusMessageDropped,
@@ -72,6 +73,9 @@ class BusRow:
             case BusRequestRefused():
                 topic, route = event.op, f"{event.session or '?'} refused"
                 detail = f"{event.code}: {event.reason}"
+            case BusJournalFailed():
+                topic, route = event.path, "journal"
+                detail = f"write failed ({event.failures}): {event.error}"
         return cls(
             at=event.at,
             kind=event.kind.removeprefix("bus-"),
