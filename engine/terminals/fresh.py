@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 
 from engine.terminals import procs
-from engine.terminals.procs import kill_session, reap
-from engine.terminals.pty import spawn_on_pty
+from engine.terminals.procs import kill_session
 from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal, base_env
+from engine.terminals.warden import spawn_session
 
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Callable
 
     from anyio.abc import TaskGroup
 
     from engine.terminals.relay import PtyRelay
+    from engine.terminals.warden import SessionProcess, Warden
 
 
 class FreshTerminal(Terminal):
@@ -28,9 +28,11 @@ class FreshTerminal(Terminal):
 
     kind: Literal["pooled", "fresh"] = "fresh"
 
-    def __init__(self, cols: int, rows: int, relay: PtyRelay | None = None) -> None:
-        super().__init__(cols, rows, relay)
-        self._popen: subprocess.Popen[bytes] | None = None
+    def __init__(
+        self, cols: int, rows: int, relay: PtyRelay | None = None, warden: Warden | None = None
+    ) -> None:
+        super().__init__(cols, rows, relay, warden)
+        self._popen: SessionProcess | None = None
 
     async def start(self, job: Job, sink: Callable[[bytes], None], tg: TaskGroup) -> int:
         """Size the PTY for the job and spawn it as the PTY's session leader."""
@@ -39,7 +41,7 @@ class FreshTerminal(Terminal):
         self._tg = tg
         tg.start_soon(self._read_loop)
         env = base_env(job.env)
-        self._popen = spawn_on_pty(job.argv, self._slave, env=env, cwd=job.cwd)
+        self._popen = await spawn_session(self._warden, job.argv, self._slave, env=env, cwd=job.cwd)
         self.job_started_at = time.time()
         os.close(self._slave)
         self._slave = -1
@@ -49,7 +51,7 @@ class FreshTerminal(Terminal):
     async def wait_exit(self, pid: int | None = None) -> Ended:
         """The job's end and every byte it printed: a fresh terminal serves no other job."""
         assert self._popen is not None
-        rc = await reap(self._popen, float("inf"))
+        rc = await self._popen.wait(float("inf"))
         assert rc is not None
         ended_at = time.time()
         procs.signal_groups(procs.session_groups(self._popen.pid), signal.SIGKILL)

@@ -20,6 +20,7 @@ from engine.metrics import percentile
 from engine.terminals.fresh import FreshTerminal
 from engine.terminals.pooled import PooledTerminal
 from engine.terminals.relay import run_relays
+from engine.terminals.warden import run_wardens
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from engine.deck.spec import PoolSpec
     from engine.terminals.relay import PtyRelay
     from engine.terminals.terminal import Terminal
+    from engine.terminals.warden import Warden
 
 Kind = Literal["pooled", "fresh"]
 _NEW = "new"
@@ -72,6 +74,7 @@ class TerminalPool:
         self.spec = spec
         self._tg = tg
         self._relay: PtyRelay | None = None  # set by run_relays through adopt_relay
+        self._warden: Warden | None = None  # set by run_wardens through adopt_warden
         self._on_recycle = on_recycle
         self._idle: deque[PooledTerminal] = deque()
         self._busy: set[Terminal] = set()
@@ -160,6 +163,10 @@ class TerminalPool:
         """The relay new terminals read through (None: they read their PTYs directly)."""
         self._relay = relay
 
+    def adopt_warden(self, warden: Warden | None) -> None:
+        """The warden new terminals start their processes through (engine/terminals/warden.py)."""
+        self._warden = warden
+
     async def _materialise(self, kind: Kind, grant: PooledTerminal | str) -> Terminal:
         if isinstance(grant, PooledTerminal):
             if await grant.check_health():
@@ -169,7 +176,7 @@ class TerminalPool:
             self._starting += 1
         try:
             term: Terminal = (
-                FreshTerminal(self.spec.cols, self.spec.rows, self._relay)
+                FreshTerminal(self.spec.cols, self.spec.rows, self._relay, self._warden)
                 if kind == "fresh"
                 else await self._open_pooled()
             )
@@ -181,7 +188,7 @@ class TerminalPool:
         return term
 
     async def _open_pooled(self) -> PooledTerminal:
-        term = PooledTerminal(self.spec.cols, self.spec.rows, self._relay)
+        term = PooledTerminal(self.spec.cols, self.spec.rows, self._relay, self._warden)
         await term.open(self._tg, self.spec.shell, self.spec.init)
         self.created += 1
         return term
@@ -326,7 +333,10 @@ class TerminalPool:
 
 @asynccontextmanager
 async def open_pool(
-    spec: PoolSpec, on_recycle: Callable[[int, str], None] | None = None
+    spec: PoolSpec,
+    on_recycle: Callable[[int, str], None] | None = None,
+    *,
+    session_umask: int | None = None,
 ) -> AsyncIterator[TerminalPool]:
     """Run a pool for the duration of the block; every terminal is closed on exit.
 
@@ -336,6 +346,7 @@ async def open_pool(
     async with anyio.create_task_group() as tg:
         pool = TerminalPool(spec, tg, on_recycle)
         await tg.start(run_relays, pool.adopt_relay)
+        await tg.start(run_wardens, pool.adopt_warden, session_umask)
         try:
             await pool.prewarm()
             tg.start_soon(pool._maintain)

@@ -31,18 +31,18 @@ import anyio
 from engine.errors import SpawnError, TerminalError
 from engine.terminals import procs
 from engine.terminals.channel import JobRun, LauncherChannel
-from engine.terminals.procs import kill_session, reap
-from engine.terminals.pty import spawn_on_pty
+from engine.terminals.procs import kill_session
 from engine.terminals.relay_process import partial_suffix
 from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal, base_env
+from engine.terminals.warden import spawn_session
 
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Callable
 
     from anyio.abc import TaskGroup
 
     from engine.terminals.relay import PtyRelay
+    from engine.terminals.warden import SessionProcess, Warden
 
 FRESH_REPORT = 1.0  # seconds an exit report counts as a successful health check
 BOUNDARY_TIMEOUT = 2.0  # seconds the marker may trail the exit report before it counts lost
@@ -62,16 +62,18 @@ class PooledTerminal(Terminal):
 
     kind: Literal["pooled", "fresh"] = "pooled"
 
-    def __init__(self, cols: int, rows: int, relay: PtyRelay | None = None) -> None:
+    def __init__(
+        self, cols: int, rows: int, relay: PtyRelay | None = None, warden: Warden | None = None
+    ) -> None:
         self._marker = f"\x1b]6973;swarmdeck-end;{secrets.token_hex(8)}\x07".encode()
-        super().__init__(cols, rows, relay)
+        super().__init__(cols, rows, relay, warden)
         self._pending = b""
         self._outputs: deque[JobRun] = deque()  # oldest first: the one receiving bytes
         self._delivering: JobRun | None = None  # whose bytes a sink is handling now
         ctl, self._child_ctl = socket.socketpair()
         ctl.setblocking(False)
         self._channel = LauncherChannel(ctl, self._started, self._exited, self._dropped)
-        self._popen: subprocess.Popen[bytes] | None = None
+        self._popen: SessionProcess | None = None
 
     async def open(self, tg: TaskGroup, shell: str, init: str, timeout: float = 30.0) -> None:
         """Start the shell, run init, exec the launcher and wait until it says ready."""
@@ -90,9 +92,14 @@ class PooledTerminal(Terminal):
         self._tg = tg
         tg.start_soon(self._read_loop)
         tg.start_soon(self._channel.read)
-        self._popen = spawn_on_pty(
-            [shell, "-c", script], self._slave, env=base_env(), pass_fds=[self._child_ctl.fileno()]
-        )
+        try:
+            self._popen = await spawn_session(
+                self._warden, [shell, "-c", script], self._slave, env=base_env(),
+                pass_fds=[self._child_ctl.fileno()],
+            )  # fmt: skip
+        except BaseException:
+            await self.aclose()
+            raise
         self._child_ctl.close()
         os.close(self._slave)
         self._slave = -1
@@ -339,7 +346,7 @@ class PooledTerminal(Terminal):
         if self._popen is not None:
             with anyio.CancelScope(shield=True):
                 if self.launcher_pid is None:  # failed start: learn how the shell ended
-                    await reap(self._popen, 0.2)
+                    await self._popen.wait(0.2)
                 await kill_session(self._popen.pid, self._popen)
         await self._close_fds()
         if self._child_ctl.fileno() >= 0:

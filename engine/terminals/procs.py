@@ -6,7 +6,6 @@ in one), so pause/terminate act on every group in the PTY's session, not only th
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 from typing import TYPE_CHECKING, NamedTuple
@@ -15,6 +14,8 @@ import anyio
 
 if TYPE_CHECKING:
     import subprocess
+
+    from engine.terminals.warden import SessionProcess
 
 
 class ProcStat(NamedTuple):
@@ -115,8 +116,7 @@ async def reap(popen: subprocess.Popen[bytes], timeout: float) -> int | None:
     return popen.returncode
 
 
-async def kill_session(sid: int, popen: subprocess.Popen[bytes]) -> None:
+async def kill_session(sid: int, process: SessionProcess) -> None:
     signal_groups(session_groups(sid), signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(popen.pid, signal.SIGKILL)
-    await reap(popen, 5.0)
+    process.kill()
+    await process.wait(5.0)

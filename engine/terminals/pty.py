@@ -4,6 +4,7 @@
 not grow with the engine's RSS (bench/spawn.py). The child must still become a session
 leader with the PTY as controlling terminal; util-linux `setsid --ctty` does exactly that
 (setsid(2) + TIOCSCTTY on stdin) before exec'ing the real program, keeping the same pid.
+Session processes are started the same way by the warden (terminals/warden.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from engine.errors import SpawnError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-_SETSID = shutil.which("setsid") or "/usr/bin/setsid"
+SETSID = shutil.which("setsid") or "/usr/bin/setsid"
 IUTF8 = 0o40000  # Linux's value; Python's termios names it only from 3.12
 
 
@@ -62,7 +63,7 @@ def spawn_on_pty(
     """Start argv as a session leader whose controlling terminal is `slave`."""
     try:
         return subprocess.Popen(
-            [_SETSID, "--ctty", *argv],
+            [SETSID, "--ctty", *argv],
             stdin=slave,
             stdout=slave,
             stderr=slave,

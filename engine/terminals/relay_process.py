@@ -87,7 +87,9 @@ class Recording:
 
     def __init__(self, path: str, header: dict[str, object]) -> None:
         self.path = path
-        self.file: BinaryIO = open(path, "wb", buffering=0)  # noqa: SIM115
+        # 0600 whatever the umask: a recording is everything the session printed.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
         self.file.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
         self.start = time.monotonic()
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

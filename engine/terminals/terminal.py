@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from engine.terminals.relay import PtyRelay
+    from engine.terminals.warden import Warden
 
 
 TERM = "xterm-256color"  # what the engine emulates, so what every program is told
@@ -87,10 +88,13 @@ class Terminal(ABC):
 
     kind: Literal["pooled", "fresh"]
 
-    def __init__(self, cols: int, rows: int, relay: PtyRelay | None = None) -> None:
+    def __init__(
+        self, cols: int, rows: int, relay: PtyRelay | None = None, warden: Warden | None = None
+    ) -> None:
         self.id = next(_ids)
         self.master, self._slave = open_pty(cols, rows)
         self._relay = relay
+        self._warden = warden  # starts the terminal's processes (None: started directly)
         self._pipe = relay.attach(self.id, self.master, self._end_marker()) if relay else None
         """The relay's pipe carrying this PTY's output; None: the reader reads the PTY."""
         self._recordings: dict[Path, Callable[[], None]] = {}
