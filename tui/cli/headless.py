@@ -142,13 +142,19 @@ async def _plain_view(engine: Engine, console: Console) -> None:
 
 
 async def _signals(engine: Engine, console: Console, stopped: list[int]) -> None:
+    """The first signal starts a graceful stop in the background, so the next one is read
+    at once: it raises KeyboardInterrupt, the engine is left without its graceful stop and
+    its pool SIGKILLs every session's process groups (the warden whatever they left)."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-        async for signum in signals:
-            if stopped:
-                raise KeyboardInterrupt  # second signal: kill everything now
-            stopped.append(signum)
-            console.print("[notice]stopping every session (again to kill)…[/]")
-            await engine.terminate_all()
+        async with anyio.create_task_group() as tg:
+            async for signum in signals:
+                if stopped:
+                    tg.cancel_scope.cancel()  # the graceful stop, abandoned
+                    break
+                stopped.append(signum)
+                console.print("[notice]stopping every session (again to kill)…[/]")
+                tg.start_soon(engine.terminate_all)
+    raise KeyboardInterrupt  # second signal: kill everything now (raised outside that group)
 
 
 async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
