@@ -3,7 +3,9 @@ then the last screen (text and ANSI) and the attempt's exit status.
 
 Files per attempt, `stem` being the session's name for the first attempt and
 `name.attempt-N` for later ones: `<stem>.cast` (asciicast v2), `<stem>.exit.json`; the
-screen files `<name>.screen.txt` / `.screen.ans` always show the latest attempt.
+screen files `<name>.screen.txt` / `.screen.ans` always show the latest attempt. An engine
+restarted on the same run directory (after a crash or `kill -9`) numbers its attempts'
+files after the ones already there, so it never overwrites what an earlier engine recorded.
 
 The recording is normally written by the terminal's PTY relay process (engine/terminals/relay.py):
 `expect`, called before the job is dispatched, asks it to record from then on, and it closes
@@ -48,10 +50,13 @@ class SessionRecords:
         self._relayed_path: Path | None = None
         self._relayed_since = 0.0  # monotonic time the relay was asked to record
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._earlier = _recorded_attempts(directory, name)
 
     def stem(self, attempt: int) -> str:
-        """`name` for the first attempt, `name.attempt-N` for later ones."""
-        return self.name if attempt == 1 else f"{self.name}.attempt-{attempt}"
+        """`name` for the first attempt, `name.attempt-N` for later ones (N counting the
+        attempts an earlier engine recorded in this directory)."""
+        number = attempt + self._earlier
+        return self.name if number == 1 else f"{self.name}.attempt-{number}"
 
     def expect(self, term: Terminal, attempt: int, cols: int, rows: int) -> None:
         """An attempt is about to start on `term`: its PTY relay records it from now on
@@ -154,3 +159,16 @@ class SessionRecords:
         if self._relayed is not None and self._relayed_path is not None:
             self._relayed.stop_recording(self._relayed_path)  # a no-op once the job's end closed it
         self._relayed = self._relayed_path = None
+
+
+def _recorded_attempts(directory: Path, name: str) -> int:
+    """How many attempts of `name` already have files here (from an earlier engine): two
+    stats for a name never recorded, two more per attempt found."""
+    count = 0
+    while _has_files(directory, name if count == 0 else f"{name}.attempt-{count + 1}"):
+        count += 1
+    return count
+
+
+def _has_files(directory: Path, stem: str) -> bool:
+    return any((directory / f"{stem}{suffix}").exists() for suffix in (".cast", ".exit.json"))
