@@ -49,6 +49,7 @@ from engine.events import (
     TerminalRecycled,
 )
 from engine.hub import EventHub
+from engine.rundir import claim_run_dir
 from engine.scheduling.scheduler import Scheduler
 from engine.scheduling.summary import build_summary, verdict
 from engine.sessions.ownership import owners
@@ -337,7 +338,14 @@ def _fields(stats: PoolStatistics | SchedulerStatistics, event: type[BaseModel])
 async def open_engine(deck: DeckSpec, run_dir: Path | None = None) -> AsyncIterator[Engine]:
     """Run an engine for the block; on exit every session is stopped and every PTY closed."""
     run_dir = run_dir or default_run_dir(deck)
-    (run_dir / "sessions").mkdir(parents=True, exist_ok=True)
+    with claim_run_dir(run_dir) as user_umask:  # first: refused before anything is touched
+        (run_dir / "sessions").mkdir(exist_ok=True)
+        async with _run_engine(deck, run_dir, user_umask) as engine:
+            yield engine
+
+
+@asynccontextmanager
+async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIterator[Engine]:
     hub = EventHub()  # first: the pool and the bus report into it from the start
     failure: BaseException | None = None
 
@@ -346,7 +354,7 @@ async def open_engine(deck: DeckSpec, run_dir: Path | None = None) -> AsyncItera
 
     names = [spec.name for spec in deck.sessions]
     async with (
-        open_pool(deck.pool, on_recycle) as pool,
+        open_pool(deck.pool, on_recycle, session_umask=user_umask) as pool,
         open_bus(run_dir, names, hub.emit) as bus,
         anyio.create_task_group() as tg,
     ):

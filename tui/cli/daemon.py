@@ -64,10 +64,11 @@ def _deck_lock(deck: DeckSpec) -> Iterator[None]:
 
 def start_service(deck: DeckSpec, run_dir: Path) -> Registration:
     """Start `swarmdeck serve` detached and wait until its control socket is registered."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: engine/rundir.py
     log_path = run_dir / LOG_NAME
     command = [sys.executable, "-m", "tui.cli", "serve", str(deck.path.absolute())]
-    with log_path.open("ab") as log:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "ab") as log:
         service = subprocess.Popen(
             [*command, "--run-dir", str(run_dir)],
             stdin=subprocess.DEVNULL,

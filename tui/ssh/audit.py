@@ -1,14 +1,15 @@
 """The SSH audit log: who connected with which key and role, and what was refused.
 
-JSON lines appended to `RUN_DIR/ssh-audit.jsonl`, one object per fact, flushed at once so
-a crash loses nothing already decided. Failing to write it is logged, never fatal: the
-swarm keeps running.
+JSON lines appended to `RUN_DIR/ssh-audit.jsonl` (0600: it names who came from where),
+one object per fact, flushed at once so a crash loses nothing already decided. Failing
+to write it is logged, never fatal: the swarm keeps running.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -22,13 +23,14 @@ FILE_NAME = "ssh-audit.jsonl"
 class AuditLog:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / FILE_NAME
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def record(self, event: str, peer: str, **fields: object) -> None:
         """`event`: listening, connect, disconnect, refused (with `reason`), resize, ..."""
         entry = {"time": round(time.time(), 3), "event": event, "peer": peer, **fields}
         try:
-            with self.path.open("a", encoding="utf-8") as file:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as file:
                 file.write(json.dumps(entry) + "\n")
         except OSError as exc:
             log.warning("ssh audit log %s: %s", self.path, exc)
