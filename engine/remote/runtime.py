@@ -5,6 +5,11 @@ The root is $SWARMDECK_RUNTIME_DIR, else $XDG_RUNTIME_DIR/swarmdeck, else
 /tmp/swarmdeck-<uid>; always mode 0700. A registry entry whose process is gone is stale
 and removed when listed, with its socket; so is a socket nobody listens on any more (an
 engine killed with -9 leaves both behind).
+
+Under /tmp anyone may create the directory first, and whoever owns it can plant sockets
+that `ls`/`attach` would trust (a victim's typed password would reach the squatter's
+engine). So, as tmux does, the root must be a real directory (not a symlink) owned by
+this user with no access for group or others; anything else is refused, never "fixed".
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,8 +45,29 @@ def runtime_root() -> Path:
     else:
         root = Path(f"/tmp/swarmdeck-{os.getuid()}")
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(root, 0o700)
+    check_private(root)
     return root
+
+
+class UnsafeRuntimeDirError(SwarmdeckError):
+    """The runtime directory could be someone else's: refuse to use it."""
+
+
+def check_private(root: Path) -> None:
+    """Refuse a root that is a symlink, not ours, or reachable by group or others."""
+    info = os.lstat(root)
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeRuntimeDirError(f"{root} is not a directory (a symlink?): refusing it")
+    if info.st_uid != os.getuid():
+        raise UnsafeRuntimeDirError(
+            f"{root} is owned by uid {info.st_uid}, not by you (uid {os.getuid()}): "
+            "someone may be impersonating your engines; remove it or set SWARMDECK_RUNTIME_DIR"
+        )
+    if info.st_mode & 0o077:
+        raise UnsafeRuntimeDirError(
+            f"{root} has mode {stat.S_IMODE(info.st_mode):o}; it must be 700 "
+            f"(chmod 700 {root} if you made it)"
+        )
 
 
 def control_socket_path(run_dir: Path) -> Path:
