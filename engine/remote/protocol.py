@@ -45,6 +45,7 @@ ROLES = ("operator", "viewer")
 MAX_CLIENT_FRAME = 1 << 20  # a command (send_input carries at most this much)
 MAX_SERVER_FRAME = 64 << 20  # an attach snapshot of many large screens
 HELLO_TIMEOUT = 10.0  # seconds either side waits for the other's hello
+MAX_CLIENT_NAME = 64  # characters: a name is shown to every client (ClientAttached)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -208,6 +209,21 @@ def error_from_wire(wire: dict[str, Any]) -> engine_errors.SwarmdeckError:
     exc = cls.__new__(cls)
     Exception.__init__(exc, str(wire.get("message", "")))
     return exc
+
+
+def client_name(hello: dict[str, Any]) -> str:
+    """The name a hello gives its client, which every other client is shown: a short,
+    printable string (a 1 MB name, broadcast, once disconnected a bystander)."""
+    name = hello.get("client", "")
+    if not isinstance(name, str):
+        raise remote_errors.ProtocolError("hello: field 'client' must be a string")
+    if len(name) > MAX_CLIENT_NAME:
+        raise remote_errors.ProtocolError(
+            f"hello: client name of {len(name)} characters, at most {MAX_CLIENT_NAME}"
+        )
+    if not name.isprintable():
+        raise remote_errors.ProtocolError("hello: client name must be printable text")
+    return name
 
 
 def field(frame: dict[str, Any], name: str, kind: type[Any]) -> Any:

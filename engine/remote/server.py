@@ -50,6 +50,7 @@ from engine.remote.protocol import (
     ROLES,
     VERSION,
     LineSocket,
+    client_name,
     decode,
     encode,
     error_to_wire,
@@ -215,7 +216,7 @@ class ControlServer:
         role = frame.get("role", "viewer")
         if role not in ROLES:
             raise ProtocolError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        return _Client(next(self._ids), role, str(frame.get("client", "")), stream)
+        return _Client(next(self._ids), role, client_name(frame), stream)
 
     def _attach(self, client: _Client) -> dict[str, Any]:
         """Everything a client needs to paint: deck, sessions, every screen, statistics."""
