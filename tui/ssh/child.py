@@ -5,7 +5,9 @@ spawn_on_pty: no fork of the server), so a window change on the master reaches i
 SIGWINCH and a hang-up goes to its whole process group. The PTY is raw before it starts,
 exactly as sshd hands a terminal over. Reads and writes never block the loop: output is
 read when the master is readable (and not while the SSH channel is flow-controlled),
-input is queued and written when the master is writable.
+input is queued and written when the master is writable; `write` says when the queue is
+past INPUT_HIGH (tui/ssh/limits.py), and `on_drained` runs once it is back under INPUT_LOW,
+so the caller can hold its client back meanwhile.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tty
 from typing import TYPE_CHECKING
 
 from engine import open_pty, read_available, set_winsize, signal_groups, spawn_on_pty
+from tui.ssh.limits import INPUT_HIGH, INPUT_LOW
 
 if TYPE_CHECKING:
     import subprocess
@@ -34,9 +37,12 @@ class ChildTerminal:
         size: tuple[int, int],
         on_output: Callable[[bytes], None],
         on_exit: Callable[[int], None],
+        on_drained: Callable[[], None] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._on_output, self._on_exit = on_output, on_exit
+        self._on_drained = on_drained
+        self._full = False
         self.master, slave = open_pty(*size)
         try:
             tty.setraw(slave)
@@ -77,12 +83,16 @@ class ChildTerminal:
             self.pause_output()
 
     # -- input: SSH channel -> PTY --------------------------------------------------------
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> bool:
+        """Queue `data` for the child; False once the queue is past INPUT_HIGH (stop
+        reading the client until `on_drained`)."""
         if self.exited.is_set():
-            return
+            return True
         if not self._pending:
             self._loop.add_writer(self.master, self._flush)
         self._pending += data
+        self._full = self._full or len(self._pending) > INPUT_HIGH
+        return not self._full
 
     def _flush(self) -> None:
         try:
@@ -94,6 +104,10 @@ class ChildTerminal:
         del self._pending[:written]
         if not self._pending:
             self._loop.remove_writer(self.master)
+        if self._full and len(self._pending) <= INPUT_LOW:
+            self._full = False
+            if self._on_drained is not None:
+                self._on_drained()
 
     def resize(self, cols: int, rows: int) -> None:
         if not self.exited.is_set() and cols > 0 and rows > 0:

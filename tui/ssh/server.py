@@ -19,6 +19,7 @@ import asyncssh
 from tui.ssh.audit import AuditLog
 from tui.ssh.config import load_or_create_host_key
 from tui.ssh.keys import AuthorizedKey, AuthorizedKeysError, find_key, load_authorized_keys
+from tui.ssh.limits import SESSIONS_PER_CONNECTION
 from tui.ssh.session import Launch, TerminalSession
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class _Connection(asyncssh.SSHServer):
         self._peer = "?"
         self._key: AuthorizedKey | None = None
         self.logged_in = False
+        self.sessions = 0
 
     def _record(self, event: str, **fields: object) -> None:
         key, who = self._key, {}
@@ -138,14 +140,24 @@ class _Connection(asyncssh.SSHServer):
             )
 
     # -- what they may do -----------------------------------------------------------------
-    def session_requested(self) -> TerminalSession:
+    def session_requested(self) -> TerminalSession | bool:
+        """One session (so one room) per connection: each is counted in max_clients
+        through its connection, and a second one would be a room nobody counted."""
         assert self._key is not None
+        if self.sessions >= SESSIONS_PER_CONNECTION:
+            limit = SESSIONS_PER_CONNECTION
+            self._record("refused", reason=f"another session on one connection (limit {limit})")
+            return False
+        self.sessions += 1
         config = self._service.config
         launch = Launch(
             str(self._service.socket), self._key.role, config.grace, config.idle_timeout,
-            self._record, self._service.children,
+            self._record, self._service.children, self._session_ended,
         )  # fmt: skip
         return TerminalSession(launch)
+
+    def _session_ended(self) -> None:
+        self.sessions -= 1
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
                              orig_port: int) -> bool:  # fmt: skip

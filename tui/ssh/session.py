@@ -1,9 +1,9 @@
 """One SSH session channel: a terminal gets a control-room child, anything else a refusal.
 
 What the child runs and as which role is decided by the server (`Launch`), never by the
-client: the client only picks the terminal type and size. Refusals are written to the
-client's stderr with exit status 1, so `ssh` prints a sentence instead of a bare
-"request failed".
+client: the client only picks the terminal type and size (clamped), and what it may cost
+is bounded in tui/ssh/limits.py. Refusals are written to the client's stderr with exit
+status 1, so `ssh` prints a sentence instead of a bare "request failed".
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import asyncssh
 
 from engine import SwarmdeckError
 from tui.ssh.child import ChildTerminal
+from tui.ssh.limits import AUDIT_RESIZE_EVERY, RESIZE_EVERY, Coalescer, clamp_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,6 +41,8 @@ class Launch:
     """The audit log's `record(event, **fields)`, already bound to this peer and key."""
     children: set[ChildTerminal]
     """Every live child of the server, so stopping it can hang them all up and wait."""
+    ended: Callable[[], None] = lambda: None
+    """Called once when the session's channel is gone (its connection counts sessions)."""
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "tui.cli", "attach", self.socket, "--role", self.role]
@@ -67,6 +70,8 @@ class TerminalSession(asyncssh.SSHServerSession[bytes]):
         self._child: ChildTerminal | None = None
         self._last_input = 0.0
         self._idle: asyncio.TimerHandle | None = None
+        self._resizes = Coalescer(RESIZE_EVERY, self._resize_child)
+        self._audited = Coalescer(AUDIT_RESIZE_EVERY, self._audit_resize)
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._chan = chan
@@ -74,7 +79,7 @@ class TerminalSession(asyncssh.SSHServerSession[bytes]):
     def pty_requested(
         self, term_type: str, term_size: tuple[int, int, int, int], term_modes: object
     ) -> bool:
-        self._term, self._size = term_type, (term_size[0] or 80, term_size[1] or 24)
+        self._term, self._size = term_type, clamp_size(term_size[0], term_size[1], (80, 24))
         return True
 
     def shell_requested(self) -> bool:
@@ -99,7 +104,9 @@ class TerminalSession(asyncssh.SSHServerSession[bytes]):
         launch = self._launch
         env = launch.env(self._term or "")
         try:
-            child = ChildTerminal(launch.argv(), env, self._size, self._output, self._exited)
+            child = ChildTerminal(
+                launch.argv(), env, self._size, self._output, self._exited, self._drained
+            )
         except (SwarmdeckError, OSError) as exc:
             launch.record("child-failed", error=str(exc))
             self._chan.write_stderr(f"swarmdeck: cannot start the control room: {exc}\r\n".encode())
@@ -122,15 +129,26 @@ class TerminalSession(asyncssh.SSHServerSession[bytes]):
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         self._touch()
-        if self._child is not None:
-            self._child.write(data)
+        if self._child is not None and not self._child.write(data) and self._chan is not None:
+            self._chan.pause_reading()  # the SSH window closes: the client waits, not us
+
+    def _drained(self) -> None:
+        if self._chan is not None and not self._chan.is_closing():
+            self._chan.resume_reading()
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
         self._touch()
-        self._size = (width or self._size[0], height or self._size[1])
+        self._size = clamp_size(width, height, self._size)
         if self._child is not None:
-            self._child.resize(width, height)
-            self._launch.record("resize", cols=width, rows=height)
+            self._resizes.submit(self._size)
+
+    def _resize_child(self, size: tuple[int, int], changes: int) -> None:
+        if self._child is not None:
+            self._child.resize(*size)
+            self._audited.submit(size)
+
+    def _audit_resize(self, size: tuple[int, int], changes: int) -> None:
+        self._launch.record("resize", cols=size[0], rows=size[1], changes=changes)
 
     def eof_received(self) -> bool:
         return True  # a terminal's end of input is not the end of the session
@@ -163,6 +181,9 @@ class TerminalSession(asyncssh.SSHServerSession[bytes]):
             self._child.hang_up(self._launch.grace)
         if self._idle is not None:
             self._idle.cancel()
+        self._resizes.cancel()
+        self._audited.cancel()
+        self._launch.ended()
 
     def _touch(self) -> None:
         """Idle means no input: a live screen streaming out does not keep a seat taken."""
