@@ -23,17 +23,20 @@ from tui.bridge import forward_events
 from tui.commands import RoomCommands
 from tui.operations import Operations
 from tui.render import Palette
+from tui.server_files import REFUSED, without_file_commands
 from tui.widgets.bus_panel import BusPanel
 from tui.widgets.pane_grid import PaneGrid
 from tui.widgets.pool_panel import PoolPanel
 from tui.widgets.session_list import SessionList
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import PurePath
 
     from textual import events
-    from textual.app import ComposeResult
+    from textual.app import ComposeResult, SystemCommand
     from textual.notifications import SeverityLevel
+    from textual.screen import Screen
     from textual.theme import Theme
 
     from engine import EngineAPI
@@ -211,6 +214,19 @@ class ControlRoom(Operations):
         reason = why_not(known, self.selected_info(), self.read_only)
         if reason:
             self.say(reason, title=f"{known.label} unavailable", severity="warning")
+
+    # -- nothing written on the serving machine from an attached room (tui/server_files.py) --
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        commands = super().get_system_commands(screen)
+        return without_file_commands(commands) if self.attached else commands
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        if self.attached:
+            self.say(REFUSED, severity="warning")
+            return None
+        return super().deliver_screenshot(filename, path, time_format)
 
     def _theme_changed(self, theme: Theme) -> None:
         variables = self.get_css_variables()
