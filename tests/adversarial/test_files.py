@@ -53,7 +53,7 @@ async def test_the_run_directory_and_every_file_the_engine_writes_are_private(
     with runtime_env() as env, serve(_deck(tmp_path), run, env) as (socket, _):
         async with open_remote_engine(socket) as engine:
             await wait_shows(engine, "talker", "said-it", 30)
-            engine.save_screen("talker")
+            await engine.save_screen("talker")
     files = [p for p in run.rglob("*") if p.is_file() and not p.is_socket()]
     assert {"summary.json", "talker.cast", "talker.screen.txt", "talker.exit.json"} <= {
         p.name for p in files
