@@ -39,13 +39,15 @@ class FreshTerminal(Terminal):
         self.resize(job.cols, job.rows)
         self._sink = sink
         self._tg = tg
-        tg.start_soon(self._read_loop)
         env = base_env(job.env)
         self._popen = await spawn_session(self._warden, job.argv, self._slave, env=env, cwd=job.cwd)
         self.job_started_at = time.time()
         os.close(self._slave)
         self._slave = -1
         self.job_pid = self._popen.pid
+        # Read only once the spawn has returned: the warden answers asynchronously, and no
+        # output may reach the session before it knows its job runs (it is still spawning).
+        tg.start_soon(self._read_loop)
         return self.job_pid
 
     async def wait_exit(self, pid: int | None = None) -> Ended:
