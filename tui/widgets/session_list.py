@@ -122,14 +122,18 @@ class SessionList(DataTable[Text]):
 
     def update_info(self, info: SessionInfo) -> bool:
         """Update a row in place; rebuild only when the row's visibility or order changed.
-        True when it did (the shown sessions changed)."""
+        True when it did (the shown sessions changed). A session the filter hides has no
+        row: only its info is kept, for when the filter changes."""
         before = self.shown()
         if info.name not in self.infos:
             self.order.append(info.name)
         self.infos[info.name] = info
-        if self.shown() != before:
+        shown = self.shown()
+        if shown != before:
             self.rebuild()
             return True
+        if info.name not in shown:
+            return False
         for column, cell in zip(COLUMNS, self._cells(info), strict=True):
             self.update_cell(info.name, column, cell)
         return False
