@@ -112,3 +112,17 @@ async def test_screens_paint_on_the_rooms_faster_update_tick() -> None:
     app: App[None] = App()
     async with app.run_test():
         assert app.screen._update_timer._interval == PAINT_PERIOD
+
+
+def test_a_theme_without_swarmdecks_variables_gets_each_one_as_an_rgb_colour() -> None:
+    from textual._ansi_theme import ALABASTER, MONOKAI
+    from textual.theme import BUILTIN_THEMES
+
+    from themes.definitions import REQUIRED_VARIABLES
+    from themes.derived import derived_variables
+
+    for name, theme in BUILTIN_THEMES.items():
+        variables = derived_variables(theme, MONOKAI if theme.dark else ALABASTER)
+        assert set(variables) == REQUIRED_VARIABLES, name
+        assert all(len(v) == 7 and v.startswith("#") for v in variables.values()), name
+        Palette(variables)  # panes can draw with it

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header
 
 from engine import LIVE_STATES
 from themes import DEFAULT_THEME, STYLESHEETS, load_themes
+from themes.derived import derived_variables
 from tui.actions import ACTIONS, BY_KEY, BY_NAME, READ_ONLY, why_not
 from tui.bridge import forward_events
 from tui.commands import RoomCommands
@@ -227,6 +228,12 @@ class ControlRoom(Operations):
             self.say(REFUSED, severity="warning")
             return None
         return super().deliver_screenshot(filename, path, time_format)
+
+    # -- themes ------------------------------------------------------------------------------
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """Every theme on offer works: swarmdeck's variables follow the theme's colours
+        where it does not define them (Textual's built-in themes)."""
+        return derived_variables(self.current_theme, self.ansi_theme)
 
     def _theme_changed(self, theme: Theme) -> None:
         variables = self.get_css_variables()
