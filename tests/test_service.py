@@ -190,3 +190,28 @@ async def test_two_runs_of_a_deck_started_together_share_one_engine(tmp_path: Pa
             for pid in pids:
                 os.kill(pid, signal.SIGTERM)
             await eventually(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids))
+
+
+async def test_ctrl_c_ends_attach_watch_quietly_as_tail_f(
+    served: tuple[Path, dict[str, str], subprocess.Popen[str]],
+) -> None:
+    """Killed by the signal, as `tail -f` is (the shell says 130), and nothing printed."""
+    socket_path, env, _ = served
+    args = ("attach", "svc", "--headless", "--watch")
+    client = _swarmdeck(*args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert client.stdout is not None
+    assert client.stderr is not None
+    assert client.stdout.readline().startswith("== survivor")
+    while not client.stdout.readline().startswith("-- attached"):
+        pass
+    client.send_signal(signal.SIGINT)
+    with anyio.fail_after(30):
+        while client.poll() is None:
+            await anyio.sleep(0.05)
+    stderr = client.stderr.read()
+    client.stdout.close()
+    client.stderr.close()
+    assert stderr == ""
+    assert client.returncode == -signal.SIGINT
+    async with open_remote_engine(socket_path, "viewer") as remote:
+        assert remote.session_info("survivor").state is S.ACTIVE

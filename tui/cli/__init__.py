@@ -4,6 +4,9 @@ imports Textual: only `tui.attach` (the room) does, and only when a room is open
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -38,7 +41,24 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Every command; Ctrl-C ends any of them as it ends `tail -f`: no traceback, and
+    killed by SIGINT (so a calling shell or script sees the interrupt, status 130)."""
+    try:
+        return _command(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        return _die_of_interrupt()
+
+
+def _die_of_interrupt() -> int:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    return 128 + signal.SIGINT  # not reached: the default action ends the process
+
+
+def _command(argv: list[str]) -> int:
     if argv and argv[0] == "bus":  # runs inside every session: stdlib-only, fast to start
         from engine.bus.cli import main as bus_main
 
