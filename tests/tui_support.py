@@ -29,11 +29,18 @@ async def open_room(
     size: tuple[int, int] = (140, 45),
     redact: bool = False,
 ) -> AsyncIterator[tuple[Engine, ControlRoom, Pilot[None]]]:
-    """An engine running `body`'s sessions and the room in front of it."""
+    """An engine running `body`'s sessions and the room in front of it. The room survives
+    unexpected errors (tui.incidents), so a test fails on any it recorded."""
     async with running(tmp_path, body, pool) as engine:
         app = ControlRoom(engine, redact=redact)
         async with app.run_test(size=size) as pilot:
             yield engine, app, pilot
+        assert_no_incidents(app)
+
+
+def assert_no_incidents(app: ControlRoom, context: str = "") -> None:
+    errors = app.incidents.errors if app.incidents is not None else []
+    assert not errors, f"{context}the room recorded errors: {errors!r}"
 
 
 async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 10) -> None:

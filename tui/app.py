@@ -22,6 +22,7 @@ from themes.derived import derived_variables
 from tui.actions import ACTIONS, BY_KEY, BY_NAME, READ_ONLY, why_not
 from tui.bridge import forward_events
 from tui.commands import RoomCommands
+from tui.incidents import Incidents
 from tui.operations import Operations
 from tui.render import Palette
 from tui.server_files import REFUSED, without_file_commands
@@ -130,9 +131,12 @@ class ControlRoom(Operations):
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         self._room_built = True
+        self.incidents = Incidents(self, self.engine.run_dir)  # from now on, errors are survived
 
     def on_unmount(self) -> None:
         self._room_built = False
+        if self.incidents is not None:
+            self.incidents.close()
 
     # -- engine messages -----------------------------------------------------------------------
     async def on_session_updated(self, message: SessionUpdated) -> None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from textual.app import App
-
 from engine import FINAL_STATES, SwarmdeckError
 from tui.actions import BY_NAME, why_not
+from tui.incidents import GuardedApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.fork import ForkScreen
 from tui.screens.help import HelpScreen
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
     from tui.widgets.terminal_pane import TerminalPane
 
 
-class Operations(App[None]):
+class Operations(GuardedApp):
     engine: EngineAPI
     read_only: bool
     attached: bool

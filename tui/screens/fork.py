@@ -14,6 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+from tui.incidents import Guarded
+
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
@@ -44,7 +46,7 @@ def overrides(name: str, command: str, env: str, cwd: str) -> dict[str, Any]:
     return found
 
 
-class ForkScreen(ModalScreen[dict[str, Any] | None]):
+class ForkScreen(Guarded, ModalScreen[dict[str, Any] | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, info: SessionInfo) -> None:

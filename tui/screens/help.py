@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
 from tui.actions import ACTIONS, PANE_KEYS
+from tui.incidents import Guarded
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -28,7 +29,7 @@ def key_name(key: str) -> str:
     return KEY_NAMES.get(key, key)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Guarded, ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close")]
 
     def compose(self) -> ComposeResult:

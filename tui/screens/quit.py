@@ -10,13 +10,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
+from tui.incidents import Guarded
+
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
 QuitChoice = Literal["detach", "stop"]
 
 
-class QuitScreen(ModalScreen[QuitChoice | None]):
+class QuitScreen(Guarded, ModalScreen[QuitChoice | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "answer('detach')", "Detach"),
         Binding("s", "answer('stop')", "Stop all"),

@@ -9,11 +9,13 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from tui.incidents import Guarded
+
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
 
-class PromptScreen(ModalScreen[str | None]):
+class PromptScreen(Guarded, ModalScreen[str | None]):
     """Asks for one line of text; Enter answers, Esc cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]

@@ -27,6 +27,7 @@ from engine import (
     BusRequestRefused,
     BusTrafficSampled,
 )
+from tui.incidents import Guarded
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -104,7 +105,7 @@ def _delivery(reliable: bool) -> str:
     return "reliable" if reliable else "best effort"
 
 
-class BusPanel(Vertical):
+class BusPanel(Guarded, Vertical):
     def __init__(self, redact: bool = False) -> None:
         super().__init__(id="bus", classes="-empty")
         self.border_title = "bus"

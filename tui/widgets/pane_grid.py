@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from textual.containers import Container
 from textual.widgets import Static
 
+from tui.incidents import Guarded
 from tui.widgets.terminal_pane import TerminalPane
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def grid_shape(count: int) -> tuple[int, int]:
     return columns, math.ceil(count / columns)
 
 
-class PaneGrid(Container):
+class PaneGrid(Guarded, Container):
     def __init__(self, engine: EngineAPI, palette: Palette, read_only: bool = False) -> None:
         super().__init__(id="panes")
         self.engine = engine

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from textual.containers import Vertical
 from textual.widgets import Label, ProgressBar, Sparkline, Static
 
+from tui.incidents import Guarded
+
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
@@ -43,7 +45,7 @@ def summary(sample: PoolSampled) -> str:
     )
 
 
-class PoolPanel(Vertical):
+class PoolPanel(Guarded, Vertical):
     def __init__(self) -> None:
         super().__init__(id="pool")
         self.border_title = "pool"

@@ -15,6 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from engine import LIVE_STATES, PRIORITY_RANK
+from tui.incidents import Guarded
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -73,7 +74,7 @@ def matches(info: SessionInfo, text: str) -> bool:
     return text == str(info.state) or text in info.name.lower()
 
 
-class SessionList(DataTable[Text]):
+class SessionList(Guarded, DataTable[Text]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),

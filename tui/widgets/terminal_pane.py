@@ -19,6 +19,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine import FINAL_STATES, SessionState, SwarmdeckError
+from tui.incidents import Guarded
 from tui.keys import encode_key, encode_mouse, encode_paste
 from tui.render import Palette, highlight, line_strip, line_text
 
@@ -35,7 +36,7 @@ DOUBLE_ESCAPE = 0.5
 RESIZE_SETTLE = 0.1
 
 
-class TerminalPane(ScrollView, can_focus=True):
+class TerminalPane(Guarded, ScrollView, can_focus=True):
     ALLOW_SELECT = False
 
     class Left(Message):
