@@ -115,3 +115,13 @@ async def test_a_failing_widget_handler_leaves_the_widget_working(
             await until(pilot, lambda: "42" in pane_text(app, "shell"))
             assert app.incidents is not None
             assert [type(e) for e in app.incidents.errors] == [ValueError]
+
+
+async def test_a_click_on_another_sessions_pane_selects_that_session(tmp_path: Path) -> None:
+    async with open_room(tmp_path, TWO) as (engine, app, pilot):
+        await wait_state(engine, "ticker", S.ACTIVE)
+        assert app.selected == "keeper"
+        await pilot.click(app.grid.panes["ticker"])
+        assert app.selected == "ticker"
+        assert app.focused is app.session_list  # typing into it is still Enter's job
+

@@ -334,6 +334,12 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
             self.send(data)
         return True
 
+    def focus_on_click(self) -> bool:
+        """A click on a pane without focus selects its session (`Clicked`); Textual's
+        default would focus it first, so that keys went to a session the list does
+        not show as selected. Enter, as ever, is what types into it."""
+        return False
+
     def on_mouse_down(self, event: events.MouseDown) -> None:
         event.stop()
         if not self.has_focus:
