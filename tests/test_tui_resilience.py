@@ -10,7 +10,7 @@ from engine.states import SessionState
 from tests.support import running, wait_state
 from tests.tui_support import POOL, open_room, pane_text, session, until
 from tui.app import ControlRoom
-from tui.widgets.session_list import SessionList
+from tui.widgets.session_list import SessionList, runtime
 from tui.widgets.terminal_pane import TerminalPane
 
 if TYPE_CHECKING:
@@ -125,3 +125,25 @@ async def test_a_click_on_another_sessions_pane_selects_that_session(tmp_path: P
         assert app.selected == "ticker"
         assert app.focused is app.session_list  # typing into it is still Enter's job
 
+
+async def test_a_click_selects_the_pane_clicked_in_a_list_sorted_by_run_time(
+    tmp_path: Path,
+) -> None:
+    """Run times move on after the list was sorted: the rows, not a fresh sort, say which
+    row a pane is (a live session overtaking a finished one selected the wrong row)."""
+    body = session("early", "sleep 2") + session("late", "exec sleep 30", 'depends_on = ["early"]')
+    async with open_room(tmp_path, body) as (engine, app, pilot):
+        for _ in range(3):  # deck order, name, state, run time; while late waits for early
+            await app.run_view_action("sort")
+        assert app.session_list.ordering == "run time"
+        await wait_state(engine, "late", S.ACTIVE)
+        await until(pilot, lambda: app.session_list.infos["late"].state is S.ACTIVE)
+        assert app.session_list.shown() == ["early", "late"]  # as sorted when late started
+        early = engine.session_info("early")
+
+        def overtaken() -> bool:
+            return (runtime(engine.session_info("late")) or 0) > (runtime(early) or 0) + 0.1
+
+        await until(pilot, overtaken)
+        await pilot.click(app.grid.panes["late"])
+        assert app.selected == "late"

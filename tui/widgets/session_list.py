@@ -90,6 +90,7 @@ class SessionList(Guarded, DataTable[Text]):
         self.ordering = "deck order"
         self.filter = ""
         self.colours: Mapping[str, str] = {}
+        self._rows: list[str] = []
 
     def on_mount(self) -> None:
         for column, width in zip(COLUMNS, WIDTHS, strict=True):
@@ -102,10 +103,16 @@ class SessionList(Guarded, DataTable[Text]):
         return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
 
     def shown(self) -> list[str]:
-        shown = [n for n in self.order if matches(self.infos[n], self.filter)]
+        """The sessions the rows show, top to bottom: what a row index refers to."""
+        return list(self._rows)
+
+    def wanted(self) -> list[str]:
+        """The sessions the filter and order pick now; may differ from the rows when
+        sorted by run time, which moves on between rebuilds."""
+        wanted = [n for n in self.order if matches(self.infos[n], self.filter)]
         if self.ordering != "deck order":
-            shown.sort(key=lambda name: SORTS[self.ordering](self.infos[name]))
-        return shown
+            wanted.sort(key=lambda name: SORTS[self.ordering](self.infos[name]))
+        return wanted
 
     def set_infos(self, infos: list[SessionInfo]) -> None:
         self.infos = {info.name: info for info in infos}
@@ -115,25 +122,23 @@ class SessionList(Guarded, DataTable[Text]):
     def rebuild(self) -> None:
         keep = self.selected
         self.clear()
-        names = self.shown()
-        for name in names:
+        self._rows = self.wanted()
+        for name in self._rows:
             self.add_row(*self._cells(self.infos[name]), key=name)
-        if keep in names:
-            self.move_cursor(row=names.index(keep), animate=False)
+        if keep in self._rows:
+            self.move_cursor(row=self._rows.index(keep), animate=False)
 
     def update_info(self, info: SessionInfo) -> bool:
-        """Update a row in place; rebuild only when the row's visibility or order changed.
-        True when it did (the shown sessions changed). A session the filter hides has no
-        row: only its info is kept, for when the filter changes."""
-        before = self.shown()
+        """Update a row in place; rebuild only when the rows would change (visibility or
+        order). True when they did. A session the filter hides has no row: only its info
+        is kept, for when the filter changes."""
         if info.name not in self.infos:
             self.order.append(info.name)
         self.infos[info.name] = info
-        shown = self.shown()
-        if shown != before:
+        if self.wanted() != self._rows:
             self.rebuild()
             return True
-        if info.name not in shown:
+        if info.name not in self._rows:
             return False
         for column, cell in zip(COLUMNS, self._cells(info), strict=True):
             self.update_cell(info.name, column, cell)
