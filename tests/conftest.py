@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import time
 import uuid
@@ -20,6 +21,34 @@ from engine.terminals.procs import process_state
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+FUZZ_STEPS = 200
+"""Steps of the room fuzz in a plain run; `--steps N` (and `--seed N`) for longer hunts."""
+FUZZ_SECONDS_PER_STEP = 1.0
+"""The fuzz's timeout grows with --steps: a step takes ~0.2 s, up to ~0.6 s on a busy machine."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("swarmdeck")
+    group.addoption("--steps", type=int, default=FUZZ_STEPS, help="steps of the room fuzz")
+    group.addoption("--seed", type=int, default=None, help="room fuzz seed (default: new)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    steps = int(config.getoption("--steps"))
+    for item in items:
+        if "fuzz_plan" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(30 + steps * FUZZ_SECONDS_PER_STEP))
+
+
+@pytest.fixture
+def fuzz_plan(request: pytest.FixtureRequest) -> tuple[int, int]:
+    """(steps, seed) for the room fuzz: `--steps`, and `--seed` or a fresh seed."""
+    seed = request.config.getoption("--seed")
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**32)
+    return int(request.config.getoption("--steps")), int(seed)
+
 
 TOKEN = f"SWARMDECK_TEST_TOKEN={uuid.uuid4().hex}".encode()
 os.environ["SWARMDECK_TEST_TOKEN"] = TOKEN.split(b"=", 1)[1].decode()
