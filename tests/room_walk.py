@@ -16,8 +16,7 @@ from textual import events
 from textual.command import CommandPalette
 from textual.widgets import Input
 
-from engine.errors import SwarmdeckError
-from engine.states import FINAL_STATES
+from engine import FINAL_STATES, SwarmdeckError
 from tui.actions import ACTIONS
 from tui.commands import room_commands
 from tui.screens.confirm import ConfirmScreen
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 
     from textual.pilot import Pilot
 
-    from engine.api import Engine
+    from engine import Engine
     from tui.app import ControlRoom
 
 ANCHOR = "anchor"
@@ -170,10 +169,10 @@ class RoomWalk:
         state = engine.sessions[name].state
         with contextlib.suppress(SwarmdeckError):  # the engine may refuse: fine
             if rng.random() < 0.3 and len(engine.sessions) < MAX_SESSIONS:
-                forked = engine.fork(name, {"command": rng.choice(COMMANDS)})
+                forked = await engine.fork(name, {"command": rng.choice(COMMANDS)})
                 return f"engine: fork {name} as {forked}"
             if state in FINAL_STATES:
-                engine.restart(name)
+                await engine.restart(name)
                 return f"engine: restart {name}"
             if rng.random() < 0.5:
                 await (engine.pause(name) if rng.random() < 0.5 else engine.resume(name))

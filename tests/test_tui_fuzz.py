@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from engine.states import LIVE_STATES
+from engine import LIVE_STATES
 from tests.room_walk import ANCHOR, RoomWalk
 from tests.support import running
 from tests.tui_support import session
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from textual.pilot import Pilot
 
-    from engine.api import Engine
+    from engine import Engine
 
 pytestmark = pytest.mark.anyio
 DECK = (

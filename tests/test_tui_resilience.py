@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from engine.states import SessionState
+from engine import SessionState
 from tests.support import running, wait_state
 from tests.tui_support import POOL, open_room, pane_text, session, until
 from tui.app import ControlRoom
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from textual import events
 
-    from engine.session import SessionInfo
+    from engine import SessionInfo
 
 pytestmark = pytest.mark.anyio
 S = SessionState
