@@ -40,7 +40,8 @@ async def test_a_session_hidden_by_the_filter_can_change_state(tmp_path: Path) -
         await until(pilot, lambda: app.session_list.shown() == ["keeper", "ticker"])
 
 
-@pytest.mark.slow  # ~20 themes, each a full restyle of the room
+@pytest.mark.slow  # ~20 themes, each a full restyle of the room (~0.4 s; ~3 s under load)
+@pytest.mark.timeout(180)
 async def test_every_theme_on_offer_can_be_switched_to(tmp_path: Path) -> None:
     async with open_room(tmp_path, TWO) as (engine, app, pilot):
         await wait_state(engine, "ticker", S.ACTIVE)
