@@ -241,8 +241,7 @@ class Engine(CommandCalls):
         taken = {*self.sessions, *(s.template for s in self.sessions.values())}
         spec = fork_spec(source.spec, source.template, overrides, self.deck, taken)
         session = self._new_session(spec, spec.name, None)
-        session.announce(f"forked from {name}")
-        self.scheduler.add(session)
+        self.scheduler.add(session, announce=f"forked from {name}")
         return session.name
 
     # -- queries --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import typing
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,18 @@ class SessionStateChanged(_Event):
     pid: int | None = None
     exit_code: int | None = None
     signal: int | None = None
+
+
+class SessionAdded(_Event):
+    """A session was created at run time (a fork); `spec` is its SessionSpec as plain
+    JSON data, so every attached room and viewer knows it as fully as the deck's own
+    sessions (and can fork it in turn). Emitted before any state change of the session."""
+
+    kind: Literal["session-added"] = "session-added"
+    session: str
+    template: str
+    reason: str
+    spec: dict[str, Any]
 
 
 class ScreenChanged(_Event):
@@ -267,6 +279,7 @@ def is_bus_event(event: object) -> typing.TypeGuard[BusEvent]:
 
 Event = Annotated[
     SessionStateChanged
+    | SessionAdded
     | ScreenChanged
     | PoolSampled
     | TerminalRecycled

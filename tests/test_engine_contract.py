@@ -168,3 +168,14 @@ async def test_every_command_is_a_typed_call_whose_refusal_reaches_the_caller(
     assert isinstance(saved, ScreenSaved)
     assert saved.text.name == "quick.screen.txt"
     assert await api.run(StartAll()) == Done()
+
+
+async def test_a_fork_of_a_fork_is_fully_known_to_every_client(api: EngineAPI) -> None:
+    await api.terminate("cat")  # a free slot for each fork (pool size 3)
+    await api.terminate("echo")
+    first = await api.fork("echo")
+    await eventually(lambda: first in [s.name for s in api.list_sessions()])
+    second = await api.fork(first, {"env": {"Y": "2"}})  # needs the first fork's spec
+    assert second == "echo-fork-1-fork-1"
+    await eventually(lambda: second in [s.name for s in api.list_sessions()])
+    await wait_shows(api, second, "hello-contract")

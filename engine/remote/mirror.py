@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter
 
 from engine.deck.spec import DeckSpec, SessionSpec
-from engine.events import Event, ScreenChanged
+from engine.events import Event, ScreenChanged, SessionAdded
 from engine.remote.protocol import screen_from_wire, statistics_from_wire
 from engine.screen import ScreenDelta, ScreenSnapshot, ScreenStatus
 from engine.sessions.session import SessionInfo
@@ -108,14 +108,15 @@ class Mirror:
         """Update from one push; the events to publish to this client's subscribers."""
         kind = frame.get("push")
         if kind == "event":
-            if "spec" in frame:
-                self._specs[frame["spec"]["name"]] = frame["spec"]
+            event = EVENT.validate_python(frame["event"])
+            if isinstance(event, SessionAdded):
+                self._specs[event.session] = event.spec
             if "info" in frame:
                 info = SessionInfo.model_validate(frame["info"])
                 self.infos[info.name] = info
                 if info.name not in self.screens:  # a fork: its first screen is on its way
                     self.screens[info.name] = ScreenMirror(_blank(info.cols, info.rows))
-            return [EVENT.validate_python(frame["event"])]
+            return [event]
         if kind == "screen":
             return [self._apply_screen(frame["session"], frame)]
         if kind == "stats":

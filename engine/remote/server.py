@@ -33,6 +33,7 @@ from engine.events import (
     PoolSampled,
     SchedulerSampled,
     ScreenChanged,
+    SessionAdded,
     SessionStateChanged,
 )
 from engine.remote.errors import (
@@ -128,11 +129,10 @@ class ControlServer:
 
     def _event_wire(self, event: Event) -> dict[str, Any]:
         wire: dict[str, Any] = {"push": "event", "event": event.model_dump(mode="json")}
-        if isinstance(event, SessionStateChanged) and event.session in self.engine.sessions:
+        if isinstance(event, SessionStateChanged | SessionAdded) and (
+            event.session in self.engine.sessions
+        ):
             wire["info"] = self.engine.session_info(event.session).model_dump(mode="json")
-            if event.old is None:
-                spec = self.engine.sessions[event.session].spec
-                wire["spec"] = spec.model_dump(mode="json", by_alias=True)
         return wire
 
     # -- coalesced frames, encoded once for every client at the same revision ------------

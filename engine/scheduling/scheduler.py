@@ -108,10 +108,13 @@ class Scheduler:
             copy = spec.model_copy(update={"name": f"{spec.name}#{index}"})
             self.add(self._make(copy, spec.name, (index, spec.replicas)))
 
-    def add(self, session: Session) -> None:
-        """Queue a new session; it starts as soon as it is ready and best."""
+    def add(self, session: Session, announce: str | None = None) -> None:
+        """Queue a new session; it starts as soon as it is ready and best. A session made
+        at run time is `announce`d once known (viewers look it up) and before it starts."""
         self.sessions[session.name] = session
         self._retries_left[session.name] = session.spec.retries
+        if announce is not None:
+            session.announce(announce)
         self._queue.add(session)
         self._dispatch()
 

@@ -25,7 +25,7 @@ from engine.errors import (
     SwarmdeckError,
     TerminalError,
 )
-from engine.events import SessionStateChanged
+from engine.events import SessionAdded, SessionStateChanged
 from engine.screen import Screen
 from engine.sessions.follow import Handover, HandoverPhase
 from engine.sessions.history import AttemptHistory
@@ -181,7 +181,11 @@ class Session:
         return self.started_at is not None or self.attempts.first_started_at is not None
 
     def announce(self, reason: str) -> None:
-        """Tell viewers a session exists (a fork); not a state change, so old is None."""
+        """Tell viewers a session exists (a fork): its spec first, then its state (not a
+        state change, so old is None)."""
+        spec = self.spec.model_dump(mode="json", by_alias=True)
+        added = SessionAdded(session=self.name, template=self.template, reason=reason, spec=spec)
+        self._emit(added)
         self._emit(SessionStateChanged(session=self.name, old=None, new=self.state, reason=reason))
 
     # -- between attempts (called by the scheduler) ---------------------------------------
