@@ -41,6 +41,10 @@ class EngineAPI(Protocol):
     def scrollback(
         self, name: str, start: int = 0, count: int | None = None
     ) -> list[StyledLine]: ...
+    def history(self, name: str) -> list[StyledLine]:
+        """Scrollback then screen, taken at one instant: the session's output line for line
+        (a remote engine answers from its last prefetch: consistent, maybe a moment old)."""
+
     def watch_history(self, name: str | None) -> None:
         """A hint: `name`'s history may be looked at soon (a remote engine prefetches it)."""
 

@@ -266,6 +266,10 @@ class Engine(CommandCalls):
         screen = self._get(name).screen
         return screen.scrollback_lines(start, screen.scrollback_size() if count is None else count)
 
+    def history(self, name: str) -> list[StyledLine]:
+        """Scrollback then screen at one instant: the session's output, line for line."""
+        return self._get(name).screen.output()
+
     def pool_statistics(self) -> PoolStatistics:
         return self.pool.statistics()
 

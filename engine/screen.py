@@ -380,6 +380,12 @@ class Screen:
         history = self._vt.lines()[: -self._rows]
         return [_styled(line) for line in history[max(start, 0) : max(start, 0) + count]]
 
+    def output(self) -> list[StyledLine]:
+        """History rows then the screen's, taken together: where they meet no line is
+        skipped or repeated (a viewer stitching its own older screen to newer history would)."""
+        history = self.scrollback_lines(0, self.scrollback_size())
+        return history + [self.line(row) for row in range(self._rows)]
+
     def _feed_vt(self, text: str) -> None:
         if text:
             changed, _ = self._vt.feed_str(text)

@@ -125,9 +125,20 @@ class RemoteEngine(CommandCalls):
         push, at most every HISTORY_EVERY seconds); each call also fetches anew in the
         background, and `fetch_scrollback` waits for a fresh copy."""
         self._info(name)
-        self._send("scrollback", lambda lines: self._keep_history(name, lines), session=name)
+        self._send("history", lambda result: self._keep_history(name, result), session=name)
         history = self._mirror.history.get(name, [])
         return history[start:] if count is None else history[start : start + count]
+
+    def history(self, name: str) -> list[StyledLine]:
+        """The last prefetched history with the screen it was taken with (never the
+        mirror's newer screen: the lines between them are not here); the screen alone
+        before the first prefetch."""
+        self._info(name)
+        self._send("history", lambda result: self._keep_history(name, result), session=name)
+        screen = self._mirror.history_screen.get(name)
+        if screen is None:
+            return list(self._mirror.screens[name].snapshot().lines)
+        return self._mirror.history[name] + screen
 
     def watch_history(self, name: str | None) -> None:
         """Keep `name`'s history prefetched (None: none), so scrolling back shows it at once."""
@@ -136,11 +147,13 @@ class RemoteEngine(CommandCalls):
             self._history_wanted.set()
 
     async def fetch_scrollback(self, name: str) -> list[StyledLine]:
-        self._keep_history(name, await self._call("scrollback", session=name))
+        self._keep_history(name, await self._call("history", session=name))
         return list(self._mirror.history[name])
 
-    def _keep_history(self, name: str, lines: list[Any]) -> None:
-        self._mirror.history[name] = [line_from_wire(line) for line in lines]
+    def _keep_history(self, name: str, result: dict[str, Any]) -> None:
+        lines = [line_from_wire(line) for line in result["lines"]]
+        cut = len(lines) - result["rows"]
+        self._mirror.history[name], self._mirror.history_screen[name] = lines[:cut], lines[cut:]
 
     def pool_statistics(self) -> PoolStatistics:
         return self._mirror.pool

@@ -66,6 +66,12 @@ async def _scrollback(ctx: Context, frame: Frame) -> object:
     return [line_to_wire(line) for line in lines]
 
 
+async def _history(ctx: Context, frame: Frame) -> object:
+    name = _session(frame)
+    lines = ctx.engine.history(name)  # one instant: the screen's rows are the last `rows`
+    return {"rows": ctx.engine.sessions[name].screen.rows, "lines": list(map(line_to_wire, lines))}
+
+
 async def _statistics(ctx: Context, frame: Frame) -> object:
     return statistics_to_wire(ctx.engine)
 
@@ -86,6 +92,7 @@ _TABLE = [
     Handler("screen_snapshot", _screen_snapshot, False, "a full screen"),
     Handler("screen_delta", _screen_delta, False, "rows changed after `since`"),
     Handler("scrollback", _scrollback, False, "history rows above the screen"),
+    Handler("history", _history, False, "scrollback then screen, at one instant"),
     Handler("statistics", _statistics, False, "pool, scheduler and bus statistics"),
     *(
         Handler(kind.model_fields["op"].default, _command, kind.operator, kind.doc)

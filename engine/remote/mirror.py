@@ -80,6 +80,7 @@ class Mirror:
         self._specs: dict[str, dict[str, Any] | SessionSpec] = {}
         self.screens: dict[str, ScreenMirror] = {}
         self.history: dict[str, list[StyledLine]] = {}
+        self.history_screen: dict[str, list[StyledLine]] = {}  # the screen `history` ended on
         for session in attach["sessions"]:
             info = SessionInfo.model_validate(session["info"])
             self.infos[info.name] = info

@@ -177,7 +177,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
     def history_lines(self) -> list[StyledLine]:
         """Enter history mode if needed; the frozen history plus the screen it ended on."""
         if self._history is None:
-            self._history = self.engine.scrollback(self.session) + list(self._lines)
+            self._history = self.engine.history(self.session)
             self._history_strips.clear()
             self._top = max(len(self._history) - self.size.height, 0)
         return self._history
