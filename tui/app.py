@@ -148,7 +148,7 @@ class ControlRoom(Operations):
         if pane is not None:
             pane.set_state(info.state)
             if pane.has_focus and info.state not in LIVE_STATES:
-                self.session_list.focus()
+                self.stop_typing(f"{info.name} is {info.state}: typing ended")
         if reshaped:
             await self.show_panes()
         self.refresh_bindings()
@@ -206,6 +206,8 @@ class ControlRoom(Operations):
     # -- availability: dimmed in the footer, explained when pressed ------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         known = BY_NAME.get(action)
+        if self.typing and (known is not None or action == "command_palette"):
+            return False  # the footer shows only how to leave the pane
         if known is not None and known.control and self.read_only:
             return False  # hidden from the footer; pressing it says why (on_key)
         if known is None or known.needs is None:
@@ -217,7 +219,9 @@ class ControlRoom(Operations):
         if known is None or self.screen is not self.screen_stack[0]:
             return
         reason = why_not(known, self.selected_info(), self.read_only)
-        if reason:
+        if reason and known.action == "focus_pane" and reason != READ_ONLY:
+            self.hold_keys(reason, title=f"{known.label} unavailable")
+        elif reason:
             self.say(reason, title=f"{known.label} unavailable", severity="warning")
 
     # -- nothing written on the serving machine from an attached room (tui/server_files.py) --

@@ -78,6 +78,22 @@ class Operations(GuardedApp):
         zoom = " · zoomed" if self.zoomed else ""
         self.sub_title = f"{self.engine.deck.name}{paging}{zoom}"
 
+    @property
+    def typing(self) -> bool:
+        """A pane has focus: every key goes to its session."""
+        return self.focused is not None and self.focused in self.grid.panes.values()
+
+    def stop_typing(self, why: str) -> None:
+        """Back to the session list, holding the keys still being typed for the session."""
+        self.session_list.focus()
+        self.hold_keys(why)
+
+    def hold_keys(self, why: str, title: str = "") -> None:
+        self.session_list.hold.start()
+        pause = f"{self.session_list.hold.seconds:g} s"
+        note = f"{why}. Keys typed now are ignored until you pause for {pause} (Esc: now)"
+        self.say(note, title=title, severity="warning")
+
     # -- plumbing ------------------------------------------------------------------------------
     def say(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
         """A notification of plain text: session names and engine errors are not markup."""

@@ -16,9 +16,12 @@ from textual.widgets import DataTable
 
 from engine import LIVE_STATES, PRIORITY_RANK
 from tui.incidents import Guarded
+from tui.key_hold import KeyHold
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    from textual import events
 
     from engine import SessionInfo
 
@@ -91,6 +94,13 @@ class SessionList(Guarded, DataTable[Text]):
         self.filter = ""
         self.colours: Mapping[str, str] = {}
         self._rows: list[str] = []
+        self.hold = KeyHold()
+        """Started when keys meant for a session would land here (tui/key_hold.py)."""
+
+    def on_key(self, event: events.Key) -> None:
+        if self.hold.swallows(event.key, event.is_printable):
+            event.stop()  # before any binding of the list or the room sees it
+            event.prevent_default()
 
     def on_mount(self) -> None:
         for column, width in zip(COLUMNS, WIDTHS, strict=True):

@@ -10,9 +10,10 @@ While focused, every key goes to the session; Ctrl-] or Esc Esc leaves.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import anyio
+from textual.binding import Binding, BindingType
 from textual.geometry import Offset, clamp
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -38,6 +39,9 @@ RESIZE_SETTLE = 0.1
 
 class TerminalPane(Guarded, ScrollView, can_focus=True):
     ALLOW_SELECT = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(LEAVE_KEY, "leave", "leaves", key_display="Ctrl-]"),  # the footer, typing
+    ]
 
     class Left(Message):
         """The operator left the pane with the chord."""
@@ -136,7 +140,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         elif self.state is SessionState.PAUSED:
             self.border_subtitle = "PAUSED · r resumes"
         elif self.has_focus:
-            self.border_subtitle = "typing · Ctrl-] leaves"
+            self.border_subtitle = "TYPING · Ctrl-] leaves"
         else:
             self.border_subtitle = ""
 
@@ -277,11 +281,14 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
                 f"{self.session}: input backlog full, dropped", severity="warning", markup=False
             )
 
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
+
     async def on_key(self, event: events.Key) -> None:
         event.stop()
         event.prevent_default()
         if event.key == LEAVE_KEY:
-            self.post_message(self.Left())
+            self.action_leave()
             return
         if event.key == "escape":
             now = time.monotonic()
@@ -304,12 +311,14 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
             self.send(encode_paste(event.text, self.modes))
 
     def on_focus(self) -> None:
+        self.add_class("-typing")
         if self.modes.focus_events:
             self.send(b"\x1b[I")
         self.refresh_line(self._cursor[0])
         self.update_title()
 
     def on_blur(self) -> None:
+        self.remove_class("-typing")
         if self.modes.focus_events and self.state not in FINAL_STATES:
             self.send(b"\x1b[O")
         self.refresh_line(self._cursor[0])
