@@ -195,9 +195,34 @@ class Engine(CommandCalls):
     def ok(self) -> bool:
         return self.verdict().ok
 
+    @property
+    def run_over(self) -> bool:
+        """Started, and every session final (a restart or a fork starts it moving again)."""
+        return self.scheduler.started and self.scheduler.idle
+
+    async def _watch_run(self) -> None:
+        """Each time the run comes to rest: summary.json, then RunFinished with the verdict
+        (not only when the engine stops, which a served run may never do)."""
+        while True:
+            await self.scheduler.wait_idle()
+            if self.scheduler.started:
+                self.report_run()
+            await self.scheduler.wait_busy()
+
+    def report_run(self) -> None:
+        path, result = self.write_summary(), self.verdict()
+        self.hub.emit(
+            RunFinished(
+                ok=result.ok, summary_path=os.fspath(path), outcome=result.outcome,
+                reason=result.reason, succeeded=result.succeeded, total=result.total,
+            )
+        )  # fmt: skip
+
     def verdict(self) -> Verdict:
-        """Succeeded, partial (min_success), failed or aborted, and why."""
-        return verdict(self.deck, self.list_sessions(), self.scheduler.stopped_reason)
+        """Succeeded, partial (min_success), failed, aborted or stopped, and why."""
+        scheduler = self.scheduler
+        infos = self.list_sessions()
+        return verdict(self.deck, infos, scheduler.stopped_reason, scheduler.operator_stopped)
 
     # -- commands -------------------------------------------------------------------------
     def _get(self, name: str) -> Session:
@@ -364,6 +389,7 @@ async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIt
         engine = Engine(deck, run_dir, pool, bus, hub, tg)
         tg.start_soon(engine._tick_screens)
         tg.start_soon(engine._sample_pool)
+        tg.start_soon(engine._watch_run)
         try:
             yield engine
             with anyio.CancelScope(shield=True), anyio.move_on_after(60):
@@ -371,8 +397,7 @@ async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIt
         except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
             failure = exc
         finally:
-            path = engine.write_summary()
-            engine.hub.emit(RunFinished(ok=engine.ok, summary_path=os.fspath(path)))
+            engine.report_run()
             engine.hub.close()
             tg.cancel_scope.cancel()
     if failure is not None:

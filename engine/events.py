@@ -82,11 +82,17 @@ class TerminalRecycled(_Event):
 
 
 class RunFinished(_Event):
-    """Every session reached a final state (or the run was stopped)."""
+    """Every session reached a final state (again, after a restart or fork), or the engine
+    stopped; summary.json has just been written. `outcome` is the verdict's (succeeded,
+    partial, failed, aborted, halted, stopped), `succeeded` of `total` sessions completed."""
 
     kind: Literal["run-finished"] = "run-finished"
     ok: bool
     summary_path: str
+    outcome: str = ""
+    reason: str = ""
+    succeeded: int = 0
+    total: int = 0
 
 
 class ParallelismAdjusted(_Event):

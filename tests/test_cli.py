@@ -71,7 +71,7 @@ def test_a_headless_run_exits_non_zero_when_a_session_fails(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_every_session_cleanly_and_still_writes_the_summary(
+def test_a_signal_to_the_process_group_stops_every_session_with_the_verdict_stopped(
     tmp_path: Path, signum: int, code: int
 ) -> None:
     deck = _deck(
@@ -85,6 +85,7 @@ def test_a_signal_stops_every_session_cleanly_and_still_writes_the_summary(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
         deadline = time.monotonic() + 20
@@ -94,8 +95,8 @@ def test_a_signal_stops_every_session_cleanly_and_still_writes_the_summary(
         ):
             assert time.monotonic() < deadline, "the session never started"
             time.sleep(0.05)
-        os.kill(proc.pid, signum)
-        out, _ = proc.communicate(timeout=30)
+        os.killpg(proc.pid, signum)  # what Ctrl-C does: the relay gets it too
+        out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -103,4 +104,7 @@ def test_a_signal_stops_every_session_cleanly_and_still_writes_the_summary(
     assert proc.returncode == code
     summary = json.loads((run_dir / "summary.json").read_text())
     assert {s["state"] for s in summary["sessions"]} == {"terminated"}
+    assert summary["verdict"]["outcome"] == "stopped"
     assert "stopping every session" in out
+    assert "verdict: stopped — stopped by operator: 0 of 2 sessions had completed" in out
+    assert "relay" not in err, err

@@ -161,7 +161,7 @@ import sys
 from pathlib import Path
 from engine.deck.spec import load_deck
 from tui.cli.daemon import find_or_start
-entry, started = find_or_start(load_deck(Path(sys.argv[1])), None)
+entry, started, _ = find_or_start(load_deck(Path(sys.argv[1])), None)
 print(entry.run_id, entry.pid, started)
 """
 
@@ -215,3 +215,49 @@ async def test_ctrl_c_ends_attach_watch_quietly_as_tail_f(
     assert client.returncode == -signal.SIGINT
     async with open_remote_engine(socket_path, "viewer") as remote:
         assert remote.session_info("survivor").state is S.ACTIVE
+
+
+QUICK_DECK = '[pool]\nsize = 1\nwarm = 0\n\n[[session]]\nname = "quick"\ncommand = "echo done"\n'
+
+
+async def test_serve_with_exit_when_done_ends_once_every_session_is_final(tmp_path: Path) -> None:
+    deck = tmp_path / "svc.toml"
+    deck.write_text('exit_when = "done"\n' + QUICK_DECK)
+    with short_dir() as runtime:
+        env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(runtime)}
+        server = _swarmdeck("serve", str(deck), "--run-dir", str(tmp_path / "run"), env=env,
+                            stdout=subprocess.PIPE)  # fmt: skip
+        try:
+            out, _ = await anyio.to_thread.run_sync(lambda: server.communicate(timeout=30))
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.communicate()
+    assert server.returncode == 0
+    assert "run over (succeeded); exit_when = done" in out
+    assert (tmp_path / "run" / "summary.json").exists()
+
+
+async def test_run_of_a_deck_whose_run_is_over_starts_a_new_run_and_leaves_the_old(
+    tmp_path: Path,
+) -> None:
+    deck = tmp_path / "svc.toml"
+    deck.write_text(QUICK_DECK)  # served with exit_when never: the run ends, the engine stays
+    with short_dir() as runtime:
+        env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(ROOT)}
+        with _serve(deck, tmp_path / "old", env) as (socket_path, old):
+            async with open_remote_engine(socket_path, "viewer") as remote:
+                await eventually(lambda: remote.session_info("quick").state is S.COMPLETED)
+            await eventually(lambda: any(
+                '"finished": true' in entry.read_text() for entry in runtime.glob("*.json")
+            ))  # fmt: skip
+            command = [sys.executable, "-c", FIND_OR_START, str(deck)]
+            found = await anyio.run_process(command, cwd=tmp_path, env=env)
+            _, pid, started = found.stdout.decode().split()
+            try:
+                assert started == "True"
+                assert int(pid) != old.pid
+                assert old.poll() is None  # left as it is
+            finally:
+                os.kill(int(pid), signal.SIGTERM)
+                await eventually(lambda: not os.path.exists(f"/proc/{pid}"))

@@ -151,6 +151,8 @@ class ControlRoom(Operations):
                 self.stop_typing(f"{info.name} is {info.state}: typing ended")
         if reshaped:
             await self.show_panes()
+        elif self.verdict:  # a restart or fork: the run is moving again
+            self.show_verdict()
         self.refresh_bindings()
 
     def on_screen_updated(self, message: ScreenUpdated) -> None:
@@ -169,10 +171,11 @@ class ControlRoom(Operations):
         self.screen_stack[0].query_one(BusPanel).add_event(message.event)
 
     def on_run_ended(self, message: RunEnded) -> None:
-        verdict = "every session completed" if message.ok else "some sessions did not complete"
         summary = f"; summary in {message.summary_path}" if message.summary_path else ""
         severity: SeverityLevel = "information" if message.ok else "warning"
-        self.say(f"run finished: {verdict}{summary}", severity=severity)
+        self.verdict = message.text
+        self.say(f"{message.text}{summary}", severity=severity, timeout=30)
+        self.show_verdict()
 
     def on_stream_ended(self, message: StreamEnded) -> None:
         if self.attached:  # the served engine stopped or dropped us: nothing left to show

@@ -59,12 +59,20 @@ class BusObserved(Message):
 
 
 class RunEnded(Message):
-    """The engine reported the run finished (or stopped)."""
+    """The run came to rest (every session final) or the engine stopped: the verdict."""
 
-    def __init__(self, ok: bool, summary_path: str) -> None:
+    def __init__(self, event: RunFinished) -> None:
         super().__init__()
-        self.ok = ok
-        self.summary_path = summary_path
+        self.event = event
+        self.ok = event.ok
+        self.summary_path = event.summary_path
+
+    @property
+    def text(self) -> str:
+        """`run over: failed — 1 of 3 sessions did not complete (2/3 completed)`."""
+        e = self.event
+        counts = f" ({e.succeeded}/{e.total} completed)" if e.total else ""
+        return f"run over: {e.outcome or ('succeeded' if e.ok else 'failed')} — {e.reason}{counts}"
 
 
 class StreamEnded(Message):
@@ -80,7 +88,7 @@ def translate(event: object) -> Message | None:
     if isinstance(event, PoolSampled):
         return PoolUpdated(event)
     if isinstance(event, RunFinished):
-        return RunEnded(event.ok, event.summary_path)
+        return RunEnded(event)
     if is_bus_event(event):
         return BusObserved(event)
     return None

@@ -40,6 +40,8 @@ class Operations(GuardedApp):
     zoomed: bool
     _query = ""
     _room_built = False
+    verdict = ""
+    """The last verdict the engine reported (`run over: ...`), shown in the header."""
 
     # -- selection and widgets -------------------------------------------------------------------
     @property
@@ -77,6 +79,15 @@ class Operations(GuardedApp):
         paging = f" · page {page + 1}/{pages}" if pages > 1 else ""
         zoom = " · zoomed" if self.zoomed else ""
         self.sub_title = f"{self.engine.deck.name}{paging}{zoom}"
+        self.show_verdict()
+
+    def show_verdict(self) -> None:
+        """The header says how the run ended until a session moves again."""
+        moving = any(i.state not in FINAL_STATES for i in self.engine.list_sessions())
+        if self.verdict and moving:
+            self.verdict = ""
+        base = self.sub_title.split(" · run over")[0]
+        self.sub_title = f"{base} · {self.verdict}" if self.verdict else base
 
     @property
     def typing(self) -> bool:
@@ -95,9 +106,16 @@ class Operations(GuardedApp):
         self.say(note, title=title, severity="warning")
 
     # -- plumbing ------------------------------------------------------------------------------
-    def say(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
+    def say(
+        self,
+        text: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+    ) -> None:
         """A notification of plain text: session names and engine errors are not markup."""
-        self.notify(text, title=title, severity=severity, markup=False)
+        self.notify(text, title=title, severity=severity, markup=False, timeout=timeout)
 
     def _target(self, action: str, session: str | None = None) -> SessionInfo | None:
         """The session an action applies to, or None after explaining why not."""

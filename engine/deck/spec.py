@@ -243,6 +243,9 @@ class DeckSpec(_Spec):
     max_failure_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     failure_window: int = Field(default=10, ge=1)
     min_success: int | None = Field(default=None, ge=0)
+    exit_when: Literal["done", "never"] | None = None
+    """done: the engine ends once every session is final; never: it serves until stopped.
+    None: the command's default (`run --headless`: done; `serve`, `run`: never)."""
     sessions: list[SessionSpec] = Field(alias="session")
     _path: Path = PrivateAttr()
 

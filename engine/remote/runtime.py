@@ -95,6 +95,8 @@ class Registration:
     live: int = 0
     deck_path: str = ""
     """The deck file served, so `swarmdeck run FILE` finds an engine already running it."""
+    finished: bool = False
+    """The run is over (every session final): `swarmdeck run FILE` starts a new one."""
 
     @property
     def path(self) -> Path:
@@ -112,8 +114,10 @@ def register(entry: Registration) -> None:
 async def keep_registered(engine: Engine, entry: Registration) -> None:
     """Refresh `entry` with the engine's session counts every REGISTRY_EVERY seconds."""
     while True:
-        live = len(engine.live_sessions())
-        register(dataclasses.replace(entry, sessions=len(engine.sessions), live=live))
+        live, finished = len(engine.live_sessions()), engine.run_over
+        register(
+            dataclasses.replace(entry, sessions=len(engine.sessions), live=live, finished=finished)
+        )
         await anyio.sleep(REGISTRY_EVERY)
 
 

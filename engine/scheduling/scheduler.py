@@ -96,6 +96,9 @@ class Scheduler:
         self.limit = self._auto.limit if self._auto else deck.parallel_limit
         self.figures = Figures(deck.failure_window)
         self._idle = anyio.Event()
+        self._busy = anyio.Event()
+        self.operator_stopped: str | None = None
+        """Why the operator stopped the run while work was left (verdict: stopped)."""
         for spec in deck.sessions:
             self._expand(spec)
 
@@ -133,6 +136,18 @@ class Scheduler:
     async def wait_idle(self) -> None:
         """Until nothing is queued or running (every session final)."""
         await self._idle.wait()
+
+    async def wait_busy(self) -> None:
+        """Until something is queued or running again (a restart, a fork)."""
+        await self._busy.wait()
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def idle(self) -> bool:
+        return self._idle.is_set()
 
     # -- deciding -------------------------------------------------------------------------
     def _dispatch(self) -> None:
@@ -212,8 +227,12 @@ class Scheduler:
     def _update_idle(self) -> None:
         if not self._queue and not self._running:
             self._idle.set()
-        elif self._idle.is_set():
-            self._idle = anyio.Event()
+            if self._busy.is_set():
+                self._busy = anyio.Event()
+        else:
+            self._busy.set()
+            if self._idle.is_set():
+                self._idle = anyio.Event()
 
     # -- one attempt and what follows -----------------------------------------------------
     async def _run(self, session: Session, follow: Follow | None) -> None:
@@ -358,6 +377,8 @@ class Scheduler:
         await session.terminate(reason)
 
     async def terminate_all(self, reason: str = "stopped by operator") -> None:
+        if self._queue or self._running:
+            self.operator_stopped = reason
         for session in self._queue.drain():
             session.cancel(f"{reason} before it started")
         async with anyio.create_task_group() as tg:
@@ -371,7 +392,7 @@ class Scheduler:
             raise SessionError(
                 f"session {session.name!r} is {session.state}; restart needs it final"
             )
-        self.stopped_reason = None
+        self.stopped_reason = self.operator_stopped = None
         self._retries_left[session.name] = session.spec.retries
         session.requeue("restarted by operator")
         self._queue.put_back(session)

@@ -4,6 +4,8 @@ Verdict rules, first match wins:
 
 * aborted / halted: the scheduler stopped the run (a critical session failed, or the
   failure rate crossed max_failure_rate) and no restart lifted it;
+* stopped: the operator stopped the run (Ctrl-C, SIGTERM, `swarmdeck stop`, "stop all")
+  before every session was final: not a failure, and not a success either (ok false);
 * failed: a critical session did not complete, or (with `min_success`) fewer than
   `min_success` non-critical sessions completed, or (without it) any session did not;
 * partial: `min_success` is met but some non-critical sessions did not complete;
@@ -27,20 +29,25 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
-    outcome: str  # succeeded | partial | failed | aborted | halted
+    outcome: str  # succeeded | partial | failed | aborted | halted | stopped
     reason: str
     succeeded: int
     total: int
     not_completed: list[dict[str, str]] = field(default_factory=list)
 
 
-def verdict(deck: DeckSpec, infos: list[SessionInfo], stopped: str | None) -> Verdict:
+def verdict(
+    deck: DeckSpec, infos: list[SessionInfo], stopped: str | None, by_operator: str | None = None
+) -> Verdict:
     done = [i for i in infos if i.state is SessionState.COMPLETED]
     missing = [
         {"session": i.name, "state": str(i.state), "reason": i.reason}
         for i in infos
         if i.state is not SessionState.COMPLETED
     ]
+    if by_operator is not None and stopped is None and len(done) < len(infos):
+        reason = f"{by_operator}: {len(done)} of {len(infos)} sessions had completed"
+        return Verdict(False, "stopped", reason, len(done), len(infos), missing)
     outcome, reason = _outcome(deck, infos, stopped, len(done))
     ok = outcome in ("succeeded", "partial")
     return Verdict(ok, outcome, reason, len(done), len(infos), missing)

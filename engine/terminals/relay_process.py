@@ -31,7 +31,8 @@ waits for that marker, and the bytes after the marker are the new job's.
 Flow control is the pipe's: while a pipe is full its PTY is not read, so the program
 blocks exactly as it would on a slow terminal. One poll round reads at most BURST bytes
 per PTY, so a flood cannot starve the others. The relay exits when the engine's end of
-the control socket closes, closing every fd it holds.
+the control socket closes, closing every fd it holds; signals meant for the engine's process
+group (Ctrl-C, SIGTERM, hang-up, Ctrl-Z) are ignored.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import contextlib
 import json
 import os
 import select
+import signal
 import socket
 import sys
 import time
@@ -356,6 +358,12 @@ def partial_suffix(data: bytes, marker: bytes) -> int:
 
 
 def main() -> None:
+    # The engine ends the relay (by closing the control socket; SIGKILL if it lingers),
+    # never a signal meant for the engine: Ctrl-C, a hang-up or `kill -TERM -PGID` reach
+    # the relay too (same process group), and it must keep relaying the sessions' last
+    # output while the engine stops them.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGTSTP):
+        signal.signal(signum, signal.SIG_IGN)
     if len(sys.argv) > 2:
         _use_msgspec(sys.argv[2])
     ctl = socket.socket(fileno=int(sys.argv[1]))

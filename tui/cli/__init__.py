@@ -31,10 +31,15 @@ def _run(args: argparse.Namespace) -> int:
     from tui.cli.daemon import LOG_NAME, find_or_start
 
     try:
-        entry, started = find_or_start(deck, args.run_dir)
+        entry, started, over = find_or_start(deck, args.run_dir)
     except SwarmdeckError as exc:
         print(f"swarmdeck run: {exc}", file=sys.stderr)
         return 1
+    for old in over:
+        print(
+            f"swarmdeck: run {old.run_id} of this deck is finished and left as it is "
+            f"(swarmdeck attach {old.run_id}; swarmdeck stop {old.run_id}); starting a new run"
+        )
     if started:
         print(f"swarmdeck: serving {entry.run_id} in the background ({entry.run_dir}/{LOG_NAME})")
     return run_attached(entry, "operator")

@@ -34,19 +34,25 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 120.0
 
 
-def find_or_start(deck: DeckSpec, run_dir: Path | None) -> tuple[Registration, bool]:
+def find_or_start(
+    deck: DeckSpec, run_dir: Path | None
+) -> tuple[Registration, bool, list[Registration]]:
     """The engine serving `deck` (or `run_dir`, when given), else a new one started in
-    the background; the flag says whether it was started here."""
+    the background; the flag says whether it was started here. A deck's engine whose run
+    is over is left as it is (returned last) and a new run started: `run` means run it."""
     with _deck_lock(deck):
         found = serving(run_dir=run_dir, deck_path=deck.path)
+        over = [] if run_dir is not None else [e for e in found if e.finished]
+        found = [e for e in found if e not in over]
         if len(found) > 1:
             runs = ", ".join(e.run_dir for e in found)
             raise SwarmdeckError(
                 f"several engines serve {deck.path} ({runs}): swarmdeck attach RUN"
             )
         if found:
-            return found[0], False
-        return start_service(deck, (run_dir or default_run_dir(deck)).absolute()), True
+            return found[0], False, over
+        started = start_service(deck, (run_dir or default_run_dir(deck)).absolute())
+        return started, True, over
 
 
 @contextmanager

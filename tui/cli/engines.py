@@ -71,7 +71,7 @@ def _ls() -> int:
     return 0
 
 
-async def _stop(ref: str) -> int:
+async def _stop(ref: str | None) -> int:
     """Ask the engine to shut down over its socket, then wait for its process to exit."""
     from engine.remote import find_engine, open_remote_engine
     from tui.cli.daemon import shutdown_and_wait

@@ -43,6 +43,7 @@ def console_theme(name: str = DEFAULT_THEME) -> Theme:
     styles["verdict.succeeded"] = f"bold {colour['state-completed']}"
     styles["verdict.partial"] = f"bold {theme.warning}"
     styles["verdict.failed"] = f"bold {colour['state-failed']}"
+    styles["verdict.stopped"] = f"bold {theme.warning}"
     styles["notice"] = str(theme.warning)
     return Theme(styles)
 
@@ -102,7 +103,7 @@ def summary_table(engine: Engine) -> Table:
 
 def verdict_line(engine: Engine) -> str:
     v = engine.verdict()
-    style = v.outcome if v.outcome in ("succeeded", "partial") else "failed"
+    style = v.outcome if v.outcome in ("succeeded", "partial", "stopped") else "failed"
     counts = f"({v.succeeded}/{v.total} completed)"
     return f"verdict: [verdict.{style}]{v.outcome}[/] — {v.reason} {counts}"
 
@@ -141,10 +142,11 @@ async def _plain_view(engine: Engine, console: Console) -> None:
                 console.print(f"{stamp} [bold]{event.reason}[/]")
 
 
-async def _signals(engine: Engine, console: Console, stopped: list[int]) -> None:
-    """The first signal starts a graceful stop in the background, so the next one is read
-    at once: it raises KeyboardInterrupt, the engine is left without its graceful stop and
-    its pool SIGKILLs every session's process groups (the warden whatever they left)."""
+async def _signals(engine: Engine, console: Console, stopped: list[int], stop: anyio.Event) -> None:
+    """The first signal starts a graceful stop in the background (`stop` is set once it
+    is done), so the next one is read at once: it raises KeyboardInterrupt, the engine is
+    left without its graceful stop and its pool SIGKILLs every session's process groups
+    (the warden whatever they left)."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with anyio.create_task_group() as tg:
             async for signum in signals:
@@ -153,20 +155,29 @@ async def _signals(engine: Engine, console: Console, stopped: list[int]) -> None
                     break
                 stopped.append(signum)
                 console.print("[notice]stopping every session (again to kill)…[/]")
-                tg.start_soon(engine.terminate_all)
+                tg.start_soon(_stop_all, engine, stop)
     raise KeyboardInterrupt  # second signal: kill everything now (raised outside that group)
+
+
+async def _stop_all(engine: Engine, stop: anyio.Event) -> None:
+    await engine.terminate_all()
+    stop.set()
 
 
 async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
     stopped: list[int] = []
+    stop = anyio.Event()
     async with open_engine(deck, run_dir) as engine:
         console.print(f"swarmdeck: run directory {engine.run_dir}")
         async with anyio.create_task_group() as tg:
             view = _live_view if console.is_terminal else _plain_view
             tg.start_soon(view, engine, console)
-            tg.start_soon(_signals, engine, console, stopped)
+            tg.start_soon(_signals, engine, console, stopped, stop)
             await engine.start_all()
             await engine.wait_finished()
+            if deck.exit_when == "never" and not stop.is_set():
+                console.print(f"swarmdeck: {verdict_line(engine)}; exit_when = never: Ctrl-C ends")
+                await stop.wait()  # restarts and forks are for a room: nothing to wait for
             tg.cancel_scope.cancel()
         console.print(summary_table(engine))
         console.print(verdict_line(engine))

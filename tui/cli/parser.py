@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     _add_ssh_options(serve)
     sub.add_parser("ls", help="list running engines")
     stop = sub.add_parser("stop", help="stop a running engine and all its sessions")
-    stop.add_argument("run", help=RUN_HELP)
+    stop.add_argument("run", nargs="?", help=f"{RUN_HELP} (default: the only one)")
     _add_attach(sub.add_parser("attach", help="attach to a running engine"))
     return top
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     import anyio
 
-    from engine import DeckSpec
+    from engine import DeckSpec, Engine
     from tui.ssh.config import SSHConfig
 
 
@@ -63,6 +63,8 @@ async def _serve(deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = N
         ):
             tg.start_soon(keep_registered, engine, entry)
             tg.start_soon(_stop_on_signal, server.stop_requested.set)
+            if deck.exit_when == "done":  # serve's default is never: a room may restart
+                tg.start_soon(_stop_when_done, engine, server.stop_requested.set)
             print(f"swarmdeck: serving {deck.name} on {socket_path}", flush=True)
             try:
                 if ssh is None:
@@ -82,6 +84,12 @@ async def _serve_ssh(ssh: SSHConfig, socket: Path, run_dir: Path, stop: anyio.Ev
         keys = len(service.keys)
         print(f"swarmdeck: ssh on {ssh.host}:{port} ({keys} authorized keys)", flush=True)
         await stop.wait()
+
+
+async def _stop_when_done(engine: Engine, stop: Callable[[], None]) -> None:
+    await engine.wait_finished()
+    print(f"swarmdeck: run over ({engine.verdict().outcome}); exit_when = done", flush=True)
+    stop()
 
 
 async def _stop_on_signal(stop: Callable[[], None]) -> None:
