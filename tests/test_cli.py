@@ -108,3 +108,24 @@ def test_a_signal_to_the_process_group_stops_every_session_with_the_verdict_stop
     assert "stopping every session" in out
     assert "verdict: stopped — stopped by operator: 0 of 2 sessions had completed" in out
     assert "relay" not in err, err
+
+
+def test_headless_output_to_a_log_is_plain_whole_lines_whatever_their_length(
+    tmp_path: Path,
+) -> None:
+    name = "a-session-with-a-name-much-longer-than-any-table-column"
+    deck = _deck(tmp_path, f'[[session]]\nname = "{name}"\ncommand = "exit 5"\n')
+    run_dir = tmp_path / ("deep-" * 12) / "run"  # a path longer than 80 columns
+    out = subprocess.run(
+        [*SWARMDECK, "run", "--headless", str(deck), "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert out.returncode == 1, out.stderr
+    lines = out.stdout.splitlines()
+    assert f"swarmdeck: run directory {run_dir}" in lines
+    assert f"summary: {name} state=failed tries=1 exit=5" in out.stdout
+    assert any(line.endswith(f" {name:<16} failed     exit 5") for line in lines), lines
+    assert not any("…" in line or "┃" in line for line in lines), lines

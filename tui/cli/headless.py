@@ -1,6 +1,7 @@
-"""`swarmdeck run --headless`: the engine with a live table (TTY) or plain lines, then a
-summary (the same facts as summary.json: attempts, exit, queue wait, run time, reason,
-workspace, verdict). Ctrl-C / SIGTERM / SIGHUP stop every session cleanly; a second kills."""
+"""`swarmdeck run --headless`: the engine with a live table (TTY) or plain lines (a log:
+one line per event, never wrapped or cut, whatever the width), then a summary (the same
+facts as summary.json: attempts, exit, queue wait, run time, reason, workspace, verdict).
+Ctrl-C / SIGTERM / SIGHUP stop every session cleanly; a second kills."""
 
 from __future__ import annotations
 
@@ -101,6 +102,21 @@ def summary_table(engine: Engine) -> Table:
     return table
 
 
+def summary_lines(engine: Engine) -> list[str]:
+    """The summary for a log (not a terminal): one line per session, every value whole."""
+    lines = []
+    for info in engine.list_sessions():
+        isolated = engine.sessions[info.name].spec.workspace == "isolated"
+        fields = {
+            "state": str(info.state), "tries": str(len(info.attempts)), "exit": _exit(info),
+            "wait": _seconds(info.queue_wait).strip(), "run": _seconds(info.run_time).strip(),
+            "workspace": str(info.workspace) if isolated else "",
+        }  # fmt: skip
+        shown = " ".join(f"{key}={value}" for key, value in fields.items() if value)
+        lines.append(f"summary: {info.name} {shown}" + (f" — {info.reason}" if info.reason else ""))
+    return lines
+
+
 def verdict_line(engine: Engine) -> str:
     v = engine.verdict()
     style = v.outcome if v.outcome in ("succeeded", "partial", "stopped") else "failed"
@@ -137,7 +153,8 @@ async def _plain_view(engine: Engine, console: Console) -> None:
         async for event in events:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
             if isinstance(event, SessionStateChanged):
-                console.print(f"{stamp} {event.session:<16} {event.new:<10} {event.reason}")
+                line = f"{stamp} {event.session:<16} {event.new:<10} {event.reason}"
+                console.print(line.rstrip(), markup=False)
             elif isinstance(event, RunAborted | ParallelismAdjusted):
                 console.print(f"{stamp} [bold]{event.reason}[/]")
 
@@ -179,7 +196,11 @@ async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
                 console.print(f"swarmdeck: {verdict_line(engine)}; exit_when = never: Ctrl-C ends")
                 await stop.wait()  # restarts and forks are for a room: nothing to wait for
             tg.cancel_scope.cancel()
-        console.print(summary_table(engine))
+        if console.is_terminal:
+            console.print(summary_table(engine))
+        else:  # a CI log: no table squeezed to 80 columns, no name cut short
+            for line in summary_lines(engine):
+                console.print(line, markup=False)
         console.print(verdict_line(engine))
         console.print(scheduler_line(engine))
         console.print(pool_line(engine))
@@ -192,7 +213,9 @@ async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
 
 
 def run_headless(deck: DeckSpec, run_dir: Path | None = None) -> int:
-    console = Console(highlight=False, theme=console_theme())
+    # Not a terminal: one line per event, never wrapped (soft_wrap), whatever the width.
+    terminal = sys.stdout.isatty()
+    console = Console(highlight=False, theme=console_theme(), soft_wrap=not terminal)
     try:
         return anyio.run(_main, deck, run_dir, console)
     except KeyboardInterrupt:
