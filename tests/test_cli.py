@@ -28,7 +28,15 @@ def test_validate_prints_ok_for_a_good_deck(tmp_path: Path) -> None:
     deck = _deck(tmp_path, '[[session]]\nname = "a"\ncommand = "true"\n')
     out = subprocess.run([*SWARMDECK, "validate", str(deck)], capture_output=True, text=True)
     assert out.returncode == 0
-    assert "OK (1 sessions, pool of 2)" in out.stdout
+    assert "OK (1 session, pool of 2)" in out.stdout
+
+
+def test_version_and_top_level_help_naming_the_bus() -> None:
+    version = subprocess.run([*SWARMDECK, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0
+    assert version.stdout.startswith("swarmdeck 0.")
+    usage = subprocess.run([*SWARMDECK, "--help"], capture_output=True, text=True).stdout
+    assert "bus" in usage.split("COMMAND", 2)[-1]
 
 
 def test_validate_lists_every_problem_with_file_and_field_and_exits_2(tmp_path: Path) -> None:

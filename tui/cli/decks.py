@@ -21,7 +21,8 @@ def validate(path: Path) -> int:
         for problem in exc.problems:
             print(f"{exc.path}: {problem}", file=sys.stderr)
         return 2
-    print(f"{path}: OK ({len(deck.sessions)} sessions, pool of {deck.pool.size})")
+    count = len(deck.sessions)
+    print(f"{path}: OK ({count} session{'' if count == 1 else 's'}, pool of {deck.pool.size})")
     return 0
 
 

@@ -14,9 +14,12 @@ RUN_HELP = "run id, deck name, run directory or socket path"
 
 
 def parser() -> argparse.ArgumentParser:
+    from importlib.metadata import version
+
     top = argparse.ArgumentParser(
         prog="swarmdeck", description="A terminal control room for many concurrent sessions."
     )
+    top.add_argument("--version", action="version", version=f"swarmdeck {version('swarmdeck')}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run a deck: attach to its engine, started if needed")
     run.add_argument("deck", type=Path, help=DECK_HELP)
@@ -34,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
     stop = sub.add_parser("stop", help="stop a running engine and all its sessions")
     stop.add_argument("run", nargs="?", help=f"{RUN_HELP} (default: the only one)")
     _add_attach(sub.add_parser("attach", help="attach to a running engine"))
+    # Listed for help only: main() hands `bus` to the stdlib-only client before parsing.
+    sub.add_parser("bus", help="the message bus, from inside a session (swarmdeck bus --help)")
     return top
 
 
