@@ -20,6 +20,7 @@ from tui.screens.quit import QuitScreen
 from tui.screens.search import PromptScreen
 from tui.widgets.pane_grid import PaneGrid
 from tui.widgets.session_list import SORTS, SessionList
+from tui.widgets.terminal_pane import TerminalPane
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
     from engine import EngineAPI, SessionInfo
     from tui.screens.quit import QuitChoice
-    from tui.widgets.terminal_pane import TerminalPane
 
 
 class Operations(GuardedApp):
@@ -92,7 +92,7 @@ class Operations(GuardedApp):
     @property
     def typing(self) -> bool:
         """A pane has focus: every key goes to its session."""
-        return self.focused is not None and self.focused in self.grid.panes.values()
+        return isinstance(self.focused, TerminalPane)  # asked per binding: kept cheap
 
     def stop_typing(self, why: str) -> None:
         """Back to the session list, holding the keys still being typed for the session."""
