@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from textual import events
 from textual.widgets._footer import FooterKey
 
 from engine.states import SessionState
 from tests.support import wait_state
-from tests.tui_support import open_room, session, until
+from tests.tui_support import open_room, pane_text, session, until
 from tui.screens.fork import ForkScreen
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 S = SessionState
+KEY_NAMES = {" ": "space", "$": "dollar_sign", "(": "left_parenthesis", ")": "right_parenthesis",
+             "*": "asterisk", "-": "minus"}  # fmt: skip
 DONE = session("done", "echo finished")
 SHELL = session(
     "shell", "PS1='$ ' exec bash --norc -i", 'stop_signal = "HUP"\nstop_grace = "500ms"'
@@ -79,3 +82,22 @@ async def test_keys_typed_after_a_session_ends_under_the_operator_are_swallowed(
         await pilot.pause(0.1)
         assert len(engine.session_info("shell").attempts) == 1
         assert app.session_list.ordering == "deck order"
+
+
+async def test_keys_queued_behind_an_accepted_enter_go_to_the_session_not_the_room(
+    tmp_path: Path,
+) -> None:
+    """A busy room reads j, Enter and the line typed after them from one queue: the focus
+    moves only after that, so the list receives them; they are still the session's."""
+    sleeper = session("sleeper", "exec sleep 30")
+    async with open_room(tmp_path, sleeper + SHELL) as (engine, app, pilot):
+        await wait_state(engine, "shell", S.ACTIVE)
+        line = "echo typed-$((6*7)) fy"  # f forks, t and y terminate, if run as commands
+        keys = [("j", "j"), ("enter", None), *((KEY_NAMES.get(c, c), c) for c in line)]
+        keys.append(("enter", None))
+        for key, character in keys:  # all queued before the room handles the first
+            app.post_message(events.Key(key, character))
+        await until(pilot, lambda: "typed-42" in "\n".join(pane_text(app, "shell")))
+        assert [s.name for s in engine.list_sessions()] == ["sleeper", "shell"]
+        assert engine.session_info("shell").state is S.ACTIVE
+        assert not isinstance(app.screen, ForkScreen)

@@ -120,6 +120,7 @@ class ControlRoom(Operations):
         sessions = self.query_one(SessionList)
         sessions.colours = self.get_css_variables()
         sessions.set_infos(self.engine.list_sessions())
+        sessions.enter_types = self.start_typing
         sessions.focus()
         await self.show_panes()
         self.run_worker(forward_events(events, self), name="bridge", group="bridge")
@@ -198,6 +199,7 @@ class ControlRoom(Operations):
             await self.action_focus_pane()
 
     def on_terminal_pane_left(self, message: TerminalPane.Left) -> None:
+        self.session_list.typing_into = None  # left before the focus even moved there
         self.session_list.focus()
 
     def on_terminal_pane_clicked(self, message: TerminalPane.Clicked) -> None:

@@ -94,8 +94,20 @@ class Operations(GuardedApp):
         """A pane has focus: every key goes to its session."""
         return isinstance(self.focused, TerminalPane)  # asked per binding: kept cheap
 
+    def start_typing(self) -> TerminalPane | None:
+        """Enter on the list: the pane typing starts in when that applies (its session is
+        live, the room an operator's), focused; the list hands it the keys queued behind
+        Enter. None otherwise (on_key says why)."""
+        if why_not(BY_NAME["focus_pane"], self.selected_info(), self.read_only):
+            return None
+        pane = self.selected_pane()
+        if pane is not None:
+            pane.focus()
+        return pane
+
     def stop_typing(self, why: str) -> None:
         """Back to the session list, holding the keys still being typed for the session."""
+        self.session_list.typing_into = None
         self.session_list.focus()
         self.hold_keys(why)
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from textual import events
 
     from engine import SessionInfo
+    from tui.widgets.terminal_pane import TerminalPane
 
 COLUMNS = ("session", "state", "pid", "time", "att", "pri", "exit / reason")
 # Fixed widths: a column sized by whichever states and reasons happened to be seen would
@@ -37,6 +38,8 @@ SORTS: dict[str, Callable[[SessionInfo], Any]] = {
     "priority": lambda info: PRIORITY_RANK.get(info.priority, PRIORITY_RANK["normal"]),
 }
 MASK = "·"
+MOVES = {"j": "action_cursor_down", "down": "action_cursor_down", "k": "action_cursor_up",
+         "up": "action_cursor_up"}  # fmt: skip
 PID = re.compile(r"pid \d+")
 
 
@@ -96,11 +99,32 @@ class SessionList(Guarded, DataTable[Text]):
         self._rows: list[str] = []
         self.hold = KeyHold()
         """Started when keys meant for a session would land here (tui/key_hold.py)."""
+        self.typing_into: TerminalPane | None = None
+        """Enter was accepted: keys that still reach the list (queued before the focus
+        moved) are that pane's, not room commands."""
+        self.enter_types: Callable[[], TerminalPane | None] | None = None
+        """The room's answer to Enter: the pane it starts typing into, or None."""
 
     def on_key(self, event: events.Key) -> None:
-        if self.hold.swallows(event.key, event.is_printable):
-            event.stop()  # before any binding of the list or the room sees it
-            event.prevent_default()
+        """Keys are read here in order, but bindings run only once a key has bubbled up to
+        the room, after the list has read the next ones: so what decides where the next
+        keys go (Enter, and the moves Enter depends on) is done here, not by bindings."""
+        free = self.typing_into is None and not self.hold.active
+        move = MOVES.get(event.key) if free else None
+        if free and event.key == "enter" and self.enter_types is not None:
+            self.typing_into = self.enter_types()  # the room still sees Enter (its notice)
+            return
+        if move is not None:
+            getattr(self, move)()
+        elif self.typing_into is not None:
+            self.typing_into.type_key(event.key, event.character)
+        elif not self.hold.swallows(event.key, event.is_printable):
+            return
+        event.stop()  # before any binding of the list or the room sees it
+        event.prevent_default()
+
+    def on_focus(self) -> None:
+        self.typing_into = None  # back from the pane: keys are the room's again
 
     def on_mount(self) -> None:
         for column, width in zip(COLUMNS, WIDTHS, strict=True):

@@ -287,21 +287,26 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
     async def on_key(self, event: events.Key) -> None:
         event.stop()
         event.prevent_default()
-        if event.key == LEAVE_KEY:
+        self.type_key(event.key, event.character)
+
+    def type_key(self, key: str, character: str | None) -> None:
+        """One key for the session (or the chord that leaves, or history scrolling); also
+        what the session list hands over for keys typed before the focus moved here."""
+        if key == LEAVE_KEY:
             self.action_leave()
             return
-        if event.key == "escape":
+        if key == "escape":
             now = time.monotonic()
             if now - self._last_escape < DOUBLE_ESCAPE:
                 self._last_escape = 0.0
                 self.post_message(self.Left())
                 return
             self._last_escape = now
-        if event.key in ("shift+pageup", "shift+pagedown"):
+        if key in ("shift+pageup", "shift+pagedown"):
             step = self.size.height - 1
-            self.scroll_history(-step if event.key == "shift+pageup" else step)
+            self.scroll_history(-step if key == "shift+pageup" else step)
             return
-        data = encode_key(event.key, event.character, self.modes)
+        data = encode_key(key, character, self.modes)
         if data:
             self.send(data)
 
