@@ -213,3 +213,23 @@ def test_the_outbox_sends_the_screen_it_sent_longest_ago_first() -> None:
     outbox.mark_screen("echo")
     assert outbox.take_screen() == "flood-2"
     assert outbox.take_screen() == "echo"
+
+
+async def test_a_viewer_attached_before_a_fork_of_a_fork_knows_each_forks_spec(
+    tmp_path: Path,
+) -> None:
+    """Run-time sessions are as fully known to an attached client as the deck's own:
+    its mirror holds their specs (what the fork dialog and a local fork rule read)."""
+    body = '[[session]]\nname = "base"\ncommand = "exec sleep 30"\n'
+    async with (
+        running(tmp_path, body) as engine,
+        serving(engine) as server,
+        attached(server, "viewer") as viewer,
+        attached(server) as operator,
+    ):
+        first = await operator.fork("base", {"env": {"A": "1"}})
+        second = await operator.fork(first, {"env": {"B": "2"}})
+        await eventually(lambda: second in [s.name for s in viewer.list_sessions()])
+        mirror = viewer._mirror  # what the client knows, spec included
+        assert mirror.spec(first).env == {"A": "1"}
+        assert mirror.spec(second).env == {"A": "1", "B": "2"}
