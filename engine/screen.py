@@ -1,7 +1,8 @@
 """The one door to the avt emulator: a terminal screen as typed, plain, serialisable data.
 
 avt emulates fast but neither answers terminal queries nor tracks input modes, titles or
-the active buffer, so one precompiled regex scans the decoded stream for exactly those.
+the active buffer, so one precompiled regex (`screen_scan`) scans the decoded stream for
+exactly those, and for the few sequences avt gets wrong that a scan can correct.
 Lines leave as runs of (text, Style), cached per line revision, so viewers pay only for
 rows that changed (one object per cell cost ~2x more in a flooding pane).
 """
@@ -15,6 +16,17 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 # The package root re-exports without `as`, which mypy --strict treats as private.
 from avt._avt import Cell, Color, Line, Pen, Vt
+
+from engine.screen_scan import (
+    AFTER_ALIGN,
+    ANY,
+    REPLIES,
+    SCAN,
+    Titles,
+    size_report,
+    unterminated,
+    without_del,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -98,23 +110,9 @@ class ScreenDelta:
     status: ScreenStatus
 
 
-# One pass over decoded text; ESC is a literal prefix, so SGR-heavy floods stay cheap.
-_SCAN = re.compile(
-    r"\x1b(?:\[\?(?P<dec>[\d;]*)(?P<set>[hl])"
-    r"|\[(?P<dsr>[56])n"
-    r"|\[(?P<da>>?)0?c"
-    r"|\][02];(?P<title>[^\x07\x1b]*)(?:\x07|\x1b\\)"
-    r"|(?P<esc>[=>c]))"
-)
-# A cheaper first pass (~2.0 vs ~2.7 ms/MB here): most chunks of a flood hold none of those.
-_ANY = re.compile(r"\x1b(?:[\]=>c]|\[[?>c]|\[[56]n|\[0c)")
-# An escape that may still complete in the next chunk; kept for the scanner only.
-_PARTIAL = re.compile(r"\x1b(?:\[[?>]?[\d;]*|\][^\x07\x1b]*\x1b?)?")
-_TAIL_LIMIT = 512
 _FLAGS = {"1": "app_cursor", "2004": "bracketed_paste", "1004": "focus_events"}
 _MOUSE: dict[str, MouseMode] = {"9": "x10", "1000": "normal", "1002": "button", "1003": "any"}
 _ALTERNATE = frozenset({"47", "1047", "1049"})
-_REPLIES = {"5": b"\x1b[0n", "": b"\x1b[?62;22c", ">": b"\x1b[>1;10;0c"}
 # Leave the alternate screen, soft reset (DECSTR: charsets, pen, margins, origin, insert),
 # then autowrap and a visible cursor, which avt's DECSTR leaves as they were.
 _START_OVER = "\x1b[?1049l\x1b[!p\x1b[?7h\x1b[?25h"
@@ -244,14 +242,6 @@ _SGR_FLAGS = {
 }
 
 
-def _unterminated(scan: str, start: int) -> str:
-    """The escape still open at the end of `scan`: it starts at the last OSC or last ESC."""
-    for pos in (scan.rfind("\x1b]", start), scan.rfind("\x1b", start)):
-        if pos >= 0 and _PARTIAL.fullmatch(scan, pos):
-            return scan[pos:]
-    return ""
-
-
 class Screen:
     """One session's emulated terminal, fed incrementally with raw PTY bytes."""
 
@@ -264,7 +254,7 @@ class Screen:
         self._row_rev = [0] * rows
         self._cache: list[tuple[int, StyledLine] | None] = [None] * rows
         self._scrollback_size = (-1, 0)
-        self._title = ""
+        self._titles = Titles()
         self._modes = TerminalModes()
         self._alternate = False
 
@@ -282,7 +272,7 @@ class Screen:
 
     @property
     def title(self) -> str:
-        return self._title
+        return self._titles.current
 
     @property
     def modes(self) -> TerminalModes:
@@ -306,21 +296,26 @@ class Screen:
         """`feed` for a caller that already decoded the stream (incrementally, in order)."""
         if not text:
             return b""
+        if "\x7f" in text:
+            text = without_del(self._tail, text)
         before = (self._revision, self._status())
         scan = self._tail + text
         offset, done, end = len(self._tail), 0, 0
         replies: list[bytes] = []
-        for match in _SCAN.finditer(scan) if _ANY.search(scan) else ():
+        for match in SCAN.finditer(scan) if ANY.search(scan) else ():
             end = match.end()
-            if match["dsr"] == "6":
+            if match["dsr"] == "6" or match["align"]:  # acts on avt's state at this point
                 cut = max(end - offset, 0)
                 self._feed_vt(text[done:cut])
                 done = cut
-                replies.append(self._cpr())
+                if match["align"]:
+                    self._feed_vt(AFTER_ALIGN)
+                else:
+                    replies.append(self._cpr())
             else:
                 replies.append(self._apply(match))
         self._feed_vt(text[done:])
-        self._tail = _unterminated(scan, max(end, len(scan) - _TAIL_LIMIT))
+        self._tail = unterminated(scan, end)
         if self._revision == before[0] and self._status() != before[1]:
             self._touch(())
         return b"".join(replies)
@@ -332,6 +327,7 @@ class Screen:
         self._decoder.reset()
         self._tail = ""
         self.feed_text(_START_OVER)
+        self._titles.forget_stack()
         self._modes = TerminalModes()
 
     def resize(self, cols: int, rows: int) -> None:
@@ -400,7 +396,7 @@ class Screen:
 
     def _status(self) -> ScreenStatus:
         c = self.cursor
-        return ScreenStatus(c.row, c.col, c.visible, self._title, self._modes, self._alternate)
+        return ScreenStatus(c.row, c.col, c.visible, self.title, self._modes, self._alternate)
 
     def _cpr(self) -> bytes:
         c = self.cursor
@@ -411,11 +407,15 @@ class Screen:
         if kind == "set":
             self._set_private(match["dec"], match["set"] == "h")
         elif kind == "title":
-            self._title = match["title"]
+            self._titles.set(match["title"])
         elif kind == "esc":
             self._escape(match["esc"])
-        else:
-            return _REPLIES.get(match["dsr"] if kind == "dsr" else match["da"], b"")
+        elif kind == "window":
+            if match["window"] == "18":
+                return size_report(self._cols, self._rows)
+            self._titles.window_op(match["window"])
+        elif kind is not None:  # dsr 5, da, version: the group's text is the key
+            return REPLIES.get(match[kind], b"")
         return b""
 
     def _escape(self, final: str) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from importlib.metadata import version
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.screen import DEFAULT_STYLE, Screen, Style, TerminalModes
+
+SWARMDECK = version("swarmdeck")
 
 
 def fed(data: bytes, cols: int = 20, rows: int = 5) -> Screen:
@@ -59,11 +62,14 @@ def test_cursor_position_query_split_across_feeds_is_answered() -> None:
 @pytest.mark.parametrize(
     ("query", "reply"),
     [
-        (b"\x1b[c", b"\x1b[?62;22c"),
-        (b"\x1b[0c", b"\x1b[?62;22c"),
-        (b"\x1b[>c", b"\x1b[>1;10;0c"),
-        (b"\x1b[>0c", b"\x1b[>1;10;0c"),
+        (b"\x1b[c", b"\x1b[?1;2c"),
+        (b"\x1b[0c", b"\x1b[?1;2c"),
+        (b"\x1b[>c", b"\x1b[>84;0;0c"),
+        (b"\x1b[>0c", b"\x1b[>84;0;0c"),
         (b"\x1b[5n", b"\x1b[0n"),
+        (b"\x1b[>q", b"\x1bP>|swarmdeck " + SWARMDECK.encode() + b"\x1b\\"),
+        (b"\x1b[>0q", b"\x1bP>|swarmdeck " + SWARMDECK.encode() + b"\x1b\\"),
+        (b"\x1b[18t", b"\x1b[8;5;20t"),
     ],
 )
 def test_device_attribute_and_status_queries_are_answered(query: bytes, reply: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 import pytest
@@ -27,8 +28,33 @@ printf '\033[c'; IFS= read -r -t 5 -d c da; echo "da=${da#*[}"
 """
     async with running(tmp_path, body) as engine:
         await wait_text(engine, "asker", "reply=5;10")
-        await wait_text(engine, "asker", "da=?62;22")
+        await wait_text(engine, "asker", "da=?1;2")
         assert await engine.wait_finished()
+
+
+async def test_a_program_learns_who_the_terminal_is_and_its_size(tmp_path: Path) -> None:
+    body = r"""
+[[session]]
+name = "asker"
+command = '''
+stty -icanon -echo
+printf '\033[>c'; IFS= read -r -t 5 -d c da2
+printf '\033[>0q'; IFS= read -r -t 5 -d '\' version
+printf '\033[18t'; IFS= read -r -t 5 -d t size
+stty sane
+version="${version%?}"
+echo "da2=${da2#*[}"; echo "version=${version#*P}"; echo "size=${size#*[}"; echo "stty=$(stty size)"
+'''
+"""
+    async with running(tmp_path, body) as engine:
+        await wait_text(engine, "asker", "stty=")
+        screen = engine.sessions["asker"].screen
+        assert await engine.wait_finished()
+    text = "\n".join(screen.text())
+    assert "da2=>84;0;0" in text
+    assert f"version=>|swarmdeck {version('swarmdeck')}\n" in text  # ST's ESC cut off
+    assert f"size=8;{screen.rows};{screen.cols}" in text
+    assert f"stty={screen.rows} {screen.cols}" in text
 
 
 async def test_a_flooding_session_does_not_starve_an_interactive_one(tmp_path: Path) -> None:

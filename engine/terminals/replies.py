@@ -9,7 +9,7 @@ before every write), else dropped, so none becomes the next job's keyboard input
 
 While the tty is in canonical mode with echo (a shell script's default) an answer is held:
 written then, it could not be read before a newline and would be echoed onto the screen
-as `^[[?62;22c`. A program that wants the answer turns echo or canonical mode off to read
+as `^[[?1;2c`. A program that wants the answer turns echo or canonical mode off to read
 it (`read -s -d R` does), and gets it then; one that ends first never sees it.
 """
 
