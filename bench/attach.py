@@ -16,8 +16,8 @@ from pathlib import Path
 
 import anyio
 
-from engine.remote.client import RemoteEngine, open_remote_engine
 from engine.remote.protocol import VERSION, LineSocket, encode
+from engine.remote.remote_engine import RemoteEngine, open_remote_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKER = """

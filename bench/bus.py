@@ -83,7 +83,7 @@ def in_process(subscribers: int, n: int) -> dict[str, float]:
 def serve_bus(directory: str) -> None:
     import anyio
 
-    from engine.bus.server import open_bus
+    from engine.bus.bus_server import open_bus
     from engine.hub import EventHub
 
     sessions = ["sub", *(f"pub{i}" for i in range(16))]

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from textual.strip import Strip
 
     from engine.deck.spec import DeckSpec
-    from engine.remote.client import RemoteEngine
+    from engine.remote.remote_engine import RemoteEngine
     from tui.app import ControlRoom
     from tui.widgets.terminal_pane import TerminalPane
 
@@ -161,7 +161,7 @@ async def _room(deck: DeckSpec, run_dir: Path) -> None:
 async def _served_room() -> None:
     """What `swarmdeck run` does (it serves the deck's engine, then attaches): attach as
     operator over the control socket of the only engine in this (private) runtime directory."""
-    from engine.remote.client import open_remote_engine
+    from engine.remote.remote_engine import open_remote_engine
     from engine.remote.runtime import find_engine
     from tui.app import run_control_room
 

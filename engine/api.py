@@ -1,5 +1,5 @@
 """EngineAPI: what the control room may call, satisfied by the in-process Engine (engine/engine.py)
-and by RemoteEngine (engine/remote/client.py) alike, so the UI takes either.
+and by RemoteEngine (engine/remote/remote_engine.py) alike, so the UI takes either.
 
 Queries are synchronous and cheap (the remote one answers from its mirror). Commands are
 async calls with a typed request and result (engine/commands.py): each returns once the

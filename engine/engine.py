@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from engine.bus.bus_server import open_bus
 from engine.bus.message import OPERATOR, parse_priority
-from engine.bus.server import open_bus
 from engine.commands import (
     Command,
     CommandCalls,

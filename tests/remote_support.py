@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.remote.client import open_remote_engine
-from engine.remote.server import open_control_server
+from engine.remote.control_server import open_control_server
+from engine.remote.remote_engine import open_remote_engine
 from engine.screen import line_text
 
 if TYPE_CHECKING:
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from engine.api import EngineAPI
     from engine.engine import Engine
-    from engine.remote.client import RemoteEngine
-    from engine.remote.server import ControlServer
+    from engine.remote.control_server import ControlServer
+    from engine.remote.remote_engine import RemoteEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 # One long-lived session: what the service and SSH tests keep alive across clients.

@@ -10,7 +10,7 @@ import anyio.lowlevel
 import pytest
 
 from engine.bus.broker import MessageBus
-from engine.bus.errors import (
+from engine.bus.bus_errors import (
     AccessDeniedError,
     BusTimeoutError,
     NoRespondersError,

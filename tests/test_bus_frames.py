@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.bus.errors import BadFrameError, BusError, FrameTooLargeError
+from engine.bus.bus_errors import BadFrameError, BusError, FrameTooLargeError
 from engine.bus.frames import FrameDecoder, encode
 from engine.bus.topics import TopicIndex, check_pattern, matches
 

@@ -15,8 +15,8 @@ import anyio
 import pytest
 
 from engine.bus.broker import MessageBus
-from engine.bus.client import BusClient
-from engine.bus.errors import BusError, BusTimeoutError
+from engine.bus.bus_client import BusClient
+from engine.bus.bus_errors import BusError, BusTimeoutError
 from engine.bus.journal import Journal
 from engine.bus.router import queue
 from engine.events import BusMessageRedelivered

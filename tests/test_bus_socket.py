@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+from engine.bus.bus_client import AsyncBusClient
 from engine.bus.cli import EXIT, _opts, _parser
-from engine.bus.client import AsyncBusClient
 from engine.events import BusRequestRefused
 from engine.states import SessionState as S
 from tests.support import running, wait_state, wait_text

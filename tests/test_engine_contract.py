@@ -11,7 +11,7 @@ import pytest
 from engine.commands import Done, Forked, ForkSession, SaveScreen, ScreenSaved, StartAll
 from engine.errors import InvalidCommandError, SessionError, UnknownSessionError
 from engine.events import SessionStateChanged
-from engine.remote.client import HISTORY_EVERY
+from engine.remote.remote_engine import HISTORY_EVERY
 from engine.screen import line_text
 from engine.states import SessionState as S
 from tests.remote_support import attached, eventually, serving, wait_shows
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from engine.api import EngineAPI
     from engine.engine import Engine
-    from engine.remote.client import RemoteEngine
+    from engine.remote.remote_engine import RemoteEngine
 
 pytestmark = pytest.mark.anyio
 

@@ -11,11 +11,11 @@ import pytest
 
 from engine.errors import SwarmdeckError
 from engine.events import CommandRefused
-from engine.remote.client import open_remote_engine
-from engine.remote.errors import NotPermittedError, ProtocolVersionError
+from engine.remote.control_server import open_control_server
 from engine.remote.mirror import Mirror
 from engine.remote.protocol import VERSION, LineSocket, decode, encode
-from engine.remote.server import open_control_server
+from engine.remote.remote_engine import open_remote_engine
+from engine.remote.remote_errors import NotPermittedError, ProtocolVersionError
 from engine.states import SessionState as S
 from tests.remote_support import (
     attached,

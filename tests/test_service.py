@@ -14,7 +14,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from engine.remote.client import open_remote_engine
+from engine.remote.remote_engine import open_remote_engine
 from engine.states import SessionState as S
 from tests.remote_support import ROOT, eventually, screen_text, short_dir, wait_shows
 from tests.remote_support import SURVIVOR_DECK as DECK

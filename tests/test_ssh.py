@@ -18,8 +18,8 @@ import anyio.to_thread
 import pytest
 
 from engine.events import ClientAttached, CommandRefused
-from engine.remote.client import open_remote_engine
-from engine.remote.errors import NotPermittedError
+from engine.remote.remote_engine import open_remote_engine
+from engine.remote.remote_errors import NotPermittedError
 from engine.states import SessionState as S
 from engine.terminals.pty import get_winsize
 from tests.remote_support import eventually, screen_text

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import asyncssh
 import pytest
 
+from tui.ssh.authorized_keys import AuthorizedKeysError, find_key, load_authorized_keys
 from tui.ssh.config import (
     SSHConfigError,
     load_or_create_host_key,
     parse_duration,
     parse_listen,
 )
-from tui.ssh.keys import AuthorizedKeysError, find_key, load_authorized_keys
 from tui.ssh.session import Launch
 
 if TYPE_CHECKING:

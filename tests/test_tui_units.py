@@ -11,7 +11,7 @@ from engine.screen import Style, TerminalModes
 from engine.states import SessionState
 from themes import load_themes
 from tui.cli.headless import console_theme
-from tui.keys import encode_key, encode_mouse, encode_paste
+from tui.key_encoding import encode_key, encode_mouse, encode_paste
 from tui.render import Palette, line_strip
 from tui.widgets.bus_panel import BusRow
 from tui.widgets.pane_grid import grid_shape

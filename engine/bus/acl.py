@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from engine.bus.errors import AccessDeniedError
+from engine.bus.bus_errors import AccessDeniedError
 from engine.bus.message import OPERATOR
 
 

@@ -25,9 +25,9 @@ import anyio
 
 from engine.acceptor import Gate
 from engine.bus.acl import AccessControl
+from engine.bus.bus_errors import BadFrameError, BusError, JournalError
 from engine.bus.delivery import DeadLetters, Deliveries
 from engine.bus.dispatch import Dispatcher
-from engine.bus.errors import BadFrameError, BusError, JournalError
 from engine.bus.limits import BusLimits
 from engine.bus.message import OPERATOR, Message, new_id
 from engine.bus.message import Receipt as Receipt  # re-exported: callers know it from here

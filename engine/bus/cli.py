@@ -13,8 +13,8 @@ import json
 import sys
 from typing import Any
 
-from engine.bus.client import BusClient, NoBusError, _options
-from engine.bus.errors import BusError
+from engine.bus.bus_client import BusClient, NoBusError, _options
+from engine.bus.bus_errors import BusError
 from engine.deck.priorities import PRIORITY_NAMES
 
 EXIT = {

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import SocketAttribute
 
-from engine.bus.commands import COMMANDS, Command
-from engine.bus.errors import (
+from engine.bus.bus_errors import (
     BadFrameError,
     BusError,
     BusTimeoutError,
@@ -41,6 +40,7 @@ from engine.bus.frames import MAX_FRAME, MAX_PAYLOAD, FrameDecoder, encode, erro
 from engine.bus.router import subscription
 from engine.bus.socket_subscription import SocketSubscription
 from engine.bus.topics import check_pattern
+from engine.bus.wire_commands import COMMANDS, Command
 
 if TYPE_CHECKING:
     from anyio.abc import SocketStream, TaskGroup

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from engine.bus.bus_errors import BusTimeoutError
 from engine.bus.consumers import LocalSubscription, Waiter
 from engine.bus.delivery import InFlight
-from engine.bus.errors import BusTimeoutError
 from engine.bus.queues import Entry
 from engine.bus.router import inbox, queue, subscription
 from engine.bus.topics import check_pattern, check_topic

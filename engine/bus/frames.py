@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from engine.bus.errors import BadFrameError, BusError, FrameTooLargeError
+from engine.bus.bus_errors import BadFrameError, BusError, FrameTooLargeError
 
 MAX_PAYLOAD = 256 * 1024
 """Largest JSON payload (encoded bytes) a message may carry."""

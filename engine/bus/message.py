@@ -2,7 +2,7 @@
 
 A msgspec Struct rather than a pydantic model (or a dataclass: a Struct is built ~2× faster):
 messages are built and routed on the hot path (hundreds of thousands per second in-process),
-validated once at the edge (`engine.bus.commands` for frames, `MessageBus` for in-process
+validated once at the edge (`engine.bus.wire_commands` for frames, `MessageBus` for in-process
 callers).
 """
 
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from engine.bus.errors import BadFrameError, PayloadTooLargeError
+from engine.bus.bus_errors import BadFrameError, PayloadTooLargeError
 from engine.bus.frames import MAX_PAYLOAD
 from engine.deck.priorities import PRIORITY_NAMES, Priority
 

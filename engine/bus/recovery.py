@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from engine.bus.acl import AccessRule
+from engine.bus.bus_errors import BadFrameError
 from engine.bus.delivery import DeadLetter
-from engine.bus.errors import BadFrameError
 from engine.bus.message import OPERATOR, Message
 from engine.bus.queues import Entry, Order
 from engine.bus.router import queue

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from engine.bus.bus_errors import QueueFullError, UnknownTargetError
 from engine.bus.delivery import DeadLetter
-from engine.bus.errors import QueueFullError, UnknownTargetError
 from engine.bus.message import OPERATOR
 from engine.bus.queues import Entry
 from engine.events import (

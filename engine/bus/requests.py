@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from engine.bus.errors import BusTimeoutError, NoRespondersError, UnknownTargetError
+from engine.bus.bus_errors import BusTimeoutError, NoRespondersError, UnknownTargetError
 from engine.bus.message import Message, Receipt, new_id
 from engine.bus.router import inbox
 

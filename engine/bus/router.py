@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.bus.errors import BadFrameError, UnknownTargetError
+from engine.bus.bus_errors import BadFrameError, UnknownTargetError
 from engine.bus.message import OPERATOR
 from engine.bus.topics import TopicIndex, check_topic
 

@@ -16,7 +16,7 @@ import secrets
 from hmac import compare_digest
 from typing import TYPE_CHECKING
 
-from engine.bus.errors import AuthError
+from engine.bus.bus_errors import AuthError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from engine.bus.errors import BadFrameError
+from engine.bus.bus_errors import BadFrameError
 
 MAX_TOPIC = 255
 _WORD = re.compile(r"[A-Za-z0-9_:@-]+")

@@ -10,14 +10,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.remote.client import (
-        RemoteEngine as RemoteEngine,
-    )
-    from engine.remote.client import (
-        open_remote_engine as open_remote_engine,
+    from engine.remote.control_server import (
+        open_control_server as open_control_server,
     )
     from engine.remote.protocol import (
         ROLES as ROLES,
+    )
+    from engine.remote.remote_engine import (
+        RemoteEngine as RemoteEngine,
+    )
+    from engine.remote.remote_engine import (
+        open_remote_engine as open_remote_engine,
     )
     from engine.remote.runtime import (
         Registration as Registration,
@@ -49,14 +52,11 @@ if TYPE_CHECKING:
     from engine.remote.runtime import (
         unregister as unregister,
     )
-    from engine.remote.server import (
-        open_control_server as open_control_server,
-    )
 
 _WHERE: dict[str, str] = {
-    "RemoteEngine": "engine.remote.client",
-    "open_remote_engine": "engine.remote.client",
-    "open_control_server": "engine.remote.server",
+    "RemoteEngine": "engine.remote.remote_engine",
+    "open_remote_engine": "engine.remote.remote_engine",
+    "open_control_server": "engine.remote.control_server",
     "ROLES": "engine.remote.protocol",
     "Registration": "engine.remote.runtime",
     "runtime_root": "engine.remote.runtime",

@@ -17,9 +17,9 @@ import msgspec
 from anyio.abc import SocketAttribute
 
 from engine import errors as engine_errors
-from engine.bus import errors as bus_errors
+from engine.bus import bus_errors as bus_errors
 from engine.bus.stats import BusStatistics
-from engine.remote import errors as remote_errors
+from engine.remote import remote_errors as remote_errors
 from engine.scheduling.figures import SchedulerStatistics
 from engine.screen import (
     DEFAULT_STYLE,

@@ -1,4 +1,4 @@
-"""A real bus (journal, socket, sweeper: `engine.bus.server.open_bus`) in a process of its
+"""A real bus (journal, socket, sweeper: `engine.bus.bus_server.open_bus`) in a process of its
 own, so an attack may exhaust its descriptors or file size without touching the test
 runner. Usage: python -m tests.adversarial.bus_process RUN_DIR LIMITS_JSON RLIMITS_JSON;
 prints one JSON line (socket, tokens, pid), serves until its stdin closes.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import anyio
 
+from engine.bus.bus_server import open_bus
 from engine.bus.limits import BusLimits
-from engine.bus.server import open_bus
 
 SESSIONS = ("a", "b")
 _RLIMITS = {"nofile": resource.RLIMIT_NOFILE, "fsize": resource.RLIMIT_FSIZE}

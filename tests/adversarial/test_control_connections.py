@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from engine.remote.server import open_control_server
+from engine.remote.control_server import open_control_server
 from tests.adversarial.support import Raw
 from tests.support import running
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from engine.remote.client import open_remote_engine
+from engine.remote.remote_engine import open_remote_engine
 from engine.states import SessionState as S
 from tests.adversarial.serve_support import runtime_env, serve, swarmdeck
 from tests.remote_support import eventually, wait_shows

@@ -1,6 +1,6 @@
 """`swarmdeck serve`: a deck's engine in the foreground behind a control socket (and SSH).
 
-CLI glue only: the engine is served by engine/remote/server.py and registered where `ls` and
+CLI glue only: the engine is served by engine/remote/control_server.py and registered where `ls` and
 `attach` find it (engine/remote/runtime.py). Imports stay inside each function so that
 `swarmdeck --help` and `swarmdeck bus` stay fast.
 """
@@ -105,6 +105,7 @@ async def _stop_on_signal(stop: Callable[[], None]) -> None:
 
 def _ssh_config(args: argparse.Namespace) -> SSHConfig | None:
     """Checked before the engine starts: a bad key file must not cost a started swarm."""
+    from tui.ssh.authorized_keys import load_authorized_keys
     from tui.ssh.config import (
         SSHConfig,
         SSHConfigError,
@@ -113,7 +114,6 @@ def _ssh_config(args: argparse.Namespace) -> SSHConfig | None:
         parse_duration,
         parse_listen,
     )
-    from tui.ssh.keys import load_authorized_keys
 
     if args.ssh is None:
         return None

@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from tui.ssh.audit import AuditLog
+from tui.ssh.authorized_keys import (
+    AuthorizedKey,
+    AuthorizedKeysError,
+    find_key,
+    load_authorized_keys,
+)
 from tui.ssh.config import load_or_create_host_key
-from tui.ssh.keys import AuthorizedKey, AuthorizedKeysError, find_key, load_authorized_keys
 from tui.ssh.limits import SESSIONS_PER_CONNECTION
 from tui.ssh.session import Launch, TerminalSession
 

@@ -21,7 +21,7 @@ from textual.strip import Strip
 
 from engine import FINAL_STATES, SessionState, SwarmdeckError
 from tui.incidents import Guarded
-from tui.keys import encode_key, encode_mouse, encode_paste
+from tui.key_encoding import encode_key, encode_mouse, encode_paste
 from tui.render import Palette, highlight, line_strip, line_text
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from textual.timer import Timer
 
     from engine import EngineAPI, ScreenSnapshot, StyledLine
-    from tui.keys import MouseAction
+    from tui.key_encoding import MouseAction
 
 LEAVE_KEY = "ctrl+right_square_bracket"
 DOUBLE_ESCAPE = 0.5

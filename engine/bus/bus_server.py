@@ -17,8 +17,8 @@ import anyio
 
 from engine.acceptor import Gate, Ticket, accept_forever
 from engine.bus.broker import MessageBus
+from engine.bus.bus_errors import LimitExceededError
 from engine.bus.connection import Connection
-from engine.bus.errors import LimitExceededError
 from engine.bus.frames import encode, error_frame
 from engine.bus.journal import Journal
 

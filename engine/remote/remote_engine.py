@@ -23,7 +23,6 @@ import anyio
 from engine.commands import CommandCalls, parse_result
 from engine.errors import SwarmdeckError, UnknownSessionError
 from engine.hub import EventHub
-from engine.remote.errors import ConnectionLostError
 from engine.remote.mirror import Mirror
 from engine.remote.protocol import (
     HELLO_TIMEOUT,
@@ -35,6 +34,7 @@ from engine.remote.protocol import (
     error_from_wire,
     line_from_wire,
 )
+from engine.remote.remote_errors import ConnectionLostError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Callable

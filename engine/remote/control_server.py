@@ -36,13 +36,6 @@ from engine.events import (
     SessionAdded,
     SessionStateChanged,
 )
-from engine.remote.errors import (
-    NotPermittedError,
-    ProtocolError,
-    ProtocolVersionError,
-    TooManyClientsError,
-    UnknownOperationError,
-)
 from engine.remote.handlers import HANDLERS, Context
 from engine.remote.outbox import Outbox
 from engine.remote.protocol import (
@@ -57,6 +50,13 @@ from engine.remote.protocol import (
     error_to_wire,
     screen_to_wire,
     statistics_to_wire,
+)
+from engine.remote.remote_errors import (
+    NotPermittedError,
+    ProtocolError,
+    ProtocolVersionError,
+    TooManyClientsError,
+    UnknownOperationError,
 )
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from engine.bus.errors import BadFrameError
+from engine.bus.bus_errors import BadFrameError
 from engine.bus.frames import MAX_PAYLOAD, field
 from engine.bus.message import check_delay, check_ttl, parse_priority
 from engine.bus.queues import Order

@@ -15,7 +15,7 @@ import socket
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from engine.bus.errors import BusClosedError, BusError, error_for
+from engine.bus.bus_errors import BusClosedError, BusError, error_for
 
 if TYPE_CHECKING:
     import asyncio
