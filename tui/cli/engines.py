@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import argparse
 
     from engine import EngineAPI
+    from engine.remote import Registration
+    from tui.web.config import WebConfig
 
 COMMANDS = ("serve", "ls", "stop", "attach")
 
@@ -33,6 +35,8 @@ def run_command(args: argparse.Namespace) -> int:
             return _ls()
         if args.command == "stop":
             return anyio.run(_stop, args.run)
+        if args.web is not None:
+            return _attach_web(args)
         if args.headless or args.watch:
             return anyio.run(_attach, args)
         return _attach_room(args)
@@ -93,6 +97,46 @@ def _attach_room(args: argparse.Namespace) -> int:
         print("swarmdeck attach: needs a terminal (or --headless [--watch])", file=sys.stderr)
         return 2
     return run_attached(find_engine(args.run), _role(args))
+
+
+def _attach_web(args: argparse.Namespace) -> int:
+    """Browser rooms for an engine served elsewhere; `--viewer` hands out a viewer link
+    only. Until ^C / SIGTERM, or until the engine goes away."""
+    import anyio
+
+    from engine import SwarmdeckError
+    from engine.remote import find_engine
+    from tui.cli.serving import web_config
+
+    if args.headless or args.watch:
+        raise SwarmdeckError("--web serves rooms to browsers: not with --headless or --watch")
+    viewer_only = _role(args) == "viewer"
+    config = web_config(args, ("viewer",) if viewer_only else None)
+    assert config is not None
+    return anyio.run(_serve_web_rooms, find_engine(args.run), config)
+
+
+async def _serve_web_rooms(entry: Registration, config: WebConfig) -> int:
+    import anyio
+
+    from engine.remote import open_remote_engine
+    from tui.cli.serving import serve_web, stop_on_signal
+
+    socket, run_dir = Path(entry.socket), Path(entry.run_dir)
+    async with (
+        open_remote_engine(socket, "viewer", client="attach --web") as watcher,
+        anyio.create_task_group() as tg,
+        serve_web(config, socket, run_dir, f"swarmdeck · {entry.deck}"),
+    ):
+        tg.start_soon(stop_on_signal, tg.cancel_scope.cancel)
+        with watcher.subscribe() as events:
+            async for _ in events:  # ends when the engine goes away
+                pass
+        tg.cancel_scope.cancel()
+    if watcher.lost is not None and "closed by client" not in watcher.lost:
+        print(f"swarmdeck attach: the engine went away ({watcher.lost})", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _role(args: argparse.Namespace) -> str:

@@ -33,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("deck", type=Path, help=DECK_HELP)
     serve.add_argument("--run-dir", type=Path, help=RUN_DIR_HELP)
     _add_ssh_options(serve)
+    _add_web_options(serve)
     sub.add_parser("ls", help="list running engines")
     stop = sub.add_parser("stop", help="stop a running engine and all its sessions")
     stop.add_argument("run", nargs="?", help=f"{RUN_HELP} (default: the only one)")
@@ -48,6 +49,7 @@ def _add_attach(attach: argparse.ArgumentParser) -> None:
     attach.add_argument("--role", choices=("operator", "viewer"), help="default: operator")
     attach.add_argument("--headless", action="store_true", help="print screens as text")
     attach.add_argument("--watch", action="store_true", help="then print events until ^C")
+    _add_web_options(attach)
 
 
 def _add_ssh_options(serve: argparse.ArgumentParser) -> None:
@@ -62,3 +64,14 @@ def _add_ssh_options(serve: argparse.ArgumentParser) -> None:
         "--ssh-max-clients", type=int, default=16, metavar="N", help="logged-in clients (16)"
     )
     ssh.add_argument("--ssh-idle-timeout", default="30m", metavar="TIME", help="no input for TIME")
+
+
+def _add_web_options(command: argparse.ArgumentParser) -> None:
+    """`--web`: the control room in a browser, one per link opened (tui/web/, docs/web.md)."""
+    web = command.add_argument_group("serving to a browser (docs/web.md)")
+    web.add_argument("--web", metavar="[HOST:]PORT", help="listen for browsers (host: loopback)")
+    public_help = "allow a non-loopback --web host (plain HTTP: tokens travel in clear)"
+    web.add_argument("--web-public", action="store_true", help=public_help)
+    web.add_argument(
+        "--web-max-clients", type=int, default=16, metavar="N", help="browser rooms at once (16)"
+    )

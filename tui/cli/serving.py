@@ -1,4 +1,5 @@
-"""`swarmdeck serve`: a deck's engine in the foreground behind a control socket (and SSH).
+"""`swarmdeck serve`: a deck's engine in the foreground behind a control socket (and SSH,
+and the web).
 
 CLI glue only: the engine is served by engine/remote/control_server.py and registered where `ls` and
 `attach` find it (engine/remote/runtime.py). Imports stay inside each function so that
@@ -9,17 +10,21 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
+
+from anyio import TASK_STATUS_IGNORED
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
-    import anyio
+    from anyio.abc import TaskStatus
 
     from engine import DeckSpec, Engine
     from tui.ssh.config import SSHConfig
+    from tui.web.config import WebConfig
 
 
 def serve_deck(args: argparse.Namespace) -> int:
@@ -30,10 +35,13 @@ def serve_deck(args: argparse.Namespace) -> int:
     deck = load_or_report(args.deck)
     if deck is None:
         return 2
-    return anyio.run(_serve, deck, args.run_dir, _ssh_config(args))
+    ssh, web = _ssh_config(args), web_config(args)
+    return anyio.run(_serve, deck, args.run_dir, ssh, web)
 
 
-async def _serve(deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = None) -> int:
+async def _serve(
+    deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = None, web: WebConfig | None = None
+) -> int:
     """Serve until SIGTERM/SIGINT or a `shutdown` command; then stop every session."""
     import anyio
 
@@ -62,28 +70,48 @@ async def _serve(deck: DeckSpec, run_dir: Path | None, ssh: SSHConfig | None = N
             anyio.create_task_group() as tg,
         ):
             tg.start_soon(keep_registered, engine, entry)
-            tg.start_soon(_stop_on_signal, server.stop_requested.set)
+            tg.start_soon(stop_on_signal, server.stop_requested.set)
             if deck.exit_when == "done":  # serve's default is never: a room may restart
                 tg.start_soon(_stop_when_done, engine, server.stop_requested.set)
             print(f"swarmdeck: serving {deck.name} on {socket_path}", flush=True)
             try:
-                if ssh is None:
+                async with AsyncExitStack() as front_ends:
+                    if ssh is not None:
+                        await front_ends.enter_async_context(_ssh(ssh, socket_path, run_dir))
+                    if web is not None:
+                        title = f"swarmdeck · {deck.name}"
+                        await front_ends.enter_async_context(
+                            serve_web(web, socket_path, run_dir, title)
+                        )
                     await server.stop_requested.wait()
-                else:
-                    await _serve_ssh(ssh, socket_path, run_dir, server.stop_requested)
             finally:
                 unregister(entry)
                 tg.cancel_scope.cancel()
     return 0 if engine.ok else 1
 
 
-async def _serve_ssh(ssh: SSHConfig, socket: Path, run_dir: Path, stop: anyio.Event) -> None:
+@asynccontextmanager
+async def _ssh(ssh: SSHConfig, socket: Path, run_dir: Path) -> AsyncIterator[None]:
     from tui.ssh.server import open_ssh_server
 
     async with open_ssh_server(ssh, socket, run_dir) as (service, port):
         keys = len(service.keys)
         print(f"swarmdeck: ssh on {ssh.host}:{port} ({keys} authorized keys)", flush=True)
-        await stop.wait()
+        yield
+
+
+@asynccontextmanager
+async def serve_web(web: WebConfig, socket: Path, run_dir: Path, title: str) -> AsyncIterator[None]:
+    """Browser rooms for the block; prints one link per role (also `attach --web`)."""
+    from tui.web.server import open_web_server
+
+    async with open_web_server(web, socket, run_dir, title) as (_, links, links_file):
+        where = links[web.roles[0]].split("/?", 1)[0]
+        print(f"swarmdeck: web on {where} (at most {web.max_clients} rooms)", flush=True)
+        for role, link in links.items():
+            print(f"  {role + ':':<10}{link}", flush=True)
+        print(f"  links also in {links_file} (mode 0600)", flush=True)
+        yield
 
 
 async def _stop_when_done(engine: Engine, stop: Callable[[], None]) -> None:
@@ -92,15 +120,32 @@ async def _stop_when_done(engine: Engine, stop: Callable[[], None]) -> None:
     stop()
 
 
-async def _stop_on_signal(stop: Callable[[], None]) -> None:
+async def stop_on_signal(
+    stop: Callable[[], None], *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED
+) -> None:
+    """Call `stop` at the first SIGTERM/SIGINT; started (`tg.start`) once they are caught."""
     import signal
 
     import anyio
 
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+        task_status.started()
         async for _ in received:
             stop()
             return
+
+
+def web_config(args: argparse.Namespace, roles: tuple[str, ...] | None = None) -> WebConfig | None:
+    """Checked before the engine starts, like `--ssh`'s options."""
+    from tui.web.config import ROLES, web_config
+
+    if args.web is None:
+        if args.web_public:
+            from tui.web.config import WebConfigError
+
+            raise WebConfigError("--web-public needs --web [HOST:]PORT")
+        return None
+    return web_config(args.web, args.web_public, args.web_max_clients, roles or ROLES)
 
 
 def _ssh_config(args: argparse.Namespace) -> SSHConfig | None:

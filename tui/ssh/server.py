@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from tui.ssh.audit import AuditLog
+from tui.audit import AuditLog
 from tui.ssh.authorized_keys import (
     AuthorizedKey,
     AuthorizedKeysError,

@@ -1,8 +1,9 @@
-"""The SSH audit log: who connected with which key and role, and what was refused.
+"""The audit log of a remote front end (SSH, web): who came in as what, what was refused.
 
-JSON lines appended to `RUN_DIR/ssh-audit.jsonl` (0600: it names who came from where),
-one object per fact, flushed at once so a crash loses nothing already decided. Failing
-to write it is logged, never fatal: the swarm keeps running.
+JSON lines appended to `RUN_DIR/<name>` (`ssh-audit.jsonl`, `web-audit.jsonl`; 0600: it
+names who came from where), one object per fact, flushed at once so a crash loses
+nothing already decided. Failing to write it is logged, never fatal: the swarm keeps
+running.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 log = logging.getLogger(__name__)
-FILE_NAME = "ssh-audit.jsonl"
+SSH_AUDIT = "ssh-audit.jsonl"
+WEB_AUDIT = "web-audit.jsonl"
 
 
 class AuditLog:
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / FILE_NAME
+    def __init__(self, run_dir: Path, name: str = SSH_AUDIT) -> None:
+        self.path = run_dir / name
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def record(self, event: str, peer: str, **fields: object) -> None:
@@ -33,4 +35,4 @@ class AuditLog:
             with os.fdopen(fd, "a", encoding="utf-8") as file:
                 file.write(json.dumps(entry) + "\n")
         except OSError as exc:
-            log.warning("ssh audit log %s: %s", self.path, exc)
+            log.warning("audit log %s: %s", self.path, exc)
