@@ -21,7 +21,14 @@ from engine.remote.client import open_remote_engine
 from engine.remote.errors import NotPermittedError
 from engine.states import SessionState as S
 from tests.remote_support import eventually
-from tests.web_support import CHROMIUM, open_browser, open_room, wait_room_shows, web_served
+from tests.web_support import (
+    CHROMIUM,
+    attached_web,
+    open_browser,
+    open_room,
+    wait_room_shows,
+    web_served,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,7 +46,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not os.path.exists(CHROMIUM), reason="needs Debian's chromium (scripts/check installs it)"
-    ),  # fmt: skip
+    ),
 ]
 
 
@@ -154,8 +161,10 @@ async def test_requests_without_a_valid_token_get_403_and_spawn_nothing(
     ws = base.replace("http:", "ws:")
     operator = served.links["operator"].split("token=")[1]
     async with aiohttp.ClientSession() as client:
-        for url, headers in [(f"{ws}/ws/not-a-token", {}), (f"{ws}/ws/", {}),
-                             (f"{ws}/ws/{operator}", {"Origin": "http://elsewhere.test"})]:  # fmt: skip
+        elsewhere = {"Origin": "http://elsewhere.test"}
+        for url, headers in [
+            (f"{ws}/ws/not-a-token", {}), (f"{ws}/ws/", {}), (f"{ws}/ws/{operator}", elsewhere),
+        ]:  # fmt: skip
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await client.ws_connect(url, headers=headers)
             assert refused.value.status in (403, 404)
@@ -191,3 +200,21 @@ async def test_rooms_beyond_the_limit_are_refused_and_a_closed_socket_ends_its_r
         await eventually(lambda: any(e["event"] == "child-exited" for e in served.audit()))
         assert served.links_file.stat().st_mode & 0o777 == 0o600
     assert not served.links_file.exists()  # the tokens die with the server
+
+
+async def test_attach_web_as_viewer_serves_viewer_links_only_for_an_engine_served_elsewhere(
+    served: WebServed,
+) -> None:
+    with attached_web(served, "--viewer") as (links, links_file):
+        assert links.keys() == {"viewer"}
+        assert links_file.parent == served.run_dir
+        ws = links["viewer"].replace("http:", "ws:").replace("/?token=", "/ws/")
+        async with (
+            open_remote_engine(served.socket, "viewer", client="observer") as engine,
+            aiohttp.ClientSession() as client,
+        ):
+            with engine.subscribe() as events:
+                room = await client.ws_connect(f"{ws}?width=100&height=30")
+                assert (await _room_attached(events)).role == "viewer"
+                await room.close()
+    assert not links_file.exists()

@@ -27,6 +27,7 @@ from tests.remote_support import ROOT, short_dir
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+    from typing import IO
 
     from playwright.async_api import BrowserContext, Page, Route
 
@@ -99,23 +100,39 @@ def web_served(tmp_path: Path, *options: str, deck: str = TICKER_DECK) -> Iterat
     (tmp_path / "web.toml").write_text(deck)
     with short_dir() as runtime:
         env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(runtime)}
-        command = [sys.executable, "-m", "tui.cli", "serve", str(tmp_path / "web.toml"),
-                   "--run-dir", str(tmp_path / "run"), "--web", "127.0.0.1:0", *options]  # fmt: skip
+        deck_path, run_dir = str(tmp_path / "web.toml"), str(tmp_path / "run")
+        command = [sys.executable, "-m", "tui.cli", "serve", deck_path,
+                   "--run-dir", run_dir, "--web", "127.0.0.1:0", *options]  # fmt: skip
         server = subprocess.Popen(command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE)
         assert server.stdout is not None
         try:
-            lines = [server.stdout.readline() for _ in range(5)]
-            assert "web on http://127.0.0.1:" in lines[1], lines
-            socket = Path(lines[0].rsplit(" on ", 1)[1].strip())
-            links = dict(line.split(":", 1) for line in (lines[2].strip(), lines[3].strip()))
-            links = {role: link.strip() for role, link in links.items()}
-            links_file = Path(lines[4].split(" in ", 1)[1].split(" (mode")[0])
+            serving = server.stdout.readline()
+            socket = Path(serving.rsplit(" on ", 1)[1].strip())
+            links, links_file = read_links(server.stdout)
             yield WebServed(socket, links, links_file, tmp_path / "run", server)
         finally:
             if server.poll() is None:
                 server.send_signal(signal.SIGTERM)
             server.wait(30)
             server.stdout.close()
+
+
+@contextmanager
+def attached_web(served: WebServed, *options: str) -> Iterator[tuple[dict[str, str], Path]]:
+    """`swarmdeck attach SOCKET --web 127.0.0.1:0 ...`: its links and links file; it must
+    end cleanly (status 0) on SIGTERM."""
+    env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(served.socket.parent)}
+    command = [sys.executable, "-m", "tui.cli", "attach", str(served.socket), *options,
+               "--web", "127.0.0.1:0"]  # fmt: skip
+    attach = subprocess.Popen(command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE)
+    assert attach.stdout is not None
+    try:
+        yield read_links(attach.stdout)
+    finally:
+        attach.send_signal(signal.SIGTERM)
+        status = attach.wait(30)
+        attach.stdout.close()
+    assert status == 0
 
 
 async def _loopback_only(route: Route) -> None:
@@ -164,3 +181,16 @@ async def wait_room_shows(page: Page, *needles: str, timeout: float = 30) -> str
             if all(needle in text for needle in needles):
                 return text
             await anyio.sleep(0.1)
+
+
+def read_links(stdout: IO[str]) -> tuple[dict[str, str], Path]:
+    """The `--web` banner: `web on URL`, one `ROLE: LINK` line per role, the links file."""
+    links: dict[str, str] = {}
+    while True:
+        line = stdout.readline()
+        assert line, "the server ended before printing its links"
+        if "links also in" in line:
+            return links, Path(line.split(" in ", 1)[1].split(" (mode")[0])
+        role, _, link = line.strip().partition(": ")
+        if link.strip().startswith("http://"):
+            links[role] = link.strip()

@@ -126,12 +126,12 @@ async def _serve_web_rooms(entry: Registration, config: WebConfig) -> int:
     async with (
         open_remote_engine(socket, "viewer", client="attach --web") as watcher,
         anyio.create_task_group() as tg,
-        serve_web(config, socket, run_dir, f"swarmdeck · {entry.deck}"),
     ):
-        tg.start_soon(stop_on_signal, tg.cancel_scope.cancel)
-        with watcher.subscribe() as events:
-            async for _ in events:  # ends when the engine goes away
-                pass
+        await tg.start(stop_on_signal, tg.cancel_scope.cancel)  # caught before any link shows
+        async with serve_web(config, socket, run_dir, f"swarmdeck · {entry.deck}"):
+            with watcher.subscribe() as events:
+                async for _ in events:  # ends when the engine goes away
+                    pass
         tg.cancel_scope.cancel()
     if watcher.lost is not None and "closed by client" not in watcher.lost:
         print(f"swarmdeck attach: the engine went away ({watcher.lost})", file=sys.stderr)
