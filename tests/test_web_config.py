@@ -72,12 +72,13 @@ def test_serve_refuses_a_public_web_address_before_starting_the_engine(tmp_path:
 
 
 @pytest.mark.anyio
-async def test_a_served_room_offers_no_textual_command_that_saves_a_file_where_it_runs(
+async def test_an_attached_room_as_every_browser_room_is_offers_no_screenshot_command(
     tmp_path: Path,
 ) -> None:
+    """tui/web/room.py runs the room through run_control_room, so attached=True."""
     async with running(tmp_path, '[[session]]\nname = "a"\ncommand = "sleep 30"\n') as engine:
-        for served, expected in [(False, True), (True, False)]:
-            room = ControlRoom(engine, served=served)
+        for attached, expected in [(False, True), (True, False)]:
+            room = ControlRoom(engine, attached=attached)
             async with room.run_test(size=(100, 30)):
                 titles = {command.title for command in room.get_system_commands(room.screen)}
             assert "Theme" in titles
