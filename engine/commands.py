@@ -85,6 +85,12 @@ class ForkSession(_SessionCommand):
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
+class AddSession(_Command):
+    doc = "a new session from a session table (a deck's [[session]] fields)"
+    op: Literal["add"] = "add"
+    table: dict[str, Any]
+
+
 class SendInput(_SessionCommand):
     doc = "write bytes (base64 on the wire) to a session's PTY"
     op: Literal["send_input"] = "send_input"
@@ -111,6 +117,7 @@ Command = Annotated[
     | TerminateAll
     | RestartSession
     | ForkSession
+    | AddSession
     | SendInput
     | ResizeSession
     | SaveScreen,
@@ -118,7 +125,7 @@ Command = Annotated[
 ]
 COMMAND_TYPES: tuple[type[_Command], ...] = (
     StartAll, PauseSession, ResumeSession, TerminateSession, TerminateAll, RestartSession,
-    ForkSession, SendInput, ResizeSession, SaveScreen,
+    ForkSession, AddSession, SendInput, ResizeSession, SaveScreen,
 )  # fmt: skip
 OPS: frozenset[str] = frozenset(t.model_fields["op"].default for t in COMMAND_TYPES)
 
@@ -136,6 +143,12 @@ class Forked(BaseModel):
     name: str
 
 
+class Added(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["added"] = "added"
+    name: str
+
+
 class ScreenSaved(BaseModel):
     """Paths on the engine's host."""
 
@@ -145,7 +158,7 @@ class ScreenSaved(BaseModel):
     ansi: Path
 
 
-CommandResult = Annotated[Done | Forked | ScreenSaved, Field(discriminator="kind")]
+CommandResult = Annotated[Done | Forked | Added | ScreenSaved, Field(discriminator="kind")]
 _COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 _RESULT: TypeAdapter[CommandResult] = TypeAdapter(CommandResult)
 
@@ -207,6 +220,10 @@ class CommandCalls:
         """The new session's name, chosen by the engine."""
         result = await self.run(command(ForkSession, session=name, overrides=overrides or {}))
         return _expect(result, Forked).name
+
+    async def add(self, table: dict[str, Any]) -> str:
+        """A new session from `table`, validated like a deck's; returns its name."""
+        return _expect(await self.run(command(AddSession, table=table)), Added).name
 
     async def send_input(self, name: str, data: bytes) -> None:
         await self.run(command(SendInput, session=name, data=data))

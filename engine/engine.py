@@ -22,6 +22,8 @@ import anyio
 from engine.bus.bus_server import open_bus
 from engine.bus.message import OPERATOR, parse_priority
 from engine.commands import (
+    Added,
+    AddSession,
     Command,
     CommandCalls,
     CommandResult,
@@ -39,7 +41,7 @@ from engine.commands import (
     TerminateAll,
     TerminateSession,
 )
-from engine.deck.fork import fork_spec
+from engine.deck.fork import added_spec, fork_spec
 from engine.errors import UnknownSessionError
 from engine.events import (
     PoolSampled,
@@ -249,6 +251,8 @@ class Engine(CommandCalls):
                 self.scheduler.restart(self._get(name))
             case ForkSession(session=name, overrides=overrides):
                 return Forked(name=self._fork(name, overrides))
+            case AddSession(table=table):
+                return Added(name=self._add(table))
             case SendInput(session=name, data=data):
                 await self._get(name).send_input(data)
             case ResizeSession(session=name, cols=cols, rows=rows):
@@ -267,6 +271,15 @@ class Engine(CommandCalls):
         spec = fork_spec(source.spec, source.template, overrides, self.deck, taken)
         session = self._new_session(spec, spec.name, None)
         self.scheduler.add(session, announce=f"forked from {name}")
+        return session.name
+
+    def _add(self, table: Mapping[str, object]) -> str:
+        """A new session from a session table, validated like the deck's own."""
+        taken = {*self.sessions, *(s.template for s in self.sessions.values())}
+        spec = added_spec(table, self.deck, taken)
+        session = self._new_session(spec, spec.name, None)
+        session.announce("added at run time")
+        self.scheduler.add(session)
         return session.name
 
     # -- queries --------------------------------------------------------------------------

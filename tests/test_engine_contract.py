@@ -111,6 +111,18 @@ async def test_fork_adds_a_session_and_restart_requeues_a_final_one(api: EngineA
     await wait_shows(api, name, "hello-contract")
 
 
+async def test_add_starts_a_session_from_a_table_and_refuses_a_bad_one(api: EngineAPI) -> None:
+    command = 'printf "added-%s\\n" "$X"; exec sleep 60'
+    name = await api.add({"name": "extra", "command": command, "env": {"X": "1"}})
+    assert name == "extra"
+    await eventually(lambda: name in [s.name for s in api.list_sessions()])
+    await wait_shows(api, name, "added-1")
+    with pytest.raises(SessionError, match="a session named 'echo' exists"):
+        await api.add({"name": "echo", "command": "true"})
+    with pytest.raises(SessionError, match="cannot add a session: command"):
+        await api.add({"name": "nocommand"})
+
+
 async def test_events_stream_reports_each_state_change(api: EngineAPI) -> None:
     await eventually(lambda: api.session_info("echo").state is S.ACTIVE)
     with api.subscribe() as events:

@@ -1,4 +1,5 @@
-"""`fork`: a new session made at run time from an existing session's spec.
+"""`fork` and `add`: new sessions made at run time, from an existing session's spec or
+from a session table of their own.
 
 The copy keeps every field of the source (command, cwd, env, priority, dependencies,
 retries, workspace...) except `replicas` (a fork is one session); `overrides` may set any
@@ -42,20 +43,34 @@ def fork_spec(
     except ValidationError as error:
         problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
         raise SessionError(f"cannot fork {source.name!r}: {problems}") from None
-    _check_fits(spec, deck, taken)
+    _check_fits(spec, deck, taken, "fork")
     return spec
 
 
-def _check_fits(spec: SessionSpec, deck: DeckSpec, taken: Collection[str]) -> None:
+def added_spec(table: Mapping[str, object], deck: DeckSpec, taken: Collection[str]) -> SessionSpec:
+    """A session table given at run time (`swarmdeck add`), validated like one in the deck
+    (relative paths resolve against the deck's directory); one session, never replicas."""
+    if "replicas" in table:
+        raise SessionError("cannot add: `replicas` is for deck files (add one session)")
+    try:
+        spec = SessionSpec.model_validate(dict(table), context={"path": deck.path})
+    except ValidationError as error:
+        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
+        raise SessionError(f"cannot add a session: {problems}") from None
+    _check_fits(spec, deck, taken, "add")
+    return spec
+
+
+def _check_fits(spec: SessionSpec, deck: DeckSpec, taken: Collection[str], verb: str) -> None:
     if spec.name in taken:
-        raise SessionError(f"cannot fork: a session named {spec.name!r} exists")
+        raise SessionError(f"cannot {verb}: a session named {spec.name!r} exists")
     unknown = [d.name for d in spec.depends_on if d.name not in taken]
     if unknown:
-        raise SessionError(f"cannot fork: unknown dependencies {', '.join(unknown)}")
+        raise SessionError(f"cannot {verb}: unknown dependencies {', '.join(unknown)}")
     budget = deck.memory_budget
     if budget is not None and (spec.memory or 0) > budget:
         size, limit = format_size(spec.memory or 0), format_size(budget)
-        raise SessionError(f"cannot fork: memory {size} exceeds memory_budget ({limit})")
+        raise SessionError(f"cannot {verb}: memory {size} exceeds memory_budget ({limit})")
 
 
 def _free_name(template: str, taken: Collection[str]) -> str:

@@ -77,6 +77,11 @@ def _command(argv: list[str]) -> int:
         return validate(args.deck)
     if args.command == "run":
         return _run(args)
+    from tui.cli.control import COMMANDS as SCRIPTED
+    from tui.cli.control import run_scripted
+
+    if args.command in SCRIPTED:
+        return run_scripted(args)
     from tui.cli.engines import COMMANDS, run_command  # every other command is a service one
 
     if args.command in COMMANDS:

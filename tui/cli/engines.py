@@ -32,7 +32,7 @@ def run_command(args: argparse.Namespace) -> int:
 
             return serve_deck(args)
         if args.command == "ls":
-            return _ls()
+            return _ls(args.json)
         if args.command == "stop":
             return anyio.run(_stop, args.run)
         if args.web is not None:
@@ -44,14 +44,14 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"swarmdeck {args.command}: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
-        return _reader_gone()
+        return reader_gone()
     except BaseExceptionGroup as group:  # printed from a task of the watch view
         if group.split(BrokenPipeError)[1] is not None:
             raise
-        return _reader_gone()
+        return reader_gone()
 
 
-def _reader_gone() -> int:
+def reader_gone() -> int:
     """Stdout's reader left (`swarmdeck attach --headless | head`): exit quietly. Stdout
     now points at /dev/null so the interpreter's final flush cannot fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -61,10 +61,16 @@ def _reader_gone() -> int:
 
 
 # -- ls, stop ---------------------------------------------------------------------------
-def _ls() -> int:
+def _ls(as_json: bool) -> int:
     from engine.remote import registrations
 
     entries = registrations()
+    if as_json:
+        import json
+        from dataclasses import asdict
+
+        print(json.dumps([asdict(e) for e in entries], indent=2))
+        return 0
     if not entries:
         print("no running engines")
         return 0

@@ -34,12 +34,14 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--run-dir", type=Path, help=RUN_DIR_HELP)
     _add_ssh_options(serve)
     _add_web_options(serve)
-    sub.add_parser("ls", help="list running engines")
+    ls = sub.add_parser("ls", help="list running engines")
+    ls.add_argument("--json", action="store_true", help="one JSON array of registrations")
     stop = sub.add_parser("stop", help="stop a running engine and all its sessions")
     stop.add_argument("run", nargs="?", help=f"{RUN_HELP} (default: the only one)")
     _add_attach(sub.add_parser("attach", help="attach to a running engine"))
     # Listed for help only: main() hands `bus` to the stdlib-only client before parsing.
     sub.add_parser("bus", help="the message bus, from inside a session (swarmdeck bus --help)")
+    _add_scripting(sub)
     return top
 
 
@@ -75,3 +77,50 @@ def _add_web_options(command: argparse.ArgumentParser) -> None:
     web.add_argument(
         "--web-max-clients", type=int, default=16, metavar="N", help="browser rooms at once (16)"
     )
+
+
+def _add_scripting(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Driving a running engine from the shell (tui/cli/control.py): one command per
+    control-protocol op, with the room's roles (the engine refuses a viewer's control)."""
+    sessions = _scripted(sub, "sessions", "list a running engine's sessions")
+    sessions.add_argument("--json", action="store_true", help="one JSON array of SessionInfo")
+    for name, what in (
+        ("pause", "SIGSTOP"),
+        ("resume", "SIGCONT"),
+        ("terminate", "stop (SIGKILL after the grace)"),
+        ("restart", "queue again (final sessions)"),
+    ):
+        command = _scripted(sub, name, f"{what} sessions of a running engine", operator=True)
+        command.add_argument("sessions", nargs="+", metavar="SESSION")
+    send = _scripted(sub, "send", "type TEXT into a session", operator=True)
+    send.add_argument("session", metavar="SESSION")
+    send.add_argument("text", metavar="TEXT", help="sent as is (UTF-8)")
+    send.add_argument("--enter", action="store_true", help="then press Enter (CR)")
+    capture = _scripted(sub, "capture", "print a session's screen")
+    capture.add_argument("session", metavar="SESSION")
+    kind = capture.add_mutually_exclusive_group()
+    kind.add_argument("--ansi", action="store_true", help="with colours (SGR escapes)")
+    kind.add_argument("--history", action="store_true", help="the scrollback, then the screen")
+    logs = _scripted(sub, "logs", "print a session's recorded output")
+    logs.add_argument("session", metavar="SESSION")
+    logs.add_argument("-f", "--follow", action="store_true", help="until the session ends")
+    add = _scripted(sub, "add", "start a new session in a running engine", operator=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--command", required=True, dest="session_command", metavar="COMMAND")
+    add.add_argument("--cwd", help="working directory (relative: to the deck's)")
+    add.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+
+
+def _scripted(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    operator: bool = False,
+) -> argparse.ArgumentParser:
+    command = sub.add_parser(name, help=help_text)
+    command.add_argument("run", metavar="RUN", help=RUN_HELP)
+    default = "operator" if operator else "viewer"
+    command.add_argument("--role", choices=("operator", "viewer"), help=f"default: {default}")
+    command.add_argument("--viewer", action="store_true", help="read-only (--role viewer)")
+    command.set_defaults(default_role=default)
+    return command
