@@ -137,3 +137,24 @@ def test_headless_output_to_a_log_is_plain_whole_lines_whatever_their_length(
     assert f"summary: {name} state=failed tries=1 exit=5" in out.stdout
     assert any(line.endswith(f" {name:<16} failed     exit 5") for line in lines), lines
     assert not any("…" in line or "┃" in line for line in lines), lines
+
+
+def test_run_without_a_terminal_refuses_before_starting_anything(tmp_path: Path) -> None:
+    deck = _deck(tmp_path, '[[session]]\nname = "a"\ncommand = "exec sleep 60"\n')
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(runtime)}
+    out = subprocess.run(
+        [*SWARMDECK, "run", str(deck), "--run-dir", str(tmp_path / "run")],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=50,
+    )
+    assert out.returncode == 2
+    assert "needs a terminal on stdin and stdout; nothing was started" in out.stderr
+    assert f"swarmdeck run --headless {deck}" in out.stderr
+    assert out.stdout == ""
+    assert not (tmp_path / "run").exists()  # no engine: no run directory, no registration
+    assert not list(runtime.glob("*.json"))

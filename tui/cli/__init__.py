@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     import argparse
 
 
+NO_TERMINAL = (
+    "swarmdeck run: the control room needs a terminal on stdin and stdout; nothing was "
+    "started.\n  swarmdeck run --headless {deck}   run it here, printing plain lines\n"
+    "  swarmdeck serve {deck}              serve it for `swarmdeck attach` and scripts"
+)
+
+
 def _run(args: argparse.Namespace) -> int:
     """Headless in-process, or the tmux model: attach to the engine serving the deck,
     starting one in the background first if none is running."""
@@ -27,6 +34,9 @@ def _run(args: argparse.Namespace) -> int:
         from tui.cli.headless import run_headless
 
         return run_headless(deck, args.run_dir)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # checked before anything starts
+        print(NO_TERMINAL.format(deck=args.deck), file=sys.stderr)
+        return 2
     from tui.attach import run_attached
     from tui.cli.daemon import LOG_NAME, find_or_start
 
