@@ -37,15 +37,6 @@ async def test_enter_focuses_the_pane_and_keys_reach_the_session(tmp_path: Path)
         assert app.selected == "sleeper"
 
 
-async def test_escape_twice_leaves_the_pane(tmp_path: Path) -> None:
-    async with open_room(tmp_path, SHELL) as (engine, app, pilot):
-        await wait_state(engine, "shell", S.ACTIVE)
-        await pilot.press("enter")
-        await pilot.press("escape", "escape")
-        assert app.focused is not None
-        assert app.focused.id == "sessions"
-
-
 async def test_pause_and_resume_change_state_and_the_pane_says_paused(tmp_path: Path) -> None:
     async with open_room(tmp_path, SLEEPER) as (engine, app, pilot):
         await wait_state(engine, "sleeper", S.ACTIVE)

@@ -28,11 +28,12 @@ async def open_room(
     pool: str = POOL,
     size: tuple[int, int] = (140, 45),
     redact: bool = False,
+    keys: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[Engine, ControlRoom, Pilot[None]]]:
     """An engine running `body`'s sessions and the room in front of it. The room survives
     unexpected errors (tui.incidents), so a test fails on any it recorded."""
     async with running(tmp_path, body, pool) as engine:
-        app = ControlRoom(engine, redact=redact)
+        app = ControlRoom(engine, redact=redact, keys=keys)
         async with app.run_test(size=size) as pilot:
             yield engine, app, pilot
         assert_no_incidents(app)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from engine import FINAL_STATES, LIVE_STATES, SessionState
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from engine import SessionInfo
 
 S = SessionState
@@ -62,12 +64,28 @@ VIEW_ACTIONS: tuple[OperatorAction, ...] = (
 )
 ACTIONS: tuple[OperatorAction, ...] = SESSION_ACTIONS + VIEW_ACTIONS
 BY_NAME: dict[str, OperatorAction] = {a.action: a for a in ACTIONS}
-BY_KEY: dict[str, OperatorAction] = {a.key: a for a in ACTIONS}
+LEAVE_PANE = OperatorAction(
+    "ctrl+right_square_bracket", "leave_pane", "Leave", "leave the pane you are typing in"
+)
+"""Read by the focused pane itself (every other key goes to the session). Not Esc Esc:
+Claude Code, Codex CLI and Copilot CLI use Esc Esc (rewind) and Esc (interrupt)."""
+KEYMAP_NAMES: frozenset[str] = frozenset({*BY_NAME, LEAVE_PANE.action})
+"""What `[keys]` in config.toml may rebind (tui/config.py)."""
+
+
+def keys_of(action: OperatorAction, keymap: Mapping[str, str]) -> list[str]:
+    """The keys `action` answers to under `keymap` (Textual's form: "a,ctrl+b")."""
+    return [key.strip() for key in keymap.get(action.action, action.key).split(",")]
+
+
+def by_key(keymap: Mapping[str, str]) -> dict[str, OperatorAction]:
+    return {key: a for a in ACTIONS for key in keys_of(a, keymap)}
+
 
 PANE_KEYS: tuple[tuple[str, str], ...] = (
     ("j / k, ↑ / ↓", "select the next / previous session"),
     ("every key", "goes to the session while its pane has focus"),
-    ("Ctrl-] or Esc Esc", "leave the pane (focus back to the session list)"),
+    ("Ctrl-] ([keys] leave_pane)", "leave the pane (focus back to the session list)"),
     ("PageUp / PageDown, wheel", "scroll back through the pane's history"),
     ("Shift-PageUp / PageDown", "scroll history while typing in a pane"),
     ("n / N", "next / previous match; Esc: back to live"),

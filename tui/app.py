@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Header
 from engine import LIVE_STATES
 from themes import DEFAULT_THEME, STYLESHEETS, load_themes
 from themes.derived import derived_variables
-from tui.actions import ACTIONS, BY_KEY, BY_NAME, READ_ONLY, why_not
+from tui.actions import ACTIONS, BY_NAME, LEAVE_PANE, READ_ONLY, by_key, keys_of, why_not
 from tui.bridge import forward_events
 from tui.commands import RoomCommands
 from tui.incidents import Incidents
@@ -32,7 +32,7 @@ from tui.widgets.pool_panel import PoolPanel
 from tui.widgets.session_list import SessionList
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from pathlib import PurePath
 
     from textual import events
@@ -70,7 +70,7 @@ class ControlRoom(Operations):
     CSS_PATH: ClassVar[list[str | PurePath]] = list(STYLESHEETS)
     COMMANDS = App.COMMANDS | {RoomCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(a.key, a.action, a.label, show=a.show) for a in ACTIONS),
+        *(Binding(a.key, a.action, a.label, show=a.show, id=a.action) for a in ACTIONS),
         Binding("escape", "live", "Live", show=False),
         Binding("n", "search_next(True)", "Next match", show=False),
         Binding("N", "search_next(False)", "Previous match", show=False),
@@ -86,10 +86,16 @@ class ControlRoom(Operations):
         theme: str = DEFAULT_THEME,
         read_only: bool = False,
         attached: bool = False,
+        keys: Mapping[str, str] | None = None,
     ) -> None:
         """`attached`: the engine is served elsewhere (quitting may detach); `read_only`:
-        a viewer, whose control keys are hidden (the engine refuses them anyway)."""
+        a viewer, whose control keys are hidden (the engine refuses them anyway); `keys`:
+        action name to key(s), over the table in tui.actions (config.toml's [keys])."""
         super().__init__()
+        self.keymap = dict(keys or {})
+        self.set_keymap({k: v for k, v in self.keymap.items() if k in BY_NAME})
+        self._by_key = by_key(self.keymap)
+        self.leave_keys = frozenset(keys_of(LEAVE_PANE, self.keymap))
         self.engine = engine
         self.redact = redact
         self.read_only = read_only
@@ -104,7 +110,7 @@ class ControlRoom(Operations):
         yield Header()
         yield SessionList(self.redact)
         with Horizontal(id="main"):
-            yield PaneGrid(self.engine, self.palette, self.read_only)
+            yield PaneGrid(self.engine, self.palette, self.read_only, self.leave_keys)
             with Vertical(id="side"):
                 yield PoolPanel()
                 yield BusPanel(self.redact)
@@ -220,7 +226,7 @@ class ControlRoom(Operations):
         return None if why_not(known, self.selected_info()) else True
 
     def on_key(self, event: events.Key) -> None:
-        known = BY_KEY.get(event.key)
+        known = self._by_key.get(event.key)
         if known is None or self.screen is not self.screen_stack[0]:
             return
         reason = why_not(known, self.selected_info(), self.read_only)
@@ -256,9 +262,15 @@ class ControlRoom(Operations):
         self.grid.set_palette(self.palette)
 
 
-async def run_control_room(engine: EngineAPI, *, read_only: bool = False) -> QuitChoice | None:
+async def run_control_room(
+    engine: EngineAPI,
+    *,
+    read_only: bool = False,
+    theme: str = DEFAULT_THEME,
+    keys: Mapping[str, str] | None = None,
+) -> QuitChoice | None:
     """The room on an attached engine (in-process or RemoteEngine) until the operator
     quits: returns how (detach, or stop everything), None when the engine went away."""
-    room = ControlRoom(engine, read_only=read_only, attached=True)
+    room = ControlRoom(engine, read_only=read_only, attached=True, theme=theme, keys=keys)
     await room.run_async()
     return room.quit_choice

@@ -16,23 +16,32 @@ import anyio
 
 from engine import FINAL_STATES
 from engine.remote import open_remote_engine
+from themes import DEFAULT_THEME
 from tui.app import run_control_room
 from tui.cli.daemon import shutdown_and_wait
+from tui.config import UserConfig
 
 if TYPE_CHECKING:
     from engine.remote import Registration
 
 
-def run_attached(entry: Registration, role: str = "operator") -> int:
+def run_attached(
+    entry: Registration, role: str = "operator", config: UserConfig | None = None
+) -> int:
     """Attach the control room to `entry` as `role` until the person quits; 1 when the
     engine went away under it (stopped elsewhere, or the connection was dropped)."""
-    return anyio.run(_attached, entry, role)
+    return anyio.run(_attached, entry, role, config or UserConfig())
 
 
-async def _attached(entry: Registration, role: str) -> int:
+async def _attached(entry: Registration, role: str, config: UserConfig) -> int:
     client = f"control room (pid {os.getpid()})"
     async with open_remote_engine(Path(entry.socket), role, client=client) as remote:
-        choice = await run_control_room(remote, read_only=remote.role != "operator")
+        choice = await run_control_room(
+            remote,
+            read_only=remote.role != "operator",
+            theme=config.theme or DEFAULT_THEME,
+            keys=config.keys,
+        )
         lost = remote.lost
         running = sum(info.state not in FINAL_STATES for info in remote.list_sessions())
         if choice == "stop":

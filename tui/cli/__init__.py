@@ -26,9 +26,11 @@ def _run(args: argparse.Namespace) -> int:
     starting one in the background first if none is running."""
     from engine import SwarmdeckError
     from tui.cli.decks import load_or_report
+    from tui.cli.settings import room_config
 
     deck = load_or_report(args.deck)
-    if deck is None:
+    config = room_config(args)
+    if deck is None or config is None:
         return 2
     if args.headless:
         from tui.cli.headless import run_headless
@@ -52,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     if started:
         print(f"swarmdeck: serving {entry.run_id} in the background ({entry.run_dir}/{LOG_NAME})")
-    return run_attached(entry, "operator")
+    return run_attached(entry, "operator", config)
 
 
 def main(argv: list[str] | None = None) -> int:

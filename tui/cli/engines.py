@@ -97,12 +97,17 @@ async def _stop(ref: str | None) -> int:
 def _attach_room(args: argparse.Namespace) -> int:
     """The control room (also what each SSH connection runs, with its own PTY)."""
     from engine.remote import find_engine
-    from tui.attach import run_attached
+    from tui.cli.settings import room_config
 
     if not sys.stdout.isatty():
         print("swarmdeck attach: needs a terminal (or --headless [--watch])", file=sys.stderr)
         return 2
-    return run_attached(find_engine(args.run), _role(args))
+    config = room_config(args)
+    if config is None:
+        return 2
+    from tui.attach import run_attached
+
+    return run_attached(find_engine(args.run), _role(args), config)
 
 
 def _attach_web(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 DECK_HELP = "deck file (TOML)"
 RUN_DIR_HELP = "where recordings and summary.json go"
 RUN_HELP = "run id, deck name, run directory or socket path"
+THEME_HELP = "the room's theme (default: config.toml's, else textual-dark)"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def parser() -> argparse.ArgumentParser:
         "--headless", action="store_true", help="no control room: live table and summary"
     )
     run.add_argument("--run-dir", type=Path, help=RUN_DIR_HELP)
+    run.add_argument("--theme", help=THEME_HELP)
     validate = sub.add_parser("validate", help="check a deck file and list every problem")
     validate.add_argument("deck", type=Path)
     serve = sub.add_parser("serve", help="run a deck headless behind a control socket")
@@ -51,6 +53,7 @@ def _add_attach(attach: argparse.ArgumentParser) -> None:
     attach.add_argument("--role", choices=("operator", "viewer"), help="default: operator")
     attach.add_argument("--headless", action="store_true", help="print screens as text")
     attach.add_argument("--watch", action="store_true", help="then print events until ^C")
+    attach.add_argument("--theme", help=THEME_HELP)
     _add_web_options(attach)
 
 

@@ -16,7 +16,7 @@ from textual.containers import Container
 from textual.widgets import Static
 
 from tui.incidents import Guarded
-from tui.widgets.terminal_pane import TerminalPane
+from tui.widgets.terminal_pane import LEAVE_KEYS, TerminalPane
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -44,10 +44,17 @@ def grid_shape(count: int) -> tuple[int, int]:
 
 
 class PaneGrid(Guarded, Container):
-    def __init__(self, engine: EngineAPI, palette: Palette, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        engine: EngineAPI,
+        palette: Palette,
+        read_only: bool = False,
+        leave_keys: frozenset[str] = LEAVE_KEYS,
+    ) -> None:
         super().__init__(id="panes")
         self.engine = engine
         self.read_only = read_only
+        self.leave_keys = leave_keys
         self.palette = palette
         self.panes: dict[str, TerminalPane] = {}
         self._dirty: dict[str, None] = {}
@@ -118,7 +125,8 @@ class PaneGrid(Guarded, Container):
         self._pulled_at.clear()
         await self.remove_children()
         self.panes = {
-            name: TerminalPane(self.engine, name, self.palette, self.read_only) for name in wanted
+            name: TerminalPane(self.engine, name, self.palette, self.read_only, self.leave_keys)
+            for name in wanted
         }
         self._page_sessions = wanted
         if wanted:

@@ -4,12 +4,12 @@ The pane never owns a process: it mirrors the engine's screen by revision (`pull
 by the grid's frame timer), keeps one strip per (row, line revision) and refreshes only
 rows that changed. Scrolling back freezes a copy of the history, like tmux's copy mode;
 the pane keeps its own history offset, so the virtual size always equals the PTY size.
-While focused, every key goes to the session; Ctrl-] or Esc Esc leaves.
+While focused, every key goes to the session (Esc and Esc Esc too: agents use them);
+only the leave key (Ctrl-], `[keys] leave_pane`) leaves.
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, ClassVar
 
 import anyio
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from engine import EngineAPI, ScreenSnapshot, StyledLine
     from tui.key_encoding import MouseAction
 
-LEAVE_KEY = "ctrl+right_square_bracket"
-DOUBLE_ESCAPE = 0.5
+LEAVE_KEY = "ctrl+right_square_bracket"  # the default; [keys] leave_pane in config.toml rebinds it
+LEAVE_KEYS = frozenset({LEAVE_KEY})
 RESIZE_SETTLE = 0.1
 
 
@@ -54,7 +54,12 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
             self.session = session
 
     def __init__(
-        self, engine: EngineAPI, session: str, palette: Palette, read_only: bool = False
+        self,
+        engine: EngineAPI,
+        session: str,
+        palette: Palette,
+        read_only: bool = False,
+        leave_keys: frozenset[str] = LEAVE_KEYS,
     ) -> None:
         super().__init__(classes="terminal-pane")
         self.engine = engine
@@ -69,7 +74,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self._history_strips: dict[int, Strip] = {}
         self._top = 0
         self.match: tuple[int, int, int] | None = None
-        self._last_escape = 0.0
+        self.leave_keys = leave_keys
         self._mouse_held = False
         self._resize_timer: Timer | None = None
         self._send: MemoryObjectSendStream[bytes] | None = None
@@ -291,17 +296,11 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
 
     def type_key(self, key: str, character: str | None) -> None:
         """One key for the session (or the chord that leaves, or history scrolling); also
-        what the session list hands over for keys typed before the focus moved here."""
-        if key == LEAVE_KEY:
+        what the session list hands over for keys typed before the focus moved here. Esc and
+        Esc Esc are the program's (agents use them to interrupt and rewind)."""
+        if key in self.leave_keys:
             self.action_leave()
             return
-        if key == "escape":
-            now = time.monotonic()
-            if now - self._last_escape < DOUBLE_ESCAPE:
-                self._last_escape = 0.0
-                self.post_message(self.Left())
-                return
-            self._last_escape = now
         if key in ("shift+pageup", "shift+pagedown"):
             step = self.size.height - 1
             self.scroll_history(-step if key == "shift+pageup" else step)

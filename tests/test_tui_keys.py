@@ -1,0 +1,79 @@
+"""The agents' keys stay theirs: a raw-mode program in a pane gets Esc and Esc Esc
+byte for byte; only the leave key leaves, and every binding can be changed."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from engine.states import SessionState
+from tests.support import wait_state
+from tests.tui_support import open_room, pane_text, session, until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+# Like Claude Code: raw mode (no line discipline, no echo), every byte it reads kept.
+RECORDER = """
+import os, sys, tty
+tty.setraw(0)
+os.write(1, b"agent ready\\r\\n")
+with open(sys.argv[1], "ab", buffering=0) as keys:
+    while data := os.read(0, 1024):
+        keys.write(data)
+"""
+
+
+def _agent(tmp_path: Path) -> tuple[str, Path]:
+    script, received = tmp_path / "agent.py", tmp_path / "received"
+    script.write_text(RECORDER)
+    return session("agent", f"exec {sys.executable} {script} {received}"), received
+
+
+def _received(path: Path) -> bytes:
+    return path.read_bytes() if path.exists() else b""
+
+
+async def test_escape_and_double_escape_reach_the_agent_and_ctrl_bracket_leaves(
+    tmp_path: Path,
+) -> None:
+    body, received = _agent(tmp_path)
+    async with open_room(tmp_path, body) as (engine, app, pilot):
+        await wait_state(engine, "agent", SessionState.ACTIVE)
+        await until(pilot, lambda: "agent ready" in pane_text(app, "agent"))
+        await pilot.press("enter")
+        pane = app.grid.panes["agent"]
+        assert app.focused is pane
+        await pilot.press("escape", "escape", "x", "escape", "y")
+        await until(pilot, lambda: _received(received) == b"\x1b\x1bx\x1by")
+        assert app.focused is pane  # still typing: Esc Esc is the agent's rewind
+        await pilot.press("ctrl+right_square_bracket")
+        assert app.focused is not None
+        assert app.focused.id == "sessions"
+        assert _received(received) == b"\x1b\x1bx\x1by"  # the leave key was not typed
+
+
+async def test_keys_from_the_config_rebind_the_leave_key_and_the_actions(tmp_path: Path) -> None:
+    body, received = _agent(tmp_path)
+    keys = {"leave_pane": "ctrl+b", "pause": "P", "resume": "ctrl+r"}
+    async with open_room(tmp_path, body, keys=keys) as (engine, app, pilot):
+        await wait_state(engine, "agent", SessionState.ACTIVE)
+        await until(pilot, lambda: "agent ready" in pane_text(app, "agent"))
+        await pilot.press("enter")
+        await pilot.press("ctrl+right_square_bracket", "z")  # no longer the leave key
+        await until(pilot, lambda: _received(received) == b"\x1dz")
+        await pilot.press("ctrl+b")
+        assert app.focused is not None
+        assert app.focused.id == "sessions"
+        bound = {key: b.binding.action for key, b in app.active_bindings.items()}
+        assert bound["P"] == "pause"
+        assert bound.get("p") != "pause"
+        await pilot.press("P")
+        await wait_state(engine, "agent", SessionState.PAUSED)
+        await pilot.press("ctrl+r")
+        await wait_state(engine, "agent", SessionState.ACTIVE)
+        assert _received(received) == b"\x1dz"

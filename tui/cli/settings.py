@@ -1,0 +1,26 @@
+"""config.toml on the command line: loaded once per command, options over the file."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from tui.config import UserConfig
+
+
+def room_config(args: argparse.Namespace) -> UserConfig | None:
+    """The person's config with `--theme` applied, or None after printing every problem."""
+    from tui.config import ConfigError, UserConfig, check_theme, load_config
+
+    try:
+        config = load_config()
+        if getattr(args, "theme", None):
+            config = UserConfig.model_validate({**config.model_dump(), "theme": args.theme})
+            check_theme("--theme", config.theme)
+    except ConfigError as exc:
+        print(f"swarmdeck {args.command}: {exc}", file=sys.stderr)
+        return None
+    return config
