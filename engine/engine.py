@@ -86,10 +86,11 @@ SAMPLE_EVERY = 1.0
 FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
 
 
-def default_run_dir(deck: DeckSpec, base: Path | None = None) -> Path:
-    """`.swarmdeck/runs/<deck>-<UTC time>-<random>` under the current directory."""
+def default_run_dir(deck: DeckSpec, base: Path | None = None, *, root: Path | None = None) -> Path:
+    """`<root>/<deck>-<UTC time>-<random>`, root being `.swarmdeck/runs` under the current
+    directory unless given (the person's config.toml `runs`)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    root = (base or Path.cwd()) / ".swarmdeck" / "runs"
+    root = root or (base or Path.cwd()) / ".swarmdeck" / "runs"
     return root / f"{deck.name}-{stamp}-{secrets.token_hex(2)}"
 
 

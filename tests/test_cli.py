@@ -158,3 +158,40 @@ def test_run_without_a_terminal_refuses_before_starting_anything(tmp_path: Path)
     assert out.stdout == ""
     assert not (tmp_path / "run").exists()  # no engine: no run directory, no registration
     assert not list(runtime.glob("*.json"))
+
+
+def test_a_bad_config_file_is_refused_with_every_problem_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    deck = _deck(tmp_path, '[[session]]\nname = "a"\ncommand = "exec sleep 60"\n')
+    config = tmp_path / "xdg" / "swarmdeck" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('theme = "nope"\n[keys]\npuase = "P"\nleave_pane = ""\n')
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    run = [*SWARMDECK, "run", str(deck), "--run-dir", str(tmp_path / "run")]
+    out = subprocess.run(run, capture_output=True, text=True, env=env, timeout=50)
+    assert out.returncode == 2
+    assert f"{config}: theme: unknown theme 'nope' (known: " in out.stderr
+    assert f"{config}: keys: unknown actions puase (known: " in out.stderr
+    assert not (tmp_path / "run").exists()
+    config.write_text('[keys]\npause = "P"\n')
+    themed = subprocess.run([*run, "--theme", "nope"], capture_output=True, text=True, env=env)
+    assert themed.returncode == 2
+    assert "--theme: unknown theme 'nope' (known: " in themed.stderr
+
+
+def test_run_directories_go_where_the_config_says(tmp_path: Path) -> None:
+    deck = _deck(tmp_path, '[[session]]\nname = "a"\ncommand = "echo fine"\n')
+    config = tmp_path / "xdg" / "swarmdeck" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'runs = "{tmp_path / "runs"}"\n')
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    out = subprocess.run(
+        [*SWARMDECK, "run", "--headless", str(deck)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=50,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("deck-")
+    assert (run_dir / "summary.json").exists()
+    assert not (tmp_path / ".swarmdeck").exists()

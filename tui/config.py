@@ -49,6 +49,16 @@ class UserConfig(BaseModel):
             raise ValueError(f"no key given for {', '.join(empty)}")
         return keys
 
+    @field_validator("theme")
+    @classmethod
+    def _known_theme(cls, theme: str | None) -> str | None:
+        from themes import load_themes
+
+        names = [t.name for t in load_themes()]
+        if theme is not None and theme not in names:
+            raise ValueError(f"unknown theme {theme!r} (known: {', '.join(names)})")
+        return theme
+
     @field_validator("runs")
     @classmethod
     def _expand(cls, runs: Path | None) -> Path | None:
@@ -71,15 +81,18 @@ def load_config(path: Path | None = None) -> UserConfig:
     try:
         config = UserConfig.model_validate(raw)
     except ValidationError as error:
-        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
+        problems = [f"{'.'.join(map(str, e['loc']))}: {_plain(e['msg'])}" for e in error.errors()]
         raise ConfigError(path, problems) from None
-    check_theme(path, config.theme)
     return config
 
 
-def check_theme(path: Path | str, theme: str | None) -> None:
-    from themes import load_themes
+def with_theme(config: UserConfig, theme: str) -> UserConfig:
+    """`--theme NAME` over the file's theme, checked the same way."""
+    try:
+        return UserConfig.model_validate({**config.model_dump(), "theme": theme})
+    except ValidationError as error:
+        raise ConfigError("--theme", [_plain(e["msg"]) for e in error.errors()]) from None
 
-    names = [t.name for t in load_themes()]
-    if theme is not None and theme not in names:
-        raise ConfigError(path, [f"theme: unknown theme {theme!r} (known: {', '.join(names)})"])
+
+def _plain(message: str) -> str:
+    return message.removeprefix("Value error, ")

@@ -33,9 +33,11 @@ def _run(args: argparse.Namespace) -> int:
     if deck is None or config is None:
         return 2
     if args.headless:
+        from engine import default_run_dir
         from tui.cli.headless import run_headless
 
-        return run_headless(deck, args.run_dir)
+        runs = config.runs
+        return run_headless(deck, args.run_dir or (runs and default_run_dir(deck, root=runs)))
     if not (sys.stdin.isatty() and sys.stdout.isatty()):  # checked before anything starts
         print(NO_TERMINAL.format(deck=args.deck), file=sys.stderr)
         return 2
@@ -43,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
     from tui.cli.daemon import LOG_NAME, find_or_start
 
     try:
-        entry, started, over = find_or_start(deck, args.run_dir)
+        entry, started, over = find_or_start(deck, args.run_dir, config.runs)
     except SwarmdeckError as exc:
         print(f"swarmdeck run: {exc}", file=sys.stderr)
         return 1

@@ -35,24 +35,25 @@ STOP_TIMEOUT = 120.0
 
 
 def find_or_start(
-    deck: DeckSpec, run_dir: Path | None
+    deck: DeckSpec, run_dir: Path | None, runs: Path | None = None
 ) -> tuple[Registration, bool, list[Registration]]:
     """The engine serving `deck` (or `run_dir`, when given), else a new one started in
-    the background; the flag says whether it was started here. A deck's engine whose run
-    is over is left as it is (returned last) and a new run started: `run` means run it."""
+    the background (in `run_dir`, else a new directory under `runs`); the flag says
+    whether it was started here. A deck's engine whose run is over is left as it is
+    (returned last) and a new run started: `run` means run it."""
     with _deck_lock(deck):
         found = serving(run_dir=run_dir, deck_path=deck.path)
         over = [] if run_dir is not None else [e for e in found if e.finished]
         found = [e for e in found if e not in over]
         if len(found) > 1:
-            runs = ", ".join(e.run_dir for e in found)
+            dirs = ", ".join(e.run_dir for e in found)
             raise SwarmdeckError(
-                f"several engines serve {deck.path} ({runs}): swarmdeck attach RUN"
+                f"several engines serve {deck.path} ({dirs}): swarmdeck attach RUN"
             )
         if found:
             return found[0], False, over
-        started = start_service(deck, (run_dir or default_run_dir(deck)).absolute())
-        return started, True, over
+        run_dir = run_dir or default_run_dir(deck, root=runs)
+        return start_service(deck, run_dir.absolute()), True, over
 
 
 @contextmanager

@@ -30,13 +30,16 @@ if TYPE_CHECKING:
 def serve_deck(args: argparse.Namespace) -> int:
     import anyio
 
+    from engine import default_run_dir
     from tui.cli.decks import load_or_report
+    from tui.cli.settings import room_config
 
-    deck = load_or_report(args.deck)
-    if deck is None:
+    deck, config = load_or_report(args.deck), room_config(args)
+    if deck is None or config is None:
         return 2
+    run_dir = args.run_dir or (config.runs and default_run_dir(deck, root=config.runs))
     ssh, web = _ssh_config(args), web_config(args)
-    return anyio.run(_serve, deck, args.run_dir, ssh, web)
+    return anyio.run(_serve, deck, run_dir, ssh, web)
 
 
 async def _serve(

@@ -13,13 +13,12 @@ if TYPE_CHECKING:
 
 def room_config(args: argparse.Namespace) -> UserConfig | None:
     """The person's config with `--theme` applied, or None after printing every problem."""
-    from tui.config import ConfigError, UserConfig, check_theme, load_config
+    from tui.config import ConfigError, load_config, with_theme
 
     try:
         config = load_config()
         if getattr(args, "theme", None):
-            config = UserConfig.model_validate({**config.model_dump(), "theme": args.theme})
-            check_theme("--theme", config.theme)
+            config = with_theme(config, args.theme)
     except ConfigError as exc:
         print(f"swarmdeck {args.command}: {exc}", file=sys.stderr)
         return None
