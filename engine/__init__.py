@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from engine.deck.priorities import (
         PRIORITY_RANK as PRIORITY_RANK,
     )
+    from engine.deck.reference import (
+        deck_schema as deck_schema,
+    )
     from engine.deck.spec import (
         DeckSpec as DeckSpec,
     )
@@ -271,6 +274,7 @@ _WHERE: dict[str, str] = {
     "Engine": "engine.engine",
     "open_engine": "engine.engine",
     "default_run_dir": "engine.engine",
+    "deck_schema": "engine.deck.reference",
     "DeckSpec": "engine.deck.spec",
     "SessionSpec": "engine.deck.spec",
     "PoolSpec": "engine.deck.spec",

@@ -195,3 +195,13 @@ def test_run_directories_go_where_the_config_says(tmp_path: Path) -> None:
     assert run_dir.name.startswith("deck-")
     assert (run_dir / "summary.json").exists()
     assert not (tmp_path / ".swarmdeck").exists()
+
+
+def test_completion_scripts_come_from_the_parser_and_know_every_command() -> None:
+    out = subprocess.run(
+        [*SWARMDECK, "completion", "bash"], capture_output=True, text=True, check=True
+    )
+    for command in ("run", "attach", "sessions", "capture", "logs", "schema"):
+        assert command in out.stdout
+    check = subprocess.run(["bash", "-n"], input=out.stdout, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr  # a script bash accepts

@@ -67,7 +67,7 @@ def _from_text(text: str) -> float:
     return _from_number(sum(float(n) * _UNIT_SECONDS[unit] for unit, n in parts.items()))
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=float | str)]
 """Seconds as a float, written in a deck as a number or a string like ``"1m30s"``."""
 
 OptionalDuration = Duration | None

@@ -60,7 +60,7 @@ def format_size(size: int) -> str:
     return f"{size} B"
 
 
-MemorySize = Annotated[int, BeforeValidator(parse_size)]
+MemorySize = Annotated[int, BeforeValidator(parse_size, json_schema_input_type=int | str)]
 """Bytes as an int, written in a deck as a number or a string like ``"512MB"``."""
 
 OptionalMemorySize = MemorySize | None

@@ -187,14 +187,16 @@ class SessionSpec(_Spec):
     env: dict[str, str] = Field(default_factory=dict)
     terminal: Literal["pooled", "fresh"] = "pooled"
     timeout: OptionalDuration = None
-    stop_signal: Annotated[int, BeforeValidator(_signal_number)] = int(signal.SIGTERM)
+    stop_signal: Annotated[
+        int, BeforeValidator(_signal_number, json_schema_input_type=int | str)
+    ] = int(signal.SIGTERM)
     stop_grace: Duration = 5.0
     cols: Cols | None = None
     rows: Rows | None = None
     priority: Priority = "normal"
-    depends_on: list[Annotated[Dependency, BeforeValidator(_dependency)]] = Field(
-        default_factory=list
-    )
+    depends_on: list[
+        Annotated[Dependency, BeforeValidator(_dependency, json_schema_input_type=str | Dependency)]
+    ] = Field(default_factory=list)
     retries: int = Field(default=0, ge=0, le=100)
     backoff: Backoff = Field(default_factory=Backoff)
     critical: bool = False

@@ -91,6 +91,20 @@ def _command(argv: list[str]) -> int:
         return validate(args.deck)
     if args.command == "run":
         return _run(args)
+    if args.command == "completion":
+        import shtab
+
+        from tui.cli.parser import parser as build
+
+        print(shtab.complete(build(), shell=args.shell))
+        return 0
+    if args.command == "schema":
+        import json
+
+        from engine import deck_schema
+
+        print(json.dumps(deck_schema(), indent=2))
+        return 0
     from tui.cli.control import COMMANDS as SCRIPTED
     from tui.cli.control import run_scripted
 
