@@ -205,3 +205,10 @@ def test_completion_scripts_come_from_the_parser_and_know_every_command() -> Non
         assert command in out.stdout
     check = subprocess.run(["bash", "-n"], input=out.stdout, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr  # a script bash accepts
+
+
+def test_a_non_linux_system_gets_a_clear_error_at_start() -> None:
+    code = "import sys; sys.platform = 'darwin'; from tui.cli import main; sys.exit(main(['ls']))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr == "swarmdeck: runs on Linux only (this is darwin)\n"

@@ -78,6 +78,9 @@ def _die_of_interrupt() -> int:
 
 
 def _command(argv: list[str]) -> int:
+    if not sys.platform.startswith("linux"):  # PTYs via setsid, /proc, pidfd: Linux only
+        print(f"swarmdeck: runs on Linux only (this is {sys.platform})", file=sys.stderr)
+        return 2
     if argv and argv[0] == "bus":  # runs inside every session: stdlib-only, fast to start
         from engine.bus.cli import main as bus_main
 
