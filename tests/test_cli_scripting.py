@@ -69,20 +69,22 @@ def test_capture_keeps_colours_with_ansi_and_scrolled_off_lines_with_history(
     assert history == [*(f"line-{i}" for i in range(1, 61)), "red"]
 
 
-def test_pause_resume_terminate_and_restart_act_on_each_session_named(svc: Served) -> None:
+def test_pause_and_resume_act_on_each_session_named_and_say_which_failed(svc: Served) -> None:
     svc.until(lambda: _states(svc) == {"shell": "active", "colours": "active"})
     svc.cli("pause", "svc", "shell", "colours")
     assert _states(svc) == {"shell": "paused", "colours": "paused"}
-    svc.cli("resume", "svc", "shell", "colours")
-    assert _states(svc) == {"shell": "active", "colours": "active"}
+    both = svc.cli("resume", "svc", "nope", "shell", check=False)
+    assert both.returncode == 1
+    assert "nope: no session named 'nope' (known: shell, colours)" in both.stderr
+    assert _states(svc) == {"shell": "active", "colours": "paused"}  # the others still done
+
+
+def test_terminate_then_restart_brings_a_session_back(svc: Served) -> None:
+    svc.until(lambda: _states(svc)["colours"] == "active")
     svc.cli("terminate", "svc", "colours")
     assert _states(svc)["colours"] == "terminated"
     svc.cli("restart", "svc", "colours")
     svc.until(lambda: _states(svc)["colours"] == "active")
-    both = svc.cli("pause", "svc", "nope", "shell", check=False)
-    assert both.returncode == 1
-    assert "nope: no session named 'nope' (known: shell, colours)" in both.stderr
-    assert _states(svc)["shell"] == "paused"  # the others still done
 
 
 def test_a_viewer_reads_but_the_engine_refuses_its_control(svc: Served) -> None:
