@@ -17,8 +17,8 @@ import anyio
 import pytest
 
 from engine.events import ClientAttached, CommandRefused
-from engine.remote.client import open_remote_engine
-from engine.remote.errors import NotPermittedError
+from engine.remote.remote_engine import open_remote_engine
+from engine.remote.remote_errors import NotPermittedError
 from engine.states import SessionState as S
 from tests.remote_support import eventually
 from tests.web_support import (
