@@ -65,6 +65,9 @@ if TYPE_CHECKING:
         PoolTimeoutError as PoolTimeoutError,
     )
     from engine.errors import (
+        SchedulerError as SchedulerError,
+    )
+    from engine.errors import (
         SessionError as SessionError,
     )
     from engine.errors import (
@@ -84,6 +87,12 @@ if TYPE_CHECKING:
     )
     from engine.events import (
         BUS_EVENTS as BUS_EVENTS,
+    )
+    from engine.events import (
+        AlertCleared as AlertCleared,
+    )
+    from engine.events import (
+        AlertRaised as AlertRaised,
     )
     from engine.events import (
         BusEvent as BusEvent,
@@ -125,6 +134,9 @@ if TYPE_CHECKING:
         CommandRefused as CommandRefused,
     )
     from engine.events import (
+        ContentionSampled as ContentionSampled,
+    )
+    from engine.events import (
         Event as Event,
     )
     from engine.events import (
@@ -153,6 +165,9 @@ if TYPE_CHECKING:
     )
     from engine.events import (
         is_bus_event as is_bus_event,
+    )
+    from engine.scheduling.contention import (
+        ContentionStatistics as ContentionStatistics,
     )
     from engine.scheduling.figures import (
         SchedulerStatistics as SchedulerStatistics,
@@ -229,6 +244,7 @@ _WHERE: dict[str, str] = {
     "PoolError": "engine.errors",
     "PoolTimeoutError": "engine.errors",
     "PoolClosedError": "engine.errors",
+    "SchedulerError": "engine.errors",
     "SessionError": "engine.errors",
     "UnknownSessionError": "engine.errors",
     "WorkspaceError": "engine.errors",
@@ -246,6 +262,9 @@ _WHERE: dict[str, str] = {
     "ParallelismAdjusted": "engine.events",
     "RunAborted": "engine.events",
     "SchedulerSampled": "engine.events",
+    "ContentionSampled": "engine.events",
+    "AlertRaised": "engine.events",
+    "AlertCleared": "engine.events",
     "BusMessageRouted": "engine.events",
     "BusMessageAcked": "engine.events",
     "BusMessageRedelivered": "engine.events",
@@ -287,6 +306,7 @@ _WHERE: dict[str, str] = {
     "AttemptInfo": "engine.sessions.info",
     "PoolStatistics": "engine.terminals.pool",
     "SchedulerStatistics": "engine.scheduling.figures",
+    "ContentionStatistics": "engine.scheduling.contention",
     "open_pty": "engine.terminals.pty",
     "read_available": "engine.terminals.pty",
     "set_winsize": "engine.terminals.pty",

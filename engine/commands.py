@@ -109,6 +109,24 @@ class SaveScreen(_SessionCommand):
     op: Literal["save_screen"] = "save_screen"
 
 
+class PauseAll(_Command):
+    doc = "pause every active session whose name or template matches `pattern` (a glob)"
+    op: Literal["pause_all"] = "pause_all"
+    pattern: str = Field(default="*", min_length=1)
+
+
+class ResumeAll(_Command):
+    doc = "resume every paused session whose name or template matches `pattern`"
+    op: Literal["resume_all"] = "resume_all"
+    pattern: str = Field(default="*", min_length=1)
+
+
+class SetParallel(_Command):
+    doc = "change max_parallel live: 1..pool size fixes it, auto hands it to the controller"
+    op: Literal["set_parallel"] = "set_parallel"
+    value: Annotated[int, Field(ge=1, strict=True)] | Literal["auto"]
+
+
 Command = Annotated[
     StartAll
     | PauseSession
@@ -120,12 +138,16 @@ Command = Annotated[
     | AddSession
     | SendInput
     | ResizeSession
-    | SaveScreen,
+    | SaveScreen
+    | PauseAll
+    | ResumeAll
+    | SetParallel,
     Field(discriminator="op"),
 ]
 COMMAND_TYPES: tuple[type[_Command], ...] = (
     StartAll, PauseSession, ResumeSession, TerminateSession, TerminateAll, RestartSession,
-    ForkSession, AddSession, SendInput, ResizeSession, SaveScreen,
+    ForkSession, AddSession, SendInput, ResizeSession, SaveScreen, PauseAll, ResumeAll,
+    SetParallel,
 )  # fmt: skip
 OPS: frozenset[str] = frozenset(t.model_fields["op"].default for t in COMMAND_TYPES)
 
@@ -158,7 +180,15 @@ class ScreenSaved(BaseModel):
     ansi: Path
 
 
-CommandResult = Annotated[Done | Forked | Added | ScreenSaved, Field(discriminator="kind")]
+class Named(BaseModel):
+    """The sessions a bulk command acted on."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["named"] = "named"
+    names: list[str]
+
+
+CommandResult = Annotated[Done | Forked | Added | ScreenSaved | Named, Field(discriminator="kind")]
 _COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 _RESULT: TypeAdapter[CommandResult] = TypeAdapter(CommandResult)
 
@@ -234,6 +264,17 @@ class CommandCalls:
     async def save_screen(self, name: str) -> tuple[Path, Path]:
         saved = _expect(await self.run(command(SaveScreen, session=name)), ScreenSaved)
         return saved.text, saved.ansi
+
+    async def pause_all(self, pattern: str = "*") -> list[str]:
+        """The names paused (active sessions whose name or template matches)."""
+        return _expect(await self.run(command(PauseAll, pattern=pattern)), Named).names
+
+    async def resume_all(self, pattern: str = "*") -> list[str]:
+        return _expect(await self.run(command(ResumeAll, pattern=pattern)), Named).names
+
+    async def set_parallel(self, value: int | str) -> None:
+        """1..pool size, or "auto"; a ParallelismAdjusted event says so, with the reason."""
+        await self.run(command(SetParallel, value=value))
 
 
 R = TypeVar("R")

@@ -8,10 +8,12 @@ which order sessions run is the scheduler's business (engine/scheduling/schedule
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import secrets
 import time
+from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from engine.alerts import TOPIC, Alerts
+from engine.alerts import Figures as AlertFigures
 from engine.bus.bus_server import open_bus
 from engine.bus.message import OPERATOR, parse_priority
 from engine.commands import (
@@ -30,13 +34,17 @@ from engine.commands import (
     Done,
     Forked,
     ForkSession,
+    Named,
+    PauseAll,
     PauseSession,
     ResizeSession,
     RestartSession,
+    ResumeAll,
     ResumeSession,
     SaveScreen,
     ScreenSaved,
     SendInput,
+    SetParallel,
     StartAll,
     TerminateAll,
     TerminateSession,
@@ -44,6 +52,7 @@ from engine.commands import (
 from engine.deck.fork import added_spec, fork_spec
 from engine.errors import UnknownSessionError
 from engine.events import (
+    ContentionSampled,
     PoolSampled,
     RunFinished,
     SchedulerSampled,
@@ -52,13 +61,15 @@ from engine.events import (
 )
 from engine.hub import EventHub
 from engine.rundir import claim_run_dir
+from engine.scheduling.contention import HISTORY
+from engine.scheduling.machine import available_memory
 from engine.scheduling.scheduler import Scheduler
 from engine.scheduling.summary import build_summary, verdict
 from engine.sessions.ownership import owners
 from engine.sessions.recording import FLUSH_INTERVAL, save_screen, screen_texts
 from engine.sessions.session import Session, SessionInfo
 from engine.sessions.workspace import Workspaces
-from engine.states import LIVE_STATES
+from engine.states import LIVE_STATES, SessionState
 from engine.terminals.pool import open_pool
 
 if TYPE_CHECKING:
@@ -74,7 +85,8 @@ if TYPE_CHECKING:
     from engine.bus.message import Message
     from engine.bus.stats import BusStatistics
     from engine.deck.spec import DeckSpec, SessionSpec
-    from engine.events import Event
+    from engine.events import AlertCleared, AlertRaised, Event
+    from engine.scheduling.contention import ContentionStatistics
     from engine.scheduling.figures import SchedulerStatistics
     from engine.scheduling.summary import Verdict
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
@@ -117,6 +129,9 @@ class Engine(CommandCalls):
         )
         self.sessions: dict[str, Session] = self.scheduler.sessions
         bus.tokens.identify = lambda pid: owners(self.sessions, pid)
+        self._history: deque[ContentionSampled] = deque(maxlen=HISTORY)
+        self._last_output: dict[str, float] = {}
+        self.alerts = Alerts(deck.alerts, run_dir, self.hub.emit, self._publish_alert)
 
     def _new_session(self, spec: SessionSpec, template: str, replica: Replica | None) -> Session:
         return Session(
@@ -262,7 +277,36 @@ class Engine(CommandCalls):
                 screen = self._get(name).screen
                 text, ansi = save_screen(self.run_dir / "sessions", name, *screen_texts(screen))
                 return ScreenSaved(text=text, ansi=ansi)
+            case PauseAll(pattern=pattern):
+                return Named(names=await self._pause_all(pattern))
+            case ResumeAll(pattern=pattern):
+                return Named(names=await self._resume_all(pattern))
+            case SetParallel(value=value):
+                self.scheduler.set_parallel(value)
         return Done()
+
+    def _matching(self, pattern: str, state: SessionState) -> list[str]:
+        """Sessions in `state` whose name (or template) matches the glob `pattern`."""
+        return [
+            n
+            for n, s in self.sessions.items()
+            if s.state is state
+            and (fnmatch.fnmatchcase(n, pattern) or fnmatch.fnmatchcase(s.template, pattern))
+        ]
+
+    async def _pause_all(self, pattern: str) -> list[str]:
+        names = self._matching(pattern, SessionState.ACTIVE)
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(self.scheduler.pause, self.sessions[name])
+        return names
+
+    async def _resume_all(self, pattern: str) -> list[str]:
+        names = self._matching(pattern, SessionState.PAUSED)
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(self.sessions[name].resume)
+        return names
 
     def _fork(self, name: str, overrides: Mapping[str, object]) -> str:
         """A new session from `name`'s spec with `overrides` (any session field; env is
@@ -315,6 +359,14 @@ class Engine(CommandCalls):
     def scheduler_statistics(self) -> SchedulerStatistics:
         return self.scheduler.statistics()
 
+    def contention_statistics(self) -> ContentionStatistics:
+        """The contention model now (docs/contention.md)."""
+        return self.scheduler.contention_statistics()
+
+    def contention_history(self) -> list[ContentionSampled]:
+        """The last minutes of contention samples, oldest first (for sparklines)."""
+        return list(self._history)
+
     def subscribe(self) -> MemoryObjectReceiveStream[Event]:
         return self.hub.subscribe()
 
@@ -326,6 +378,7 @@ class Engine(CommandCalls):
         that keeps changing is coalesced onto the frame ticker.
         """
         now = time.monotonic()
+        self._last_output[name] = now
         if name not in self._dirty and now - self._announced.get(name, 0.0) >= FRAME:
             self._announce(name, now)
         else:
@@ -356,7 +409,37 @@ class Engine(CommandCalls):
             self.hub.emit(
                 SchedulerSampled(**_fields(self.scheduler.statistics(), SchedulerSampled))
             )
+            at = time.time()
+            self.scheduler.contention.bus_counted(self.bus.published, at)
+            sample = ContentionSampled(**asdict(self.scheduler.contention_statistics(at)))
+            self._history.append(sample)
+            self.hub.emit(sample)
+            self.alerts.check(self._alert_figures(sample))
             await anyio.sleep(SAMPLE_EVERY)
+
+    def _alert_figures(self, sample: ContentionSampled) -> AlertFigures:
+        now, wall = time.monotonic(), time.time()
+        silent = {
+            name: min(now - self._last_output.get(name, 0.0), wall - (s.started_at or wall))
+            for name, s in self.sessions.items()
+            if s.state is SessionState.ACTIVE
+        }
+        return AlertFigures(
+            contention=self.scheduler.contention_statistics(sample.at),
+            failure_rate=self.scheduler.figures.recent_failure_rate(),
+            memory_available=available_memory(),
+            dead_lettered=self.bus.dead_lettered,
+            silent=silent,
+        )
+
+    def _publish_alert(self, line: str) -> None:
+        """Alerts go on the bus as the operator's messages, so agents can subscribe."""
+        self.bus.send("topic", TOPIC, OPERATOR, json.loads(line))
+        self.bus.commit()
+
+    def alert_history(self) -> list[AlertRaised | AlertCleared]:
+        """Alerts raised and cleared, oldest first (the last HISTORY of them)."""
+        return list(self.alerts.history)
 
     def write_summary(self) -> Path:
         """summary.json: per-session attempts and outcome, and the run's verdict."""
@@ -364,6 +447,7 @@ class Engine(CommandCalls):
         data = build_summary(self.deck, self.list_sessions(), self.verdict())
         data["scheduler"] = asdict(self.scheduler.statistics())
         data["pool"] = asdict(self.pool.statistics())
+        data["contention"] = asdict(self.contention_statistics())
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
 

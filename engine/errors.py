@@ -8,6 +8,7 @@ SwarmdeckError
 ├── PoolError
 │   ├── PoolTimeoutError       no terminal within acquire_timeout (names the pool state)
 │   └── PoolClosedError        the pool is shutting down
+├── SchedulerError             a scheduling command with a bad value (e.g. max_parallel)
 └── SessionError
     ├── UnknownSessionError    no session by that name
     ├── InvalidTransitionError a state change the transition table forbids
@@ -52,6 +53,10 @@ class PoolTimeoutError(PoolError):
 
 class PoolClosedError(PoolError):
     """The pool is closed or closing."""
+
+
+class SchedulerError(SwarmdeckError):
+    """A scheduling command could not be carried out (bad value, named in the message)."""
 
 
 class SessionError(SwarmdeckError):

@@ -131,6 +131,54 @@ class SchedulerSampled(_Event):
     queue_wait_p95: float
 
 
+class ContentionSampled(_Event):
+    """A periodic sample of the contention model (ContentionStatistics; docs/contention.md):
+    slots, running, waiting, queue waits (still-waiting sessions included), throughput,
+    bus rate, contention rate, and max_parallel with the reason for its value."""
+
+    kind: Literal["contention-sampled"] = "contention-sampled"
+    window: float
+    since: float
+    slots: int
+    target_parallel: int
+    parallel_reason: str
+    running: int
+    waiting: int
+    demand: int
+    utilisation: float
+    saturation: float
+    wait_p50: float
+    wait_p95: float
+    wait_max: float
+    throughput: float
+    bus_rate: float
+    bus_routed: int
+    contention_rate: float
+    starts: int
+    waited: int
+
+
+class AlertRaised(_Event):
+    """A figure crossed a threshold of the deck's [alerts] table (said once, until it
+    clears); `subject` is run, bus, machine or a session's name (engine/alerts.py)."""
+
+    kind: Literal["alert-raised"] = "alert-raised"
+    alert: str
+    subject: str
+    value: float
+    threshold: float
+    text: str
+
+
+class AlertCleared(_Event):
+    """A raised alert's figure came back within its threshold."""
+
+    kind: Literal["alert-cleared"] = "alert-cleared"
+    alert: str
+    subject: str
+    text: str
+
+
 class BusMessageRouted(_Event):
     """A message reached the bus and was placed in `mailboxes` mailboxes (0: nobody listens)."""
 
@@ -293,6 +341,9 @@ Event = Annotated[
     | ParallelismAdjusted
     | RunAborted
     | SchedulerSampled
+    | ContentionSampled
+    | AlertRaised
+    | AlertCleared
     | ClientAttached
     | ClientDetached
     | CommandRefused

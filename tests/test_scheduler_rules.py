@@ -9,7 +9,7 @@ import pytest
 from engine.deck.dependencies import find_cycles
 from engine.deck.sizes import format_size, parse_size
 from engine.deck.spec import Backoff, parse_deck
-from engine.scheduling.parallelism import COOLDOWN, AutoParallelism, Pressure
+from engine.scheduling.parallelism import HOLD, PERIOD, REPROBE, AutoParallelism, Pressure
 from engine.scheduling.readiness import Outcome, readiness
 from engine.scheduling.scheduler import session_names
 from engine.scheduling.summary import verdict
@@ -88,43 +88,54 @@ def test_each_cycle_is_named_once_as_a_closed_path() -> None:
     assert find_cycles({"x": [], "y": ["x"]}) == []
 
 
-def sample(
-    load: float = 0.5,
-    memory: float = 0.5,
-    throughput: float = 1.0,
-    ready: int = 3,
-    running: int = 2,
-) -> Pressure:
-    return Pressure(load, memory, throughput, ready, running)
+def simulate(cpu_bound: bool, steps: int, cores: int = 2, ceiling: int = 16) -> list[int]:
+    """The controller against a model machine: each period, `limit` attempts of a 1 s
+    job complete; CPU-bound, they run ×(limit / cores) past the cores and the CPU stalls."""
+    auto = AutoParallelism(ceiling, cores)
+    now = auto.changed_at
+    levels = []
+    for _ in range(steps):
+        now += PERIOD
+        level = auto.limit
+        over = cpu_bound and level > cores
+        for _ in range(level):
+            auto.run_times.completed("job", now, max(1.0, level / cores) if cpu_bound else 1.0)
+        stall, runnable = (0.8, level / cores) if over else (0.02, 0.2)
+        inflation, samples = auto.sample_inflation()
+        auto.decide(Pressure(stall, runnable, 0.5, 50, level, inflation, samples), now)
+        levels.append(auto.limit)
+    return levels
 
 
-def test_auto_parallelism_raises_when_sessions_wait_and_the_machine_is_idle() -> None:
-    auto = AutoParallelism(ceiling=4, cores=2)
-    change = auto.decide(sample(running=2), now=100.0)
-    assert change is not None
-    assert (change.old, change.new) == (2, 3)
-    assert "3 ready, load 0.50 per core" in change.reason
-    assert auto.decide(sample(running=3), now=100.0 + COOLDOWN / 2) is None  # cooling down
+def test_auto_parallelism_climbs_to_the_pool_size_on_io_bound_work_in_a_few_periods() -> None:
+    levels = simulate(cpu_bound=False, steps=12)
+    assert levels.index(16) * PERIOD <= 2.0  # 2 → 8 → 16: ×4 on flat run times
+    assert levels[levels.index(16) :] == [16] * (12 - levels.index(16))
 
 
-def test_auto_parallelism_backs_off_under_load_memory_pressure_or_a_useless_raise() -> None:
+def test_auto_parallelism_comes_back_to_the_cores_on_cpu_bound_work_and_stays() -> None:
+    levels = simulate(cpu_bound=True, steps=int(REPROBE / PERIOD))
+    assert max(levels) == 8  # one slow-start probe, then cut by the inflation it caused
+    settled = levels[len(levels) // 3 :]
+    assert set(settled) == {2}
+
+
+def test_auto_parallelism_backs_off_on_low_memory_and_raises_on_an_idle_cpu() -> None:
     auto = AutoParallelism(ceiling=4, cores=3)
-    change = auto.decide(sample(load=2.5), now=0.0)
-    assert change is not None
-    assert change.new == 2
-    assert "load 2.50 per core > 1.5" in change.reason
-    change = auto.decide(sample(memory=0.05), now=100.0)
-    assert change is not None
-    assert change.new == 1
-    assert "available memory 5%" in change.reason
-    assert auto.decide(sample(memory=0.05), now=200.0) is None  # never below 1
-    raised = auto.decide(sample(running=1, throughput=2.0), now=300.0)
-    assert raised is not None
-    assert raised.new == 2
-    fell = auto.decide(sample(running=2, throughput=1.0), now=400.0)
-    assert fell is not None
-    assert fell.new == 1
-    assert "throughput fell" in fell.reason
+    low = auto.decide(Pressure(0.0, 0.1, 0.05, 3, 3), now=auto.changed_at + 5)
+    assert low is not None
+    assert (low.old, low.new) == (3, 2)
+    assert "available memory 5%" in low.reason
+    # the cut settles once no more run than the new limit; from then on, with no
+    # sample yet (long sessions) and the CPU idle for HOLD: raise
+    settled = Pressure(0.0, 0.1, 0.5, 3, 2)
+    assert auto.decide(settled, now=auto.changed_at + 1) is None
+    idle = auto.decide(settled, now=auto.changed_at + HOLD)
+    assert idle is not None
+    assert idle.new == 4
+    assert "3 ready, CPU stalled 0%" in idle.reason
+    one = AutoParallelism(ceiling=4, cores=1)
+    assert one.decide(Pressure(0.0, 0.1, 0.05, 3, 1), now=one.changed_at + 5) is None  # ≥ 1
 
 
 def test_replicas_expand_to_numbered_names() -> None:

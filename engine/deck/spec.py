@@ -11,7 +11,7 @@ To grow the format, add a field to `SessionSpec`, `PoolSpec` or `DeckSpec`;
 checks that span several sessions belong in engine/deck/checks.py. Scheduling fields
 (priority, depends_on, retries, backoff, critical, replicas, workspace, memory and the
 deck's max_parallel, memory_budget, max_failure_rate, min_success) are explained in
-docs/scheduling.md.
+docs/scheduling.md; the `[alerts]` table in engine/deck/alerts.py and docs/contention.md.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.deck.alerts import AlertsSpec
 from engine.deck.checks import VERBATIM, deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
@@ -248,6 +249,7 @@ class DeckSpec(_Spec):
     exit_when: Literal["done", "never"] | None = None
     """done: the engine ends once every session is final; never: it serves until stopped.
     None: the command's default (`run --headless`: done; `serve`, `run`: never)."""
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
     sessions: list[SessionSpec] = Field(alias="session")
     _path: Path = PrivateAttr()
 

@@ -30,6 +30,7 @@ from engine.events import (
     ClientAttached,
     ClientDetached,
     CommandRefused,
+    ContentionSampled,
     PoolSampled,
     SchedulerSampled,
     ScreenChanged,
@@ -113,7 +114,7 @@ class ControlServer:
             for client in self.clients.values():
                 client.outbox.mark_screen(event.session)
             return
-        if isinstance(event, (PoolSampled, SchedulerSampled)):
+        if isinstance(event, (PoolSampled, SchedulerSampled, ContentionSampled)):
             self._samples[event.kind] = event
             self._generation += 1
             for client in self.clients.values():
@@ -239,6 +240,10 @@ class ControlServer:
             "run_dir": os.fspath(self.engine.run_dir),
             "sessions": sessions,
             "stats": statistics_to_wire(self.engine),
+            "contention_history": [
+                e.model_dump(mode="json") for e in self.engine.contention_history()
+            ],
+            "alert_history": [e.model_dump(mode="json") for e in self.engine.alert_history()],
         }
 
     async def _read(

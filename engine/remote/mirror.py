@@ -7,14 +7,23 @@ screen keeps per-row revisions, so `delta(since)` returns the rows changed after
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
 from engine.deck.spec import DeckSpec, SessionSpec
-from engine.events import Event, ScreenChanged, SessionAdded
+from engine.events import (
+    AlertCleared,
+    AlertRaised,
+    ContentionSampled,
+    Event,
+    ScreenChanged,
+    SessionAdded,
+)
 from engine.remote.protocol import screen_from_wire, statistics_from_wire
+from engine.scheduling.contention import HISTORY
 from engine.screen import ScreenDelta, ScreenSnapshot, ScreenStatus
 from engine.sessions.session import SessionInfo
 
@@ -88,7 +97,16 @@ class Mirror:
             snapshot = screen_from_wire(session["screen"])
             assert isinstance(snapshot, ScreenSnapshot)
             self.screens[info.name] = ScreenMirror(snapshot)
-        self.pool, self.scheduler, self.bus = statistics_from_wire(attach["stats"])
+        self.pool, self.scheduler, self.bus, self.contention = statistics_from_wire(attach["stats"])
+        self.contention_history: deque[ContentionSampled] = deque(
+            (ContentionSampled.model_validate(e) for e in attach.get("contention_history", [])),
+            maxlen=HISTORY,
+        )
+        self.alert_history: deque[AlertRaised | AlertCleared] = deque(maxlen=HISTORY)
+        for wire in attach.get("alert_history", []):
+            alert = EVENT.validate_python(wire)
+            assert isinstance(alert, AlertRaised | AlertCleared)
+            self.alert_history.append(alert)
 
     # Specs are validated on first use (fork): at ~1 ms each they would dominate attach.
     @property
@@ -117,12 +135,19 @@ class Mirror:
                 self.infos[info.name] = info
                 if info.name not in self.screens:  # a fork: its first screen is on its way
                     self.screens[info.name] = ScreenMirror(_blank(info.cols, info.rows))
+            if isinstance(event, AlertRaised | AlertCleared):
+                self.alert_history.append(event)
             return [event]
         if kind == "screen":
             return [self._apply_screen(frame["session"], frame)]
         if kind == "stats":
-            self.pool, self.scheduler, self.bus = statistics_from_wire(frame)
-            return [EVENT.validate_python(event) for event in frame["events"]]
+            self.pool, self.scheduler, self.bus, self.contention = statistics_from_wire(frame)
+            events = [EVENT.validate_python(event) for event in frame["events"]]
+            for event in events:
+                seen = self.contention_history[-1].at if self.contention_history else 0.0
+                if isinstance(event, ContentionSampled) and event.at > seen:
+                    self.contention_history.append(event)
+            return events
         return []
 
     def _apply_screen(self, name: str, frame: dict[str, Any]) -> Event:

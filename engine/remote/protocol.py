@@ -20,6 +20,7 @@ from engine import errors as engine_errors
 from engine.bus import bus_errors as bus_errors
 from engine.bus.stats import BusStatistics
 from engine.remote import remote_errors as remote_errors
+from engine.scheduling.contention import ContentionStatistics
 from engine.scheduling.figures import SchedulerStatistics
 from engine.screen import (
     DEFAULT_STYLE,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from engine.engine import Engine
     from engine.screen import StyledLine
 
-VERSION = 2
+VERSION = 3
 ROLES = ("operator", "viewer")
 MAX_CLIENT_FRAME = 1 << 20  # a command (send_input carries at most this much)
 MAX_SERVER_FRAME = 64 << 20  # an attach snapshot of many large screens
@@ -167,13 +168,15 @@ def screen_from_wire(wire: dict[str, Any]) -> ScreenSnapshot | ScreenDelta:
 
 
 # -- statistics ---------------------------------------------------------------------------
-Statistics = tuple[PoolStatistics, SchedulerStatistics, BusStatistics]
+Statistics = tuple[PoolStatistics, SchedulerStatistics, BusStatistics, ContentionStatistics]
 
 
 def statistics_to_wire(engine: Engine) -> dict[str, Any]:
-    """The pool's, scheduler's and bus's statistics (msgspec encodes the dataclasses)."""
+    """The pool's, scheduler's, bus's and contention statistics (msgspec encodes the
+    dataclasses)."""
     return {"pool": engine.pool_statistics(), "scheduler": engine.scheduler_statistics(),
-            "bus": engine.bus_statistics()}  # fmt: skip
+            "bus": engine.bus_statistics(),
+            "contention": engine.contention_statistics()}  # fmt: skip
 
 
 def statistics_from_wire(wire: dict[str, Any]) -> Statistics:
@@ -181,6 +184,7 @@ def statistics_from_wire(wire: dict[str, Any]) -> Statistics:
         msgspec.convert(wire["pool"], PoolStatistics),
         msgspec.convert(wire["scheduler"], SchedulerStatistics),
         msgspec.convert(wire["bus"], BusStatistics),
+        msgspec.convert(wire["contention"], ContentionStatistics),
     )
 
 

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from engine.bus.stats import BusStatistics
     from engine.commands import Command, CommandResult
     from engine.deck.spec import DeckSpec
-    from engine.events import Event
+    from engine.events import AlertCleared, AlertRaised, ContentionSampled, Event
+    from engine.scheduling.contention import ContentionStatistics
     from engine.scheduling.figures import SchedulerStatistics
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import SessionInfo
@@ -163,6 +164,15 @@ class RemoteEngine(CommandCalls):
 
     def bus_statistics(self) -> BusStatistics:
         return self._mirror.bus
+
+    def contention_statistics(self) -> ContentionStatistics:
+        return self._mirror.contention
+
+    def contention_history(self) -> list[ContentionSampled]:
+        return list(self._mirror.contention_history)
+
+    def alert_history(self) -> list[AlertRaised | AlertCleared]:
+        return list(self._mirror.alert_history)
 
     def subscribe(self) -> MemoryObjectReceiveStream[Event]:
         return self._hub.subscribe()

@@ -66,6 +66,10 @@ class Figures:
             return None
         return sum(self._outcomes) / len(self._outcomes)
 
+    def recent_failure_rate(self) -> float | None:
+        """Failed share of the last `failure_window` finishes so far; None before any."""
+        return sum(self._outcomes) / len(self._outcomes) if self._outcomes else None
+
     def throughput(self) -> float:
         now = time.monotonic()
         recent = sum(1 for t in self._finishes if t >= now - THROUGHPUT_WINDOW)

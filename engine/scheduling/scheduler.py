@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.errors import SessionError, WorkspaceError
+from engine.errors import SchedulerError, SessionError, WorkspaceError
 from engine.events import ParallelismAdjusted, RunAborted
+from engine.scheduling.contention import Contention
 from engine.scheduling.figures import Figures, SchedulerStatistics
-from engine.scheduling.parallelism import AutoParallelism, control
+from engine.scheduling.parallelism import Adjustment, AutoParallelism, control
 from engine.scheduling.run_queue import RunQueue
 from engine.sessions.follow import HandoverPhase
 from engine.sessions.job import working_dir
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
     from engine.deck.spec import DeckSpec, SessionSpec
     from engine.events import Event
-    from engine.scheduling.parallelism import Adjustment
+    from engine.scheduling.contention import ContentionStatistics
     from engine.sessions.session import Replica, Session
     from engine.sessions.workspace import Workspaces
     from engine.terminals.pool import TerminalPool
@@ -93,8 +94,13 @@ class Scheduler:
         self.stopped_reason: str | None = None
         self._started = False
         self._auto = AutoParallelism(deck.parallel_limit) if deck.max_parallel == "auto" else None
+        self._control = anyio.CancelScope()
         self.limit = self._auto.limit if self._auto else deck.parallel_limit
+        self.limit_reason = f"fixed: max_parallel = {self.limit} in the deck"
         self.figures = Figures(deck.failure_window)
+        self.contention = Contention()
+        self._blocked: set[Session] = set()  # ready at the end of a dispatch, not admitted
+        self._waited: dict[Session, bool] = {}  # admitted: did it wait for a slot?
         self._idle = anyio.Event()
         self._busy = anyio.Event()
         self.operator_stopped: str | None = None
@@ -126,12 +132,48 @@ class Scheduler:
         if self._started:
             return
         self._started = True
+        self.contention.begin()
         if self._auto is not None:
             cores, ceiling = os.cpu_count(), self._auto.ceiling
             reason = f"auto: starting at min({cores} cores, pool size {ceiling})"
+            self.limit_reason = reason
             self._emit(ParallelismAdjusted(old=self.deck.pool.size, new=self.limit, reason=reason))
-            self._tg.start_soon(control, self._auto, self._own_figures, self._adjust)
+            self._start_control()
         self._dispatch()
+
+    def _start_control(self) -> None:
+        assert self._auto is not None
+        self._control = anyio.CancelScope()
+        self._tg.start_soon(self._run_control, self._auto, self._control)
+
+    async def _run_control(self, auto: AutoParallelism, scope: anyio.CancelScope) -> None:
+        with scope:
+            await control(auto, self._own_figures, self._adjust)
+
+    def set_parallel(self, value: int | str, who: str = "operator") -> None:
+        """Change max_parallel live: a number (1..pool size) fixes it, "auto" hands it to
+        the controller from the current level."""
+        ceiling = self.deck.pool.size
+        if value == "auto":
+            if self._auto is None:
+                self._auto = AutoParallelism(ceiling)
+                self._auto.limit = max(1, min(ceiling, self.limit))
+                if self._started:
+                    self._start_control()
+            self._apply_limit(self._auto.limit, f"auto: handed over by the {who}")
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ceiling:
+            raise SchedulerError(
+                f"max_parallel must be a whole number from 1 to the pool size {ceiling}, "
+                f"or 'auto' (got {value!r})"
+            )
+        if self._auto is not None:
+            self._control.cancel()
+            self._auto = None
+        self._apply_limit(value, f"set to {value} by the {who}")
+
+    def _apply_limit(self, new: int, reason: str) -> None:
+        self._adjust(Adjustment(self.limit, new, reason))
 
     async def wait_idle(self) -> None:
         """Until nothing is queued or running (every session final)."""
@@ -181,7 +223,10 @@ class Scheduler:
             self._running.add(session)
             self._holding.add(session)
             self._memory += memory
+            self._waited[session] = session in self._blocked
+            self._blocked.discard(session)
             self._tg.start_soon(self._run, session, None)
+        self._blocked.update(ready)
         free = self.limit - len(self._holding)
         if free > 0 or self.stopped_reason is not None:
             self._drop_followers(free if self.stopped_reason is None else len(self._reserved))
@@ -211,6 +256,8 @@ class Scheduler:
             self._reserved.add(session)
             self._memory += memory
             self._followers[host] = session
+            self._waited[session] = True  # every slot was taken
+            self._blocked.discard(session)
             assert host.pid is not None
             follow = Follow(term, host.pid)
             session.line_up(follow)
@@ -240,7 +287,11 @@ class Scheduler:
             await self._prepare(session)
             if not session.final:
                 await session.run_attempt(
-                    self.pool, self._tg, lambda: self._exited(session), follow, self._dispatch
+                    self.pool,
+                    self._tg,
+                    lambda: self._exited(session),
+                    follow,
+                    lambda: self._on_started(session),
                 )
         finally:
             self._vacate(session)
@@ -255,6 +306,14 @@ class Scheduler:
                     session.skip(self.stopped_reason)
             self._finished(session)
             self._dispatch()
+
+    def _on_started(self, session: Session) -> None:
+        """Its job runs: its queue wait is known now, not when it ends."""
+        started = session.started_at or time.time()
+        ready = session.ready_at or started
+        self.contention.started(ready, started, self._waited.pop(session, False))
+        self.figures.started(started - ready)
+        self._dispatch()
 
     def _exited(self, session: Session) -> None:
         """Its process exited 0 and its terminal is free: the next session may start while
@@ -299,10 +358,12 @@ class Scheduler:
         if not session.final:
             return  # cancelled with the engine
         self.figures.attempt_finished()
-        last = session.attempts.last()
-        wait = last.queue_wait if last is not None else None
-        if wait is not None:
-            self.figures.started(wait)
+        self._waited.pop(session, None)
+        started, ended = session.started_at, session.ended_at or time.time()
+        if started is not None:
+            self.contention.ended(ended)
+            if self._auto is not None and session.state is S.COMPLETED:
+                self._auto.run_times.completed(session.template, started, ended - started)
         retry = session.state is S.FAILED and self._retries_left[session.name] > 0
         if retry and self.stopped_reason is None:
             self._retry(session)
@@ -311,6 +372,7 @@ class Scheduler:
 
     def _retry(self, session: Session) -> None:
         self._retries_left[session.name] -= 1
+        self._blocked.discard(session)
         number = session.spec.retries - self._retries_left[session.name]
         delay = session.spec.backoff.delay(number, random.uniform(-1.0, 1.0))
         why = f"retry {number}/{session.spec.retries} in {delay:.2f}s after {session.reason}"
@@ -393,14 +455,25 @@ class Scheduler:
                 f"session {session.name!r} is {session.state}; restart needs it final"
             )
         self.stopped_reason = self.operator_stopped = None
+        self._blocked.discard(session)
         self._retries_left[session.name] = session.spec.retries
         session.requeue("restarted by operator")
         self._queue.put_back(session)
         self._dispatch()
 
     # -- figures --------------------------------------------------------------------------
+    def contention_statistics(self, at: float | None = None) -> ContentionStatistics:
+        """The contention model now (engine/scheduling/contention.py)."""
+        waiting = [*self._queue.ready, *self._reserved]
+        since = [s.ready_at or time.time() for s in waiting]
+        target = self._auto.target if self._auto is not None else self.limit
+        return self.contention.statistics(
+            len(self._holding), since, self.limit, target, self.limit_reason, at
+        )
+
     def statistics(self) -> SchedulerStatistics:
         states = [s.state for s in self.sessions.values()]
+        live = self.contention_statistics()
         return SchedulerStatistics(
             max_parallel=self.limit,
             queued=len(self._queue) + len(self._reserved),
@@ -415,20 +488,20 @@ class Scheduler:
             retried=self.figures.retried,
             throughput=self.figures.throughput(),
             queue_wait_mean=self.figures.wait_mean(),
-            queue_wait_p95=self.figures.wait_p95(),
+            queue_wait_p95=live.wait_p95,
             memory_in_use=self._memory,
             memory_budget=self.deck.memory_budget,
         )
 
-    def _own_figures(self) -> tuple[float, int, int]:
-        """What `max_parallel = "auto"` samples: throughput, ready, running."""
-        running = len(self._running - self._reserved)
-        return self.figures.throughput(), len(self._queue.ready) + len(self._reserved), running
+    def _own_figures(self) -> tuple[int, int]:
+        """What `max_parallel = "auto"` samples: ready, running (holding a slot)."""
+        return len(self._queue.ready) + len(self._reserved), len(self._holding)
 
     def _adjust(self, change: Adjustment) -> None:
         if change.new < self.limit:
             self._drop_followers(len(self._reserved))  # each would keep its host's slot
         self.limit = change.new
+        self.limit_reason = change.reason
         self._emit(ParallelismAdjusted(old=change.old, new=change.new, reason=change.reason))
         self._dispatch()
 

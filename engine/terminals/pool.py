@@ -38,7 +38,9 @@ _NEW = "new"
 
 @dataclass(frozen=True)
 class PoolStatistics:
-    """A snapshot; utilisation = in_use/capacity, saturation = waiters/capacity."""
+    """A snapshot; utilisation = in_use/capacity, saturation = waiters/capacity,
+    contention = share of leases that waited for a terminal or a slot (docs/contention.md:
+    the scheduler admits at most the pool size, so waits here are terminal start-up)."""
 
     capacity: int
     size: int
@@ -82,10 +84,8 @@ class TerminalPool:
         self._warming = 0
         self._waiters: deque[_Waiter] = deque()
         self._closed = False
-        self.leases = self.created = self.recycled = 0
+        self.leases = self.created = self.recycled = self.waited = 0
         self._waits: deque[float] = deque(maxlen=2048)
-        self._wait_total = self._hold_total = 0.0
-        self._lease_start: dict[int, float] = {}
 
     @property
     def capacity(self) -> int:
@@ -103,11 +103,11 @@ class TerminalPool:
         t0 = time.monotonic()
         grant = None if self._waiters else self._reserve(kind)
         if grant is None:
+            self.waited += 1
             grant = await self._wait_for_grant(kind)
         term = await self._materialise(kind, grant)
         now = time.monotonic()
         self._record_wait(now - t0)
-        self._lease_start[term.id] = now
         self.leases += 1
         return term
 
@@ -202,12 +202,7 @@ class TerminalPool:
         """Return a lease; hand it to the longest waiter or park it idle (or replace it).
         A terminal whose job `pid` started its follower on exit stays leased: to the
         follower."""
-        now = time.monotonic()
-        start = self._lease_start.pop(term.id, None)
-        if start is not None:
-            self._hold_total += now - start
         if isinstance(term, PooledTerminal) and pid is not None and term.take_handover(pid):
-            self._lease_start[term.id] = now
             self.leases += 1
             return
         self._busy.discard(term)
@@ -297,11 +292,9 @@ class TerminalPool:
     # -- figures and shutdown -------------------------------------------------------------
     def _record_wait(self, wait: float) -> None:
         self._waits.append(wait)
-        self._wait_total += wait
 
     def statistics(self) -> PoolStatistics:
         waits = list(self._waits)
-        busy_and_wait = self._wait_total + self._hold_total
         return PoolStatistics(
             capacity=self.capacity,
             size=self.live,
@@ -317,7 +310,7 @@ class TerminalPool:
             wait_p99=percentile(waits, 0.99),
             utilisation=len(self._busy) / self.capacity,
             saturation=len(self._waiters) / self.capacity,
-            contention=self._wait_total / busy_and_wait if busy_and_wait else 0.0,
+            contention=self.waited / self.leases if self.leases else 0.0,
         )
 
     async def aclose(self) -> None:
