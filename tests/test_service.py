@@ -261,3 +261,38 @@ async def test_run_of_a_deck_whose_run_is_over_starts_a_new_run_and_leaves_the_o
             finally:
                 os.kill(int(pid), signal.SIGTERM)
                 await eventually(lambda: not os.path.exists(f"/proc/{pid}"))
+
+
+async def test_attach_headless_shows_contention_and_the_fleet_commands_act_from_a_shell(
+    served: tuple[Path, dict[str, str], subprocess.Popen[str]],
+) -> None:
+    socket_path, env, _ = served
+    cli = [sys.executable, "-m", "tui.cli"]
+
+    async def swarmdeck(*args: str) -> str:
+        with anyio.fail_after(60):
+            done = await anyio.run_process([*cli, *args], cwd=ROOT, env=env, check=False)
+        assert done.returncode == 0, done.stderr
+        return str(done.stdout.decode())
+
+    async with open_remote_engine(socket_path, "viewer") as remote:
+        await eventually(lambda: remote.session_info("survivor").state is S.ACTIVE)
+        await eventually(lambda: len(remote.contention_history()) >= 2)
+        listing = await swarmdeck("attach", "svc", "--headless")
+        assert "contention: max_parallel 2 (fixed: max_parallel = 2 in the deck); running 1" in (
+            listing
+        )
+        assert "  waiting" in listing
+        assert "  wait p95" in listing
+        assert "paused 1: survivor" in await swarmdeck("pause", "svc", "--match", "surv*")
+        await eventually(lambda: remote.session_info("survivor").state is S.PAUSED)
+        assert "resumed 1: survivor" in await swarmdeck("resume")
+        await eventually(lambda: remote.session_info("survivor").state is S.ACTIVE)
+        assert "set to 1" in await swarmdeck("parallel", "1", "svc")
+        await eventually(lambda: remote.contention_statistics().slots == 1)
+        with anyio.fail_after(60):
+            bad = await anyio.run_process(
+                [*cli, "parallel", "many"], cwd=ROOT, env=env, check=False
+            )
+        assert bad.returncode == 1
+        assert "max_parallel must be a whole number or 'auto', not 'many'" in bad.stderr.decode()

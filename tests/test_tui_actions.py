@@ -246,3 +246,47 @@ async def test_a_click_reports_the_cell_under_the_pointer_not_the_border(tmp_pat
         await pilot.click(pane, offset=(3, 2))  # content cell (2, 1): SGR reports 1-based
         await wait_text(engine, "mouse", "[<0;3;2M")
         assert not any("[<0;0;" in line or ";1;1M" in line for line in pane_text(app, "mouse"))
+
+
+async def test_pause_all_and_resume_all_act_on_the_shown_sessions(tmp_path: Path) -> None:
+    body = SLEEPER + session("bravo", "exec sleep 30")
+    async with open_room(tmp_path, body) as (engine, app, pilot):
+        await wait_state(engine, "bravo", S.ACTIVE)
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await pilot.press("backslash")
+        await pilot.pause(0.1)
+        await pilot.press(*"bravo", "enter")
+        await until(pilot, lambda: app.session_list.shown() == ["bravo"])
+        await pilot.press("P")  # the filter shows bravo only
+        await wait_state(engine, "bravo", S.PAUSED)
+        assert engine.session_info("sleeper").state is S.ACTIVE
+        await pilot.press("backslash")
+        await pilot.pause(0.1)
+        await pilot.press(*["backspace"] * 5, "enter")
+        await until(pilot, lambda: len(app.session_list.shown()) == 2)
+        await pilot.press("P")  # no filter: every active one
+        await wait_state(engine, "sleeper", S.PAUSED)
+        await pilot.press("U")
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await wait_state(engine, "bravo", S.ACTIVE)
+
+
+async def test_max_parallel_changes_live_from_the_room_and_alerts_are_listed(
+    tmp_path: Path,
+) -> None:
+    from tui.screens.alerts import AlertsScreen
+
+    async with open_room(tmp_path, SLEEPER) as (engine, app, pilot):
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await pilot.press("m")
+        await pilot.pause(0.1)
+        await pilot.press(*["backspace"] * 3, "1", "enter")
+        await until(pilot, lambda: engine.scheduler.limit == 1)
+        assert engine.contention_statistics().parallel_reason == "set to 1 by the operator"
+        await pilot.press("m")
+        await pilot.pause(0.1)
+        await pilot.press(*["backspace"] * 3, *"99", "enter")
+        await until(pilot, lambda: any("pool size" in n.message for n in app._notifications))
+        assert engine.scheduler.limit == 1
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: isinstance(app.screen, AlertsScreen))

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from engine import BusMessageRedelivered, BusMessageRouted
+from engine import (
+    AlertCleared,
+    AlertRaised,
+    BusMessageRedelivered,
+    BusMessageRouted,
+    ContentionSampled,
+)
 from engine.screen import Style, TerminalModes
 from engine.states import SessionState
 from themes import load_themes
+from tui.cli.figures import contention_lines, sparkline
 from tui.cli.headless import console_theme
 from tui.key_encoding import encode_key, encode_mouse, encode_paste
 from tui.render import Palette, line_strip
+from tui.screens.alerts import alert_rows
 from tui.widgets.bus_panel import BusRow
 from tui.widgets.pane_grid import grid_shape
-from tui.widgets.pool_panel import alerts
+from tui.widgets.pool_panel import contention_text, seconds
 
 PLAIN = TerminalModes()
 APP = TerminalModes(app_cursor=True, bracketed_paste=True, mouse="normal", mouse_sgr=True)
@@ -95,11 +101,58 @@ def test_headless_styles_come_from_the_default_theme() -> None:
     assert {"verdict.succeeded", "verdict.partial", "verdict.failed", "notice"} <= set(styles)
 
 
-def test_pool_alerts_name_their_kind() -> None:
-    sample = SimpleNamespace(saturation=1.5, waiters=3, capacity=2, wait_p95=2.0)
-    found = alerts(sample)  # type: ignore[arg-type]
-    assert [kind for kind, _ in found] == ["saturated", "wait"]
-    assert found[0][1] == "saturated: 3 waiting for 2 terminals"
+def contention(**fields: object) -> ContentionSampled:
+    base: dict[str, object] = {
+        "at": 100.0, "window": 30.0, "since": 0.0, "slots": 4, "target_parallel": 16,
+        "parallel_reason": "auto: 3 ready, run time ×1.02 at 2", "running": 4, "waiting": 4,
+        "demand": 8, "utilisation": 1.0, "saturation": 1.0, "wait_p50": 0.5,
+        "wait_p95": 12.0, "wait_max": 12.4, "throughput": 0.25, "bus_rate": 3.0,
+        "bus_routed": 90, "contention_rate": 0.5, "starts": 8, "waited": 4,
+    }  # fmt: skip
+    return ContentionSampled.model_validate({**base, **fields})
+
+
+def test_the_pool_panel_shows_the_contention_model_and_why_max_parallel_is_what_it_is() -> None:
+    text = contention_text(contention())
+    assert "max_parallel 4 → 16" in text
+    assert "auto: 3 ready, run time ×1.02 at 2" in text
+    assert "running 4  waiting 4  demand 8" in text
+    assert "queue wait p50 500 ms  p95 12.0 s" in text
+    assert "50% of 8 starts waited" in text
+    assert "→" not in contention_text(contention(target_parallel=4)).splitlines()[0]
+    assert [seconds(0.0042), seconds(3.25), seconds(600)] == ["4 ms", "3.2 s", "10.0 min"]
+
+
+def test_sparklines_scale_to_the_largest_value_and_keep_the_newest() -> None:
+    assert sparkline([0, 1, 2, 4, 8], 5) == " ▁▂▄█"
+    assert sparkline([5, 5], 4) == "██"
+    assert sparkline([], 4) == ""
+    assert sparkline(list(range(100)), 10)[-1] == "█"
+    assert len(sparkline(list(range(100)), 10)) == 10
+
+
+def test_headless_contention_lines_have_every_figure_and_a_sparkline_each() -> None:
+    history = [contention(waiting=w, wait_p95=float(w)) for w in (0, 2, 4, 8)]
+    lines = contention_lines(history, width=20)
+    assert lines[0].startswith("contention: max_parallel 4 → 16")
+    joined = "\n".join(lines)
+    for figure in ("running 4", "waiting 8", "demand 8", "saturation 100%", "p95 8.0 s"):
+        assert figure in joined
+    assert any(line.startswith("  waiting") and line.endswith("▂▄█") for line in lines)
+
+
+def test_the_alert_list_is_newest_first_and_marks_what_is_still_in_force() -> None:
+    raised = AlertRaised(
+        at=1.0, alert="saturation", subject="run", value=2.0, threshold=1.0, text="saturated"
+    )
+    cleared = AlertCleared(at=2.0, alert="saturation", subject="run", text="cleared: saturated")
+    again = AlertRaised(
+        at=3.0, alert="saturation", subject="run", value=2.0, threshold=1.0, text="saturated"
+    )
+    rows = alert_rows([raised, cleared, again], {("saturation", "run")}, redact=True)
+    assert [(r[1], r[3]) for r in rows] == [
+        ("active", "saturated"), ("cleared", "cleared: saturated"), ("raised", "saturated")
+    ]  # fmt: skip
 
 
 @pytest.mark.anyio

@@ -62,7 +62,24 @@ VIEW_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("question_mark", "help", "Help", "every key, and what it does"),
     OperatorAction("q", "quit_room", "Quit", "quit: detach (sessions keep running) or stop all"),
 )
-ACTIONS: tuple[OperatorAction, ...] = SESSION_ACTIONS + VIEW_ACTIONS
+RUN_ACTIONS: tuple[OperatorAction, ...] = (  # not about one session (tui/fleet.py)
+    OperatorAction(
+        "P", "pause_all", "Pause all", "pause every shown active session", show=False,
+        control=True,
+    ),
+    OperatorAction(
+        "U", "resume_all", "Resume all", "resume every shown paused session", show=False,
+        control=True,
+    ),
+    OperatorAction(
+        "m", "set_parallel", "Parallel", "change max_parallel now (a number or auto)",
+        show=False, control=True,
+    ),
+    OperatorAction(
+        "exclamation_mark", "alerts", "Alerts", "every alert raised and cleared", show=False
+    ),
+)  # fmt: skip
+ACTIONS: tuple[OperatorAction, ...] = SESSION_ACTIONS + VIEW_ACTIONS + RUN_ACTIONS
 BY_NAME: dict[str, OperatorAction] = {a.action: a for a in ACTIONS}
 LEAVE_PANE = OperatorAction(
     "ctrl+right_square_bracket", "leave_pane", "Leave", "leave the pane you are typing in"

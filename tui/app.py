@@ -22,8 +22,8 @@ from themes.derived import derived_variables
 from tui.actions import ACTIONS, BY_NAME, LEAVE_PANE, READ_ONLY, by_key, keys_of, why_not
 from tui.bridge import forward_events
 from tui.commands import RoomCommands
+from tui.fleet import FleetOperations
 from tui.incidents import Incidents
-from tui.operations import Operations
 from tui.render import Palette
 from tui.server_files import REFUSED, without_file_commands
 from tui.widgets.bus_panel import BusPanel
@@ -43,7 +43,10 @@ if TYPE_CHECKING:
 
     from engine import EngineAPI
     from tui.bridge import (
+        AlertObserved,
         BusObserved,
+        ContentionUpdated,
+        ParallelismChanged,
         PoolUpdated,
         RunEnded,
         ScreenUpdated,
@@ -65,7 +68,7 @@ GC_THRESHOLDS = (7_000, 20, 20)
 """Young collections less often once start-up is frozen out (see ControlRoom.on_mount)."""
 
 
-class ControlRoom(Operations):
+class ControlRoom(FleetOperations):
     TITLE = "swarmdeck"
     CSS_PATH: ClassVar[list[str | PurePath]] = list(STYLESHEETS)
     COMMANDS = App.COMMANDS | {RoomCommands}
@@ -127,6 +130,8 @@ class ControlRoom(Operations):
         sessions.colours = self.get_css_variables()
         sessions.set_infos(self.engine.list_sessions())
         sessions.enter_types = self.start_typing
+        if not self.redact:
+            self.query_one(PoolPanel).seed(self.engine.contention_history())
         sessions.focus()
         await self.show_panes()
         self.run_worker(forward_events(events, self), name="bridge", group="bridge")
@@ -171,6 +176,20 @@ class ControlRoom(Operations):
         if not self.room_ready or self.redact:  # redact: fixed samples, see tui.showcase
             return
         self.screen_stack[0].query_one(PoolPanel).add_sample(message.sample)
+
+    def on_contention_updated(self, message: ContentionUpdated) -> None:
+        if not self.room_ready or self.redact:
+            return
+        self.screen_stack[0].query_one(PoolPanel).add_contention(message.sample)
+
+    def on_parallelism_changed(self, message: ParallelismChanged) -> None:
+        event = message.event
+        if self.room_ready and event.old != event.new:
+            self.say(f"max_parallel {event.old} → {event.new}: {event.reason}")
+
+    def on_alert_observed(self, message: AlertObserved) -> None:
+        if self.room_ready:
+            self.show_alert(message.event)
 
     def on_bus_observed(self, message: BusObserved) -> None:
         if not self.room_ready:

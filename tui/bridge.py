@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from engine import PoolSampled, RunFinished, ScreenChanged, SessionStateChanged, is_bus_event
+from engine import (
+    AlertCleared,
+    AlertRaised,
+    ContentionSampled,
+    ParallelismAdjusted,
+    PoolSampled,
+    RunFinished,
+    ScreenChanged,
+    SessionStateChanged,
+    is_bus_event,
+)
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -48,6 +58,30 @@ class PoolUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, PoolUpdated)
+
+
+class ContentionUpdated(Message):
+    """A new contention sample; each is kept for the sparklines, so none is replaced."""
+
+    def __init__(self, sample: ContentionSampled) -> None:
+        super().__init__()
+        self.sample = sample
+
+
+class ParallelismChanged(Message):
+    """max_parallel moved (auto, or an operator): said once, with the reason."""
+
+    def __init__(self, event: ParallelismAdjusted) -> None:
+        super().__init__()
+        self.event = event
+
+
+class AlertObserved(Message):
+    """An alert was raised or cleared (a fact: never coalesced)."""
+
+    def __init__(self, event: AlertRaised | AlertCleared) -> None:
+        super().__init__()
+        self.event = event
 
 
 class BusObserved(Message):
@@ -87,6 +121,12 @@ def translate(event: object) -> Message | None:
         return SessionUpdated(event)
     if isinstance(event, PoolSampled):
         return PoolUpdated(event)
+    if isinstance(event, AlertRaised | AlertCleared):
+        return AlertObserved(event)
+    if isinstance(event, ContentionSampled):
+        return ContentionUpdated(event)
+    if isinstance(event, ParallelismAdjusted):
+        return ParallelismChanged(event)
     if isinstance(event, RunFinished):
         return RunEnded(event)
     if is_bus_event(event):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui.actions import SESSION_ACTIONS, VIEW_ACTIONS, why_not
+from tui.actions import RUN_ACTIONS, SESSION_ACTIONS, VIEW_ACTIONS, why_not
 from tui.screens.help import key_name
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def room_commands(room: Room) -> Iterator[tuple[str, str, Callable[[], Awaitable
                 f"{help_text} (key {key_name(action.key)})",
                 callback,
             )
-    for action in VIEW_ACTIONS:
+    for action in VIEW_ACTIONS + RUN_ACTIONS:
         title = action.label or action.description
         help_text = f"{action.description} (key {key_name(action.key)})"
         yield title, help_text, partial(room.run_view_action, action.action)

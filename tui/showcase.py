@@ -2,7 +2,8 @@
 
 Sessions print fixed output (after the pane has sized their PTY) and then sleep, and the
 room runs with `redact=True`: pids and clocks are masked and the pool panel shows a fixed
-series of samples instead of live ones, so the same view renders the same on any machine.
+series of pool and contention samples instead of live ones, so the same view renders the
+same on any machine.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import anyio
 from textual.widgets import Input
 
-from engine import PoolSampled, open_engine, parse_deck
+from engine import ContentionSampled, PoolSampled, open_engine, parse_deck
 from tui.app import ControlRoom
 from tui.render import line_text
 from tui.screens.fork import ForkScreen
@@ -56,14 +57,29 @@ command = '''sleep 0.6; echo 'deploying to staging'; echo 'error: unreachable' >
 name = "tests"
 command = '''sleep 0.6; echo '128 passed'; exit 0'''
 """
-SAMPLES = [(1, 0, 0.01), (2, 0, 0.02), (3, 0, 0.02), (4, 1, 0.4), (4, 2, 1.6), (4, 0, 0.3)]
+SAMPLES = [(1, 0.09), (2, 0.11), (3, 0.10), (4, 0.12)]  # (in use, start-up p95)
+CONTENTION = [  # (running, waiting, wait p95, sessions/s)
+    (2, 0, 0.01, 0.0), (4, 2, 0.4, 0.8), (4, 4, 1.6, 1.2), (4, 6, 3.1, 1.3),
+    (4, 3, 4.2, 1.5), (4, 1, 2.0, 1.6), (3, 0, 0.6, 1.1),
+]  # fmt: skip
 
 
-def sample(in_use: int, waiters: int, wait: float) -> PoolSampled:
+def sample(in_use: int, startup: float) -> PoolSampled:
     return PoolSampled(
-        at=0.0, capacity=4, size=4, in_use=in_use, idle=4 - in_use, waiters=waiters,
-        leases=12, created=4, recycled=1, wait_p50=wait / 2, wait_p95=wait, wait_p99=wait,
-        utilisation=in_use / 4, saturation=waiters / 4, contention=waiters / 4,
+        at=0.0, capacity=4, size=4, in_use=in_use, idle=4 - in_use, waiters=0,
+        leases=12, created=4, recycled=1, wait_p50=startup / 2, wait_p95=startup,
+        wait_p99=startup, utilisation=in_use / 4, saturation=0.0, contention=0.0,
+    )  # fmt: skip
+
+
+def contention(running: int, waiting: int, wait: float, rate: float) -> ContentionSampled:
+    return ContentionSampled(
+        at=0.0, window=30.0, since=0.0, slots=4, target_parallel=4,
+        parallel_reason="fixed: max_parallel = 4 in the deck", running=running,
+        waiting=waiting, demand=running + waiting, utilisation=running / 4,
+        saturation=waiting / 4, wait_p50=wait / 2, wait_p95=wait, wait_max=wait * 1.5,
+        throughput=rate, bus_rate=12.0, bus_routed=0, contention_rate=0.5, starts=12,
+        waited=6,
     )  # fmt: skip
 
 
@@ -89,6 +105,8 @@ async def settle(pilot: Pilot[None]) -> None:
     panel = app.query_one(PoolPanel)
     for values in SAMPLES:
         panel.add_sample(sample(*values))
+    for figures in CONTENTION:
+        panel.add_contention(contention(*figures))
     app.clear_notifications()
     await pilot.pause(0.1)
 

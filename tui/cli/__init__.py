@@ -111,7 +111,19 @@ def _command(argv: list[str]) -> int:
     from tui.cli.control import COMMANDS as SCRIPTED
     from tui.cli.control import run_scripted
 
+    if args.command in ("pause", "resume") and args.match is not None:
+        if args.sessions:
+            print(f"swarmdeck {args.command}: name sessions or --match, not both", file=sys.stderr)
+            return 2
+        import anyio
+
+        from tui.cli.fleet import fleet_command
+
+        return anyio.run(fleet_command, args)
     if args.command in SCRIPTED:
+        if args.command in ("pause", "resume") and not args.sessions:
+            print(f"swarmdeck {args.command}: name SESSION… or --match GLOB", file=sys.stderr)
+            return 2
         return run_scripted(args)
     from tui.cli.engines import COMMANDS, run_command  # every other command is a service one
 

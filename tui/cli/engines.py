@@ -1,4 +1,5 @@
-"""`swarmdeck ls | stop | attach`: the engines that are running, and reaching one.
+"""`swarmdeck ls | stop | attach | pause | resume | parallel`: the engines that are
+running, and reaching one.
 
 Engines are found through the registry in engine/remote/runtime.py and reached with
 open_remote_engine. Imports stay inside each command so `swarmdeck --help` stays fast.
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from engine.remote import Registration
     from tui.web.config import WebConfig
 
-COMMANDS = ("serve", "ls", "stop", "attach")
+COMMANDS = ("serve", "ls", "stop", "attach", "parallel")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -35,6 +36,10 @@ def run_command(args: argparse.Namespace) -> int:
             return _ls(args.json)
         if args.command == "stop":
             return anyio.run(_stop, args.run)
+        if args.command == "parallel":
+            from tui.cli.fleet import fleet_command
+
+            return anyio.run(fleet_command, args)
         if args.web is not None:
             return _attach_web(args)
         if args.headless or args.watch:
@@ -156,6 +161,7 @@ def _role(args: argparse.Namespace) -> str:
 
 async def _attach(args: argparse.Namespace) -> int:
     from engine.remote import find_engine, open_remote_engine
+    from tui.cli.figures import contention_lines
     from tui.cli.watch import watch
 
     entry = find_engine(args.run)
@@ -166,6 +172,7 @@ async def _attach(args: argparse.Namespace) -> int:
             await watch(remote, lambda: _print_screens(remote))
         else:
             _print_screens(remote)
+            print("\n".join(contention_lines(remote.contention_history())), flush=True)
     return 0
 
 

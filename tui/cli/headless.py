@@ -25,6 +25,7 @@ from engine import (
     open_engine,
 )
 from themes import DEFAULT_THEME, load_themes
+from tui.cli.figures import contention_line, contention_lines
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -136,15 +137,16 @@ def scheduler_line(engine: Engine) -> str:
 def pool_line(engine: Engine) -> str:
     s = engine.pool_statistics()
     return (
-        f"pool: {s.in_use}/{s.capacity} in use, {s.idle} idle, {s.waiters} waiting, "
-        f"{s.leases} leases, {s.recycled} recycled, wait p95 {s.wait_p95 * 1000:.1f} ms"
+        f"terminals: {s.in_use}/{s.capacity} in use, {s.idle} idle, {s.leases} leases, "
+        f"{s.recycled} recycled, start-up p95 {s.wait_p95 * 1000:.1f} ms"
     )
 
 
 async def _live_view(engine: Engine, console: Console) -> None:
     with Live(console=console, auto_refresh=False, transient=True) as live:
         while True:
-            live.update(session_table(engine, pool_line(engine)), refresh=True)
+            title = contention_line(engine.contention_statistics())
+            live.update(session_table(engine, title), refresh=True)
             await anyio.sleep(0.25)
 
 
@@ -204,6 +206,8 @@ async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
         console.print(verdict_line(engine))
         console.print(scheduler_line(engine))
         console.print(pool_line(engine))
+        for line in contention_lines(engine.contention_history()):
+            console.print(line, markup=False)
         ok = engine.ok
         run_dir = engine.run_dir
     console.print(f"swarmdeck: summary in {run_dir / 'summary.json'}")

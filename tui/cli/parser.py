@@ -47,7 +47,16 @@ def parser() -> argparse.ArgumentParser:
     # Listed for help only: main() hands `bus` to the stdlib-only client before parsing.
     sub.add_parser("bus", help="the message bus, from inside a session (swarmdeck bus --help)")
     _add_scripting(sub)
+    _add_fleet(sub)
     return top
+
+
+def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Run-wide operator commands on a running engine (tui/cli/fleet.py)."""
+    # pause/resume --match GLOB are the scripting commands' run-wide form (_add_scripting)
+    parallel = sub.add_parser("parallel", help="change max_parallel of a running engine, live")
+    parallel.add_argument("value", help="1..pool size, or auto")
+    parallel.add_argument("run", nargs="?", help=f"{RUN_HELP} (default: the only one)")
 
 
 def _add_attach(attach: argparse.ArgumentParser) -> None:
@@ -97,7 +106,13 @@ def _add_scripting(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         ("restart", "queue again (final sessions)"),
     ):
         command = _scripted(sub, name, f"{what} sessions of a running engine", operator=True)
-        command.add_argument("sessions", nargs="+", metavar="SESSION")
+        if name in ("pause", "resume"):  # by name, or run-wide by pattern (tui/cli/fleet.py)
+            command.add_argument("sessions", nargs="*", metavar="SESSION")
+            command.add_argument(
+                "--match", metavar="GLOB", help="every session (or template) matching, e.g. '*'"
+            )
+        else:
+            command.add_argument("sessions", nargs="+", metavar="SESSION")
     send = _scripted(sub, "send", "type TEXT into a session", operator=True)
     send.add_argument("session", metavar="SESSION")
     send.add_argument("text", metavar="TEXT", help="sent as is (UTF-8)")

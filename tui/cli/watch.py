@@ -1,8 +1,10 @@
 """The text watch view of `swarmdeck attach`: facts as JSON lines (no samples), a few keys.
 
 `swarmdeck attach --headless --watch`: for logs, scripts and terminals where the control
-room is not wanted. With a terminal on both ends it reads keys without echo (p: pause
-every active session, r: resume every paused one, q or ^C: detach) and reports the
+room is not wanted. Every CONTENTION_EVERY samples it prints the contention model's figures
+with their sparklines as `--` lines (tui/cli/figures.py). With a terminal on both ends it
+reads keys without echo (p: pause every active session, r: resume every paused one, q or
+^C: detach) and reports the
 terminal's size at start and on every SIGWINCH. A viewer's keys reach the engine like an
 operator's and are refused there (NotPermittedError, and a command-refused event).
 """
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine import SessionState, SwarmdeckError
+from engine import SwarmdeckError
+from tui.cli.figures import contention_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
     from engine.remote import RemoteEngine
 
 DETACH = (b"q", b"\x03", b"\x04")
-QUIET = {"screen-changed", "pool-sampled", "scheduler-sampled"}  # screens are drawn, not logged
+QUIET = {"screen-changed", "pool-sampled", "scheduler-sampled", "contention-sampled"}
+CONTENTION_EVERY = 10
 
 
 async def watch(remote: RemoteEngine, show_screens: Callable[[], None]) -> None:
@@ -42,11 +46,21 @@ async def watch(remote: RemoteEngine, show_screens: Callable[[], None]) -> None:
             if keys:
                 tg.start_soon(_sizes)
                 tg.start_soon(_keys, remote, tg.cancel_scope)
+            samples = 0
             with remote.subscribe() as events:
                 async for event in events:
-                    if event.kind not in QUIET:
+                    if event.kind == "contention-sampled":
+                        samples += 1
+                        if samples % CONTENTION_EVERY == 1:
+                            _print_contention(remote)
+                    elif event.kind not in QUIET:
                         print(event.model_dump_json(), flush=True)
             tg.cancel_scope.cancel()
+
+
+def _print_contention(remote: RemoteEngine) -> None:
+    lines = contention_lines(remote.contention_history())
+    print("\n".join(f"-- {line}" for line in lines), flush=True)
 
 
 async def _sizes() -> None:
@@ -74,16 +88,12 @@ async def _keys(remote: RemoteEngine, scope: anyio.CancelScope) -> None:
 
 
 async def _act(remote: RemoteEngine, key: str) -> None:
-    states = {"p": SessionState.ACTIVE, "r": SessionState.PAUSED}
-    if key not in states:
+    if key not in ("p", "r"):
         return
-    command = remote.pause if key == "p" else remote.resume
-    for info in remote.list_sessions():
-        if info.state is states[key]:
-            try:
-                await command(info.name)
-            except SwarmdeckError as exc:
-                print(f"-- refused: {exc}", flush=True)
+    try:
+        await (remote.pause_all() if key == "p" else remote.resume_all())
+    except SwarmdeckError as exc:
+        print(f"-- refused: {exc}", flush=True)
 
 
 @contextmanager

@@ -22,6 +22,7 @@ KEY_NAMES = {
     "pageup": "PageUp",
     "pagedown": "PageDown",
     "enter": "Enter",
+    "exclamation_mark": "!",
 }
 
 

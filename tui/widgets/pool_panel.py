@@ -1,8 +1,11 @@
-"""The pool panel: gauges, a few minutes of sparkline history, and contention alerts.
+"""The pool panel: the contention model live (docs/contention.md), with a few minutes of
+sparklines, max_parallel and why it has its value, and the terminals behind the slots.
 
-Samples arrive once a second (`PoolSampled`); the panel keeps the last `HISTORY` of them.
-An alert is raised when a threshold is crossed (and said once, as a notification), not on
-every sample that stays above it.
+Contention samples (`ContentionSampled`) and pool samples (`PoolSampled`) arrive once a
+second; the panel keeps the last `HISTORY` contention samples (seeded from the engine's
+own history, so an attached room shows the minutes before it came). Sessions wait in the
+scheduler for a slot, never in the pool, so the waits shown are the scheduler's; the
+pool's acquire time is terminal start-up, shown as such.
 """
 
 from __future__ import annotations
@@ -10,82 +13,97 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar, Sparkline, Static
 
 from tui.incidents import Guarded
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from textual.app import ComposeResult
 
-    from engine import PoolSampled
+    from engine import ContentionSampled, PoolSampled
 
 HISTORY = 180
-WAIT_P95_LIMIT = 1.0
-SATURATION_LIMIT = 1.0
+SPARKS = (  # (id, label, figure of a sample)
+    ("running", "running", lambda s: float(s.running)),
+    ("waiting", "waiting", lambda s: float(s.waiting)),
+    ("wait", "wait p95", lambda s: s.wait_p95),
+    ("throughput", "done/s", lambda s: s.throughput),
+)
 
 
-def alerts(sample: PoolSampled) -> list[tuple[str, str]]:
-    """Contention worth an operator's attention in one sample, as (kind, text)."""
-    found = []
-    if sample.saturation >= SATURATION_LIMIT:
-        text = f"saturated: {sample.waiters} waiting for {sample.capacity} terminals"
-        found.append(("saturated", text))
-    if sample.wait_p95 > WAIT_P95_LIMIT:
-        text = f"acquire wait p95 {sample.wait_p95:.1f}s > {WAIT_P95_LIMIT:.0f}s"
-        found.append(("wait", text))
-    return found
+def seconds(value: float) -> str:
+    """A duration short enough for the panel: ms under a second, then s, then min."""
+    if value < 1.0:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-def summary(sample: PoolSampled) -> str:
+def contention_text(s: ContentionSampled) -> str:
+    """The model's figures, one idea per line (the panel is 36 columns wide)."""
+    heading = f"→ {s.target_parallel}" if s.target_parallel != s.slots else ""
     return (
-        f"size {sample.size}/{sample.capacity}  in use {sample.in_use}  idle {sample.idle}\n"
-        f"waiters {sample.waiters}  leases {sample.leases}  recycled {sample.recycled}\n"
-        f"wait p50 {sample.wait_p50 * 1000:.0f} ms  p95 {sample.wait_p95 * 1000:.0f} ms"
+        f"max_parallel {s.slots} {heading}\n"
+        f"{s.parallel_reason}\n"
+        f"running {s.running}  waiting {s.waiting}  demand {s.demand}\n"
+        f"queue wait p50 {seconds(s.wait_p50)}  p95 {seconds(s.wait_p95)}\n"
+        f"queue wait max {seconds(s.wait_max)}  (last {s.window:.0f} s)\n"
+        f"{s.throughput:.2f} sessions/s  bus {s.bus_rate:.0f} msg/s\n"
+        f"{s.contention_rate:.0%} of {s.starts} starts waited for a slot"
+    )
+
+
+def terminals_text(s: PoolSampled) -> str:
+    return (
+        f"terminals {s.size}/{s.capacity}  in use {s.in_use}  idle {s.idle}\n"
+        f"start-up p95 {seconds(s.wait_p95)}  recycled {s.recycled}"
     )
 
 
 class PoolPanel(Guarded, Vertical):
     def __init__(self) -> None:
         super().__init__(id="pool")
-        self.border_title = "pool"
-        self.in_use: deque[float] = deque(maxlen=HISTORY)
-        self.waiters: deque[float] = deque(maxlen=HISTORY)
-        self.wait_p95: deque[float] = deque(maxlen=HISTORY)
-        self._alerting: set[str] = set()
+        self.border_title = "contention"
+        self.history: deque[ContentionSampled] = deque(maxlen=HISTORY)
 
     def compose(self) -> ComposeResult:
-        yield Static("waiting for the first sample…", id="pool-summary")
-        yield Label("utilisation", classes="gauge-label")
+        yield Static("waiting for the first sample…", id="contention-summary")
+        yield Label("utilisation (running / slots)", classes="gauge-label")
         yield ProgressBar(total=100, show_eta=False, id="utilisation")
-        yield Label("saturation", classes="gauge-label")
+        yield Label("saturation (waiting / slots)", classes="gauge-label")
         yield ProgressBar(total=100, show_eta=False, id="saturation")
-        yield Label("in use · last 3 min", classes="spark-label")
-        yield Sparkline([], summary_function=max, id="spark-in-use")
-        yield Label("waiters", classes="spark-label")
-        yield Sparkline([], summary_function=max, id="spark-waiters")
-        yield Label("acquire wait p95", classes="spark-label")
-        yield Sparkline([], summary_function=max, id="spark-wait")
+        yield Label("last 3 min", classes="spark-label")
+        for name, label, _ in SPARKS:
+            with Horizontal(classes="spark-row"):
+                yield Label(label, classes="spark-name")
+                yield Sparkline([], summary_function=max, id=f"spark-{name}")
+        yield Static("", id="pool-summary")
         yield Static("", id="pool-alert")
 
-    def add_sample(self, sample: PoolSampled) -> None:
-        self.in_use.append(sample.in_use)
-        self.waiters.append(sample.waiters)
-        self.wait_p95.append(sample.wait_p95)
-        self.query_one("#pool-summary", Static).update(summary(sample))
-        self.query_one("#utilisation", ProgressBar).update(progress=sample.utilisation * 100)
+    def seed(self, samples: Iterable[ContentionSampled]) -> None:
+        """The minutes before the room came (the engine's history), oldest first."""
+        for sample in samples:
+            self.history.append(sample)
+        if self.history:
+            self.add_contention(self.history.pop())
+
+    def add_contention(self, sample: ContentionSampled) -> None:
+        self.history.append(sample)
+        self.query_one("#contention-summary", Static).update(contention_text(sample))
+        utilisation = min(sample.utilisation, 1.0) * 100
+        self.query_one("#utilisation", ProgressBar).update(progress=utilisation)
         saturation = min(sample.saturation, 1.0) * 100
         self.query_one("#saturation", ProgressBar).update(progress=saturation)
-        self.query_one("#spark-in-use", Sparkline).data = list(self.in_use)
-        self.query_one("#spark-waiters", Sparkline).data = list(self.waiters)
-        self.query_one("#spark-wait", Sparkline).data = list(self.wait_p95)
-        self._alert(alerts(sample))
+        for name, _, figure in SPARKS:
+            spark = self.query_one(f"#spark-{name}", Sparkline)
+            spark.data = [figure(s) for s in self.history]
 
-    def _alert(self, found: list[tuple[str, str]]) -> None:
-        for kind, text in found:
-            if kind not in self._alerting:
-                self.notify(text, title="pool contention", severity="warning", markup=False)
-        self._alerting = {kind for kind, _ in found}
-        alert = self.query_one("#pool-alert", Static)
-        alert.update("\n".join(f"⚠ {text}" for _, text in found))
-        self.set_class(bool(found), "-alerting")
+    def add_sample(self, sample: PoolSampled) -> None:
+        self.query_one("#pool-summary", Static).update(terminals_text(sample))
+
+    def show_alerts(self, texts: list[str]) -> None:
+        """The alerts in force (their history is on `!`, tui/screens/alerts.py)."""
+        self.query_one("#pool-alert", Static).update("\n".join(f"⚠ {t}" for t in texts))
+        self.set_class(bool(texts), "-alerting")

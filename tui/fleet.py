@@ -1,0 +1,106 @@
+"""The operator's actions on the whole run: pause or resume every shown session, change
+max_parallel live, and the alerts (a notice each, the active ones in the pool panel, the
+history on `!`).
+
+"Shown" is what the session list's filter lets through: with no filter, the engine's
+bulk commands act on every session at once (`pause_all` / `resume_all`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from engine import AlertRaised, SessionState, SwarmdeckError
+from tui.operations import Operations
+from tui.screens.alerts import AlertsScreen
+from tui.screens.search import PromptScreen
+from tui.widgets.pool_panel import PoolPanel
+
+if TYPE_CHECKING:
+    from engine import AlertCleared
+
+
+class FleetOperations(Operations):
+    def _shown_in(self, state: SessionState) -> list[str]:
+        infos = {i.name: i for i in self.engine.list_sessions()}
+        return [n for n in self.session_list.shown() if n in infos and infos[n].state is state]
+
+    def action_pause_all(self) -> None:
+        self._bulk("pause", SessionState.ACTIVE)
+
+    def action_resume_all(self) -> None:
+        self._bulk("resume", SessionState.PAUSED)
+
+    def _bulk(self, verb: str, state: SessionState) -> None:
+        if self.read_only:
+            self.say("read-only viewer", title=f"{verb} all unavailable", severity="warning")
+            return
+        filtered = bool(self.session_list.filter)
+        names = self._shown_in(state)
+        if not names:
+            self.say(f"no {state} session to {verb}", severity="warning")
+            return
+
+        async def run() -> None:
+            try:
+                if filtered:
+                    async with anyio.create_task_group() as tg:
+                        for name in names:
+                            tg.start_soon(getattr(self.engine, verb), name)
+                    done = names
+                elif verb == "pause":
+                    done = await self.engine.pause_all()
+                else:
+                    done = await self.engine.resume_all()
+            except SwarmdeckError as exc:
+                self.say(str(exc), title="engine refused", severity="error")
+                return
+            self.say(f"{verb}d {len(done)} sessions")
+
+        self.run_worker(run(), group="engine-commands")
+
+    def action_set_parallel(self) -> None:
+        if self.read_only:
+            self.say("read-only viewer", title="max_parallel unavailable", severity="warning")
+            return
+        current = self.engine.contention_statistics()
+
+        def answered(text: str | None) -> None:
+            if not text:
+                return
+            value: int | str = text.strip()
+            if value != "auto":
+                try:
+                    value = int(text)
+                except ValueError:
+                    self.say(f"not a number or 'auto': {text!r}", severity="error")
+                    return
+            self._engine_call(
+                f"max_parallel set to {value}", lambda: self.engine.set_parallel(value)
+            )
+
+        size = self.engine.deck.pool.size
+        prompt = PromptScreen(f"max_parallel (1..{size} or auto)", "auto", str(current.slots))
+        self.push_screen(prompt, answered)
+
+    def action_alerts(self) -> None:
+        active = set(self.active_alerts())
+        self.push_screen(AlertsScreen(self.engine.alert_history(), active))
+
+    def active_alerts(self) -> dict[tuple[str, str], AlertRaised]:
+        """The alerts in force: each (alert, subject) whose latest event is a raise."""
+        latest: dict[tuple[str, str], AlertRaised | AlertCleared] = {}
+        for event in self.engine.alert_history():
+            latest[(event.alert, event.subject)] = event
+        return {k: e for k, e in latest.items() if isinstance(e, AlertRaised)}
+
+    def show_alert(self, event: AlertRaised | AlertCleared) -> None:
+        """A notice for each raise and clear; the ones in force listed in the pool panel."""
+        if isinstance(event, AlertRaised):
+            self.say(event.text, title="alert", severity="warning")
+        else:
+            self.say(event.text)
+        texts = [e.text for e in self.active_alerts().values()]
+        self.screen_stack[0].query_one(PoolPanel).show_alerts(texts)
