@@ -64,7 +64,7 @@ async def arm(
                         steps.append(f"{since:5.1f}s {event.new:>2}  {event.reason}")
 
         tg.start_soon(watch)
-        engine.start_all()
+        await engine.start_all()
         ok = await engine.wait_finished()
         makespan = time.monotonic() - t0
         tg.cancel_scope.cancel()

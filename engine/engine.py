@@ -13,16 +13,14 @@ import json
 import os
 import secrets
 import time
-from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
 from engine.alerts import TOPIC, Alerts
-from engine.alerts import Figures as AlertFigures
 from engine.bus.bus_server import open_bus
 from engine.bus.message import OPERATOR, parse_priority
 from engine.commands import (
@@ -53,16 +51,13 @@ from engine.deck.fork import added_spec, fork_spec
 from engine.errors import UnknownSessionError
 from engine.events import (
     ContentionSampled,
-    PoolSampled,
     RunFinished,
-    SchedulerSampled,
     ScreenChanged,
     TerminalRecycled,
 )
 from engine.hub import EventHub
 from engine.rundir import claim_run_dir
-from engine.scheduling.contention import HISTORY
-from engine.scheduling.machine import available_memory
+from engine.sampler import Sampler
 from engine.scheduling.scheduler import Scheduler
 from engine.scheduling.summary import build_summary, verdict
 from engine.sessions.ownership import owners
@@ -77,7 +72,6 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectReceiveStream
-    from pydantic import BaseModel
 
     from engine.bus.broker import MessageBus, Receipt
     from engine.bus.consumers import LocalSubscription
@@ -94,7 +88,6 @@ if TYPE_CHECKING:
     from engine.terminals.pool import PoolStatistics, TerminalPool
 
 FRAME = 1 / 30
-SAMPLE_EVERY = 1.0
 FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
 
 
@@ -129,9 +122,8 @@ class Engine(CommandCalls):
         )
         self.sessions: dict[str, Session] = self.scheduler.sessions
         bus.tokens.identify = lambda pid: owners(self.sessions, pid)
-        self._history: deque[ContentionSampled] = deque(maxlen=HISTORY)
-        self._last_output: dict[str, float] = {}
         self.alerts = Alerts(deck.alerts, run_dir, self.hub.emit, self._publish_alert)
+        self.sampler = Sampler(self.scheduler, pool, bus, self.alerts, self.hub.emit)
 
     def _new_session(self, spec: SessionSpec, template: str, replica: Replica | None) -> Session:
         return Session(
@@ -365,7 +357,7 @@ class Engine(CommandCalls):
 
     def contention_history(self) -> list[ContentionSampled]:
         """The last minutes of contention samples, oldest first (for sparklines)."""
-        return list(self._history)
+        return list(self.sampler.history)
 
     def subscribe(self) -> MemoryObjectReceiveStream[Event]:
         return self.hub.subscribe()
@@ -378,7 +370,7 @@ class Engine(CommandCalls):
         that keeps changing is coalesced onto the frame ticker.
         """
         now = time.monotonic()
-        self._last_output[name] = now
+        self.sampler.output_seen(name, now)
         if name not in self._dirty and now - self._announced.get(name, 0.0) >= FRAME:
             self._announce(name, now)
         else:
@@ -403,35 +395,6 @@ class Engine(CommandCalls):
                 for name in dirty:
                     self._announce(name, now)
 
-    async def _sample_pool(self) -> None:
-        while True:
-            self.hub.emit(PoolSampled(**_fields(self.pool.statistics(), PoolSampled)))
-            self.hub.emit(
-                SchedulerSampled(**_fields(self.scheduler.statistics(), SchedulerSampled))
-            )
-            at = time.time()
-            self.scheduler.contention.bus_counted(self.bus.published, at)
-            sample = ContentionSampled(**asdict(self.scheduler.contention_statistics(at)))
-            self._history.append(sample)
-            self.hub.emit(sample)
-            self.alerts.check(self._alert_figures(sample))
-            await anyio.sleep(SAMPLE_EVERY)
-
-    def _alert_figures(self, sample: ContentionSampled) -> AlertFigures:
-        now, wall = time.monotonic(), time.time()
-        silent = {
-            name: min(now - self._last_output.get(name, 0.0), wall - (s.started_at or wall))
-            for name, s in self.sessions.items()
-            if s.state is SessionState.ACTIVE
-        }
-        return AlertFigures(
-            contention=self.scheduler.contention_statistics(sample.at),
-            failure_rate=self.scheduler.figures.recent_failure_rate(),
-            memory_available=available_memory(),
-            dead_lettered=self.bus.dead_lettered,
-            silent=silent,
-        )
-
     def _publish_alert(self, line: str) -> None:
         """Alerts go on the bus as the operator's messages, so agents can subscribe."""
         self.bus.send("topic", TOPIC, OPERATOR, json.loads(line))
@@ -453,11 +416,6 @@ class Engine(CommandCalls):
 
     def live_sessions(self) -> list[str]:
         return [n for n, s in self.sessions.items() if s.state in LIVE_STATES]
-
-
-def _fields(stats: PoolStatistics | SchedulerStatistics, event: type[BaseModel]) -> dict[str, Any]:
-    """The statistics a sample event carries (the event's fields, nothing else)."""
-    return {k: v for k, v in asdict(stats).items() if k in event.model_fields}
 
 
 @asynccontextmanager
@@ -486,7 +444,7 @@ async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIt
     ):
         engine = Engine(deck, run_dir, pool, bus, hub, tg)
         tg.start_soon(engine._tick_screens)
-        tg.start_soon(engine._sample_pool)
+        tg.start_soon(engine.sampler.run)
         tg.start_soon(engine._watch_run)
         try:
             yield engine

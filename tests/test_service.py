@@ -286,7 +286,7 @@ async def test_attach_headless_shows_contention_and_the_fleet_commands_act_from_
         assert "  wait p95" in listing
         assert "paused 1: survivor" in await swarmdeck("pause", "svc", "--match", "surv*")
         await eventually(lambda: remote.session_info("survivor").state is S.PAUSED)
-        assert "resumed 1: survivor" in await swarmdeck("resume")
+        assert "resumed 1: survivor" in await swarmdeck("resume", "svc", "--match", "*")
         await eventually(lambda: remote.session_info("survivor").state is S.ACTIVE)
         assert "set to 1" in await swarmdeck("parallel", "1", "svc")
         await eventually(lambda: remote.contention_statistics().slots == 1)

@@ -302,6 +302,7 @@ class Scheduler:
             if follow is not None and session.state is S.QUEUED:  # dropped: never started
                 if self.stopped_reason is None:
                     self._queue.put_back(session)
+                    self._blocked.add(session)  # it waited, and waits on
                 else:
                     session.skip(self.stopped_reason)
             self._finished(session)

@@ -1,0 +1,94 @@
+"""The engine's once-a-second sampler: pool, scheduler and contention samples as events,
+the contention history viewers draw sparklines from, and the alert check on each sample.
+
+Alert figures that no statistics record holds are gathered here: when each session last
+printed (`output_seen`, called for every screen change), the machine's available memory,
+the bus's dead-letter counter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from engine.alerts import Figures
+from engine.events import ContentionSampled, PoolSampled, SchedulerSampled
+from engine.scheduling.contention import HISTORY
+from engine.scheduling.machine import available_memory
+from engine.states import SessionState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pydantic import BaseModel
+
+    from engine.alerts import Alerts
+    from engine.bus.broker import MessageBus
+    from engine.events import Event
+    from engine.scheduling.figures import SchedulerStatistics
+    from engine.scheduling.scheduler import Scheduler
+    from engine.terminals.pool import PoolStatistics, TerminalPool
+
+SAMPLE_EVERY = 1.0
+
+
+class Sampler:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        pool: TerminalPool,
+        bus: MessageBus,
+        alerts: Alerts,
+        emit: Callable[[Event], None],
+    ) -> None:
+        self._scheduler, self._pool, self._bus, self._alerts = scheduler, pool, bus, alerts
+        self._emit = emit
+        self.history: deque[ContentionSampled] = deque(maxlen=HISTORY)
+        self._last_output: dict[str, float] = {}
+
+    def output_seen(self, name: str, now: float) -> None:
+        """Session `name` printed at `now` (monotonic)."""
+        self._last_output[name] = now
+
+    async def run(self) -> None:
+        while True:
+            self.sample()
+            await anyio.sleep(SAMPLE_EVERY)
+
+    def sample(self) -> None:
+        scheduler = self._scheduler
+        self._emit(PoolSampled(**_fields(self._pool.statistics(), PoolSampled)))
+        self._emit(SchedulerSampled(**_fields(scheduler.statistics(), SchedulerSampled)))
+        at = time.time()
+        scheduler.contention.bus_counted(self._bus.published, at)
+        stats = scheduler.contention_statistics(at)
+        sample = ContentionSampled(**asdict(stats))
+        self.history.append(sample)
+        self._emit(sample)
+        self._alerts.check(
+            Figures(
+                contention=stats,
+                failure_rate=scheduler.figures.recent_failure_rate(),
+                memory_available=available_memory(),
+                dead_lettered=self._bus.dead_lettered,
+                silent=self._silent(),
+            )
+        )
+
+    def _silent(self) -> dict[str, float]:
+        """Seconds since each active session last printed (or started, if it never did)."""
+        now, wall = time.monotonic(), time.time()
+        return {
+            name: min(now - self._last_output.get(name, 0.0), wall - (s.started_at or wall))
+            for name, s in self._scheduler.sessions.items()
+            if s.state is SessionState.ACTIVE
+        }
+
+
+def _fields(stats: PoolStatistics | SchedulerStatistics, event: type[BaseModel]) -> dict[str, Any]:
+    """The statistics a sample event carries (the event's fields, nothing else)."""
+    return {k: v for k, v in asdict(stats).items() if k in event.model_fields}
