@@ -88,19 +88,23 @@ def test_each_cycle_is_named_once_as_a_closed_path() -> None:
     assert find_cycles({"x": [], "y": ["x"]}) == []
 
 
-def simulate(cpu_bound: bool, steps: int, cores: int = 2, ceiling: int = 16) -> list[int]:
+def simulate(
+    cpu_bound: bool, steps: int, cores: int = 2, ceiling: int = 16, others: int = 0
+) -> list[int]:
     """The controller against a model machine: each period, `limit` attempts of a 1 s
-    job complete; CPU-bound, they run ×(limit / cores) past the cores and the CPU stalls."""
+    job complete; CPU-bound, they share the cores with `others` busy tasks, so they run
+    ×((limit + others) / cores) past the cores, and the CPU stalls."""
     auto = AutoParallelism(ceiling, cores)
     now = auto.changed_at
     levels = []
     for _ in range(steps):
         now += PERIOD
         level = auto.limit
-        over = cpu_bound and level > cores
+        busy = level + others if cpu_bound else others
+        over = busy > cores
         for _ in range(level):
-            auto.run_times.completed("job", now, max(1.0, level / cores) if cpu_bound else 1.0)
-        stall, runnable = (0.8, level / cores) if over else (0.02, 0.2)
+            auto.run_times.completed("job", now, max(1.0, busy / cores) if cpu_bound else 1.0)
+        stall, runnable = (0.8, busy / cores) if over else (0.02, 0.2)
         inflation, samples = auto.sample_inflation()
         auto.decide(Pressure(stall, runnable, 0.5, 50, level, inflation, samples), now)
         levels.append(auto.limit)
@@ -118,6 +122,14 @@ def test_auto_parallelism_comes_back_to_the_cores_on_cpu_bound_work_and_stays() 
     assert max(levels) == 8  # one slow-start probe, then cut by the inflation it caused
     settled = levels[len(levels) // 3 :]
     assert set(settled) == {2}
+
+
+def test_auto_parallelism_keeps_a_level_that_serves_more_on_a_cpu_shared_with_others() -> None:
+    """With 8 other busy tasks on 2 cores, 8 jobs get 8/16 of the CPU and 2 jobs 2/10:
+    each runs ×1.6 slower at 8, but 8 / 1.6 = 5 jobs' worth against 2 at level 2."""
+    levels = simulate(cpu_bound=True, steps=int(REPROBE / PERIOD), ceiling=8, others=8)
+    assert levels[-1] == 8
+    assert min(levels[2:]) == 8
 
 
 def test_auto_parallelism_backs_off_on_low_memory_and_raises_on_an_idle_cpu() -> None:

@@ -17,17 +17,21 @@ Every `PERIOD`, and as soon as an attempt completes, the controller samples them
 `AutoParallelism.decide` applies the first rule that matches (docs/scheduling.md):
 
 1. available memory under 10 % → one fewer;
-2. inflated (median ×1.3 or more) while the CPU is contended → cut to limit / inflation
-   (the level the CPU actually serves), and remember that level as too high for `REPROBE`
-   seconds;
-3. binding, and flat (median under ×1.15) → raise: ×4 (slow start: each step costs one
-   run time, so few big steps; an overshoot is cut back in one step by rule 2) until a
-   level is found too high, then one at a time, and not back to that level for `REPROBE`
-   seconds;
+2. inflated (median ×1.3 or more) while the CPU is contended, and the level does not pay:
+   its throughput, limit / inflation ("jobs' worth" at full speed), is under 1.1× what a
+   lower level measured in the last `REPROBE` seconds served → cut to the lowest level
+   that served as much, and remember this one as too high for `REPROBE` seconds (on an
+   idle 2-core machine, CPU-bound jobs serve 2 jobs' worth at 2 and at 8: back to 2; on a
+   CPU shared with other work, 8 may serve more than 2, and is kept);
+3. binding, and measured (flat, or inflated but paying) → raise: ×4 (slow start: each
+   step costs one run time, so few big steps; an overshoot is cut back in one step by
+   rule 2) until a level is found too high, then one at a time, and not back to that
+   level for `REPROBE` seconds;
 4. binding, no sample since the last change yet, the CPU idle, `HOLD` seconds passed →
    the same raise (long sessions give samples late);
-5. the CPU saturated (stalled over `HIGH_STALL` and over 1.5 runnable per core) with no
-   flat sample to say the work is not CPU-bound, above the core count → one fewer.
+5. the CPU saturated (stalled over `HIGH_STALL` and over 1.5 runnable per core), above
+   the core count, and no run finished for `STALE` seconds since the last change (so
+   nothing says what the level costs) → one fewer.
 
 It starts at min(cores, pool size) and never leaves 1..pool size.
 """
@@ -53,10 +57,11 @@ HOLD = 1.0
 REPROBE = 15.0
 LOW_MEMORY = 0.10
 INFLATED = 1.3
-FLAT = 1.15
 LOW_STALL = 0.10
 HIGH_STALL = 0.25
 MIN_SAMPLES = 3  # at most; at least 1, and half the limit below 6
+PAYS = 1.1  # a higher level pays when it serves 10 % more than a lower one did
+STALE = 5.0  # no run finished this long: the CPU figures alone may lower the limit
 GROWTH = 4  # slow start's factor: one run time per step, so few steps
 
 
@@ -114,6 +119,7 @@ class AutoParallelism:
         self._too_high: tuple[int, float] | None = None  # (level, until)
         self._settling = False  # cut: wait until no more run than the new limit
         self._now = self.changed_at
+        self._served: dict[int, tuple[float, float]] = {}  # level -> (jobs' worth, when)
 
     @property
     def target(self) -> int:
@@ -148,22 +154,52 @@ class AutoParallelism:
             return lower, f"available memory {s.memory_available:.0%} < {LOW_MEMORY:.0%}"
         if self._settling:
             return None  # sessions of the higher level still run: no sample is fair yet
-        enough = s.inflation is not None and s.samples >= max(1, min(MIN_SAMPLES, self.limit // 2))
-        if enough and s.inflation is not None and s.inflation >= INFLATED and busy:
-            self._too_high = (self.limit, now + REPROBE)
-            new = max(1, min(lower, round(self.limit / s.inflation)))
-            return new, f"run time ×{s.inflation:.2f} at {self.limit} ({cpu})"
+        needed = max(1, min(MIN_SAMPLES, self.limit // 2))
+        inflation = s.inflation if s.inflation is not None and s.samples >= needed else None
+        if inflation is not None:
+            here = self.limit / inflation  # throughput, in jobs run at full speed
+            self._served[self.limit] = (here, now)
+            if inflation >= INFLATED and busy:
+                cut = self._cut(here, inflation)
+                if cut is not None:
+                    self._too_high = (self.limit, now + REPROBE)
+                    new, worth = cut
+                    return max(1, min(lower, new)), (
+                        f"run time ×{inflation:.2f} at {self.limit}: {here:.1f} jobs' worth, "
+                        f"no more than {worth} ({cpu})"
+                    )
         binding = s.ready > 0 and s.running >= self.limit and self.limit < self.ceiling
-        flat = enough and s.inflation is not None and s.inflation < FLAT
-        if binding and flat:
-            return self._raise(now), f"{s.ready} ready, run time ×{s.inflation:.2f} at {self.limit}"
+        if binding and inflation is not None:  # measured, and not cut: probe higher
+            worth = f"{self.limit / inflation:.1f} jobs' worth"
+            return self._raise(now), (
+                f"{s.ready} ready, run time ×{inflation:.2f} at {self.limit} ({worth})"
+            )
         idle = s.cpu_stall < LOW_STALL and s.runnable_per_core < 1.0
         if binding and s.samples == 0 and idle and now - self.changed_at >= HOLD:
             return self._raise(now), f"{s.ready} ready, {cpu}"
         saturated = s.cpu_stall > HIGH_STALL and s.runnable_per_core > 1.5
-        if saturated and not flat and self.limit > self.cores and now - self.changed_at >= HOLD:
-            return lower, f"CPU saturated ({cpu})"
+        waited = now - self.changed_at >= STALE
+        if saturated and s.samples == 0 and self.limit > self.cores and waited:
+            return lower, f"CPU saturated and no run finished for {STALE:.0f}s ({cpu})"
         return None
+
+    def _cut(self, here: float, inflation: float) -> tuple[int, str] | None:
+        """Where to cut an inflated level to, or None when it still pays: it serves over
+        PAYS times what the best lower level measured in the last REPROBE seconds did."""
+        below = {
+            level: worth
+            for level, (worth, when) in self._served.items()
+            if level < self.limit and when >= self._now - REPROBE
+        }
+        if not below:  # nothing to compare with: above the cores, serve what the CPU does
+            if self.limit <= self.cores:
+                return None
+            return max(self.cores, round(self.limit / inflation)), "than the cores"
+        if here >= max(below.values()) * PAYS:
+            return None
+        fits = [level for level, worth in below.items() if worth * PAYS >= here]
+        level = min(fits) if fits else max(below, key=lambda k: below[k])
+        return level, f"than {below[level]:.1f} at {level}"
 
     def _raise(self, now: float) -> int:
         """×GROWTH until a level is found too high (slow start); from then on one at a
