@@ -2,6 +2,8 @@
 
 Everything else under engine/ is the engine's own; tests/test_import_hygiene.py checks that tui/
 imports only these names (and engine.remote's). Names are imported lazily (PEP 562).
+
+Size: a table of public names, no logic.
 """
 
 from __future__ import annotations

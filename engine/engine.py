@@ -4,6 +4,9 @@ Everything a viewer may do goes through `Engine`; everything it may learn arrive
 `Event` or a plain-data answer (SessionInfo, ScreenSnapshot, PoolStatistics,
 SchedulerStatistics), so the same surface can later be served over a socket. When and in
 which order sessions run is the scheduler's business (engine/scheduling/scheduler.py).
+
+Size: the Engine is the public API; each query and command is a few lines handing over to
+the part that owns it.
 """
 
 from __future__ import annotations

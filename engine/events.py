@@ -2,6 +2,8 @@
 
 Every event is a pydantic model with a `kind` discriminator, so the same stream works
 in-process and over a socket (`Event` parses any of them).
+
+Size: a catalogue of small models, one per kind of fact; no logic.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ the active buffer, so one precompiled regex (`screen_scan`) scans the decoded st
 exactly those, and for the few sequences avt gets wrong that a scan can correct.
 Lines leave as runs of (text, Style), cached per line revision, so viewers pay only for
 rows that changed (one object per cell cost ~2x more in a flooding pane).
+
+Size: the only importer of avt (one typed façade per untyped library): styled runs,
+revisions, modes and resizes stay with it; scanning is screen_scan.py.
 """
 
 from __future__ import annotations

@@ -216,3 +216,25 @@ def test_the_public_faces_name_only_what_exists() -> None:
     for face in (engine, engine.remote):
         missing = [name for name in face.__all__ if getattr(face, name, None) is None]
         assert missing == [], face.__name__
+
+
+LONG = 300  # lines: a module past this says why at its top (docs/architecture.md)
+
+
+def test_every_long_module_says_at_its_top_why_it_is_one_module() -> None:
+    unexplained = []
+    for tree in (ENGINE, ROOT / "tui", ROOT / "themes"):
+        for path in sorted(tree.rglob("*.py")):
+            source = path.read_text()
+            if source.count("\n") <= LONG:
+                continue
+            doc = ast.get_docstring(ast.parse(source)) or ""
+            if "\nSize: " not in doc:
+                unexplained.append(str(path.relative_to(ROOT)))
+    assert unexplained == []
+
+
+def test_no_two_modules_share_a_name_in_one_package_tree() -> None:
+    for tree in (ENGINE, ROOT / "tui"):
+        names = [p.name for p in tree.rglob("*.py") if p.name not in {"__init__.py", "__main__.py"}]
+        assert sorted({n for n in names if names.count(n) > 1}) == [], tree.name

@@ -3,6 +3,8 @@
 Every action reports its outcome (a notification), and an engine refusal (wrong state,
 unknown session, a fork that does not validate) is shown as the engine worded it.
 `ControlRoom` (tui.app) supplies the widgets and the selection.
+
+Size: one short method per operator action; the table of actions is actions.py.
 """
 
 from __future__ import annotations

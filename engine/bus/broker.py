@@ -10,6 +10,8 @@ The work is split by job, each collaborator sharing this object's state:
 (engine.bus.reliability) owns acks, redelivery, expiry and dead letters, `Requests`
 (engine.bus.requests) request/reply, engine.bus.recovery declarations and restarts,
 `Traffic` (engine.bus.traffic) the operator's events.
+
+Size: the one facade over the bus's state; each method hands over to its helper module.
 """
 
 from __future__ import annotations

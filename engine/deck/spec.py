@@ -12,6 +12,9 @@ checks that span several sessions belong in engine/deck/checks.py. Scheduling fi
 (priority, depends_on, retries, backoff, critical, replicas, workspace, memory and the
 deck's max_parallel, memory_budget, max_failure_rate, min_success) are explained in
 docs/scheduling.md; the `[alerts]` table in engine/deck/alerts.py and docs/contention.md.
+
+Size: the deck's models with their messages, one model per table, kept together so the
+schema and docs/deck-reference.md come from one place.
 """
 
 from __future__ import annotations

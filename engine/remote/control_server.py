@@ -9,6 +9,9 @@ Authority lives here: a command whose table entry says `operator` is refused for
 before anything runs, and the refusal is an engine event (CommandRefused). A reply is
 queued only after the events its command caused, so a client's mirror is current when
 its call returns. Resize follows the last operator who sent one (no negotiation).
+
+Size: each client's course (hello, role, outbox, writer) on the control socket; the command
+table is handlers.py.
 """
 
 from __future__ import annotations

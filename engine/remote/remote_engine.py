@@ -6,6 +6,8 @@ already shows their effect); synchronous commands (resize, restart, fork, save_s
 start_all) are checked against the mirror, sent in order and not waited for: their effect
 shows when the server's pushes arrive, and a refusal arrives as a CommandRefused event.
 Engine errors come back as the same classes (UnknownSessionError, SessionError, ...).
+
+Size: every EngineAPI query from the mirror, and the command path; each a few lines.
 """
 
 from __future__ import annotations

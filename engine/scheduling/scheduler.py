@@ -21,6 +21,9 @@ limit (`max_parallel`, at most the pool size, so a leased slot never waits in th
 * An attempt that fails with retries left is re-queued after its backoff; a critical
   session's final failure aborts the run (queued ones skipped, running ones stopped); a
   failure rate over `max_failure_rate` halts it (queued ones skipped, running ones finish).
+
+Size: admission, followers, retries and aborts share one slot account (reserved, holding,
+memory); split up, modules would share that mutable state.
 """
 
 from __future__ import annotations

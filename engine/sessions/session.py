@@ -7,6 +7,10 @@ write the attempt's files, settle the final state and record the attempt. The sc
 moves it between attempts with `requeue`, or ends it unstarted with `skip` or `cancel`.
 Operator commands (pause, resume, terminate, input, resize) act on the live job through
 the terminal's process groups.
+
+Size: the one writer of a session's state: every path that changes it (lease, follow, run,
+stop, settle, retry) is here so its transitions read in one place; the hand-over is
+follow.py, the files records.py, the info records info.py.
 """
 
 from __future__ import annotations

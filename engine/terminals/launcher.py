@@ -21,6 +21,9 @@ it does not name is dropped}, `dropped` {id} (a follower dropped on request, or 
 late to follow anything), `pong` {clean: the tty is as the restore left it}. The
 `at` times (wall clock) are taken just before the fork and right after the reap, as the
 shell's `time` does, so the engine's own wake-ups do not count in a job's run time.
+
+Size: a standalone stdlib script (`python -I -S`) beside each PTY: it cannot import helpers
+from the package.
 """
 
 import contextlib

@@ -3,6 +3,8 @@
 Leasing never polls: a released terminal (or a freed slot) is handed straight to the
 longest waiter. A slot is the right to have one live terminal; `capacity` bounds pooled
 and fresh terminals together, so a fresh lease may evict an idle warm terminal.
+
+Size: leases, warmth, health checks and recycling act on one set of terminals and waiters.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ ended job's last bytes, the marker, then the next job's output arrive in that or
 each part goes to its own job's sink. And the scheduler may give a busy terminal a
 *follower* (`follow`): the launcher starts it the moment the running job exits 0, with no
 round trip to the engine. The launcher stamps each job's start and end with its own clock.
+
+Size: routing output by end marker, the hand-over and the restore are one state machine over
+one PTY; the launcher's channel is channel.py.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ blocks exactly as it would on a slow terminal. One poll round reads at most BURS
 per PTY, so a flood cannot starve the others. The relay exits when the engine's end of
 the control socket closes, closing every fd it holds; signals meant for the engine's process
 group (Ctrl-C, SIGTERM, hang-up, Ctrl-Z) are ignored.
+
+Size: a standalone stdlib process (`python -I -S`): it cannot import helpers from the
+package.
 """
 
 from __future__ import annotations

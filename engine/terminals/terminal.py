@@ -4,6 +4,8 @@ Two kinds share what is here (the read loop, input, size, signals, reaping):
 `PooledTerminal` (engine/terminals/pooled.py) keeps a launcher as the PTY's session leader
 and runs one job after another; `FreshTerminal` (engine/terminals/fresh.py) runs one job as
 the PTY's session leader and is closed afterwards.
+
+Size: the shared base of both kinds of terminal (read loop, input, size, signals, replies).
 """
 
 from __future__ import annotations

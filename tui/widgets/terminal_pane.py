@@ -6,6 +6,9 @@ rows that changed. Scrolling back freezes a copy of the history, like tmux's cop
 the pane keeps its own history offset, so the virtual size always equals the PTY size.
 While focused, every key goes to the session (Esc and Esc Esc too: agents use them);
 only the leave key (Ctrl-], `[keys] leave_pane`) leaves.
+
+Size: one widget: paint, input, history and search of a pane; its pure parts are render.py
+and key_encoding.py.
 """
 
 from __future__ import annotations
