@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from engine.deck.alerts import AlertsSpec
+    from engine.deck.alert_spec import AlertsSpec
     from engine.scheduling.contention import ContentionStatistics
 
 TOPIC = "swarmdeck.alerts"

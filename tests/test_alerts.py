@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from engine.alerts import TOPIC, Alerts, Figures
-from engine.deck.alerts import AlertsSpec
+from engine.deck.alert_spec import AlertsSpec
 from engine.engine import open_engine
 from engine.events import AlertCleared, AlertRaised
 from engine.scheduling.contention import Contention

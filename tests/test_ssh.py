@@ -25,8 +25,8 @@ from engine.terminals.pty import get_winsize
 from tests.remote_support import eventually, screen_text
 from tests.ssh_support import ssh_served
 from tests.tmux_support import tmux_server
-from tui.ssh.server import PENDING_LOGINS
 from tui.ssh.session import NEEDS_TERMINAL, NO_COMMANDS
+from tui.ssh.ssh_server import PENDING_LOGINS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -9,13 +9,13 @@ import asyncssh
 import pytest
 
 from tui.ssh.authorized_keys import AuthorizedKeysError, find_key, load_authorized_keys
-from tui.ssh.config import (
+from tui.ssh.session import Launch
+from tui.ssh.ssh_config import (
     SSHConfigError,
     load_or_create_host_key,
     parse_duration,
     parse_listen,
 )
-from tui.ssh.session import Launch
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -11,8 +11,8 @@ import pytest
 
 from tests.support import running
 from tui.app import ControlRoom
-from tui.web.config import WebConfigError, parse_web_listen
 from tui.web.tokens import RoomTokens, write_links
+from tui.web.web_config import WebConfigError, parse_web_listen
 
 if TYPE_CHECKING:
     from pathlib import Path

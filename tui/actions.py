@@ -62,7 +62,7 @@ VIEW_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("question_mark", "help", "Help", "every key, and what it does"),
     OperatorAction("q", "quit_room", "Quit", "quit: detach (sessions keep running) or stop all"),
 )
-RUN_ACTIONS: tuple[OperatorAction, ...] = (  # not about one session (tui/fleet.py)
+RUN_ACTIONS: tuple[OperatorAction, ...] = (  # not about one session (tui/fleet_actions.py)
     OperatorAction(
         "P", "pause_all", "Pause all", "pause every shown active session", show=False,
         control=True,
@@ -87,7 +87,7 @@ LEAVE_PANE = OperatorAction(
 """Read by the focused pane itself (every other key goes to the session). Not Esc Esc:
 Claude Code, Codex CLI and Copilot CLI use Esc Esc (rewind) and Esc (interrupt)."""
 KEYMAP_NAMES: frozenset[str] = frozenset({*BY_NAME, LEAVE_PANE.action})
-"""What `[keys]` in config.toml may rebind (tui/config.py)."""
+"""What `[keys]` in config.toml may rebind (tui/user_config.py)."""
 
 
 def keys_of(action: OperatorAction, keymap: Mapping[str, str]) -> list[str]:

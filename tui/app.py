@@ -22,7 +22,7 @@ from themes.derived import derived_variables
 from tui.actions import ACTIONS, BY_NAME, LEAVE_PANE, READ_ONLY, by_key, keys_of, why_not
 from tui.bridge import forward_events
 from tui.commands import RoomCommands
-from tui.fleet import FleetOperations
+from tui.fleet_actions import FleetOperations
 from tui.incidents import Incidents
 from tui.render import Palette
 from tui.server_files import REFUSED, without_file_commands

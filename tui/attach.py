@@ -19,7 +19,7 @@ from engine.remote import open_remote_engine
 from themes import DEFAULT_THEME
 from tui.app import run_control_room
 from tui.cli.daemon import shutdown_and_wait
-from tui.config import UserConfig
+from tui.user_config import UserConfig
 
 if TYPE_CHECKING:
     from engine.remote import Registration

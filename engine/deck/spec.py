@@ -11,7 +11,7 @@ To grow the format, add a field to `SessionSpec`, `PoolSpec` or `DeckSpec`;
 checks that span several sessions belong in engine/deck/checks.py. Scheduling fields
 (priority, depends_on, retries, backoff, critical, replicas, workspace, memory and the
 deck's max_parallel, memory_budget, max_failure_rate, min_success) are explained in
-docs/scheduling.md; the `[alerts]` table in engine/deck/alerts.py and docs/contention.md.
+docs/scheduling.md; the `[alerts]` table in engine/deck/alert_spec.py and docs/contention.md.
 
 Size: the deck's models with their messages, one model per table, kept together so the
 schema and docs/deck-reference.md come from one place.
@@ -42,7 +42,7 @@ from pydantic import (
     model_validator,
 )
 
-from engine.deck.alerts import AlertsSpec
+from engine.deck.alert_spec import AlertsSpec
 from engine.deck.checks import VERBATIM, deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)

@@ -117,7 +117,7 @@ def _command(argv: list[str]) -> int:
             return 2
         import anyio
 
-        from tui.cli.fleet import fleet_command
+        from tui.cli.fleet_commands import fleet_command
 
         return anyio.run(fleet_command, args)
     if args.command in SCRIPTED:

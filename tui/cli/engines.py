@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from engine import EngineAPI
     from engine.remote import Registration
-    from tui.web.config import WebConfig
+    from tui.web.web_config import WebConfig
 
 COMMANDS = ("serve", "ls", "stop", "attach", "parallel")
 
@@ -37,7 +37,7 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "stop":
             return anyio.run(_stop, args.run)
         if args.command == "parallel":
-            from tui.cli.fleet import fleet_command
+            from tui.cli.fleet_commands import fleet_command
 
             return anyio.run(fleet_command, args)
         if args.web is not None:

@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Run-wide operator commands on a running engine (tui/cli/fleet.py)."""
+    """Run-wide operator commands on a running engine (tui/cli/fleet_commands.py)."""
     # pause/resume --match GLOB are the scripting commands' run-wide form (_add_scripting)
     parallel = sub.add_parser("parallel", help="change max_parallel of a running engine, live")
     parallel.add_argument("value", help="1..pool size, or auto")
@@ -106,7 +106,10 @@ def _add_scripting(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         ("restart", "queue again (final sessions)"),
     ):
         command = _scripted(sub, name, f"{what} sessions of a running engine", operator=True)
-        if name in ("pause", "resume"):  # by name, or run-wide by pattern (tui/cli/fleet.py)
+        if name in (
+            "pause",
+            "resume",
+        ):  # by name, or run-wide by pattern (tui/cli/fleet_commands.py)
             command.add_argument("sessions", nargs="*", metavar="SESSION")
             command.add_argument(
                 "--match", metavar="GLOB", help="every session (or template) matching, e.g. '*'"

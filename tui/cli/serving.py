@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
     from engine import DeckSpec, Engine
-    from tui.ssh.config import SSHConfig
-    from tui.web.config import WebConfig
+    from tui.ssh.ssh_config import SSHConfig
+    from tui.web.web_config import WebConfig
 
 
 def serve_deck(args: argparse.Namespace) -> int:
@@ -95,7 +95,7 @@ async def _serve(
 
 @asynccontextmanager
 async def _ssh(ssh: SSHConfig, socket: Path, run_dir: Path) -> AsyncIterator[None]:
-    from tui.ssh.server import open_ssh_server
+    from tui.ssh.ssh_server import open_ssh_server
 
     async with open_ssh_server(ssh, socket, run_dir) as (service, port):
         keys = len(service.keys)
@@ -106,7 +106,7 @@ async def _ssh(ssh: SSHConfig, socket: Path, run_dir: Path) -> AsyncIterator[Non
 @asynccontextmanager
 async def serve_web(web: WebConfig, socket: Path, run_dir: Path, title: str) -> AsyncIterator[None]:
     """Browser rooms for the block; prints one link per role (also `attach --web`)."""
-    from tui.web.server import open_web_server
+    from tui.web.web_server import open_web_server
 
     async with open_web_server(web, socket, run_dir, title) as (_, links, links_file):
         where = links[web.roles[0]].split("/?", 1)[0]
@@ -140,11 +140,11 @@ async def stop_on_signal(
 
 def web_config(args: argparse.Namespace, roles: tuple[str, ...] | None = None) -> WebConfig | None:
     """Checked before the engine starts, like `--ssh`'s options."""
-    from tui.web.config import ROLES, web_config
+    from tui.web.web_config import ROLES, web_config
 
     if args.web is None:
         if args.web_public:
-            from tui.web.config import WebConfigError
+            from tui.web.web_config import WebConfigError
 
             raise WebConfigError("--web-public needs --web [HOST:]PORT")
         return None
@@ -154,7 +154,7 @@ def web_config(args: argparse.Namespace, roles: tuple[str, ...] | None = None) -
 def _ssh_config(args: argparse.Namespace) -> SSHConfig | None:
     """Checked before the engine starts: a bad key file must not cost a started swarm."""
     from tui.ssh.authorized_keys import load_authorized_keys
-    from tui.ssh.config import (
+    from tui.ssh.ssh_config import (
         SSHConfig,
         SSHConfigError,
         default_host_key_path,

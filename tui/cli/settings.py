@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
-    from tui.config import UserConfig
+    from tui.user_config import UserConfig
 
 
 def room_config(args: argparse.Namespace) -> UserConfig | None:
     """The person's config with `--theme` applied, or None after printing every problem."""
-    from tui.config import ConfigError, load_config, with_theme
+    from tui.user_config import ConfigError, load_config, with_theme
 
     try:
         config = load_config()

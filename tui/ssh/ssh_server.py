@@ -23,16 +23,16 @@ from tui.ssh.authorized_keys import (
     find_key,
     load_authorized_keys,
 )
-from tui.ssh.config import load_or_create_host_key
 from tui.ssh.limits import SESSIONS_PER_CONNECTION
 from tui.ssh.session import Launch, TerminalSession
+from tui.ssh.ssh_config import load_or_create_host_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
     from tui.ssh.child import ChildTerminal
-    from tui.ssh.config import SSHConfig
+    from tui.ssh.ssh_config import SSHConfig
 
 LOGIN_TIMEOUT = 30.0
 KEEPALIVE = 60.0

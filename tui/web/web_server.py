@@ -31,7 +31,7 @@ from tui.web.tokens import RoomTokens, write_links
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from tui.web.config import WebConfig
+    from tui.web.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).with_name("templates")
