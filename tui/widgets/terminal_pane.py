@@ -246,7 +246,14 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         width, height = self.size
         if width < 2 or height < 1 or self.state in FINAL_STATES or self.read_only:
             return
-        self.run_worker(self._resize(width, height), group="pane-resize")  # settled: no burst
+
+        # settled: no burst. A callable, not a coroutine: a worker cancelled before it
+        # starts (the pane removed meanwhile) then leaves no coroutine never awaited.
+        async def resize() -> None:
+            await self._resize(width, height)
+
+        # Textual types a callable's coroutine as Coroutine[None, None, T]; ours is the same.
+        self.run_worker(resize, group="pane-resize")  # type: ignore[arg-type]
 
     async def _resize(self, width: int, height: int) -> None:
         try:
