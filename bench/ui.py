@@ -254,7 +254,12 @@ class Room:
     """`swarmdeck run` (instrumented) in a private tmux server, keys via control mode."""
 
     def __init__(
-        self, tmp: Path, arm: str, profile: Path | None, service: Service | None = None
+        self,
+        tmp: Path,
+        arm: str,
+        profile: Path | None,
+        service: Service | None = None,
+        size: tuple[int, int] = (COLS, ROWS),
     ) -> None:
         self.name = f"swarmdeck-bench-ui-{os.getpid()}"
         self.tmux = ["tmux", "-L", self.name, "-f", "/dev/null"]
@@ -266,7 +271,8 @@ class Room:
         if service is not None:  # the room finds the engine in the service's runtime dir
             child = ["env", "-u", "SWARMDECK_RUNTIME_DIR", *service.env_args, *child]
         command = f"cd {ROOT} && exec {' '.join(child)}"  # Textual paints on stderr
-        self.run("new-session", "-d", "-s", "main", "-x", str(COLS), "-y", str(ROWS), command)
+        cols, rows = size
+        self.run("new-session", "-d", "-s", "main", "-x", str(cols), "-y", str(rows), command)
         self.pid = int(self.run("display-message", "-p", "-t", "main", "#{pane_pid}"))
         self.server = int(self.run("display-message", "-p", "#{pid}"))
         self.control = subprocess.Popen(
