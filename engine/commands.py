@@ -104,6 +104,12 @@ class ResizeSession(_SessionCommand):
     rows: int = Field(ge=1, le=MAX_SIDE)
 
 
+class FocusSession(_Command):
+    doc = "the session an operator room types into (none: null); its output goes first"
+    op: Literal["focus"] = "focus"
+    session: str | None
+
+
 class SaveScreen(_SessionCommand):
     doc = "write the screen as text and ANSI into the run directory"
     op: Literal["save_screen"] = "save_screen"
@@ -138,6 +144,7 @@ Command = Annotated[
     | AddSession
     | SendInput
     | ResizeSession
+    | FocusSession
     | SaveScreen
     | PauseAll
     | ResumeAll
@@ -146,8 +153,8 @@ Command = Annotated[
 ]
 COMMAND_TYPES: tuple[type[_Command], ...] = (
     StartAll, PauseSession, ResumeSession, TerminateSession, TerminateAll, RestartSession,
-    ForkSession, AddSession, SendInput, ResizeSession, SaveScreen, PauseAll, ResumeAll,
-    SetParallel,
+    ForkSession, AddSession, SendInput, ResizeSession, FocusSession, SaveScreen, PauseAll,
+    ResumeAll, SetParallel,
 )  # fmt: skip
 OPS: frozenset[str] = frozenset(t.model_fields["op"].default for t in COMMAND_TYPES)
 
@@ -260,6 +267,10 @@ class CommandCalls:
 
     async def resize(self, name: str, cols: int, rows: int) -> None:
         await self.run(command(ResizeSession, session=name, cols=cols, rows=rows))
+
+    async def focus(self, name: str | None) -> None:
+        """Tell the engine which session this room types into (None: none)."""
+        await self.run(command(FocusSession, session=name))
 
     async def save_screen(self, name: str) -> tuple[Path, Path]:
         saved = _expect(await self.run(command(SaveScreen, session=name)), ScreenSaved)

@@ -33,6 +33,7 @@ from engine.commands import (
     CommandCalls,
     CommandResult,
     Done,
+    FocusSession,
     Forked,
     ForkSession,
     Named,
@@ -91,6 +92,7 @@ if TYPE_CHECKING:
     from engine.terminals.pool import PoolStatistics, TerminalPool
 
 FRAME = 1 / 30
+INTERACTIVE_FRAME = 1 / 120  # an interactive session's leading edge: every key's echo at once
 FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
 
 
@@ -268,6 +270,8 @@ class Engine(CommandCalls):
                 await self._get(name).send_input(data)
             case ResizeSession(session=name, cols=cols, rows=rows):
                 self._get(name).resize(cols, rows)
+            case FocusSession(session=name):
+                self._focus(name)
             case SaveScreen(session=name):
                 screen = self._get(name).screen
                 text, ansi = save_screen(self.run_dir / "sessions", name, *screen_texts(screen))
@@ -302,6 +306,19 @@ class Engine(CommandCalls):
             for name in names:
                 tg.start_soon(self.sessions[name].resume)
         return names
+
+    def _focus(self, name: str | None) -> None:
+        """Last operator wins (like resize); other rooms' typing still counts for a
+        second after each key (engine/terminals/terminal.py)."""
+        focused = self._get(name) if name is not None else None
+        for session in self.sessions.values():
+            session.focus(session is focused)
+
+    def interactive(self, name: str) -> bool:
+        """Focused in a room or typed into in the last second: it goes first at every
+        stage (docs/performance.md, fairness); unknown names are not."""
+        session = self.sessions.get(name)
+        return session is not None and session.interactive()
 
     def _fork(self, name: str, overrides: Mapping[str, object]) -> str:
         """A new session from `name`'s spec with `overrides` (any session field; env is
@@ -374,7 +391,12 @@ class Engine(CommandCalls):
         """
         now = time.monotonic()
         self.sampler.output_seen(name, now)
-        if name not in self._dirty and now - self._announced.get(name, 0.0) >= FRAME:
+        interactive = self.sessions[name].interactive()
+        frame = INTERACTIVE_FRAME if interactive else FRAME
+        if (interactive or name not in self._dirty) and now - self._announced.get(
+            name, 0.0
+        ) >= frame:
+            self._dirty.discard(name)
             self._announce(name, now)
         else:
             self._dirty.add(name)

@@ -64,7 +64,7 @@ from engine.remote.remote_errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable
     from pathlib import Path
 
     from anyio.abc import SocketStream, TaskGroup
@@ -82,9 +82,16 @@ MAX_UNAUTHENTICATED = 32
 
 
 class _Client:
-    def __init__(self, ident: int, role: str, name: str, stream: LineSocket) -> None:
+    def __init__(
+        self,
+        ident: int,
+        role: str,
+        name: str,
+        stream: LineSocket,
+        interactive: Callable[[str], bool],
+    ) -> None:
         self.id, self.role, self.name, self.stream = ident, role, name, stream
-        self.outbox = Outbox()
+        self.outbox = Outbox(interactive=interactive)
         self.sent: dict[str, tuple[int, int, int]] = {}  # session -> (revision, cols, rows)
         self.scope = anyio.CancelScope()
         self.reason = "closed by client"
@@ -220,7 +227,7 @@ class ControlServer:
         role = frame.get("role", "viewer")
         if role not in ROLES:
             raise ProtocolError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        return _Client(next(self._ids), role, client_name(frame), stream)
+        return _Client(next(self._ids), role, client_name(frame), stream, self.engine.interactive)
 
     def _attach(self, client: _Client) -> dict[str, Any]:
         """Everything a client needs to paint: deck, sessions, every screen, statistics."""

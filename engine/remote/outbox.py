@@ -3,7 +3,8 @@
 Facts (replies, state events, bus events) must each arrive, so they queue in order; a
 client whose fact backlog passes MAX_FACT_BYTES is dropped with a reason instead of
 growing without limit. Screens only need "the latest", so a dirty set per session holds
-at most one pending update each (the writer sends a delta from what the client last got);
+at most one pending update each (the writer sends a delta from what the client last got),
+the interactive session's first (engine.interactive);
 statistics are one flag. Nothing here ever waits, so the engine never waits for a client.
 """
 
@@ -11,15 +12,28 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from typing import TYPE_CHECKING
 
 import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAX_FACT_BYTES = 16 << 20
 MAX_BATCH = 256 << 10
 
 
+def _never(session: str) -> bool:
+    return False
+
+
 class Outbox:
-    def __init__(self, max_fact_bytes: int = MAX_FACT_BYTES) -> None:
+    def __init__(
+        self,
+        max_fact_bytes: int = MAX_FACT_BYTES,
+        interactive: Callable[[str], bool] = _never,
+    ) -> None:
+        self._interactive = interactive
         self._facts: deque[bytes] = deque()
         self._fact_bytes = 0
         self._max = max_fact_bytes
@@ -73,11 +87,14 @@ class Outbox:
         return stats
 
     def take_screen(self) -> str | None:
-        """The dirty session sent longest ago, or None: a quiet session's change (a key's
-        echo) goes out before the next frame of a flood, not after a whole round of them."""
+        """The interactive dirty session (engine.interactive: focused, or typed into),
+        else the one sent longest ago, or None: a key's echo goes out before the next
+        frame of a flood, not after a whole round of them."""
         if not self._screens:
             return None
-        name = min(self._screens, key=lambda session: self._sent_at.get(session, 0))
+        name = next((s for s in self._screens if self._interactive(s)), None)
+        if name is None:
+            name = min(self._screens, key=lambda session: self._sent_at.get(session, 0))
         del self._screens[name]
         self._sent_at[name] = next(self._clock)
         return name

@@ -109,6 +109,7 @@ class Session:
         self._queue_scope: anyio.CancelScope | None = None
         self._records = SessionRecords(run_dir / "sessions", spec.name)
         self._tg: TaskGroup | None = None
+        self._focused = False  # an operator room types into it: its terminal goes first
 
     # -- the one writer of state ----------------------------------------------------------
     def _set_state(self, new: SessionState, reason: str = "") -> None:
@@ -335,12 +336,14 @@ class Session:
         give the lease back (or on to this job's follower), then settle."""
         try:
             self.terminal = term
+            term.focused = self._focused
             if followed:
                 term.resize(self.cols, self.rows)  # the pane may have changed while it waited
             how = "following on" if followed else "on"
             self._set_state(S.SPAWNING, f"{how} {term.kind} terminal #{term.id}")
             ended = await self._run_on(term, tg, started=followed)
         finally:
+            term.reset_priority()  # the next session on it does not inherit it
             pool.release(term, reusable=self.exit is not None, pid=self.pid)
         await self._finish(ended, on_exit)
 
@@ -521,6 +524,21 @@ class Session:
         with anyio.move_on_after(seconds):
             await self._reported.wait()
         return self._reported.is_set() or self._exited.is_set()
+
+    @property
+    def focused(self) -> bool:
+        return self._focused
+
+    def focus(self, focused: bool) -> None:
+        """An operator room types into this session (or stopped): its output goes first."""
+        self._focused = focused
+        if self.terminal is not None and self.exit is None:  # not once it serves another
+            self.terminal.focused = focused
+
+    def interactive(self) -> bool:
+        """Focused, or typed into in the last second (engine/terminals/terminal.py)."""
+        term = self.terminal
+        return self._focused or (term is not None and self.exit is None and term.interactive())
 
     async def send_input(self, data: bytes) -> None:
         await self._require(S.ACTIVE, S.PAUSED).write(data)

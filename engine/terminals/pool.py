@@ -22,6 +22,7 @@ from engine.metrics import percentile
 from engine.terminals.fresh import FreshTerminal
 from engine.terminals.pooled import PooledTerminal
 from engine.terminals.relay import run_relays
+from engine.terminals.turns import ReadTurns
 from engine.terminals.warden import run_wardens
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class TerminalPool:
         self._tg = tg
         self._relay: PtyRelay | None = None  # set by run_relays through adopt_relay
         self._warden: Warden | None = None  # set by run_wardens through adopt_warden
+        self.turns = ReadTurns()  # every terminal's reader takes turns here when flooding
         self._on_recycle = on_recycle
         self._idle: deque[PooledTerminal] = deque()
         self._busy: set[Terminal] = set()
@@ -187,10 +189,12 @@ class TerminalPool:
             raise
         self._starting -= 1
         self._busy.add(term)
+        term.turns = self.turns  # a pooled one has them already
         return term
 
     async def _open_pooled(self) -> PooledTerminal:
         term = PooledTerminal(self.spec.cols, self.spec.rows, self._relay, self._warden)
+        term.turns = self.turns
         await term.open(self._tg, self.spec.shell, self.spec.init)
         self.created += 1
         return term

@@ -89,6 +89,10 @@ class PtyRelay:
     def record_resize(self, ident: int, cols: int, rows: int) -> None:
         self._say(b"rsz %d %dx%d" % (ident, cols, rows))
 
+    def prioritise(self, ident: int, seconds: float) -> None:
+        """Serve the terminal before flooding ones for `seconds` (inf: until told 0)."""
+        self._say(b"pri %d %s" % (ident, repr(float(seconds)).encode()))
+
     def stop_recording(self, ident: int, path: Path) -> None:
         """Stop recording to `path` (unless the job's end marker already did)."""
         self._say(b"unrec %d %s" % (ident, _path_arg(path)))

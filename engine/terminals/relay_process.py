@@ -15,7 +15,8 @@ The control socket is a SOCK_SEQPACKET pair with the engine:
   of job); `del <id>` (close both); `rec <id> <json {path, header}>` (record what follows
   as asciicast v2 until the marker, end of file or `unrec <id> <path>`); `rsz <id>
   <COLSxROWS>` (a resize event in the recording); `drop <id> <path>` (that job never ran:
-  no recording, no file).
+  no recording, no file); `pri <id> <seconds>` (the terminal is interactive, typed into or
+  focused, for that long: `inf` until told `pri <id> 0`).
 * relay -> engine: `eof <id>`, sent *before* it closes that pipe, when the PTY reached end
   of file (a pipe that ends without it means the relay died, and the engine reads the PTY
   itself from then on); `err <id> <text>` when a recording could not be written.
@@ -30,9 +31,12 @@ waits for that marker, and the bytes after the marker are the new job's.
 
 Flow control is the pipe's: while a pipe is full its PTY is not read, so the program
 blocks exactly as it would on a slow terminal. One poll round reads at most BURST bytes
-per PTY, so a flood cannot starve the others. The relay exits when the engine's end of
-the control socket closes, closing every fd it holds; signals meant for the engine's process
-group (Ctrl-C, SIGTERM, hang-up, Ctrl-Z) are ignored.
+per PTY, so a flood cannot starve the others; interactive PTYs are served first in each
+round, and again after every flooding PTY's burst (a second poll of just those), so a
+typed key's echo never waits behind a round of floods (docs/performance.md, fairness).
+The relay exits when the engine's end of the control socket closes, closing every fd it
+holds; signals meant for the engine's process group (Ctrl-C, SIGTERM, hang-up, Ctrl-Z)
+are ignored.
 
 Size: a standalone stdlib process (`python -I -S`): it cannot import helpers from the
 package.
@@ -117,7 +121,7 @@ class Link:
 
     __slots__ = (
         *("blocked", "ended", "held", "id", "in_job", "marker", "master", "next_orders"),
-        *("pending", "pipe", "rec"),
+        *("pending", "pipe", "rec", "urgent_until"),
     )
 
     def __init__(self, ident: bytes, master: int, pipe: int, marker: bytes) -> None:
@@ -130,6 +134,7 @@ class Link:
         # have a follower queued, and the engine may already have given that one its own.
         self.next_orders: deque[dict[str, object]] = deque()
         self.ended = self.blocked = False
+        self.urgent_until = 0.0  # monotonic: interactive until then
 
 
 class Relay:
@@ -139,27 +144,64 @@ class Relay:
         self.poller.register(ctl, IN)
         self.links: dict[bytes, Link] = {}
         self.by_fd: dict[int, Link] = {}
+        self.urgent: dict[bytes, Link] = {}  # interactive links (some may have expired)
         self.open = True
 
     def run(self) -> None:
         while self.open:
-            for fd, events in self.poller.poll():
-                if fd == self.ctl.fileno():
-                    self.drain()
-                    continue
-                link = self.by_fd.get(fd)
-                if link is None:
-                    continue
-                if fd == link.master:
-                    self.drain()  # a `rec` sent before this job's output must apply to it
-                    if self.links.get(link.id) is link:
-                        self.pump(link)
-                elif events & OUT:
-                    self.flush(link)
-                elif events & GONE:  # the engine closed its end of the pipe
-                    self.drop(link)
+            self.round()
         for link in list(self.links.values()):
             self.drop(link)
+
+    def round(self, timeout: float | None = None) -> None:
+        """One poll round: interactive PTYs first, then the rest, each flood's burst
+        followed by another look at the interactive ones."""
+        ready = self.poller.poll(None if timeout is None else timeout * 1000)
+        if not self.urgent:
+            for fd, events in ready:
+                self.serve(fd, events)
+            return
+        now = time.monotonic()
+        ready.sort(key=lambda item: not self._is_urgent(item[0], now))
+        for fd, events in ready:
+            flood = fd in self.by_fd and fd == self.by_fd[fd].master
+            flood = flood and not self._is_urgent(fd, now)
+            self.serve(fd, events)
+            if flood:
+                self.serve_urgent()
+
+    def _is_urgent(self, fd: int, now: float) -> bool:
+        link = self.by_fd.get(fd)
+        return link is not None and fd == link.master and link.urgent_until > now
+
+    def serve(self, fd: int, events: int) -> None:
+        if fd == self.ctl.fileno():
+            self.drain()
+            return
+        link = self.by_fd.get(fd)
+        if link is None:
+            return
+        if fd == link.master:
+            if link.blocked or not events & (IN | GONE):
+                return  # served already this round (an interactive one), or blocked since
+            self.drain()  # a `rec` sent before this job's output must apply to it
+            if self.links.get(link.id) is link:
+                self.pump(link)
+        elif events & OUT:
+            self.flush(link)
+        elif events & GONE:  # the engine closed its end of the pipe
+            self.drop(link)
+
+    def serve_urgent(self) -> None:
+        """Read every interactive PTY that has output now (poll with no wait)."""
+        now = time.monotonic()
+        for ident, link in list(self.urgent.items()):
+            if link.urgent_until <= now or self.links.get(ident) is not link:
+                del self.urgent[ident]
+            elif not link.blocked and select.select([link.master], [], [], 0)[0]:
+                self.drain()
+                if self.links.get(ident) is link:
+                    self.pump(link)
 
     # -- control ----------------------------------------------------------------------
     def drain(self) -> None:
@@ -197,6 +239,13 @@ class Relay:
             self.discard(link, arg.decode())
         elif op == b"rsz" and link.rec is not None:
             link.rec.event("r", arg.decode())
+        elif op == b"pri":
+            seconds = float(arg.decode())
+            link.urgent_until = time.monotonic() + seconds if seconds > 0 else 0.0
+            if seconds > 0:
+                self.urgent[link.id] = link
+            else:
+                self.urgent.pop(link.id, None)
 
     def add(self, link: Link) -> None:
         os.set_blocking(link.master, False)

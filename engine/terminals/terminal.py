@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import shutil
 import signal
@@ -35,11 +36,13 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from engine.terminals.relay import PtyRelay
+    from engine.terminals.turns import ReadTurns
     from engine.terminals.warden import Warden
 
 
 TERM = "xterm-256color"  # what the engine emulates, so what every program is told
 READ_BUDGET = 64 * 1024  # bytes per wake-up: large reads, yet fair to other terminals
+INTERACTIVE_FOR = 1.0  # s after a write: the terminal counts as typed into (fairness)
 _ids = itertools.count(1)
 
 
@@ -115,6 +118,47 @@ class Terminal(ABC):
         self._reader_scope: anyio.CancelScope | None = None
         self._reader_done: anyio.Event | None = None
         self._closed = False
+        self.turns: ReadTurns | None = None  # set by the pool: readers that are not
+        # interactive take turns there (engine/terminals/turns.py)
+        self._focused = False
+        self._input_at = -math.inf
+        self._told_until = -math.inf  # how long the relay believes us interactive
+
+    # -- fairness -------------------------------------------------------------------------
+    def interactive(self) -> bool:
+        """Focused in an operator room, or written to in the last INTERACTIVE_FOR s."""
+        return self._focused or time.monotonic() - self._input_at < INTERACTIVE_FOR
+
+    @property
+    def focused(self) -> bool:
+        return self._focused
+
+    @focused.setter
+    def focused(self, focused: bool) -> None:
+        if focused == self._focused:
+            return
+        self._focused = focused
+        left = self._input_at + INTERACTIVE_FOR - time.monotonic()
+        self._tell_relay(math.inf if focused else max(left, 0.0))
+
+    def reset_priority(self) -> None:
+        """Its job is over: the next job on this PTY starts neither focused nor typed into."""
+        was = self.interactive()
+        self._focused, self._input_at = False, -math.inf
+        if was:
+            self._tell_relay(0.0)
+
+    def _typed(self) -> None:
+        now = time.monotonic()
+        self._input_at = now
+        if not self._focused and self._told_until < now + INTERACTIVE_FOR / 2:
+            self._tell_relay(INTERACTIVE_FOR)
+
+    def _tell_relay(self, seconds: float) -> None:
+        self._told_until = time.monotonic() + seconds
+        relay = self._attached()
+        if relay is not None:
+            relay.prioritise(self.id, seconds)
 
     # -- output -------------------------------------------------------------------------
     def _end_marker(self) -> bytes:
@@ -131,9 +175,11 @@ class Terminal(ABC):
                 self._reader_scope = scope
                 while True:
                     await anyio.wait_readable(fd)
-                    data, eof = read_available(fd, READ_BUDGET)
-                    if data:
-                        self._deliver(data)
+                    if self.turns is None or self.interactive():
+                        eof = self._read_some(fd)
+                    else:
+                        async with self.turns.turn():
+                            eof = self._read_some(fd)
                     if not eof:
                         continue
                     if fd == self.master or (relay is not None and await relay.ended(self.id)):
@@ -149,6 +195,13 @@ class Terminal(ABC):
             self._detach()
             self._eof.set()
             self._reader_done.set()
+
+    def _read_some(self, fd: int) -> bool:
+        """Read and deliver what is there (at most READ_BUDGET); True at end of file."""
+        data, eof = read_available(fd, READ_BUDGET)
+        if data:
+            self._deliver(data)
+        return eof
 
     def _relay_lost(self) -> None:  # noqa: B027  (a hook: only pooled terminals care)
         """The relay died: what it had read and not passed on is lost."""
@@ -222,6 +275,7 @@ class Terminal(ABC):
     # -- input, size, signals -----------------------------------------------------------
     async def write(self, data: bytes) -> None:
         """Write all of data to the program's input, waiting while the PTY buffer is full."""
+        self._typed()
         async with self._write_lock:
             view = memoryview(data)
             while view:

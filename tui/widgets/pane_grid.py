@@ -3,11 +3,14 @@
 It owns the app's one frame timer (~30 Hz): screen updates only mark panes dirty, and each
 frame pulls the dirty, visible panes (flooding ones at ~10 Hz, spread over frames; the
 focused one at once). The timer pauses when nothing is dirty, so an idle room costs no
-wake-ups (per-pane timers cost ~1,000 callbacks/s at 16 panes).
+wake-ups (per-pane timers cost ~1,000 callbacks/s at 16 panes). It also tells the engine
+which session the operator types into (`focus`), so that session's output goes first at
+every stage in the engine (docs/performance.md, fairness).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import TYPE_CHECKING
@@ -15,10 +18,12 @@ from typing import TYPE_CHECKING
 from textual.containers import Container
 from textual.widgets import Static
 
+from engine import SwarmdeckError
 from tui.incidents import Guarded
 from tui.widgets.terminal_pane import LEAVE_KEYS, TerminalPane
 
 if TYPE_CHECKING:
+    from textual import events
     from textual.timer import Timer
 
     from engine import EngineAPI
@@ -63,9 +68,41 @@ class PaneGrid(Guarded, Container):
         self._page_sessions: list[str] = []
         self.page = (0, 0)
         self._timer: Timer | None = None
+        self._focus_wanted: str | None = None
+        self._focus_told: str | None = None
+        self._focus_sending = False
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(FRAME, self._frame, pause=True, name="frame")
+
+    # -- focus: the engine serves the typed-into session first ------------------------------
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, TerminalPane):
+            self._tell_focus(event.widget.session)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if isinstance(event.widget, TerminalPane):
+            self._tell_focus(None)
+
+    def _tell_focus(self, session: str | None) -> None:
+        if self.read_only:
+            return
+        self._focus_wanted = session
+        if not self._focus_sending:
+            self._focus_sending = True
+            self.run_worker(self._send_focus(), group="pane-focus")
+
+    async def _send_focus(self) -> None:
+        """One sender, until the engine has the latest focus (a blur and a focus arrive
+        together when the operator moves between panes)."""
+        try:
+            while self._focus_told != self._focus_wanted:
+                name = self._focus_wanted
+                with contextlib.suppress(SwarmdeckError):  # gone: nothing to serve first
+                    await self.engine.focus(name)
+                self._focus_told = name
+        finally:
+            self._focus_sending = False
 
     # -- frames -----------------------------------------------------------------------------
     def mark_dirty(self, session: str) -> None:

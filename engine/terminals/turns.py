@@ -1,0 +1,65 @@
+"""Turns for flooding PTY readers: at most one flood's read is emulated per loop turn.
+
+Why: every PTY reader wakes in the same select round when many sessions flood, and each
+read it takes (up to READ_BUDGET bytes) costs ~2 ms of emulation; eight of them made one
+loop turn ~15 ms, and a typed key's echo, the command carrying it and the push of its
+screen each waited a whole turn (three hops: ~50 ms). Readers that are not interactive
+take turns here: one holds the turn across a loop turn (`checkpoint` inside the held
+region), so whatever became ready meanwhile (the interactive session's read, a command,
+a viewer's write) runs before the next flood's slice. Interactive readers never wait here
+(engine/terminals/terminal.py). Every byte is still read and emulated, in order: a flood
+only waits for its turn, and throughput is the same while the loop is busy.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+from anyio.lowlevel import checkpoint
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+class ReadTurns:
+    """A FIFO turn shared by one engine's PTY readers (created inside its event loop)."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: deque[anyio.Event] = deque()
+        self.waits = 0  # turns that had to queue behind another reader (statistics)
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold the turn for one read and its emulation, and for the loop turn after it."""
+        if self._held:
+            self.waits += 1
+            ready = anyio.Event()
+            self._waiting.append(ready)
+            try:
+                await ready.wait()  # handed over: `_held` stays True for us
+            except BaseException:
+                if ready.is_set():
+                    self._pass_on()
+                else:
+                    self._waiting.remove(ready)
+                raise
+        self._held = True
+        try:
+            yield
+            await checkpoint()  # keep the turn across a loop turn: others go first
+        finally:
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        if self._waiting:
+            self._waiting.popleft().set()
+        else:
+            self._held = False
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
