@@ -111,12 +111,12 @@ async def test_the_outbox_pushes_the_interactive_screen_before_a_flood_sent_long
         await wait_state(engine, "echo", SessionState.ACTIVE)
         await wait_state(engine, "flood", SessionState.ACTIVE)
         outbox = Outbox(interactive=engine.interactive)
-        outbox.mark_screen("echo")
-        assert outbox.take_screen() == "echo"  # the flood has never been sent: oldest
         outbox.mark_screen("flood")
         outbox.mark_screen("echo")
-        assert outbox.take_screen() == "flood"  # nobody types: the oldest goes first
+        assert outbox.take_screen() == "flood"  # nobody types: the one sent longest ago
+        assert outbox.take_screen() == "echo"
         outbox.mark_screen("flood")
+        outbox.mark_screen("echo")  # sent more recently than the flood
         await engine.focus("echo")
         assert outbox.take_screen() == "echo"
         assert outbox.take_screen() == "flood"
