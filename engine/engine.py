@@ -119,6 +119,7 @@ class Engine(CommandCalls):
         self.pool = pool
         self.bus = bus
         self.hub = hub
+        hub.interactive = self.interactive
         self._tg = tg
         self._dirty: set[str] = set()
         self._announced: dict[str, float] = {}

@@ -3,7 +3,9 @@
 Facts (state changes, finished runs) are never dropped. Screen changes (already limited
 to ~30 per second per session by the engine, engine/engine.py) and samples are skipped for a
 subscriber that already has a backlog: they only say "there is something newer", so the
-next one supersedes them. Listeners (`listen`) see every event synchronously, in order.
+next one supersedes them; but never the interactive session's screen change (the one an
+operator types into: `interactive`), which would otherwise wait for that session's next
+change. Listeners (`listen`) see every event synchronously, in order.
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ if TYPE_CHECKING:
 _COALESCABLE = (ScreenChanged, PoolSampled, SchedulerSampled)
 
 
+def _never(session: str) -> bool:
+    return False
+
+
 class EventHub:
-    def __init__(self, backlog: int = 1000) -> None:
+    def __init__(self, backlog: int = 1000, interactive: Callable[[str], bool] = _never) -> None:
         self._backlog = backlog
+        self.interactive = interactive  # the engine sets its own (Engine.interactive)
         self._subscribers: list[MemoryObjectSendStream[Event]] = []
         self._listeners: list[Callable[[Event], None]] = []
         self.skipped = 0
@@ -52,6 +59,8 @@ class EventHub:
         for listener in list(self._listeners):
             listener(event)
         coalescable = isinstance(event, _COALESCABLE)
+        if isinstance(event, ScreenChanged) and self.interactive(event.session):
+            coalescable = False
         for send in list(self._subscribers):
             if coalescable and send.statistics().current_buffer_used >= self._backlog:
                 self.skipped += 1

@@ -14,6 +14,8 @@ import anyio
 import pytest
 
 from engine.errors import UnknownSessionError
+from engine.events import ScreenChanged
+from engine.hub import EventHub
 from engine.remote.outbox import Outbox
 from engine.states import SessionState
 from engine.terminals import relay_process
@@ -122,6 +124,23 @@ async def test_the_outbox_pushes_the_interactive_screen_before_a_flood_sent_long
         assert outbox.take_screen() == "flood"
         await engine.focus(None)
         assert not engine.interactive("echo")
+
+
+async def test_the_hub_never_skips_the_interactive_screen_for_a_subscriber_behind(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, BODY) as engine:
+        await wait_state(engine, "echo", SessionState.ACTIVE)
+        await engine.focus("echo")
+        hub = EventHub(backlog=1, interactive=engine.interactive)
+        events = hub.subscribe()
+        for session in ("flood", "flood", "echo"):  # the second flood change is skipped
+            hub.emit(ScreenChanged(session=session, revision=1))
+        hub.close()
+        with events:
+            received = [e.session async for e in events if isinstance(e, ScreenChanged)]
+        assert received == ["flood", "echo"]
+        assert hub.skipped == 1
 
 
 async def test_input_makes_a_session_interactive_for_a_second(tmp_path: Path) -> None:
