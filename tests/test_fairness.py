@@ -187,3 +187,18 @@ async def test_the_room_tells_the_engine_which_pane_it_types_into(tmp_path: Path
         assert not engine.interactive("flood")
         app.set_focus(None)
         await until(pilot, lambda: not engine.sessions["echo"].focused)
+
+
+async def test_floods_take_turns_only_while_someone_is_interactive(tmp_path: Path) -> None:
+    """With nobody typing, flood reads go back to back (ingest keeps its speed); focusing
+    or typing into a session makes every other reader take turns."""
+    async with running(tmp_path, BODY) as engine:
+        await wait_state(engine, "echo", SessionState.ACTIVE)
+        turns = engine.pool.turns
+        assert not turns.contended()
+        await engine.focus("echo")
+        assert turns.contended()
+        await engine.focus(None)
+        assert not turns.contended()
+        await engine.send_input("echo", b"x")
+        assert turns.contended()  # for a second after the key

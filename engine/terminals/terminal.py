@@ -138,12 +138,16 @@ class Terminal(ABC):
         if focused == self._focused:
             return
         self._focused = focused
+        if self.turns is not None:
+            self.turns.focused += 1 if focused else -1
         left = self._input_at + INTERACTIVE_FOR - time.monotonic()
         self._tell_relay(math.inf if focused else max(left, 0.0))
 
     def reset_priority(self) -> None:
         """Its job is over: the next job on this PTY starts neither focused nor typed into."""
         was = self.interactive()
+        if self._focused and self.turns is not None:
+            self.turns.focused -= 1
         self._focused, self._input_at = False, -math.inf
         if was:
             self._tell_relay(0.0)
@@ -151,6 +155,8 @@ class Terminal(ABC):
     def _typed(self) -> None:
         now = time.monotonic()
         self._input_at = now
+        if self.turns is not None:
+            self.turns.typed_until = max(self.turns.typed_until, now + INTERACTIVE_FOR)
         if not self._focused and self._told_until < now + INTERACTIVE_FOR / 2:
             self._tell_relay(INTERACTIVE_FOR)
 
@@ -175,7 +181,7 @@ class Terminal(ABC):
                 self._reader_scope = scope
                 while True:
                     await anyio.wait_readable(fd)
-                    if self.turns is None or self.interactive():
+                    if self.turns is None or self.interactive() or not self.turns.contended():
                         eof = self._read_some(fd)
                     else:
                         async with self.turns.turn():

@@ -8,11 +8,15 @@ take turns here: one holds the turn across a loop turn (`checkpoint` inside the 
 region), so whatever became ready meanwhile (the interactive session's read, a command,
 a viewer's write) runs before the next flood's slice. Interactive readers never wait here
 (engine/terminals/terminal.py). Every byte is still read and emulated, in order: a flood
-only waits for its turn, and throughput is the same while the loop is busy.
+only waits for its turn, and throughput is the same while the loop is busy. Turns are
+taken only while some session is interactive (`contended`): with nobody typing, floods read
+back to back as before, so ingest keeps its speed (bench/ingest.py).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections import deque
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -31,6 +35,12 @@ class ReadTurns:
         self._held = False
         self._waiting: deque[anyio.Event] = deque()
         self.waits = 0  # turns that had to queue behind another reader (statistics)
+        self.focused = 0  # terminals focused in an operator room
+        self.typed_until = -math.inf  # monotonic: some terminal was typed into until then
+
+    def contended(self) -> bool:
+        """Is anyone interactive, so that floods must leave room between their reads?"""
+        return self.focused > 0 or time.monotonic() < self.typed_until
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
