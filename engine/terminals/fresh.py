@@ -68,10 +68,10 @@ class FreshTerminal(Terminal):
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._popen is not None:
-            with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):  # a cancelled engine still leaks nothing
+            if self._popen is not None:
                 await kill_session(self._popen.pid, self._popen)
-        await self._close_fds()
+            await self._close_fds()
 
 
 async def _nothing_more() -> None:

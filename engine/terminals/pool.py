@@ -195,7 +195,11 @@ class TerminalPool:
     async def _open_pooled(self) -> PooledTerminal:
         term = PooledTerminal(self.spec.cols, self.spec.rows, self._relay, self._warden)
         term.turns = self.turns
-        await term.open(self._tg, self.spec.shell, self.spec.init)
+        try:
+            await term.open(self._tg, self.spec.shell, self.spec.init)
+        except BaseException:  # open() closes what it made; this covers an early failure
+            await term.aclose()
+            raise
         self.created += 1
         return term
 

@@ -93,9 +93,9 @@ class PooledTerminal(Terminal):
         self._sink = self._collect_init_output
         self._init_output = bytearray()
         self._tg = tg
-        tg.start_soon(self._read_loop)
-        tg.start_soon(self._channel.read)
-        try:
+        try:  # from the first task on: a pool closing meanwhile must not leak this PTY
+            tg.start_soon(self._read_loop)
+            tg.start_soon(self._channel.read)
             self._popen = await spawn_session(
                 self._warden, [shell, "-c", script], self._slave, env=base_env(),
                 pass_fds=[self._child_ctl.fileno()],
@@ -343,15 +343,16 @@ class PooledTerminal(Terminal):
         return not self._closed and self._channel.failure is None
 
     async def aclose(self) -> None:
-        """Kill the launcher and everything on this PTY, then release the fds."""
+        """Kill the launcher and everything on this PTY, then release the fds; shielded,
+        so a cancelled engine (an exception in its block) still leaks no fd or process."""
         self._closed = True
-        await self._channel.aclose()
-        if self._popen is not None:
-            with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
+            await self._channel.aclose()
+            if self._popen is not None:
                 if self.launcher_pid is None:  # failed start: learn how the shell ended
                     await self._popen.wait(0.2)
                 await kill_session(self._popen.pid, self._popen)
-        await self._close_fds()
+            await self._close_fds()
         if self._child_ctl.fileno() >= 0:
             self._child_ctl.close()
 
