@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import stat
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -163,8 +164,18 @@ def registrations() -> list[Registration]:
     return sorted(found, key=lambda e: e.started_at)
 
 
+STALE_AFTER = 30.0  # s: a socket younger than this may be one an engine is just setting up
+
+
 def _abandoned(sock: Path) -> bool:
-    """Nobody accepts on `sock`: its engine is gone (a live one, even busy, queues us)."""
+    """Nobody accepts on `sock`: its engine is gone (a live one, even busy, queues us). A
+    socket made in the last STALE_AFTER seconds is never taken: between its bind and its
+    listen (and its registration) an engine that is starting would lose it."""
+    try:
+        if time.time() - sock.lstat().st_mtime < STALE_AFTER:
+            return False
+    except OSError:
+        return False
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         probe.setblocking(False)
         try:

@@ -4,9 +4,11 @@ and the sockets of engines killed with -9."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from engine.remote import runtime
@@ -47,9 +49,13 @@ def test_ls_removes_the_sockets_and_entries_of_engines_that_were_killed(
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     stale, orphan, live = tmp_path / "run-1.sock", tmp_path / "run-2.sock", tmp_path / "run-3.sock"
-    for path in (stale, orphan):  # bound, then closed: what a killed engine leaves
+    starting = tmp_path / "run-4.sock"  # just bound by an engine that is starting: kept
+    for path in (stale, orphan, starting):  # bound, then closed: what a killed engine leaves
         with socket.socket(socket.AF_UNIX) as s:
             s.bind(str(path))
+    old = time.time() - 2 * runtime.STALE_AFTER
+    for path in (stale, orphan):
+        os.utime(path, (old, old), follow_symlinks=False)
     entry = {"run_id": "run", "deck": "d", "run_dir": "/x", "socket": str(stale),
              "pid": int(dead.stdout), "started_at": 1.0}  # fmt: skip
     (tmp_path / "run-1.json").write_text(json.dumps(entry))
@@ -57,4 +63,5 @@ def test_ls_removes_the_sockets_and_entries_of_engines_that_were_killed(
         listening.bind(str(live))
         listening.listen()
         assert runtime.registrations() == []
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["run-3.sock"]  # live stays
+        kept = sorted(p.name for p in tmp_path.iterdir())
+        assert kept == ["run-3.sock", "run-4.sock"]  # the live one, and one being set up
