@@ -168,12 +168,6 @@ if TYPE_CHECKING:
     from engine.events import (
         is_bus_event as is_bus_event,
     )
-    from engine.scheduling.contention import (
-        ContentionStatistics as ContentionStatistics,
-    )
-    from engine.scheduling.figures import (
-        SchedulerStatistics as SchedulerStatistics,
-    )
     from engine.screen import (
         DEFAULT_STYLE as DEFAULT_STYLE,
     )
@@ -219,8 +213,14 @@ if TYPE_CHECKING:
     from engine.states import (
         can_transition as can_transition,
     )
-    from engine.terminals.pool import (
+    from engine.statistics import (
+        ContentionStatistics as ContentionStatistics,
+    )
+    from engine.statistics import (
         PoolStatistics as PoolStatistics,
+    )
+    from engine.statistics import (
+        SchedulerStatistics as SchedulerStatistics,
     )
     from engine.terminals.procs import (
         signal_groups as signal_groups,
@@ -306,9 +306,9 @@ _WHERE: dict[str, str] = {
     "PRIORITY_RANK": "engine.deck.priorities",
     "SessionInfo": "engine.sessions.info",
     "AttemptInfo": "engine.sessions.info",
-    "PoolStatistics": "engine.terminals.pool",
-    "SchedulerStatistics": "engine.scheduling.figures",
-    "ContentionStatistics": "engine.scheduling.contention",
+    "PoolStatistics": "engine.statistics",
+    "SchedulerStatistics": "engine.statistics",
+    "ContentionStatistics": "engine.statistics",
     "open_pty": "engine.terminals.pty",
     "read_available": "engine.terminals.pty",
     "set_winsize": "engine.terminals.pty",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from engine.deck.alert_spec import AlertsSpec
-    from engine.scheduling.contention import ContentionStatistics
+    from engine.statistics import ContentionStatistics
 
 TOPIC = "swarmdeck.alerts"
 DLQ_WINDOW = 60.0

@@ -21,11 +21,9 @@ if TYPE_CHECKING:
     from engine.commands import Command, CommandResult
     from engine.deck.spec import DeckSpec
     from engine.events import AlertCleared, AlertRaised, ContentionSampled, Event
-    from engine.scheduling.contention import ContentionStatistics
-    from engine.scheduling.figures import SchedulerStatistics
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import SessionInfo
-    from engine.terminals.pool import PoolStatistics
+    from engine.statistics import ContentionStatistics, PoolStatistics, SchedulerStatistics
 
 
 class EngineAPI(Protocol):

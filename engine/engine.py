@@ -84,12 +84,11 @@ if TYPE_CHECKING:
     from engine.bus.stats import BusStatistics
     from engine.deck.spec import DeckSpec, SessionSpec
     from engine.events import AlertCleared, AlertRaised, Event
-    from engine.scheduling.contention import ContentionStatistics
-    from engine.scheduling.figures import SchedulerStatistics
     from engine.scheduling.summary import Verdict
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import Replica
-    from engine.terminals.pool import PoolStatistics, TerminalPool
+    from engine.statistics import ContentionStatistics, PoolStatistics, SchedulerStatistics
+    from engine.terminals.pool import TerminalPool
 
 FRAME = 1 / 30
 INTERACTIVE_FRAME = 1 / 120  # an interactive session's leading edge: every key's echo at once

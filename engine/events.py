@@ -15,6 +15,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.states import SessionState  # noqa: TC001 (pydantic needs it at runtime)
+from engine.statistics import (  # noqa: TC001 (pydantic needs them at runtime)
+    ContentionStatistics,
+    PoolStatistics,
+    SchedulerStatistics,
+)
 
 
 class _Event(BaseModel):
@@ -56,23 +61,10 @@ class ScreenChanged(_Event):
 
 
 class PoolSampled(_Event):
-    """A periodic sample of the pool's statistics."""
+    """A once-a-second sample of the pool's statistics."""
 
     kind: Literal["pool-sampled"] = "pool-sampled"
-    capacity: int
-    size: int
-    in_use: int
-    idle: int
-    waiters: int
-    leases: int
-    created: int
-    recycled: int
-    wait_p50: float
-    wait_p95: float
-    wait_p99: float
-    utilisation: float
-    saturation: float
-    contention: float
+    stats: PoolStatistics
 
 
 class TerminalRecycled(_Event):
@@ -116,48 +108,19 @@ class RunAborted(_Event):
 
 
 class SchedulerSampled(_Event):
-    """A periodic sample of the scheduler's statistics (see SchedulerStatistics)."""
+    """A once-a-second sample of the scheduler's statistics."""
 
     kind: Literal["scheduler-sampled"] = "scheduler-sampled"
-    max_parallel: int
-    queued: int
-    ready: int
-    waiting_on_dependency: int
-    running: int
-    completed: int
-    failed: int
-    skipped: int
-    retried: int
-    throughput: float
-    queue_wait_mean: float
-    queue_wait_p95: float
+    stats: SchedulerStatistics
 
 
 class ContentionSampled(_Event):
-    """A periodic sample of the contention model (ContentionStatistics; docs/contention.md):
-    slots, running, waiting, queue waits (still-waiting sessions included), throughput,
-    bus rate, contention rate, and max_parallel with the reason for its value."""
+    """A once-a-second sample of the contention model (docs/contention.md): slots,
+    running, waiting, queue waits (still-waiting sessions included), throughput, bus rate,
+    contention rate, and max_parallel with the reason for its value."""
 
     kind: Literal["contention-sampled"] = "contention-sampled"
-    window: float
-    since: float
-    slots: int
-    target_parallel: int
-    parallel_reason: str
-    running: int
-    waiting: int
-    demand: int
-    utilisation: float
-    saturation: float
-    wait_p50: float
-    wait_p95: float
-    wait_max: float
-    throughput: float
-    bus_rate: float
-    bus_routed: int
-    contention_rate: float
-    starts: int
-    waited: int
+    stats: ContentionStatistics
 
 
 class AlertRaised(_Event):

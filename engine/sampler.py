@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -24,14 +23,11 @@ from engine.states import SessionState
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pydantic import BaseModel
-
     from engine.alerts import Alerts
     from engine.bus.broker import MessageBus
     from engine.events import Event
-    from engine.scheduling.figures import SchedulerStatistics
     from engine.scheduling.scheduler import Scheduler
-    from engine.terminals.pool import PoolStatistics, TerminalPool
+    from engine.terminals.pool import TerminalPool
 
 SAMPLE_EVERY = 1.0
 
@@ -61,12 +57,12 @@ class Sampler:
 
     def sample(self) -> None:
         scheduler = self._scheduler
-        self._emit(PoolSampled(**_fields(self._pool.statistics(), PoolSampled)))
-        self._emit(SchedulerSampled(**_fields(scheduler.statistics(), SchedulerSampled)))
+        self._emit(PoolSampled(stats=self._pool.statistics()))
+        self._emit(SchedulerSampled(stats=scheduler.statistics()))
         at = time.time()
         scheduler.contention.bus_counted(self._bus.published, at)
         stats = scheduler.contention_statistics(at)
-        sample = ContentionSampled(**asdict(stats))
+        sample = ContentionSampled(stats=stats)
         self.history.append(sample)
         self._emit(sample)
         self._alerts.check(
@@ -87,8 +83,3 @@ class Sampler:
             for name, s in self._scheduler.sessions.items()
             if s.state is SessionState.ACTIVE
         }
-
-
-def _fields(stats: PoolStatistics | SchedulerStatistics, event: type[BaseModel]) -> dict[str, Any]:
-    """The statistics a sample event carries (the event's fields, nothing else)."""
-    return {k: v for k, v in asdict(stats).items() if k in event.model_fields}

@@ -21,9 +21,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from engine.engine import Engine
-    from engine.events import ContentionSampled
-    from engine.scheduling.contention import ContentionStatistics
     from engine.sessions.info import AttemptInfo
+    from engine.statistics import ContentionStatistics
 
 pytestmark = pytest.mark.anyio
 
@@ -35,9 +34,7 @@ def nearest_rank(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def expected(
-    stats: ContentionStatistics | ContentionSampled, attempts: list[AttemptInfo]
-) -> dict[str, float]:
+def expected(stats: ContentionStatistics, attempts: list[AttemptInfo]) -> dict[str, float]:
     """The figures at `stats.at`, from the attempts' timestamps alone."""
     at, start = stats.at, stats.at - stats.window
     waiting = [a for a in attempts if a.ready_at and a.ready_at <= at < (a.started_at or 1e18)]
@@ -56,7 +53,7 @@ def expected(
     }
 
 
-def check(stats: ContentionStatistics | ContentionSampled, attempts: list[AttemptInfo]) -> None:
+def check(stats: ContentionStatistics, attempts: list[AttemptInfo]) -> None:
     want = expected(stats, attempts)
     assert stats.waiting == want["waiting"]
     assert stats.running == want["running"]
@@ -81,10 +78,10 @@ async def four_active(engine: Engine) -> None:
             await anyio.sleep(0.01)
 
 
-async def a_sample_after(engine: Engine, at: float) -> ContentionSampled:
+async def a_sample_after(engine: Engine, at: float) -> ContentionStatistics:
     with anyio.fail_after(10):
         while True:
-            found = [e for e in engine.contention_history() if e.at > at]
+            found = [e.stats for e in engine.contention_history() if e.stats.at > at]
             if found:
                 return found[0]
             await anyio.sleep(0.05)
@@ -106,7 +103,7 @@ async def test_contention_figures_match_the_sessions_own_timestamps(tmp_path: Pa
         gate.touch()
         await engine.wait_finished()
         done = engine.contention_statistics()
-        history = engine.contention_history()
+        history = [e.stats for e in engine.contention_history()]
         attempts = [a for info in engine.list_sessions() for a in info.attempts]
 
     # while the gate is shut: 4 run, 4 wait, saturation 1.0, none of the starts waited

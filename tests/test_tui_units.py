@@ -109,17 +109,17 @@ def contention(**fields: object) -> ContentionSampled:
         "wait_p95": 12.0, "wait_max": 12.4, "throughput": 0.25, "bus_rate": 3.0,
         "bus_routed": 90, "contention_rate": 0.5, "starts": 8, "waited": 4,
     }  # fmt: skip
-    return ContentionSampled.model_validate({**base, **fields})
+    return ContentionSampled.model_validate({"at": base["at"], "stats": {**base, **fields}})
 
 
 def test_the_pool_panel_shows_the_contention_model_and_why_max_parallel_is_what_it_is() -> None:
-    text = contention_text(contention())
+    text = contention_text(contention().stats)
     assert "max_parallel 4 → 16" in text
     assert "auto: 3 ready, run time ×1.02 at 2" in text
     assert "running 4  waiting 4  demand 8" in text
     assert "queue wait p50 500 ms  p95 12.0 s" in text
     assert "50% of 8 starts waited" in text
-    assert "→" not in contention_text(contention(target_parallel=4)).splitlines()[0]
+    assert "→" not in contention_text(contention(target_parallel=4).stats).splitlines()[0]
     assert [seconds(0.0042), seconds(3.25), seconds(600)] == ["4 ms", "3.2 s", "10.0 min"]
 
 

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 import anyio
 from textual.widgets import Input
 
-from engine import ContentionSampled, PoolSampled, open_engine, parse_deck
+from engine import (
+    ContentionSampled,
+    ContentionStatistics,
+    PoolSampled,
+    PoolStatistics,
+    open_engine,
+    parse_deck,
+)
 from tui.app import ControlRoom
 from tui.render import line_text
 from tui.screens.fork import ForkScreen
@@ -65,22 +72,22 @@ CONTENTION = [  # (running, waiting, wait p95, sessions/s)
 
 
 def sample(in_use: int, startup: float) -> PoolSampled:
-    return PoolSampled(
-        at=0.0, capacity=4, size=4, in_use=in_use, idle=4 - in_use, waiters=0,
+    return PoolSampled(at=0.0, stats=PoolStatistics(
+        capacity=4, size=4, in_use=in_use, idle=4 - in_use, starting=0, waiters=0,
         leases=12, created=4, recycled=1, wait_p50=startup / 2, wait_p95=startup,
         wait_p99=startup, utilisation=in_use / 4, saturation=0.0, contention=0.0,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def contention(running: int, waiting: int, wait: float, rate: float) -> ContentionSampled:
-    return ContentionSampled(
+    return ContentionSampled(at=0.0, stats=ContentionStatistics(
         at=0.0, window=30.0, since=0.0, slots=4, target_parallel=4,
         parallel_reason="fixed: max_parallel = 4 in the deck", running=running,
         waiting=waiting, demand=running + waiting, utilisation=running / 4,
         saturation=waiting / 4, wait_p50=wait / 2, wait_p95=wait, wait_max=wait * 1.5,
         throughput=rate, bus_rate=12.0, bus_routed=0, contention_rate=0.5, starts=12,
         waited=6,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def screen_text(app: ControlRoom, session: str) -> str:

@@ -20,8 +20,6 @@ from engine import errors as engine_errors
 from engine.bus import bus_errors as bus_errors
 from engine.bus.stats import BusStatistics
 from engine.remote import remote_errors as remote_errors
-from engine.scheduling.contention import ContentionStatistics
-from engine.scheduling.figures import SchedulerStatistics
 from engine.screen import (
     DEFAULT_STYLE,
     ScreenDelta,
@@ -30,7 +28,7 @@ from engine.screen import (
     Style,
     TerminalModes,
 )
-from engine.terminals.pool import PoolStatistics
+from engine.statistics import ContentionStatistics, PoolStatistics, SchedulerStatistics
 
 if TYPE_CHECKING:
     import socket
@@ -41,7 +39,7 @@ if TYPE_CHECKING:
     from engine.engine import Engine
     from engine.screen import StyledLine
 
-VERSION = 3
+VERSION = 4
 ROLES = ("operator", "viewer")
 MAX_CLIENT_FRAME = 1 << 20  # a command (send_input carries at most this much)
 MAX_SERVER_FRAME = 64 << 20  # an attach snapshot of many large screens

@@ -20,39 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.metrics import percentile
+from engine.statistics import ContentionStatistics
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 WINDOW = 30.0
 HISTORY = 180  # samples (one a second) a viewer keeps for sparklines: the last 3 minutes
-
-
-@dataclass(frozen=True)
-class ContentionStatistics:
-    """A snapshot at `at` (Unix seconds) over the last `window` seconds (see the module
-    docstring; formulas in docs/contention.md)."""
-
-    at: float
-    window: float
-    since: float  # the run's start: rates are over min(window, at - since)
-    slots: int  # max_parallel in force
-    target_parallel: int  # where max_parallel is going (auto's choice or the operator's)
-    parallel_reason: str  # why max_parallel has its value
-    running: int  # holding a slot: admitted, process not yet ended
-    waiting: int  # ready but not started (followers included)
-    demand: int  # running + waiting
-    utilisation: float  # running / slots
-    saturation: float  # waiting / slots
-    wait_p50: float  # queue waits in the window, the still-waiting ones included
-    wait_p95: float
-    wait_max: float
-    throughput: float  # attempts ended per second
-    bus_rate: float  # bus messages routed per second, between the window's counter readings
-    bus_routed: int  # the last reading of the bus's messages-routed counter
-    contention_rate: float  # share of the window's starts that had to wait for a slot
-    starts: int  # starts in the window
-    waited: int  # of which had to wait
 
 
 @dataclass(frozen=True)

@@ -8,35 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
 
 from engine.metrics import percentile
 
 THROUGHPUT_WINDOW = 30.0
-
-
-@dataclass(frozen=True)
-class SchedulerStatistics:
-    """A snapshot. queued counts every unstarted session (ready + waiting on a dependency +
-    backing off before a retry); throughput is finished attempts per second over the last
-    30 s; queue waits run from ready to started."""
-
-    max_parallel: int
-    queued: int
-    ready: int
-    waiting_on_dependency: int
-    backing_off: int
-    running: int
-    completed: int
-    failed: int
-    terminated: int
-    skipped: int
-    retried: int
-    throughput: float
-    queue_wait_mean: float
-    queue_wait_p95: float
-    memory_in_use: int
-    memory_budget: int | None
 
 
 class Figures:

@@ -39,12 +39,13 @@ import anyio
 from engine.errors import SchedulerError, SessionError, WorkspaceError
 from engine.events import ParallelismAdjusted, RunAborted
 from engine.scheduling.contention import Contention
-from engine.scheduling.figures import Figures, SchedulerStatistics
+from engine.scheduling.figures import Figures
 from engine.scheduling.parallelism import Adjustment, AutoParallelism, control
 from engine.scheduling.run_queue import RunQueue
 from engine.sessions.follow import HandoverPhase
 from engine.sessions.job import working_dir
 from engine.states import SessionState
+from engine.statistics import SchedulerStatistics
 from engine.terminals.pooled import Follow, PooledTerminal
 
 if TYPE_CHECKING:
@@ -54,9 +55,9 @@ if TYPE_CHECKING:
 
     from engine.deck.spec import DeckSpec, SessionSpec
     from engine.events import Event
-    from engine.scheduling.contention import ContentionStatistics
     from engine.sessions.session import Replica, Session
     from engine.sessions.workspace import Workspaces
+    from engine.statistics import ContentionStatistics
     from engine.terminals.pool import TerminalPool
 
     SessionFactory = Callable[[SessionSpec, str, Replica | None], Session]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 
 from engine.errors import PoolClosedError, PoolTimeoutError, TerminalError
 from engine.metrics import percentile
+from engine.statistics import PoolStatistics
 from engine.terminals.fresh import FreshTerminal
 from engine.terminals.pooled import PooledTerminal
 from engine.terminals.relay import run_relays
@@ -37,29 +37,6 @@ if TYPE_CHECKING:
 
 Kind = Literal["pooled", "fresh"]
 _NEW = "new"
-
-
-@dataclass(frozen=True)
-class PoolStatistics:
-    """A snapshot; utilisation = in_use/capacity, saturation = waiters/capacity,
-    contention = share of leases that waited for a terminal or a slot (docs/contention.md:
-    the scheduler admits at most the pool size, so waits here are terminal start-up)."""
-
-    capacity: int
-    size: int
-    in_use: int
-    idle: int
-    starting: int
-    waiters: int
-    leases: int
-    created: int
-    recycled: int
-    wait_p50: float
-    wait_p95: float
-    wait_p99: float
-    utilisation: float
-    saturation: float
-    contention: float
 
 
 class _Waiter:

@@ -33,7 +33,7 @@ def sparkline(values: Sequence[float], width: int) -> str:
     return "".join(BLOCKS[round(v / top * (len(BLOCKS) - 1))] for v in values)
 
 
-def contention_line(s: ContentionStatistics | ContentionSampled) -> str:
+def contention_line(s: ContentionStatistics) -> str:
     heading = f" → {s.target_parallel}" if s.target_parallel != s.slots else ""
     return (
         f"contention: max_parallel {s.slots}{heading} ({s.parallel_reason}); running "
@@ -48,10 +48,10 @@ def contention_lines(history: Sequence[ContentionSampled], width: int = 60) -> l
     """The figures of the newest sample, and a sparkline per figure over all of them."""
     if not history:
         return ["contention: no sample yet"]
-    lines = [contention_line(history[-1])]
+    lines = [contention_line(history[-1].stats)]
     minutes = len(history) / 60
     for label, figure, unit in SPARKS:
-        values = [figure(s) for s in history]
+        values = [figure(s.stats) for s in history]
         top = f"{max(values):.1f}{unit}".rjust(8)
         lines.append(f"  {label:<9}{top} {sparkline(values, width)}")
     lines.append(f"  (last {minutes:.1f} min, one sample a second; scale: the largest value)")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from textual.app import ComposeResult
 
-    from engine import ContentionSampled, PoolSampled
+    from engine import ContentionSampled, ContentionStatistics, PoolSampled, PoolStatistics
 
 HISTORY = 180
 SPARKS = (  # (id, label, figure of a sample)
@@ -41,7 +41,7 @@ def seconds(value: float) -> str:
     return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-def contention_text(s: ContentionSampled) -> str:
+def contention_text(s: ContentionStatistics) -> str:
     """The model's figures, one idea per line (the panel is 36 columns wide)."""
     heading = f"→ {s.target_parallel}" if s.target_parallel != s.slots else ""
     return (
@@ -55,7 +55,7 @@ def contention_text(s: ContentionSampled) -> str:
     )
 
 
-def terminals_text(s: PoolSampled) -> str:
+def terminals_text(s: PoolStatistics) -> str:
     return (
         f"terminals {s.size}/{s.capacity}  in use {s.in_use}  idle {s.idle}\n"
         f"start-up p95 {seconds(s.wait_p95)}  recycled {s.recycled}"
@@ -91,17 +91,17 @@ class PoolPanel(Guarded, Vertical):
 
     def add_contention(self, sample: ContentionSampled) -> None:
         self.history.append(sample)
-        self.query_one("#contention-summary", Static).update(contention_text(sample))
-        utilisation = min(sample.utilisation, 1.0) * 100
+        self.query_one("#contention-summary", Static).update(contention_text(sample.stats))
+        utilisation = min(sample.stats.utilisation, 1.0) * 100
         self.query_one("#utilisation", ProgressBar).update(progress=utilisation)
-        saturation = min(sample.saturation, 1.0) * 100
+        saturation = min(sample.stats.saturation, 1.0) * 100
         self.query_one("#saturation", ProgressBar).update(progress=saturation)
         for name, _, figure in SPARKS:
             spark = self.query_one(f"#spark-{name}", Sparkline)
-            spark.data = [figure(s) for s in self.history]
+            spark.data = [figure(s.stats) for s in self.history]
 
     def add_sample(self, sample: PoolSampled) -> None:
-        self.query_one("#pool-summary", Static).update(terminals_text(sample))
+        self.query_one("#pool-summary", Static).update(terminals_text(sample.stats))
 
     def show_alerts(self, texts: list[str]) -> None:
         """The alerts in force (their history is on `!`, tui/screens/alerts.py)."""
