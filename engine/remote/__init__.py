@@ -6,8 +6,9 @@ These are the names clients (the room, the CLI, SSH) use; the rest is the servic
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from engine.lazy_names import lazy_getattr
 
 if TYPE_CHECKING:
     from engine.remote.control_server import (
@@ -73,11 +74,4 @@ _WHERE: dict[str, str] = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    """Import on first use, so `swarmdeck bus` (which imports engine.bus) stays fast."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())
