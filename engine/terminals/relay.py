@@ -28,6 +28,7 @@ import msgspec
 
 from engine.terminals.procs import reap
 from engine.terminals.socket_io import receive
+from engine.terminals.supervise import supervise
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -189,27 +190,10 @@ async def open_relay() -> AsyncIterator[PtyRelay | None]:
             tg.cancel_scope.cancel()
 
 
-RESTART_DELAY = 1.0  # seconds before replacing a dead relay: no busy loop if it keeps dying
-
-
 async def run_relays(
     adopt: Callable[[PtyRelay | None], None],
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Keep a relay running, handing each one (None: none could start) to `adopt`. A relay
-    that dies is replaced: new terminals use the new one, while the dead one's terminals
-    read their PTYs themselves. Started once the first relay is adopted."""
-    started = False
-    while True:
-        async with open_relay() as relay:
-            adopt(relay)
-            if not started:
-                started = True
-                task_status.started()
-            if relay is None:
-                return
-            await relay.wait_dead()
-        log.warning("pty relay (pid %d) died; starting another", relay.pid)
-        adopt(None)
-        await anyio.sleep(RESTART_DELAY)
+    """Keep a relay running for new terminals (engine/terminals/supervise.py)."""
+    await supervise(open_relay, adopt, "pty relay", task_status=task_status)

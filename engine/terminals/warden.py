@@ -39,13 +39,13 @@ from engine.terminals import procs
 from engine.terminals.procs import reap
 from engine.terminals.pty import SETSID, spawn_on_pty
 from engine.terminals.socket_io import receive
+from engine.terminals.supervise import supervise
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 WARDEN = str(Path(__file__).with_name("warden_process.py"))
-RESTART_DELAY = 1.0
 
 
 class SessionProcess:
@@ -236,17 +236,5 @@ async def run_wardens(
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Keep a warden running for new terminals, replacing one that dies."""
-    started = False
-    while True:
-        async with open_warden(umask) as warden:
-            adopt(warden)
-            if not started:
-                started = True
-                task_status.started()
-            if warden is None:
-                return
-            await warden.wait_dead()
-        log.warning("warden (pid %d) died; starting another", warden.pid)
-        adopt(None)
-        await anyio.sleep(RESTART_DELAY)
+    """Keep a warden running for new terminals (engine/terminals/supervise.py)."""
+    await supervise(lambda: open_warden(umask), adopt, "warden", task_status=task_status)
