@@ -1,9 +1,10 @@
 """The engine never imports the UI (nor the SSH front end), statically or at run time, and the
 layers of the house hold: which package may import which, and who may touch processes.
 
-Stack, bottom-up (docs/architecture.md): the base modules (errors, states, events, screen(_scan),
-metrics, statistics) < deck/ < terminals/ < sessions/ < scheduling/ < the engine (engine.py, hub, api)
-< bus/ and remote/ (services on the engine) < tui/ (only through the public faces).
+Stack, bottom-up (docs/architecture.md): the base modules (errors, states, events,
+screen(_scan), metrics, statistics) < deck/ < terminals/ < sessions/ < scheduling/ < the engine
+(engine.py, hub, api) < bus/ and remote/ (services on the engine) < tui/ (only through the public
+faces).
 """
 
 from __future__ import annotations
