@@ -92,6 +92,11 @@ if TYPE_CHECKING:
 
 FRAME = 1 / 30
 INTERACTIVE_FRAME = 1 / 120  # an interactive session's leading edge: every key's echo at once
+FLOOD_FRAME = 1 / 10
+"""A flooding session (its screen changed on FLOOD_STREAK frames in a row) is announced at
+most this often: rooms repaint flooding panes at ~10 Hz anyway (tui/widgets/pane_grid.py),
+so the other two of three frames' deltas were encoded, sent and decoded for nothing."""
+FLOOD_STREAK = 6
 FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
 
 
@@ -122,6 +127,7 @@ class Engine(CommandCalls):
         self._tg = tg
         self._dirty: set[str] = set()
         self._announced: dict[str, float] = {}
+        self._streak: dict[str, int] = {}  # frames in a row a session's screen changed
         self.scheduler = Scheduler(
             deck, pool, tg, self.hub.emit, self._new_session, Workspaces(run_dir)
         )
@@ -413,12 +419,18 @@ class Engine(CommandCalls):
             if frames % FLUSH_EVERY_FRAMES == 0:
                 for session in self.sessions.values():
                     session.flush_recording()
-            if self._dirty:
-                dirty = list(self._dirty)
-                self._dirty.clear()
-                now = time.monotonic()
-                for name in dirty:
-                    self._announce(name, now)
+            if self._dirty or self._streak:
+                self._announce_dirty(time.monotonic())
+
+    def _announce_dirty(self, now: float) -> None:
+        """One frame: announce what changed, a flooding session only every FLOOD_FRAME."""
+        self._streak = {name: self._streak.get(name, 0) + 1 for name in self._dirty}
+        for name in list(self._dirty):
+            flooding = self._streak[name] >= FLOOD_STREAK
+            if flooding and now - self._announced.get(name, 0.0) < FLOOD_FRAME:
+                continue  # stays dirty: announced on a later frame, nothing is lost
+            self._dirty.discard(name)
+            self._announce(name, now)
 
     def _publish_alert(self, line: str) -> None:
         """Alerts go on the bus as the operator's messages, so agents can subscribe."""
