@@ -11,6 +11,7 @@ the part that owns it.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from engine.alerts import TOPIC, Alerts
+from engine.bus.bus_errors import JournalError
 from engine.bus.bus_server import open_bus
 from engine.bus.message import OPERATOR, parse_priority
 from engine.commands import (
@@ -57,6 +59,7 @@ from engine.events import (
     ContentionSampled,
     RunFinished,
     ScreenChanged,
+    SessionStateChanged,
     TerminalRecycled,
 )
 from engine.hub import EventHub
@@ -68,7 +71,7 @@ from engine.sessions.ownership import owners
 from engine.sessions.recording import FLUSH_INTERVAL, save_screen, screen_texts
 from engine.sessions.session import Session, SessionInfo
 from engine.sessions.workspace import Workspaces
-from engine.states import LIVE_STATES, SessionState
+from engine.states import FINAL_STATES, LIVE_STATES, SessionState
 from engine.terminals.pool import open_pool
 
 if TYPE_CHECKING:
@@ -133,6 +136,8 @@ class Engine(CommandCalls):
         )
         self.sessions: dict[str, Session] = self.scheduler.sessions
         bus.tokens.identify = lambda pid: owners(self.sessions, pid)
+        self._shard_queues()
+        hub.listen(self._watch_ends)
         self.alerts = Alerts(deck.alerts, run_dir, self.hub.emit, self._publish_alert)
         self.sampler = Sampler(self.scheduler, pool, bus, self.alerts, self.hub.emit)
 
@@ -147,6 +152,29 @@ class Engine(CommandCalls):
             template=template,
             replica=replica,
         )
+
+    def _shard_queues(self) -> None:
+        """Each `queue = {...}` of the deck: one shard per replica (engine/bus/stealing.py)."""
+        for spec in self.deck.sessions:
+            if spec.queue is not None:
+                names = [spec.name] if spec.replicas == 1 else [
+                    f"{spec.name}#{i}" for i in range(1, spec.replicas + 1)
+                ]  # fmt: skip
+                self.bus.shard(spec.queue.name, names, spec.queue.steal)
+
+    def _watch_ends(self, event: Event) -> None:
+        """A session's process ended (final, or queued for a retry): what it took from the
+        bus and never acked is owed again now. Run as a task: not inside this emit."""
+        if not isinstance(event, SessionStateChanged) or event.old not in LIVE_STATES:
+            return
+        if event.new in FINAL_STATES or event.new is SessionState.QUEUED:
+            with contextlib.suppress(RuntimeError):  # the engine is closing: nothing is owed
+                self._tg.start_soon(self._abandon, event.session)
+
+    async def _abandon(self, session: str) -> None:
+        if self.bus.abandon(session):
+            with contextlib.suppress(JournalError):  # reported; the sweeper commits later
+                self.bus.commit()
 
     def session_env(self, name: str) -> dict[str, str]:
         """Variables every job of session `name` gets on top of its deck env (bus access)."""
@@ -448,6 +476,7 @@ class Engine(CommandCalls):
         data["scheduler"] = asdict(self.scheduler.statistics())
         data["pool"] = asdict(self.pool.statistics())
         data["contention"] = asdict(self.contention_statistics())
+        data["balance"] = [asdict(q.balance()) for q in self.bus.sharded.values()]
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
 

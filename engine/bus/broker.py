@@ -39,6 +39,7 @@ from engine.bus.reliability import Reliability
 from engine.bus.requests import Requests
 from engine.bus.router import Router, inbox, queue
 from engine.bus.stats import Latencies, Rates, snapshot
+from engine.bus.stealing import ShardedQueue
 from engine.bus.tokens import Tokens
 from engine.bus.topics import check_topic
 from engine.bus.traffic import Traffic
@@ -73,6 +74,8 @@ class MessageBus:
         self.router = Router(sessions)
         self.acl = AccessControl()
         self.mailboxes: dict[str, Mailbox] = {}
+        self.sharded: dict[str, ShardedQueue] = {}
+        """Per-replica work queues by name (engine/bus/stealing.py)."""
         self.flights = Deliveries()
         self.dead = DeadLetters()
         self.journal = journal
@@ -108,6 +111,7 @@ class MessageBus:
             self.reliability.nack,
             self.reliability.replay,
         )
+        self.abandon = self.reliability.abandon
         self.request, self.reply = self.requests.request, self.requests.reply
         if journal is not None:
             recover(self, journal)
@@ -141,6 +145,14 @@ class MessageBus:
         (topics.add if listening else topics.remove)(pattern, box.name)
         self._fanout.clear()
 
+    def shard(self, name: str, owners: Sequence[str], steal: bool = True) -> ShardedQueue:
+        """Make `name` a per-replica work queue: shard `name.i` for the i-th owner."""
+        check_topic(name)
+        if name in self.sharded or not owners:
+            raise BadFrameError(f"queue {name!r} is sharded already, or has no owners")
+        found = self.sharded[name] = ShardedQueue(self, name, owners, steal)
+        return found
+
     def declare(self, session: str, kind: str, name: str, **config: Any) -> None:
         """Create or reconfigure a queue or group: ACL, and for queues order/limits."""
         declare(self, session, kind, name, config)
@@ -168,7 +180,9 @@ class MessageBus:
             boxes, counts = self._fanout.get(target) or self._resolve_topic(target)
         elif route == "queue":
             self.acl.check(route, target, sender, "publish")
-            boxes = (self.mailbox(queue(check_topic(target))),)
+            sharded = self.sharded.get(target)
+            box = sharded.next_box() if sharded else self.mailbox(queue(check_topic(target)))
+            boxes = (box,)
         else:
             if route == "group":
                 self.acl.check(route, target, sender, "publish")
