@@ -19,6 +19,7 @@ from engine.errors import DeckError
 from engine.events import BusMessageRedelivered
 from engine.states import SessionState as S
 from tests.support import make_deck, running, wait_state
+from tui.cli.figures import balance_lines
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -95,6 +96,9 @@ async def test_without_stealing_the_owner_of_the_skewed_shard_does_all_the_work(
     assert all(line.endswith(" 1") for line in done)
     (balance,) = engine.bus_statistics().balance
     assert (balance.stolen, balance.tasks_max, balance.tasks_min) == (0, 12, 0)
+    (line,) = balance_lines([balance])
+    assert line.startswith("balance: queue tasks, 12 tasks done by 3 workers (min 0, max 12,")
+    assert line.endswith("0 stolen (stealing off): w#1 12, w#2 0, w#3 0")
 
 
 async def test_an_acked_stolen_task_is_delivered_once_and_leaves_no_journal_row(

@@ -190,11 +190,11 @@ def _work_queue(value: object) -> object:
 
 
 class WorkQueue(_Spec):
-    """A bus work queue with one shard per replica, `NAME.1` .. `NAME.N` (docs/bus.md).
+    """A bus work queue with a shard per replica, `NAME.1`..`NAME.N` (docs/bus.md)."""
 
-    A replica's `swarmdeck bus queue pop NAME` takes from its own shard; with `steal`, a
-    replica whose shard is empty takes the oldest task of the busiest shard. A push to
-    `NAME` goes to the shards in turn; a push to `NAME.i` to replica i's shard."""
+    # A replica's `swarmdeck bus queue pop NAME` takes from its own shard; with `steal`, a
+    # replica whose shard is empty takes the oldest task of the busiest shard. A push to
+    # `NAME` goes to the shards in turn; a push to `NAME.i` to replica i's shard.
 
     name: str
     steal: bool = True
