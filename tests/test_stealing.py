@@ -9,10 +9,14 @@ import sys
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 import pytest
 
+from engine.bus.broker import MessageBus
 from engine.bus.bus_client import AsyncBusClient
 from engine.bus.bus_errors import BusError
+from engine.bus.journal import Journal
+from engine.bus.message import OPERATOR
 from engine.deck.spec import parse_deck
 from engine.engine import open_engine
 from engine.errors import DeckError
@@ -24,6 +28,7 @@ from tui.cli.figures import balance_lines
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from engine.bus.queues import Entry
     from engine.engine import Engine
     from engine.events import Event
 
@@ -223,3 +228,85 @@ async def _client(engine: Engine, session: str) -> AsyncBusClient:
     path = engine.bus.socket_path
     assert path is not None
     return await AsyncBusClient.connect(str(path), session, engine.bus.token_for(session))
+
+
+# -- the broker's rules, in-process (a real MessageBus and journal, no sessions) ------------
+
+
+def _sharded_bus(tmp_path: Path, owners: int = 3) -> tuple[MessageBus, Journal]:
+    journal = Journal(tmp_path / "bus.sqlite")
+    sessions = [f"w#{i}" for i in range(1, owners + 1)]
+    bus = MessageBus(sessions, lambda event: None, journal)
+    bus.shard("tasks", sessions)
+    return bus, journal
+
+
+async def _pop(bus: MessageBus, session: str, ack: bool = False) -> Entry:
+    box = bus.consumable(session, "queue", "tasks")
+    return await bus.take(session, box, 5.0, ack)
+
+
+async def _attached(bus: MessageBus, mailbox: str) -> None:
+    with anyio.fail_after(10):
+        while not bus.mailbox(mailbox).consumers:
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_a_stolen_task_given_back_by_a_cancelled_pop_returns_to_its_own_shard(
+    tmp_path: Path,
+) -> None:
+    """Its journal row is the victim shard's: put anywhere else, its ack would leave the
+    row behind and a restart would deliver an acked task again."""
+    bus, journal = _sharded_bus(tmp_path, owners=2)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_pop, bus, "w#2")
+        await _attached(bus, "queue:tasks.2")
+        tg.cancel_scope.cancel()  # w#2's pop is being cancelled...
+        bus.send("queue", "tasks.1", OPERATOR, "job", reliable=True)  # ...as it steals this
+    bus.commit()
+    assert [len(bus.mailbox(f"queue:tasks.{i}")) for i in (1, 2)] == [1, 0]
+    entry = await _pop(bus, "w#1", ack=True)
+    bus.commit()
+    assert (entry.message.payload, entry.attempt) == ("job", 1)
+    assert list(journal.rows()) == []
+    journal.close()
+
+
+async def test_a_nacked_stolen_task_goes_back_to_its_shard_and_an_idle_replica_steals_it(
+    tmp_path: Path,
+) -> None:
+    bus, journal = _sharded_bus(tmp_path)
+    bus.send("queue", "tasks.1", OPERATOR, "job", reliable=True)
+    stolen = await _pop(bus, "w#2")
+    async with anyio.create_task_group() as tg:
+        got: list[Entry] = []
+
+        async def third() -> None:
+            got.append(await _pop(bus, "w#3", ack=True))
+
+        tg.start_soon(third)
+        await _attached(bus, "queue:tasks.3")
+        bus.nack("w#2", stolen.message.id)
+    assert (got[0].message.id, got[0].attempt) == (stolen.message.id, 2)
+    (balance,) = bus.statistics().balance
+    assert {w.session: (w.completed, w.stolen) for w in balance.workers} == {
+        "w#1": (0, 0), "w#2": (0, 1), "w#3": (1, 1),
+    }  # fmt: skip
+    assert (balance.completed, balance.stolen, bus.statistics().redeliveries) == (1, 2, 1)
+    bus.commit()
+    assert list(journal.rows()) == []
+    journal.close()
+
+
+async def test_a_push_to_the_queue_name_deals_the_shards_in_turn_and_declare_reaches_all(
+    tmp_path: Path,
+) -> None:
+    bus, journal = _sharded_bus(tmp_path)
+    for task in range(6):
+        bus.send("queue", "tasks", OPERATOR, task)
+    assert [len(bus.mailbox(f"queue:tasks.{i}")) for i in (1, 2, 3)] == [2, 2, 2]
+    bus.declare(OPERATOR, "queue", "tasks", ack_timeout=2.0, max_attempts=3)
+    shards = [bus.mailbox(f"queue:tasks.{i}") for i in (1, 2, 3)]
+    assert {(b.ack_timeout, b.max_attempts) for b in shards} == {(2.0, 3)}
+    assert (await _pop(bus, "w#2")).message.payload == 1  # its own shard first
+    journal.close()
