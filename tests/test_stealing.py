@@ -309,4 +309,10 @@ async def test_a_push_to_the_queue_name_deals_the_shards_in_turn_and_declare_rea
     shards = [bus.mailbox(f"queue:tasks.{i}") for i in (1, 2, 3)]
     assert {(b.ack_timeout, b.max_attempts) for b in shards} == {(2.0, 3)}
     assert (await _pop(bus, "w#2")).message.payload == 1  # its own shard first
+    bus.commit()
+    again = MessageBus(["w#1", "w#2", "w#3"], lambda event: None, journal)  # a restart
+    again.shard("tasks", ["w#1", "w#2", "w#3"])
+    shards = [again.mailbox(f"queue:tasks.{i}") for i in (1, 2, 3)]
+    assert {(b.ack_timeout, b.max_attempts) for b in shards} == {(2.0, 3)}
+    assert "queue:tasks" not in again.mailboxes
     journal.close()

@@ -146,11 +146,18 @@ class MessageBus:
         self._fanout.clear()
 
     def shard(self, name: str, owners: Sequence[str], steal: bool = True) -> ShardedQueue:
-        """Make `name` a per-replica work queue: shard `name.i` for the i-th owner."""
+        """Make `name` a per-replica work queue: shard `name.i` for the i-th owner. What a
+        previous engine's journal declared for `name` (order, limits) applies to each."""
         check_topic(name)
         if name in self.sharded or not owners:
             raise BadFrameError(f"queue {name!r} is sharded already, or has no owners")
         found = self.sharded[name] = ShardedQueue(self, name, owners, steal)
+        declared = self.mailboxes.get(queue(name))
+        if declared is not None and declared.idle:
+            del self.mailboxes[declared.name]
+            for box in found.boxes:
+                box.order, box.capacity = declared.order, declared.capacity
+                box.ack_timeout, box.max_attempts = declared.ack_timeout, declared.max_attempts
         return found
 
     def declare(self, session: str, kind: str, name: str, **config: Any) -> None:
