@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -316,3 +317,31 @@ async def test_a_push_to_the_queue_name_deals_the_shards_in_turn_and_declare_rea
     assert {(b.ack_timeout, b.max_attempts) for b in shards} == {(2.0, 3)}
     assert "queue:tasks" not in again.mailboxes
     journal.close()
+
+
+def test_a_headless_run_ends_with_the_balance_of_each_work_queue(tmp_path: Path) -> None:
+    deck = tmp_path / "deck.toml"
+    deck.write_text(f"""
+[pool]
+size = 3
+
+[[session]]
+name = "boss"
+command = 'for i in 1 2 3 4 5 6; do {CLI} queue push tasks $i --reliable; done'
+
+[[session]]
+name = "w"
+replicas = 2
+queue = "tasks"
+command = 'while {CLI} queue pop tasks -p --wait 3; do :; done'
+""")
+    out = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "run", "--headless", str(deck), "--run-dir",
+         str(tmp_path / "run")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    (line,) = [ln for ln in out.stdout.splitlines() if ln.startswith("balance:")]
+    assert line.startswith("balance: queue tasks, 6 tasks done by 2 workers"), line
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["balance"][0]["completed"] == 6
