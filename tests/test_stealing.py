@@ -23,6 +23,7 @@ from engine.engine import open_engine
 from engine.errors import DeckError
 from engine.events import BusMessageRedelivered
 from engine.states import SessionState as S
+from tests.cli_support import served
 from tests.support import make_deck, running, wait_state
 from tui.cli.figures import balance_lines
 
@@ -345,3 +346,27 @@ command = 'while {CLI} queue pop tasks -p --wait 3; do :; done'
     assert line.startswith("balance: queue tasks, 6 tasks done by 2 workers"), line
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["balance"][0]["completed"] == 6
+
+
+def test_attach_headless_shows_the_balance_of_a_served_run(tmp_path: Path) -> None:
+    deck = f"""
+[pool]
+size = 3
+
+[[session]]
+name = "boss"
+command = 'for i in 1 2 3 4; do {CLI} queue push tasks $i --reliable; done; sleep 60'
+
+[[session]]
+name = "w"
+replicas = 2
+queue = "tasks"
+command = 'while {CLI} queue pop tasks -p; do :; done'
+"""
+    with served(deck, tmp_path) as svc:
+
+        def shown() -> bool:
+            out = svc.cli("attach", "svc", "--headless").stdout
+            return "balance: queue tasks, 4 tasks done by 2 workers" in out
+
+        svc.until(shown, tries=100)
