@@ -19,7 +19,10 @@ ideal, total work / W (no schedule beats it; none reaches it when one task excee
 head, else the busiest shard's head): the part of the gap to the ideal that is the rule's
 (a long task taken late), the rest being the engine's and the workers' round trips.
 
-    python bench/stealing.py [--workers 4] [--tasks 60] [--mean 0.2] [--seed 7]
+    python bench/stealing.py [--workers 4] [--tasks 60] [--mean 0.2] [--seed 7] [--dealt]
+
+`--dealt`: no pre-assignment, the tasks pushed to `tasks` and dealt in turn by the bus; the
+skew is then the task sizes' alone.
 """
 
 from __future__ import annotations
@@ -69,8 +72,11 @@ def task_sizes(count: int, mean: float, seed: int) -> list[float]:
     return [round(r * scale, 3) for r in raw]
 
 
-def assignment(count: int, workers: int, seed: int) -> list[int]:
-    """The shard (1-based) of each task: share ∝ 1/i², so replica 1 holds the most."""
+def assignment(count: int, workers: int, seed: int, dealt: bool = False) -> list[int]:
+    """The shard (1-based) of each task: share ∝ 1/i², so replica 1 holds the most; or
+    (`dealt`) in turn, as the bus deals a push to the queue's own name."""
+    if dealt:
+        return [i % workers + 1 for i in range(count)]
     rng = random.Random(seed + 1)
     weights = [1 / i**2 for i in range(1, workers + 1)]
     return rng.choices(range(1, workers + 1), weights, k=count)
@@ -115,7 +121,9 @@ async def _waiting(engine: Engine, workers: int) -> None:
             await anyio.sleep(0.01)
 
 
-async def run_arm(sizes: list[float], shards: list[int], workers: int, steal: bool) -> Arm:
+async def run_arm(
+    sizes: list[float], shards: list[int], workers: int, steal: bool, dealt: bool
+) -> Arm:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "deck.toml"
         path.write_text(_deck(Path(tmp), workers, steal))
@@ -125,7 +133,7 @@ async def run_arm(sizes: list[float], shards: list[int], workers: int, steal: bo
             await _waiting(engine, workers)
             start = time.monotonic()
             for size, shard in zip(sizes, shards, strict=True):
-                engine.bus_push(f"tasks.{shard}", size, reliable=True)
+                engine.bus_push("tasks" if dealt else f"tasks.{shard}", size, reliable=True)
             with anyio.fail_after(sum(sizes) * 3 + 60):
                 acked = engine.bus.sharded["tasks"].completed
                 while sum(acked.values()) < len(sizes):  # noqa: ASYNC110 (no event for it)
@@ -149,9 +157,10 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=60)
     parser.add_argument("--mean", type=float, default=0.2, help="mean task size, seconds")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dealt", action="store_true", help="push to `tasks`: dealt in turn")
     args = parser.parse_args()
     sizes = task_sizes(args.tasks, args.mean, args.seed)
-    shards = assignment(args.tasks, args.workers, args.seed)
+    shards = assignment(args.tasks, args.workers, args.seed, args.dealt)
     total = sum(sizes)
     preassigned = [
         sum(s for s, k in zip(sizes, shards, strict=True) if k == i)
@@ -160,13 +169,13 @@ def main() -> None:
     ideal = total / args.workers
     print(
         f"{args.tasks} tasks, {args.workers} replicas; sizes {min(sizes):.3f}-{max(sizes):.3f} s "
-        f"(mean {total / args.tasks:.3f}, total {total:.2f} s); work pre-assigned per shard: "
+        f"(mean {total / args.tasks:.3f}, total {total:.2f} s); work per shard: "
         + " / ".join(f"{w:.2f}" for w in preassigned)
         + " s"
     )
     arms = {
-        "stealing": anyio.run(run_arm, sizes, shards, args.workers, True),
-        "no stealing": anyio.run(run_arm, sizes, shards, args.workers, False),
+        "stealing": anyio.run(run_arm, sizes, shards, args.workers, True, args.dealt),
+        "no stealing": anyio.run(run_arm, sizes, shards, args.workers, False, args.dealt),
     }
     print(f"\n{'arm':<12} {'makespan':>9} {'/ ideal':>8} {'stolen':>7} {'tasks cv':>9} "
           f"{'busy cv':>8}  tasks per replica")  # fmt: skip
