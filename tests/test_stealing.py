@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 import pytest
+from textual.widgets import Static
 
 from engine.bus.broker import MessageBus
 from engine.bus.bus_client import AsyncBusClient
@@ -25,6 +26,7 @@ from engine.events import BusMessageRedelivered
 from engine.states import SessionState as S
 from tests.cli_support import served
 from tests.support import make_deck, running, wait_state
+from tests.tui_support import open_room, until
 from tui.cli.figures import balance_lines
 
 if TYPE_CHECKING:
@@ -370,3 +372,29 @@ command = 'while {CLI} queue pop tasks -p; do :; done'
             return "balance: queue tasks, 4 tasks done by 2 workers" in out
 
         svc.until(shown, tries=100)
+
+
+async def test_the_room_shows_the_balance_in_the_pool_panel_only_for_a_deck_with_a_queue(
+    tmp_path: Path,
+) -> None:
+    body = f"""
+[[session]]
+name = "w"
+replicas = 2
+queue = "tasks"
+command = 'while {CLI} queue pop tasks -p; do :; done'
+"""
+    async with open_room(tmp_path, body) as (engine, app, pilot):
+        await _all_waiting(engine, 2)
+        for task in range(3):
+            engine.bus_push("tasks.1", task, reliable=True)
+        balance = app.query_one("#pool-balance", Static)
+        await until(pilot, lambda: "queue tasks: 3 done" in str(balance.render()), timeout=30)
+        assert balance.display
+        assert "w#1 " in str(balance.render())
+    (tmp_path / "plain").mkdir()
+    plain = '[[session]]\nname = "s"\ncommand = "sleep 5"\n'
+    async with open_room(tmp_path / "plain", plain) as (_, app, pilot):
+        summary = app.query_one("#contention-summary", Static)
+        await until(pilot, lambda: "max_parallel" in str(summary.render()), timeout=30)
+        assert not app.query_one("#pool-balance", Static).display
