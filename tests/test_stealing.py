@@ -129,14 +129,15 @@ async def test_an_acked_stolen_task_is_delivered_once_and_leaves_no_journal_row(
 async def test_a_killed_replica_s_stolen_unacked_task_is_delivered_again(tmp_path: Path) -> None:
     """w#2 steals the task waiting in busy w#1's shard, takes it without acking and is
     killed: the task goes back to w#1's shard at once (not at its 30 s ack timeout)."""
+    steal_and_die = f"{CLI} queue pop tasks --no-ack -p > got; kill -9 $$"
     body = f"""
 [[session]]
 name = "w"
 replicas = 2
 queue = "tasks"
-command = 'if [ $SWARMDECK_REPLICA = 2 ]; then {CLI} queue pop tasks --no-ack -p > got; kill -9 $$; fi; sleep 60'
+command = 'if [ $SWARMDECK_REPLICA = 2 ]; then {steal_and_die}; fi; sleep 60'
 cwd = "{tmp_path}"
-"""  # noqa: E501
+"""
     async with running(tmp_path, body, POOL) as engine:
         redelivered: list[BusMessageRedelivered] = []
 
