@@ -7,6 +7,7 @@ ticker's pane keeps changing, and an action reaches the session it was meant for
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -141,7 +142,7 @@ async def test_the_typed_echo_is_painted_alone_and_floods_slow_down_while_typing
         assert pulls == ["idle", "ticker"]
         assert pane_grid.TYPING_FLOOD_FRAME > pane_grid.FLOOD_FRAME
         grid._streak["flood"] = pane_grid.FLOOD_STREAK
-        now = pane_grid.time.monotonic()
+        now = time.monotonic()
         grid._pulled_at["flood"] = now - (pane_grid.FLOOD_FRAME + pane_grid.TYPING_FLOOD_FRAME) / 2
         grid.mark_dirty("flood")
         grid._frame()
