@@ -19,8 +19,11 @@ SCAN = re.compile(
     r"|\[>0?(?P<version>q)"
     r"|\[(?P<window>18|2[23](?:;\d*)?)t"
     r"|\][02];(?P<title>[^\x07\x1b]*)(?:\x07|\x1b\\)"
+    r"|\](?P<notify>(?:9|777);[^\x07\x1b]*)(?:\x07|\x1b\\)"
+    r"|\][^\x07\x1b]*(?:\x07|\x1b\\)"  # any other OSC: its BEL ends it, rings nothing
     r"|#(?P<align>8)"
     r"|(?P<esc>[=>c]))"
+    r"|(?P<bell>\x07)"
 )
 # A cheaper first pass (~2.0 vs ~2.7 ms/MB here): most chunks of a flood hold none of those.
 ANY = re.compile(r"\x1b(?:[\]=>c#]|\[(?:[?>c]|[56]n|0c|18t|2[23](?:;\d*)?t))")
@@ -29,6 +32,7 @@ _PARTIAL = re.compile(r"\x1b(?:\[[?>]?[\d;]*|#)?")
 _OPEN_OSC = re.compile(r"\x1b\][^\x07\x1b]*\x1b?")
 TAIL_LIMIT = 512
 TITLE_LIMIT = 4096  # characters kept of a title; the rest of a longer one is dropped
+NOTICE_LIMIT = 200  # characters kept of a desktop notification's text
 TITLE_STACK = 10  # xterm's depth; pushing onto a full stack forgets the oldest entry
 _DEL = re.compile(r"(\x1b[\]P][^\x07\x1b]*)|\x7f")
 
@@ -110,3 +114,18 @@ class Titles:
 
     def forget_stack(self) -> None:
         self._stack.clear()
+
+
+def notice(body: str) -> str | None:
+    """The text of a desktop notification, or None for an OSC 9 / 777 that is none:
+    OSC 9 ; text (iTerm2, kitty, WezTerm) and OSC 777 ; notify ; title ; body (VTE,
+    urxvt) notify; ConEmu's OSC 9 ; <n> ; ... (progress, cwd) and other 777 verbs do not."""
+    number, _, rest = body.partition(";")
+    if number == "9":
+        head, sep, _ = rest.partition(";")
+        return None if sep and head.isdigit() else rest[:NOTICE_LIMIT]
+    verb, _, text = rest.partition(";")
+    if verb != "notify":
+        return None
+    title, _, message = text.partition(";")
+    return (f"{title}: {message}" if title and message else title or message)[:NOTICE_LIMIT]

@@ -11,6 +11,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec, WorkQueue
+from engine.deck.attention_spec import AttentionSpec
+from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -22,6 +24,7 @@ MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("backoff = { ... } (in a session)", Backoff),
     ("depends_on = [ ... ] (in a session)", Dependency),
     ("queue = { ... } (in a session)", WorkQueue),
+    ("attention = { ... } (in a session)", AttentionSpec),
 )
 
 
