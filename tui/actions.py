@@ -57,6 +57,13 @@ VIEW_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("pageup", "history_up", "History", "scroll back through the pane", None, False),
     OperatorAction("pagedown", "history_down", "", "scroll forward; live at the end", None, False),
     OperatorAction("s", "sort", "Sort", "cycle the session list's sort order"),
+    OperatorAction(
+        "a",
+        "attention_first",
+        "Waiting",
+        "sessions waiting for you first (again: off)",
+        show=False,
+    ),
     OperatorAction("backslash", "filter", "Filter", "filter sessions by name or state"),
     OperatorAction("b", "toggle_panels", "Panels", "show or hide the pool and bus panels"),
     OperatorAction("question_mark", "help", "Help", "every key, and what it does"),

@@ -265,10 +265,19 @@ class Operations(GuardedApp):
     async def action_sort(self) -> None:
         names = list(SORTS)
         sessions = self.session_list
-        sessions.ordering = names[(names.index(sessions.ordering) + 1) % len(names)]
+        if sessions.attention_order is None:
+            sessions.ordering = names[(names.index(sessions.ordering) + 1) % len(names)]
+        sessions.attention_order = None  # from attention first back to the order it was in
         sessions.rebuild()
         await self.show_panes()
         self.say(f"sessions sorted by {sessions.ordering}")
+
+    async def action_attention_first(self) -> None:
+        waiting = self.session_list.sort_attention_first()
+        await self.show_panes()
+        self.say(
+            f"{waiting} waiting for you, sorted first (s: back to {self.session_list.ordering})"
+        )
 
     def action_filter(self) -> None:
         async def answered(text: str | None) -> None:

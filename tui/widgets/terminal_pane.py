@@ -71,7 +71,10 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self.can_focus = not read_only
         self.session = session
         self.palette = palette
-        self.state = engine.session_info(session).state
+        info = engine.session_info(session)
+        self.state = info.state
+        self.attention = info.attention
+        """Why the session waits for the operator (docs/attention.md); "" when it does not."""
         self._strips: dict[int, tuple[int, Strip]] = {}
         self._history: list[StyledLine] | None = None
         self._history_strips: dict[int, Strip] = {}
@@ -139,9 +142,15 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self.add_class(f"-state-{state}")
         self.update_title()
 
+    def set_attention(self, reason: str) -> None:
+        self.attention = reason
+        self.set_class(bool(reason), "-attention")
+        self.update_title()
+
     def update_title(self) -> None:
         own = f" · {self.title}" if self.title else ""
-        self.border_title = f"{self.session} · {self.state}{own}"
+        mark = f"● {self.attention} · " if self.attention else ""
+        self.border_title = f"{mark}{self.session} · {self.state}{own}"
         if self._history is not None:
             top = self._top + self.size.height
             self.border_subtitle = f"history {top}/{len(self._history)} · Esc: live"
@@ -277,6 +286,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.add_class(f"-state-{self.state}")
+        self.set_class(bool(self.attention), "-attention")
         self.update_title()
         self._send, outbox = anyio.create_memory_object_stream[bytes](10_000)
         self.run_worker(self._deliver(outbox), group="pane-input")
