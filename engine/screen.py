@@ -27,6 +27,7 @@ from engine.screen_scan import (
     SCAN,
     Titles,
     notice,
+    rings,
     size_report,
     unterminated,
     without_del,
@@ -309,8 +310,9 @@ class Screen:
         scan = self._tail + text
         offset, done, end = len(self._tail), 0, 0
         replies: list[bytes] = []
-        scanned = ANY.search(scan) or "\x07" in text  # BEL: a bell, or an OSC's end
-        for match in SCAN.finditer(scan) if scanned else ():
+        if "\x07" in text and rings(scan):
+            self.signals["bell"] = ""
+        for match in SCAN.finditer(scan) if ANY.search(scan) else ():
             end = match.end()
             if match["dsr"] == "6" or match["align"]:  # acts on avt's state at this point
                 cut = max(end - offset, 0)
@@ -421,8 +423,6 @@ class Screen:
             self._set_private(match["dec"], match["set"] == "h")
         elif kind == "title":
             self._titles.set(match["title"])
-        elif kind == "bell":
-            self.signals["bell"] = ""
         elif kind == "notify":
             text = notice(match["notify"])
             if text is not None:
