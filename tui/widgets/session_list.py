@@ -109,11 +109,20 @@ class SessionList(Guarded, DataTable[Text]):
         moved) are that pane's, not room commands."""
         self.enter_types: Callable[[], TerminalPane | None] | None = None
         """The room's answer to Enter: the pane it starts typing into, or None."""
+        self.copying: TerminalPane | None = None
+        """A pane in copy mode (`v`): every key is its own until copy mode ends."""
 
     def on_key(self, event: events.Key) -> None:
         """Keys are read here in order, but bindings run only once a key has bubbled up to
         the room, after the list has read the next ones: so what decides where the next
         keys go (Enter, and the moves Enter depends on) is done here, not by bindings."""
+        copying = self.copying
+        if copying is not None and copying.is_attached and copying.copy_cursor is not None:
+            copying.copy_key(event.key, event.character)
+            event.stop()
+            event.prevent_default()
+            return
+        self.copying = None
         free = self.typing_into is None and not self.hold.active
         move = MOVES.get(event.key) if free else None
         if free and event.key == "enter" and self.enter_types is not None:
