@@ -17,6 +17,7 @@ from engine.errors import DeckError
 from engine.events import AttentionChanged
 from engine.screen import Screen
 from engine.states import SessionState as S
+from engine.terminals.foreground import POLLS
 from tests.remote_support import attached, eventually, serving
 from tests.support import running, wait_state, wait_text
 
@@ -52,10 +53,12 @@ async def _marked(engine: Engine, name: str, reason: str, timeout: float = 20) -
             await anyio.sleep(0.02)
 
 
+@pytest.mark.parametrize("terminal", ["pooled", "fresh"])
 async def test_a_shell_quiet_at_its_prompt_is_marked_idle_and_focusing_clears_it(
-    tmp_path: Path,
+    tmp_path: Path, terminal: str
 ) -> None:
-    async with running(tmp_path, SHELL.format(attention='idle = "0.3s"')) as engine:
+    deck = SHELL.format(attention='idle = "0.3s"') + f'terminal = "{terminal}"\n'
+    async with running(tmp_path, deck) as engine:
         events = engine.subscribe()
         await wait_text(engine, "sh", PROMPT)
         await _marked(engine, "sh", "idle")
@@ -82,6 +85,36 @@ async def test_a_shell_running_a_command_does_not_wait_for_keys_and_at_its_promp
         await eventually(lambda: not term.waits_for_keys())  # sleep's group holds the tty
         assert not term.waits_for_keys()
         assert engine.session_info("sh").attention == ""
+
+
+RAW_POLL = "import select, tty; tty.setraw(0); print('raw'); select.select([0], [], [])"
+SERVER = (
+    "import select, socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
+    " print('serving'); select.select([s], [], [])"
+)
+
+
+@pytest.mark.skipif(not POLLS, reason="no syscall table for this machine")
+@pytest.mark.parametrize(("program", "waits"), [(RAW_POLL, True), (SERVER, False)])
+async def test_a_poll_waits_for_keys_only_with_the_terminal_in_non_canonical_mode(
+    tmp_path: Path, program: str, waits: bool
+) -> None:
+    """An editor or an agent polls its raw terminal; a server polls its sockets and
+    leaves the terminal cooked (and prints nothing either)."""
+    body = f'[[session]]\nname = "p"\ncommand = ["{sys.executable}", "-c", "{program}"]\n'
+    async with running(tmp_path, body + 'attention = { idle = "off" }\n') as engine:
+        await wait_text(engine, "p", "raw" if waits else "serving")
+        session = engine.sessions["p"]
+        assert session.terminal is not None and session.pid is not None
+        pid = session.pid
+        await eventually(lambda: _syscall_number(pid) in POLLS)
+        assert session.terminal.waits_for_keys() is waits
+
+
+def _syscall_number(pid: int) -> int | None:
+    with open(f"/proc/{pid}/syscall", "rb") as f:
+        first = f.read().split()[0]
+    return int(first) if first.isdigit() else None
 
 
 @pytest.mark.parametrize(
