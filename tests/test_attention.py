@@ -105,7 +105,8 @@ async def test_a_poll_waits_for_keys_only_with_the_terminal_in_non_canonical_mod
     async with running(tmp_path, body + 'attention = { idle = "off" }\n') as engine:
         await wait_text(engine, "p", "raw" if waits else "serving")
         session = engine.sessions["p"]
-        assert session.terminal is not None and session.pid is not None
+        assert session.terminal is not None
+        assert session.pid is not None
         pid = session.pid
         await eventually(lambda: _syscall_number(pid) in POLLS)
         assert session.terminal.waits_for_keys() is waits
