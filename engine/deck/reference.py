@@ -7,6 +7,7 @@ page, both from the pydantic models in spec.py, so neither can drift from the co
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +88,7 @@ def render_markdown() -> str:
         'are seconds or strings like `"1m30s"`, sizes bytes or strings like `"512MiB"`.',
     ]
     for heading, model in MODELS:
-        out += ["", f"## {heading}", "", (model.__doc__ or "").strip(), ""]
+        out += ["", f"## {heading}", "", inspect.cleandoc(model.__doc__ or ""), ""]
         out += ["| key | accepts | default | limits |", "|---|---|---|---|"]
         props = (schema if model is DeckSpec else defs[model.__name__])["properties"]
         for name, info in model.model_fields.items():
