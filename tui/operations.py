@@ -285,7 +285,8 @@ class Operations(GuardedApp):
             return
         if (pane := await self.pane_of(info.name)) is not None:
             pane.start_copy()
-            self.session_list.copying = pane
+            self.session_list.copying = pane  # the list reads keys first: they are copy mode's
+            self.session_list.focus()
 
     async def action_attention_first(self) -> None:
         waiting = self.session_list.sort_attention_first()
