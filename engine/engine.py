@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 import anyio
 
 from engine.alerts import TOPIC, Alerts
-from engine.bus.bus_errors import JournalError
 from engine.attention_watch import watch_idle, watch_requests
+from engine.bus.bus_errors import JournalError
 from engine.bus.bus_server import open_bus
 from engine.bus.message import OPERATOR, parse_priority
 from engine.commands import (

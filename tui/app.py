@@ -3,6 +3,9 @@
 What each action does lives in `tui.operations`; which keys exist and when they apply in
 `tui.actions`; panes, list and panels in `tui.widgets`. Engine events arrive only through
 `tui.bridge`.
+
+Size: one Textual App subclass, so its message handlers and selection sit together; every
+handler is a few lines that hand over to the modules above.
 """
 
 from __future__ import annotations

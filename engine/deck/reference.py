@@ -11,9 +11,8 @@ import inspect
 import json
 from typing import TYPE_CHECKING, Any
 
-from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec, WorkQueue
 from engine.deck.attention_spec import AttentionSpec
-from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec
+from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec, WorkQueue
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
