@@ -303,8 +303,8 @@ class Engine(CommandCalls):
                 return Added(name=self._add(table))
             case SendInput(session=name, data=data):
                 await self._get(name).send_input(data)
-            case ResizeSession(session=name, cols=cols, rows=rows):
-                self._get(name).resize(cols, rows)
+            case ResizeSession(session=name, cols=cols, rows=rows, deliberate=deliberate):
+                self._get(name).resize_for_pane(cols, rows, deliberate)
             case FocusSession(session=name):
                 self._focus(name)
             case SaveScreen(session=name):

@@ -560,6 +560,15 @@ class Session:
         if self.state is S.ACTIVE and term is not None and self.exit is None:
             self.attention.check_idle(now, term.waits_for_keys)
 
+    def resize_for_pane(self, cols: int, rows: int, deliberate: bool = False) -> None:
+        """A room's pane is `cols`x`rows`. A size the deck declares (the session's `cols`,
+        `rows`) wins, so its program and recording see what the deck says whatever the
+        room's layout; the pane clips its view. Only a deliberate resize (the operator
+        zoomed) overrides it, and the next pane size that is not deliberate restores it."""
+        if not deliberate:
+            cols, rows = self.spec.cols or cols, self.spec.rows or rows
+        self.resize(cols, rows)
+
     def resize(self, cols: int, rows: int) -> None:
         if (cols, rows) == (self.cols, self.rows):
             return
