@@ -98,10 +98,7 @@ class SendInput(_SessionCommand):
 
 
 class ResizeSession(_SessionCommand):
-    doc = (
-        "a room's pane size for a session's PTY (last operator wins); the deck's declared "
-        "cols/rows win unless `deliberate` (the operator zoomed)"
-    )
+    doc = "a pane's size for a session's PTY; a declared size wins unless `deliberate` (zoom)"
     op: Literal["resize"] = "resize"
     cols: int = Field(ge=1, le=MAX_SIDE)
     rows: int = Field(ge=1, le=MAX_SIDE)
@@ -270,9 +267,8 @@ class CommandCalls:
         await self.run(command(SendInput, session=name, data=data))
 
     async def resize(self, name: str, cols: int, rows: int, deliberate: bool = False) -> None:
-        """A pane's size; a session with a declared size keeps it unless `deliberate`."""
-        resize = command(ResizeSession, session=name, cols=cols, rows=rows, deliberate=deliberate)
-        await self.run(resize)
+        fields = {"session": name, "cols": cols, "rows": rows, "deliberate": deliberate}
+        await self.run(command(ResizeSession, **fields))
 
     async def focus(self, name: str | None) -> None:
         """Tell the engine which session this room types into (None: none)."""
