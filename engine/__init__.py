@@ -167,6 +167,9 @@ if TYPE_CHECKING:
         ScreenChanged as ScreenChanged,
     )
     from engine.events import (
+        SessionDetailChanged as SessionDetailChanged,
+    )
+    from engine.events import (
         SessionStateChanged as SessionStateChanged,
     )
     from engine.events import (
@@ -263,6 +266,7 @@ _WHERE: dict[str, str] = {
     "LIVE_STATES": "engine.states",
     "can_transition": "engine.states",
     "Event": "engine.events",
+    "SessionDetailChanged": "engine.events",
     "SessionStateChanged": "engine.events",
     "ScreenChanged": "engine.events",
     "PoolSampled": "engine.events",

@@ -48,6 +48,7 @@ from engine.deck.checks import VERBATIM, deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
 from engine.deck.priorities import PriorityName
+from engine.deck.ready_spec import ReadySpec
 from engine.deck.sizes import OptionalMemorySize  # noqa: TC001 (pydantic needs it)
 from engine.errors import DeckError
 
@@ -60,6 +61,7 @@ __all__ = [
     "Dependency",
     "PoolSpec",
     "Priority",
+    "ReadySpec",
     "SessionSpec",
     "WorkQueue",
     "load_deck",
@@ -241,6 +243,11 @@ class SessionSpec(_Spec):
         | None
     ) = None
     attention: AttentionSpec = Field(default_factory=AttentionSpec)
+    ready: ReadySpec | None = None
+    """A service's probe (engine/deck/ready_spec.py): dependents may wait on "ready"."""
+    daemon: bool = False
+    """A service for the others: it does not hold the run open (it is stopped once every
+    session that is not a daemon is final) and that stop is not a failure."""
 
     @field_validator("cwd", mode="before")
     @classmethod

@@ -93,7 +93,7 @@ class RunQueue:
         found: Readiness = "ready"
         for dep in session.spec.depends_on:
             group = self._templates.get(dep.name, [])
-            outcomes = [Outcome(s.state, s.ever_started, s.reason) for s in group]
+            outcomes = [Outcome(s.state, s.ever_started, s.reason, s.service_ready) for s in group]
             verdict, why = readiness(dep.condition, outcomes)
             if verdict == "skip":
                 return "skip", f"dependency {dep.name} {why} (needed: {dep.condition})"

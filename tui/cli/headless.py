@@ -20,6 +20,7 @@ from engine import (
     FINAL_STATES,
     ParallelismAdjusted,
     RunAborted,
+    SessionDetailChanged,
     SessionState,
     SessionStateChanged,
     open_engine,
@@ -157,6 +158,9 @@ async def _plain_view(engine: Engine, console: Console) -> None:
             if isinstance(event, SessionStateChanged):
                 line = f"{stamp} {event.session:<16} {event.new:<10} {event.reason}"
                 console.print(line.rstrip(), markup=False)
+            elif isinstance(event, SessionDetailChanged) and event.detail:
+                line = f"{stamp} {event.session:<16} {event.detail}"
+                console.print(line, markup=False)
             elif isinstance(event, RunAborted | ParallelismAdjusted):
                 console.print(f"{stamp} [bold]{event.reason}[/]")
 
