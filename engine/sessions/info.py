@@ -73,5 +73,7 @@ class SessionInfo(BaseModel):
     """Why it waits for the operator (idle, bell, notify, bus), "" when it does not."""
     attention_since: float | None = None
     attention_text: str = ""
+    declared_size: bool = False
+    """The deck declares its cols/rows: the PTY keeps them whatever the rooms' panes."""
     daemon: bool = False
     """A service that does not hold the run open; stopped when the rest is final."""

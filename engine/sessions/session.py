@@ -663,6 +663,7 @@ class Session:
             attention_text=self.attention.text,
             detail=self.detail,
             daemon=spec.daemon,
+            declared_size=spec.cols is not None or spec.rows is not None,
         )
 
     def _attempt_record(self) -> AttemptInfo:

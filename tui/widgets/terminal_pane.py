@@ -196,8 +196,11 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
             self.border_subtitle = ""
 
     def _clipped(self) -> bool:
+        """A declared size shown in a smaller pane (other sessions follow their pane)."""
         width, height = self.size
-        return bool(width and height) and (self._shape[0] > width or self._shape[1] > height)
+        if not (width and height and self.engine.session_info(self.session).declared_size):
+            return False
+        return self._shape[0] > width or self._shape[1] > height
 
     # -- Line API ---------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
