@@ -1,5 +1,6 @@
 """The engine's once-a-second sampler: pool, scheduler and contention samples as events,
-the contention history viewers draw sparklines from, and the alert check on each sample.
+the contention history viewers draw sparklines from, the alert check on each sample, and
+the look at job control that tells an active session stopped by a tty access.
 
 Alert figures that no statistics record holds are gathered here: when each session last
 printed (`output_seen`, called for every screen change), the machine's available memory,
@@ -19,6 +20,7 @@ from engine.events import ContentionSampled, PoolSampled, SchedulerSampled
 from engine.scheduling.contention import HISTORY
 from engine.scheduling.machine import available_memory
 from engine.states import SessionState
+from engine.terminals.procs import tty_stops
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,6 +59,9 @@ class Sampler:
 
     def sample(self) -> None:
         scheduler = self._scheduler
+        stops = tty_stops()
+        for session in scheduler.sessions.values():
+            session.note_tty_stops(stops)
         self._emit(PoolSampled(stats=self._pool.statistics()))
         self._emit(SchedulerSampled(stats=scheduler.statistics()))
         at = time.time()

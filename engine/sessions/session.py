@@ -44,7 +44,7 @@ from engine.terminals.pooled import REPORT_GRACE, Follow, PooledTerminal
 from engine.terminals.terminal import Ended, ExitStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from anyio.abc import TaskGroup
@@ -145,6 +145,16 @@ class Session:
         if detail != self.detail:
             self.detail = detail
             self._emit(SessionDetailChanged(session=self.name, detail=detail))
+
+    def note_tty_stops(self, stops: Mapping[int, str]) -> None:
+        """The sampler's look at job control (terminals/procs.py `tty_stops`): an active
+        job part of which a tty access stopped says so ("stopped (tty output)"), since its
+        state alone would say `active` while it can never go on by itself."""
+        term = self.terminal
+        if self.state is not S.ACTIVE or term is None or self.exit is not None:
+            return
+        why = stops.get(term.session_id or -1)
+        self._set_detail(f"stopped ({why})" if why else "ready" if self.service_ready else "")
 
     def _end(self, ending: Ending, reason: str | None = None) -> None:
         """The one writer of `ending` (states.py ENDINGS); a weaker cause never replaces a
