@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from engine.deck.durations import (
         parse_duration as parse_duration,
     )
+    from engine.deck.fork import (
+        fork_name as fork_name,
+    )
     from engine.deck.priorities import (
         PRIORITY_NAMES as PRIORITY_NAMES,
     )
@@ -314,6 +317,7 @@ _WHERE: dict[str, str] = {
     "load_deck": "engine.deck.spec",
     "parse_deck": "engine.deck.spec",
     "parse_duration": "engine.deck.durations",
+    "fork_name": "engine.deck.fork",
     "PRIORITY_NAMES": "engine.deck.priorities",
     "PRIORITY_RANK": "engine.deck.priorities",
     "SessionInfo": "engine.sessions.info",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from engine.bus.stats import BusStatistics
     from engine.commands import Command, CommandResult
     from engine.deck.spec import DeckSpec
-    from engine.events import AlertCleared, AlertRaised, ContentionSampled, Event
+    from engine.events import AlertCleared, AlertRaised, BusEvent, ContentionSampled, Event
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import SessionInfo
     from engine.statistics import ContentionStatistics, PoolStatistics, SchedulerStatistics
@@ -53,6 +53,9 @@ class EngineAPI(Protocol):
     def contention_statistics(self) -> ContentionStatistics: ...
     def contention_history(self) -> list[ContentionSampled]: ...
     def alert_history(self) -> list[AlertRaised | AlertCleared]: ...
+    def bus_history(self) -> list[BusEvent]:
+        """The last bus events, then the traffic counted so far (engine/bus_log.py)."""
+
     def subscribe(self) -> MemoryObjectReceiveStream[Event]: ...
 
     # commands: typed requests and results (engine/commands.py); a refusal raises

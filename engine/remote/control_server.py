@@ -256,6 +256,7 @@ class ControlServer:
                 e.model_dump(mode="json") for e in self.engine.contention_history()
             ],
             "alert_history": [e.model_dump(mode="json") for e in self.engine.alert_history()],
+            "bus_history": [e.model_dump(mode="json") for e in self.engine.bus_history()],
         }
 
     async def _read(

@@ -78,14 +78,23 @@ def _outcome(
     if critical:
         return "failed", f"critical session(s) did not complete: {', '.join(critical)}"
     if done == len(infos):
-        return "succeeded", f"all {done} sessions completed"
+        return (
+            "succeeded",
+            f"all {_sessions(done)} completed" if done != 1 else "the session completed",
+        )
     if deck.min_success is None:
         return "failed", f"{len(infos) - done} of {len(infos)} sessions did not complete"
     optional = [i for i in infos if not i.critical]
     met = sum(counts_as_done(i) for i in optional)
     if met >= deck.min_success:
-        return "partial", f"{met} non-critical sessions completed (min_success {deck.min_success})"
-    return "failed", f"only {met} non-critical sessions completed (min_success {deck.min_success})"
+        return (
+            "partial",
+            f"{_sessions(met, 'non-critical')} completed (min_success {deck.min_success})",
+        )
+    return (
+        "failed",
+        f"only {_sessions(met, 'non-critical')} completed (min_success {deck.min_success})",
+    )
 
 
 def build_summary(deck: DeckSpec, infos: list[SessionInfo], result: Verdict) -> dict[str, Any]:
@@ -97,6 +106,12 @@ def build_summary(deck: DeckSpec, infos: list[SessionInfo], result: Verdict) -> 
         "verdict": asdict(result),
         "sessions": [_session(info) for info in infos],
     }
+
+
+def _sessions(count: int, kind: str = "") -> str:
+    """`2 sessions`, `1 non-critical session`: never "1 sessions"."""
+    noun = "session" if count == 1 else "sessions"
+    return f"{count} {kind} {noun}" if kind else f"{count} {noun}"
 
 
 def _session(info: SessionInfo) -> dict[str, Any]:

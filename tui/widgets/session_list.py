@@ -30,8 +30,9 @@ COLUMNS = ("session", "state", "pid", "time", "att", "pri", "exit / reason")
 # Fixed widths: a column sized by whichever states and reasons happened to be seen would
 # make the layout depend on timing (and the snapshots flaky).
 WIDTHS = (16, 10, 7, 7, 3, 8, 60)
+DECK_ORDER = "deck order"
 SORTS: dict[str, Callable[[SessionInfo], Any]] = {
-    "deck order": lambda info: 0,
+    DECK_ORDER: lambda info: 0,
     "name": lambda info: info.name,
     "state": lambda info: str(info.state),
     "run time": lambda info: -(runtime(info) or 0.0),
@@ -109,7 +110,7 @@ class SessionList(Guarded, DataTable[Text]):
         self.redact = redact
         self.infos: dict[str, SessionInfo] = {}
         self.order: list[str] = []
-        self.ordering = "deck order"
+        self.ordering = DECK_ORDER
         self.attention_order: dict[str, int] | None = None
         """Set by `sort_attention_first`: each session's place then. Kept, not live, so
         a mark that clears (the operator types into that pane) moves no pane under them."""
@@ -172,7 +173,7 @@ class SessionList(Guarded, DataTable[Text]):
         """The sessions the filter and order pick now; may differ from the rows when
         sorted by run time, which moves on between rebuilds."""
         wanted = [n for n in self.order if matches(self.infos[n], self.filter)]
-        if self.ordering != "deck order":
+        if self.ordering != DECK_ORDER:
             wanted.sort(key=lambda name: SORTS[self.ordering](self.infos[name]))
         order = self.attention_order
         if order is not None:
