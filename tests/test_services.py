@@ -173,3 +173,30 @@ def test_a_ready_probe_needs_a_log_or_a_port(tmp_path: Path) -> None:
     assert caught.value.problems == [
         "session[1] (s).ready: expected `log` (a pattern of its output) and/or `port` (TCP)"
     ]
+
+
+async def test_daemons_still_queued_when_the_rest_is_done_never_start(tmp_path: Path) -> None:
+    body = """
+[[session]]
+name = "job"
+command = "sleep 0.5"
+
+[[session]]
+name = "svc"
+command = "exec sleep 60"
+daemon = true
+ready = { log = "never" }
+
+[[session]]
+name = "late"
+command = "exec sleep 60"
+daemon = true
+depends_on = [{ name = "svc", condition = "ready" }]
+"""
+    async with running(tmp_path, body) as engine:
+        assert await engine.wait_finished()
+        late, svc = engine.session_info("late"), engine.session_info("svc")
+        assert (late.state, late.started_at) == (S.TERMINATED, None)
+        assert late.reason == "the run is done before it started"
+        assert svc.state is S.TERMINATED
+        assert engine.verdict().outcome == "succeeded"

@@ -53,6 +53,10 @@ class RunQueue:
             self._not_before[session.name] = not_before
         self._queue.append(session)
 
+    def queued(self) -> list[Session]:
+        """Every session in the queue, in no particular order."""
+        return list(self._queue)
+
     def rank(self, session: Session) -> tuple[int, int]:
         """Where it stands: priority, then file order (lower is better)."""
         return self._rank[session.name]

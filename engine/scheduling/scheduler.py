@@ -295,13 +295,18 @@ class Scheduler:
                 self._idle = anyio.Event()
 
     def _retire_daemons(self) -> None:
-        """Only daemons left running, and the run has other sessions: they are done."""
-        if not self._started or self._queue or not self._running:
+        """Only daemons left, queued or running, and the run has other sessions: the
+        run is done, so they are stopped (or never started)."""
+        queued = self._queue.queued()
+        if not self._started or not (queued or self._running):
             return
-        if any(not s.spec.daemon for s in self._running):
+        if any(not s.spec.daemon for s in (*queued, *self._running)):
             return
         if all(s.spec.daemon for s in self.sessions.values()):
             return  # nothing but services: they are the run
+        for session in queued:
+            self._queue.remove(session)
+            session.cancel(f"{RUN_DONE} before it started")
         for session in self._running - self._retiring:
             self._retiring.add(session)
             self._tg.start_soon(self._stop, session, RUN_DONE)
