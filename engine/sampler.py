@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from engine.terminals.pool import TerminalPool
 
 SAMPLE_EVERY = 1.0
+STOP_SILENCE = 1.0
+"""Seconds without output after which an active session is looked at for a tty stop."""
 
 
 class Sampler:
@@ -55,13 +57,30 @@ class Sampler:
     async def run(self) -> None:
         while True:
             self.sample()
+            await self.look_for_tty_stops()
             await anyio.sleep(SAMPLE_EVERY)
+
+    async def look_for_tty_stops(self) -> None:
+        """Tell active sessions whether job control stopped part of their job. Only one
+        silent for STOP_SILENCE can be (a stopped job prints nothing), and the /proc scan
+        (~4 ms per 100 processes) runs in a worker thread, off the event loop."""
+        now = time.monotonic()
+        sessions = [
+            s
+            for name, s in self._scheduler.sessions.items()
+            if s.state is SessionState.ACTIVE
+            and (
+                s.detail.startswith("stopped")
+                or now - self._last_output.get(name, 0.0) >= STOP_SILENCE
+            )
+        ]
+        if sessions:
+            stops = await anyio.to_thread.run_sync(tty_stops)
+            for session in sessions:
+                session.note_tty_stops(stops)
 
     def sample(self) -> None:
         scheduler = self._scheduler
-        stops = tty_stops()
-        for session in scheduler.sessions.values():
-            session.note_tty_stops(stops)
         self._emit(PoolSampled(stats=self._pool.statistics()))
         self._emit(SchedulerSampled(stats=scheduler.statistics()))
         at = time.time()
