@@ -153,7 +153,8 @@ def test_the_demo_deck_loads_with_every_kind_of_session_a_newcomer_should_see() 
     names = {s.name for s in spec.sessions}
     full_screen, failing, interactive = {"top"}, {"flaky-deploy"}, {"shell"}
     bus = {"producer", "worker-1", "coordinator", "auditor"}
-    assert full_screen | failing | interactive | bus | {"build", "long-job"} <= names
+    service = {"api", "smoke"}
+    assert full_screen | failing | interactive | bus | service | {"build", "long-job"} <= names
     assert all(s.cwd is None or s.cwd.is_dir() for s in spec.sessions)
 
 
