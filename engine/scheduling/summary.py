@@ -121,6 +121,7 @@ def _session(info: SessionInfo) -> dict[str, Any]:
         "replica": info.replica,
         "priority": info.priority,
         "critical": info.critical,
+        "daemon": info.daemon,
         "depends_on": list(info.depends_on),
         "command": info.command,
         "state": str(info.state),

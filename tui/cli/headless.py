@@ -65,7 +65,7 @@ def session_table(engine: Engine, title: str) -> Table:
         lines = [ln for ln in engine.sessions[info.name].screen.text() if ln.strip()]
         table.add_row(
             info.name,
-            f"[state.{info.state}]{info.state}[/]",
+            f"[state.{info.state}]{info.detail or info.state}[/]",
             str(info.pid or ""),
             _runtime(info),
             info.reason,
