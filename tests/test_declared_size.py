@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from engine.states import SessionState
-from tests.support import wait_state, wait_text
+from tests.remote_support import attached, eventually, serving
+from tests.support import running, wait_state, wait_text
 from tests.test_recorder import read_cast
 from tests.tui_support import open_room, pane_text, session, until
 
@@ -75,3 +76,22 @@ async def test_zooming_resizes_deliberately_and_the_recording_notes_it(tmp_path:
     assert (header["width"], header["height"]) == (100, 30)
     resizes = [text for _, code, text in events if code == "r"]
     assert resizes == [f"{zoomed[0]}x{zoomed[1]}", "100x30"]
+
+
+async def test_over_the_socket_a_declared_size_wins_unless_deliberate(tmp_path: Path) -> None:
+    body = session("sized", "exec cat", "cols = 100\nrows = 30") + session(
+        "svc", "echo up; exec sleep 60", 'ready = { log = "up" }'
+    )
+    async with (
+        running(tmp_path, body) as engine,
+        serving(engine) as server,
+        attached(server) as remote,
+    ):
+        await eventually(lambda: remote.session_info("sized").state is SessionState.ACTIVE)
+        await remote.resize("sized", 40, 10)
+        assert (engine.session_info("sized").cols, engine.session_info("sized").rows) == (100, 30)
+        await remote.resize("sized", 40, 10, deliberate=True)
+        await eventually(lambda: remote.session_info("sized").cols == 40)
+        assert engine.session_info("sized").rows == 10
+        await eventually(lambda: remote.session_info("svc").detail == "ready")
+        await engine.terminate_all()
