@@ -53,7 +53,12 @@ def problem_lines(errors: list[ErrorDetails], raw: object, root: type[BaseModel]
     (for session names), `root` the model it was validated as."""
     grouped: dict[tuple[int | str, ...], list[ErrorDetails]] = {}
     for error in errors:
-        grouped.setdefault(_field_loc(error["loc"], root), []).append(error)
+        loc = error["loc"]
+        if error["type"] == "extra_forbidden":  # the last key is the author's, whatever it is
+            where = (*_field_loc(loc[:-1], root), loc[-1])
+        else:
+            where = _field_loc(loc, root)
+        grouped.setdefault(where, []).append(error)
     return [_line(loc, group, raw, root) for loc, group in grouped.items()]
 
 
