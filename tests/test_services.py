@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from engine.deck.ready_spec import ReadySpec
 from engine.deck.spec import parse_deck
 from engine.engine import open_engine
 from engine.errors import DeckError
 from engine.events import SessionDetailChanged
+from engine.sessions.probe import ReadyProbe
 from engine.states import SessionState
 from tests.support import make_deck, running
 from tests.tui_support import open_room, until
@@ -200,3 +202,11 @@ depends_on = [{ name = "svc", condition = "ready" }]
         assert late.reason == "the run is done before it started"
         assert svc.state is S.TERMINATED
         assert engine.verdict().outcome == "succeeded"
+
+
+def test_the_log_probe_finds_a_line_split_across_reads_and_coloured() -> None:
+    probe = ReadyProbe(ReadySpec(log="^Serving HTTP on"))
+    probe.feed("starting\r\nServ")
+    assert probe.missing() == "log /^Serving HTTP on/ not seen"
+    probe.feed("ing \x1b[1mHTTP\x1b[0m on 0.0.0.0\r\n")
+    assert probe.missing() == ""  # the log was seen

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 PORT_EVERY = 0.1
 TAIL = 4096
 """Output kept unmatched between reads: a ready line longer than this may be missed."""
+_CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 
 
@@ -37,12 +38,16 @@ class ReadyProbe:
         """The attempt's output, as the screen gets it."""
         if self._pattern is None or self._logged.is_set():
             return
-        self._tail = _ESCAPES.sub("", self._tail + text)
-        if self._pattern.search(self._tail):
+        if "\x1b" in text:  # most reads have none: no pass over them
+            text = _CSI.sub("", text)  # colours: the common case, a cheaper pattern
+            if "\x1b" in text:  # (a sequence split across two reads stays in: rare)
+                text = _ESCAPES.sub("", text)
+        window = self._tail + text
+        if self._pattern.search(window):
             self._logged.set()
             self._tail = ""
         else:
-            self._tail = self._tail[-TAIL:]
+            self._tail = window[-TAIL:]
 
     async def wait(self) -> None:
         """Until every probe the spec names has passed."""
@@ -54,13 +59,14 @@ class ReadyProbe:
                 await anyio.sleep(PORT_EVERY)
 
     def missing(self) -> str:
-        """What has not been seen yet: `log /Serving/ not seen, port 8000 not accepting`."""
+        """What has not been seen yet: `log /Serving/ not seen, port 8000 not accepting`;
+        "" once everything has."""
         found = []
         if self.spec.log is not None and not self._logged.is_set():
             found.append(f"log /{self.spec.log}/ not seen")
         if self.spec.port is not None and not self._port_open:
             found.append(f"port {self.spec.port} not accepting")
-        return ", ".join(found) or "probe unfinished"
+        return ", ".join(found)
 
 
 async def _accepts(port: int) -> bool:

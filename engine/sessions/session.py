@@ -457,7 +457,8 @@ class Session:
                     self.on_ready()
                 return
             if self.ending is Ending.NONE:  # not already on its way out
-                self._not_ready = f"not ready within {probe.spec.timeout:g}s: {probe.missing()}"
+                missing = probe.missing() or "still probing"
+                self._not_ready = f"not ready within {probe.spec.timeout:g}s: {missing}"
                 self._end(Ending.TIMING_OUT)
                 assert self._tg is not None
                 self._tg.start_soon(self._stop)
