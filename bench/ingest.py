@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import os
 import pstats
 import random
@@ -308,8 +309,8 @@ def main() -> None:
             raw_s, raw_bytes, raw_mean = raw_pty(corpus)
             results["raw"].append(raw_s)
             for kind in ("fresh", "pooled"):
-                measured = engine_run(corpus, size, kind, workdir, args.probe)
-                secs, cpu_s, ok, relay_s = anyio.run(lambda: measured)
+                measured = functools.partial(engine_run, corpus, size, kind, workdir, args.probe)
+                secs, cpu_s, ok, relay_s = anyio.run(measured)
                 results[kind].append(secs)
                 cpu[kind].append(cpu_s)
                 relay_cpu[kind].append(relay_s)
