@@ -40,7 +40,7 @@ from pydantic import (
 
 from engine.deck.alert_spec import AlertsSpec
 from engine.deck.attention_spec import AttentionSpec
-from engine.deck.checks import VERBATIM, deck_problems, with_problems
+from engine.deck.checks import deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
 from engine.deck.priorities import PriorityName
