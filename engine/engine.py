@@ -103,6 +103,7 @@ most this often: rooms repaint flooding panes at ~10 Hz anyway (tui/widgets/pane
 so the other two of three frames' deltas were encoded, sent and decoded for nothing."""
 FLOOD_STREAK = 6
 FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
+COMPACT_EVERY_FRAMES = round(1.0 / FRAME)  # ... and moves evicted history into the stores
 
 
 def default_run_dir(deck: DeckSpec, base: Path | None = None, *, root: Path | None = None) -> Path:
@@ -451,6 +452,9 @@ class Engine(CommandCalls):
             if frames % FLUSH_EVERY_FRAMES == 0:
                 for session in self.sessions.values():
                     session.flush_recording()
+            if frames % COMPACT_EVERY_FRAMES == 0:
+                for session in self.sessions.values():
+                    session.screen.compact()
             if self._dirty or self._streak:
                 self._announce_dirty(time.monotonic())
 

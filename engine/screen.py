@@ -32,6 +32,7 @@ from engine.screen_scan import (
     unterminated,
     without_del,
 )
+from engine.scrollback_store import ScrollbackStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -247,11 +248,26 @@ _SGR_FLAGS = {
 }
 
 
-class Screen:
-    """One session's emulated terminal, fed incrementally with raw PTY bytes."""
+AVT_SCROLLBACK = 100  # history rows avt keeps (reflowed on resize); older ones go compact
 
-    def __init__(self, cols: int, rows: int, scrollback: int = 5000) -> None:
-        self._vt = Vt(cols, rows, scrollback_limit=scrollback)
+
+class Screen:
+    """One session's emulated terminal, fed incrementally with raw PTY bytes.
+
+    Of `scrollback` history rows, the newest `avt_scrollback` stay in avt; older ones move to
+    a ScrollbackStore as avt evicts them (~24 bytes a cell in avt, a few a line there).
+    `avt_scrollback=None` keeps all of them in avt (the old path, for benchmarks and tests)."""
+
+    def __init__(
+        self,
+        cols: int,
+        rows: int,
+        scrollback: int = 5000,
+        avt_scrollback: int | None = AVT_SCROLLBACK,
+    ) -> None:
+        kept = scrollback if avt_scrollback is None else min(scrollback, avt_scrollback)
+        self._vt = Vt(cols, rows, scrollback_limit=kept)
+        self._history: ScrollbackStore[Line] = ScrollbackStore(scrollback - kept, _styled)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._cols, self._rows = cols, rows
         self._tail = ""
@@ -314,14 +330,17 @@ class Screen:
             self.signals["bell"] = ""
         for match in SCAN.finditer(scan) if ANY.search(scan) else ():
             end = match.end()
-            if match["dsr"] == "6" or match["align"]:  # acts on avt's state at this point
-                cut = max(end - offset, 0)
+            if match["dsr"] == "6" or match["align"] or match["esc"] == "c":
+                cut = max(end - offset, 0)  # acts on avt's state at this point
                 self._feed_vt(text[done:cut])
                 done = cut
                 if match["align"]:
                     self._feed_vt(AFTER_ALIGN)
-                else:
+                elif match["dsr"]:
                     replies.append(self._cpr())
+                else:  # RIS: avt forgot its history with the rest, and so does the store
+                    self._history.clear()
+                    self._apply(match)
             else:
                 replies.append(self._apply(match))
         self._feed_vt(text[done:])
@@ -346,7 +365,11 @@ class Screen:
         self._modes = TerminalModes()
 
     def resize(self, cols: int, rows: int) -> None:
-        self._vt.resize(cols, rows)
+        """avt reflows the screen and its own history rows; rows already in the store keep
+        the width they were printed at (as in xterm, whose history never reflows)."""
+        _, evicted = self._vt.resize(cols, rows)
+        if evicted:
+            self._history.push(evicted)
         self._cols, self._rows = cols, rows
         self._row_rev = [0] * rows
         self._cache = [None] * rows
@@ -379,17 +402,29 @@ class Screen:
         return self._vt.dump().replace("\x9b", "\x1b[")
 
     def scrollback_size(self) -> int:
-        """History rows above the screen (none on the alternate screen); cached per revision
-        because avt only offers a full copy of every line (~26 ms for 5000x200)."""
+        """History rows above the screen (none on the alternate screen): the store's, then
+        avt's, whose count is cached per revision because avt only offers a copy of every
+        line it holds."""
         if self._scrollback_size[0] != self._revision:
             size = len(self._vt.lines()) - self._rows
             self._scrollback_size = (self._revision, size)
-        return self._scrollback_size[1]
+        return self._stored() + self._scrollback_size[1]
 
     def scrollback_lines(self, start: int, count: int) -> list[StyledLine]:
         """History rows, oldest first; `start` counts from the oldest kept line."""
-        history = self._vt.lines()[: -self._rows]
-        return [_styled(line) for line in history[max(start, 0) : max(start, 0) + count]]
+        start, count = max(start, 0), max(count, 0)
+        stored = self._stored()
+        lines = self._history.lines(start, count) if start < stored else []
+        if len(lines) < count:
+            first = max(start - stored, 0)
+            history = self._vt.lines()[: -self._rows]
+            lines += [_styled(line) for line in history[first : first + count - len(lines)]]
+        return lines
+
+    def compact(self) -> None:
+        """Convert the history rows avt evicted since the last call into the compact store
+        (the engine calls this once a second; reads do it first)."""
+        self._history.compact()
 
     def output(self) -> list[StyledLine]:
         """History rows then the screen's, taken together: where they meet no line is
@@ -397,9 +432,15 @@ class Screen:
         history = self.scrollback_lines(0, self.scrollback_size())
         return history + [self.line(row) for row in range(self._rows)]
 
+    def _stored(self) -> int:
+        """History rows in the store; hidden, as avt's own, while the alternate screen is up."""
+        return 0 if self._alternate else len(self._history)
+
     def _feed_vt(self, text: str) -> None:
         if text:
-            changed, _ = self._vt.feed_str(text)
+            changed, evicted = self._vt.feed_str(text)
+            if evicted:  # each row avt drops from its history, exactly once, oldest first
+                self._history.push(evicted)
             if changed:
                 self._touch(changed)
 

@@ -2,9 +2,9 @@
 layers of the house hold: which package may import which, and who may touch processes.
 
 Stack, bottom-up (docs/architecture.md): the base modules (errors, states, events,
-screen(_scan), metrics, statistics) < deck/ < terminals/ < sessions/ < scheduling/ < the engine
-(engine.py, hub, api) < bus/ and remote/ (services on the engine) < tui/ (only through the public
-faces).
+screen(_scan), scrollback_store, metrics, statistics) < deck/ < terminals/ < sessions/ <
+scheduling/ < the engine (engine.py, hub, api) < bus/ and remote/ (services on the engine) <
+tui/ (only through the public faces).
 """
 
 from __future__ import annotations
@@ -87,7 +87,10 @@ print(relay_process._encode((1.5, "o", "\\x1bé")).decode())
 
 
 ROOT = ENGINE.parent
-BASE = {"errors", "states", "events", "screen", "screen_scan", "metrics", "statistics"}
+BASE = {
+    *("errors", "states", "events", "screen", "screen_scan", "scrollback_store"),
+    *("metrics", "statistics"),
+}
 LAYER = {"deck": 1, "terminals": 2, "sessions": 3, "scheduling": 4}
 PROCESS_CALLS = {("os", "killpg"), ("os", "openpty"), ("pty", "openpty"), ("subprocess", "Popen")}
 

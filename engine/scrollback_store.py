@@ -1,0 +1,144 @@
+"""A session's older history, kept compact: lines as pickled styled runs in zlib blocks.
+
+Why: avt holds ~24 bytes a cell, so a coloured 5000x200 history costs ~24 MB a session; the
+same lines as styled runs, BLOCK_LINES to a compressed block, take a few hundred KB. Lines
+come in as the emulator evicts them (oldest first, each exactly once) and leave oldest first.
+
+They come in raw (avt's `Line`) and are converted when `compact` runs (once a second, or
+before a read): in a flood that replaces the whole history between two compactions, lines
+drop out unconverted, so a flood pays nothing here. Reads decode only the blocks they touch;
+a process-wide LRU keeps the last few decoded for a viewer paging through.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import zlib
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from engine.screen import StyledLine
+
+R = TypeVar("R")
+BLOCK_LINES = 64
+LEVEL = 6  # zlib's default: ~1.6x smaller blocks than level 1, packing is off the hot path
+CACHED_BLOCKS = 32  # decoded blocks kept for the whole process, not per session
+_stores = itertools.count()
+_decoded: OrderedDict[tuple[int, int], tuple[StyledLine, ...]] = OrderedDict()
+
+
+def _pack(lines: Sequence[StyledLine]) -> bytes:
+    return zlib.compress(pickle.dumps(tuple(lines), pickle.HIGHEST_PROTOCOL), LEVEL)
+
+
+def _unpack(payload: bytes) -> tuple[StyledLine, ...]:
+    # Our own bytes, made in this process from our own lines: never data from outside.
+    lines: tuple[StyledLine, ...] = pickle.loads(zlib.decompress(payload))
+    return lines
+
+
+class ScrollbackStore(Generic[R]):
+    """At most `capacity` history lines, oldest first: packed blocks, then the `open` lines
+    not yet a full block, then raw lines not yet converted."""
+
+    def __init__(self, capacity: int, convert: Callable[[R], StyledLine]) -> None:
+        self.capacity = max(capacity, 0)
+        self._convert = convert
+        self._id = next(_stores)
+        self._blocks: deque[bytes] = deque()
+        self._first = 0  # sequence number of _blocks[0], the key of its decoded copy
+        self._skip = 0  # lines of _blocks[0] already dropped
+        self._open: list[StyledLine] = []
+        self._raw: deque[R] = deque()
+        self._lost_raw = False  # raw lines dropped unconverted since the last compaction
+
+    def __len__(self) -> int:
+        return len(self._blocks) * BLOCK_LINES - self._skip + len(self._open) + len(self._raw)
+
+    def push(self, lines: Sequence[R]) -> None:
+        """Lines the emulator evicted, oldest first; the oldest kept go if over capacity."""
+        if len(lines) >= self.capacity:
+            self.clear()
+            self._lost_raw = bool(lines)
+            self._raw.extend(lines[len(lines) - self.capacity :] if self.capacity else ())
+            return
+        excess = len(self) + len(lines) - self.capacity
+        if excess > 0:
+            self._drop(excess)
+        self._raw.extend(lines)
+
+    def clear(self) -> None:
+        self._blocks.clear()
+        self._first += 1 << 32  # no decoded copy of an older block can match again
+        self._skip = 0
+        self._open.clear()
+        self._raw.clear()
+
+    def compact(self, force: bool = False) -> None:
+        """Convert raw lines and pack full blocks. Unless forced, a compaction right after a
+        flood dropped raw lines is skipped: the flood is likely to replace these too."""
+        if not self._raw:
+            return
+        if self._lost_raw and not force:
+            self._lost_raw = False
+            return
+        self._lost_raw = False
+        convert, raw = self._convert, self._raw
+        self._open.extend(convert(line) for line in raw)
+        raw.clear()
+        full = len(self._open) - len(self._open) % BLOCK_LINES
+        for start in range(0, full, BLOCK_LINES):
+            self._blocks.append(_pack(self._open[start : start + BLOCK_LINES]))
+        del self._open[:full]
+
+    def lines(self, start: int, count: int) -> list[StyledLine]:
+        """Lines [start, start + count), oldest first; 0 is the oldest kept."""
+        self.compact(force=True)
+        start, end = max(start, 0), min(max(start, 0) + max(count, 0), len(self))
+        out: list[StyledLine] = []
+        packed = len(self._blocks) * BLOCK_LINES
+        at = start + self._skip
+        while at < end + self._skip:
+            if at >= packed:
+                out += self._open[at - packed : end + self._skip - packed]
+                break
+            index, offset = divmod(at, BLOCK_LINES)
+            take = min(end + self._skip - at, BLOCK_LINES - offset)
+            out += self._block(index)[offset : offset + take]
+            at += take
+        return out
+
+    def _block(self, index: int) -> tuple[StyledLine, ...]:
+        key = (self._id, self._first + index)
+        lines = _decoded.get(key)
+        if lines is None:
+            lines = _decoded[key] = _unpack(self._blocks[index])
+            if len(_decoded) > CACHED_BLOCKS:
+                _decoded.popitem(last=False)
+        else:
+            _decoded.move_to_end(key)
+        return lines
+
+    def _drop(self, count: int) -> None:
+        """The oldest `count` lines go: whole blocks, then open lines, then raw ones."""
+        while count and self._blocks:
+            take = min(count, BLOCK_LINES - self._skip)
+            count -= take
+            self._skip += take
+            if self._skip == BLOCK_LINES:
+                self._blocks.popleft()
+                _decoded.pop((self._id, self._first), None)
+                self._first += 1
+                self._skip = 0
+        if count and self._open:
+            take = min(count, len(self._open))
+            del self._open[:take]
+            count -= take
+        if count:
+            self._lost_raw = True
+            for _ in range(min(count, len(self._raw))):
+                self._raw.popleft()
