@@ -69,6 +69,7 @@ from engine.rundir import claim_run_dir
 from engine.sampler import Sampler
 from engine.scheduling.scheduler import Scheduler
 from engine.scheduling.summary import build_summary, verdict
+from engine.scrollback_store import BLOCK_LINES
 from engine.sessions.ownership import owners
 from engine.sessions.recording import FLUSH_INTERVAL, save_screen, screen_texts
 from engine.sessions.session import Session, SessionInfo
@@ -103,7 +104,7 @@ most this often: rooms repaint flooding panes at ~10 Hz anyway (tui/widgets/pane
 so the other two of three frames' deltas were encoded, sent and decoded for nothing."""
 FLOOD_STREAK = 6
 FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
-COMPACT_EVERY_FRAMES = round(1.0 / FRAME)  # ... and moves evicted history into the stores
+COMPACT_BUDGET = 0.002  # seconds a frame may spend moving evicted history into the stores
 
 
 def default_run_dir(deck: DeckSpec, base: Path | None = None, *, root: Path | None = None) -> Path:
@@ -452,9 +453,7 @@ class Engine(CommandCalls):
             if frames % FLUSH_EVERY_FRAMES == 0:
                 for session in self.sessions.values():
                     session.flush_recording()
-            if frames % COMPACT_EVERY_FRAMES == 0:
-                for session in self.sessions.values():
-                    session.screen.compact()
+            self._compact_screens(time.perf_counter() + COMPACT_BUDGET)
             if self._dirty or self._streak:
                 self._announce_dirty(time.monotonic())
 
@@ -467,6 +466,14 @@ class Engine(CommandCalls):
                 continue  # stays dirty: announced on a later frame, nothing is lost
             self._dirty.discard(name)
             self._announce(name, now)
+
+    def _compact_screens(self, deadline: float) -> None:
+        """History rows avt evicted become compact a block at a time, within the frame's
+        budget: a flood's last 5,000 rows are not converted in one blocking go."""
+        for session in self.sessions.values():
+            while session.screen.compact(BLOCK_LINES):
+                if time.perf_counter() >= deadline:
+                    return
 
     def _publish_alert(self, line: str) -> None:
         """Alerts go on the bus as the operator's messages, so agents can subscribe."""

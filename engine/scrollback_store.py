@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from engine.screen import StyledLine
+    from engine.screen import Style, StyledLine
 
 R = TypeVar("R")
 BLOCK_LINES = 64
@@ -32,13 +32,32 @@ _decoded: OrderedDict[tuple[int, int], tuple[StyledLine, ...]] = OrderedDict()
 
 
 def _pack(lines: Sequence[StyledLine]) -> bytes:
-    return zlib.compress(pickle.dumps(tuple(lines), pickle.HIGHEST_PROTOCOL), LEVEL)
+    """A block as its styles, each line's texts, and each run's index among the styles:
+    a style is unpickled once a block, not once a run (~1 µs each). Styles are told apart
+    by identity (the screen shares one object per pen); an equal one twice costs a slot."""
+    index: dict[int, int] = {}
+    styles: list[Style] = []
+
+    def number(style: Style) -> int:
+        found = index.get(id(style))
+        if found is None:
+            found = index[id(style)] = len(styles)
+            styles.append(style)
+        return found
+
+    texts = tuple(tuple(text for text, _ in line) for line in lines)
+    runs = tuple(tuple(number(style) for _, style in line) for line in lines)
+    return zlib.compress(pickle.dumps((styles, texts, runs), pickle.HIGHEST_PROTOCOL), LEVEL)
 
 
 def _unpack(payload: bytes) -> tuple[StyledLine, ...]:
     # Our own bytes, made in this process from our own lines: never data from outside.
-    lines: tuple[StyledLine, ...] = pickle.loads(zlib.decompress(payload))
-    return lines
+    styles, texts, runs = pickle.loads(zlib.decompress(payload))
+    style = styles.__getitem__
+    return tuple(
+        tuple(zip(text, map(style, run), strict=True))
+        for text, run in zip(texts, runs, strict=True)
+    )
 
 
 class ScrollbackStore(Generic[R]):
@@ -78,22 +97,24 @@ class ScrollbackStore(Generic[R]):
         self._open.clear()
         self._raw.clear()
 
-    def compact(self, force: bool = False) -> None:
-        """Convert raw lines and pack full blocks. Unless forced, a compaction right after a
-        flood dropped raw lines is skipped: the flood is likely to replace these too."""
-        if not self._raw:
-            return
+    def compact(self, limit: int | None = None, force: bool = False) -> int:
+        """Convert up to `limit` raw lines, oldest first, packing full blocks; return how
+        many were converted. Unless forced, a compaction right after a flood dropped raw
+        lines does nothing: the flood is likely to replace these too, unconverted."""
+        raw = self._raw
+        if not raw:
+            return 0
         if self._lost_raw and not force:
             self._lost_raw = False
-            return
-        self._lost_raw = False
-        convert, raw = self._convert, self._raw
-        self._open.extend(convert(line) for line in raw)
-        raw.clear()
-        full = len(self._open) - len(self._open) % BLOCK_LINES
+            return 0
+        take = len(raw) if limit is None else min(limit, len(raw))
+        convert, opened = self._convert, self._open
+        opened.extend(convert(raw.popleft()) for _ in range(take))
+        full = len(opened) - len(opened) % BLOCK_LINES
         for start in range(0, full, BLOCK_LINES):
-            self._blocks.append(_pack(self._open[start : start + BLOCK_LINES]))
-        del self._open[:full]
+            self._blocks.append(_pack(opened[start : start + BLOCK_LINES]))
+        del opened[:full]
+        return take
 
     def lines(self, start: int, count: int) -> list[StyledLine]:
         """Lines [start, start + count), oldest first; 0 is the oldest kept."""
