@@ -436,6 +436,11 @@ class Screen:
             lines += [_styled(line) for line in history[first : first + count - len(lines)]]
         return lines
 
+    @property
+    def unconverted_rows(self) -> int:
+        """History rows avt evicted that wait, raw, for `compact`."""
+        return self._history.raw
+
     def compact(self, limit: int | None = None) -> int:
         """Convert up to `limit` of the history rows avt evicted into the compact store;
         return how many it converted (the engine calls this each frame within a time

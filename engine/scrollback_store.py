@@ -78,6 +78,11 @@ class ScrollbackStore(Generic[R]):
     def __len__(self) -> int:
         return len(self._blocks) * BLOCK_LINES - self._skip + len(self._open) + len(self._raw)
 
+    @property
+    def raw(self) -> int:
+        """Lines not yet converted (what compaction has still to reach)."""
+        return len(self._raw)
+
     def push(self, lines: Sequence[R]) -> None:
         """Lines the emulator evicted, oldest first; the oldest kept go if over capacity."""
         if len(lines) >= self.capacity:

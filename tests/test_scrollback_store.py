@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import json
 import os
 import random
 import re
@@ -14,14 +15,18 @@ import select
 import time
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
 from engine.screen import AVT_SCROLLBACK, Screen, line_text
 from engine.scrollback_store import BLOCK_LINES
 from engine.terminals.pty import open_pty, read_available, spawn_on_pty
 from engine.terminals.terminal import base_env
+from tests.support import running
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from engine.screen import StyledLine
 
 COLS, ROWS = 60, 12
@@ -190,3 +195,30 @@ def test_a_full_coloured_history_costs_a_fraction_of_avt_s_memory() -> None:
     per_session = (_rss() - before) / len(screens)
     assert screens[0].scrollback_size() == 5000
     assert per_session < 4 * 2**20, f"{per_session / 2**20:.1f} MB a session"
+
+
+@pytest.mark.anyio
+async def test_an_engine_session_s_history_is_its_recording_replayed_into_avt_alone(
+    tmp_path: Path,
+) -> None:
+    """Through the engine: its frames compact the history; the scrollback and history
+    queries then return what avt alone makes of the session's recorded output."""
+    body = f"[[session]]\nname = \"counter\"\ncommand = '''{COUNTER.format(count=3000)}'''\n"
+    pool = f"size = 1\nwarm = 0\ncols = {COLS}\nrows = {ROWS}"
+    async with running(tmp_path, body, pool) as engine:
+        assert await engine.wait_finished()
+        screen = engine.sessions["counter"].screen
+        with anyio.fail_after(60):
+            while screen.unconverted_rows:
+                await anyio.sleep(0.05)
+        scrollback = engine.scrollback("counter")
+        history = engine.history("counter")
+    old = Screen(COLS, ROWS, 5000, avt_scrollback=None)
+    for line in (tmp_path / "run" / "sessions" / "counter.cast").read_text().splitlines()[1:]:
+        _, kind, data = json.loads(line)
+        if kind == "o":
+            old.feed_text(data)
+    assert scrollback == old.scrollback_lines(0, old.scrollback_size())
+    assert history == old.output()
+    seen = numbers(history)
+    assert seen == list(range(seen[0], 3001))
