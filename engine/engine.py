@@ -69,7 +69,6 @@ from engine.rundir import claim_run_dir
 from engine.sampler import Sampler
 from engine.scheduling.scheduler import Scheduler
 from engine.scheduling.summary import build_summary, verdict
-from engine.scrollback_store import BLOCK_LINES
 from engine.sessions.ownership import owners
 from engine.sessions.recording import FLUSH_INTERVAL, save_screen, screen_texts
 from engine.sessions.session import Session, SessionInfo
@@ -105,6 +104,7 @@ so the other two of three frames' deltas were encoded, sent and decoded for noth
 FLOOD_STREAK = 6
 FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
 COMPACT_BUDGET = 0.002  # seconds a frame may spend moving evicted history into the stores
+COMPACT_STEP = 16  # rows converted between two looks at the clock
 
 
 def default_run_dir(deck: DeckSpec, base: Path | None = None, *, root: Path | None = None) -> Path:
@@ -453,7 +453,7 @@ class Engine(CommandCalls):
             if frames % FLUSH_EVERY_FRAMES == 0:
                 for session in self.sessions.values():
                     session.flush_recording()
-            self._compact_screens(time.perf_counter() + COMPACT_BUDGET)
+            self._compact_screens(frames, time.perf_counter() + COMPACT_BUDGET)
             if self._dirty or self._streak:
                 self._announce_dirty(time.monotonic())
 
@@ -467,11 +467,15 @@ class Engine(CommandCalls):
             self._dirty.discard(name)
             self._announce(name, now)
 
-    def _compact_screens(self, deadline: float) -> None:
-        """History rows avt evicted become compact a block at a time, within the frame's
-        budget: a flood's last 5,000 rows are not converted in one blocking go."""
-        for session in self.sessions.values():
-            while session.screen.compact(BLOCK_LINES):
+    def _compact_screens(self, frame: int, deadline: float) -> None:
+        """History rows avt evicted become compact COMPACT_STEP at a time (a worst-case
+        step, 16 rows of a pen per word, is ~3 ms), within the frame's budget: a flood's
+        last 5,000 rows are not converted in one blocking go. Each frame starts at another
+        session, so one busy session cannot keep the others raw."""
+        screens = [session.screen for session in self.sessions.values()]
+        first = frame % len(screens) if screens else 0
+        for screen in screens[first:] + screens[:first]:
+            while screen.compact(COMPACT_STEP):
                 if time.perf_counter() >= deadline:
                     return
 
