@@ -28,41 +28,66 @@ BLOCK_LINES = 64
 LEVEL = 6  # zlib's default: ~1.6x smaller blocks than level 1, packing is off the hot path
 CACHED_BLOCKS = 32  # decoded blocks kept for the whole process, not per session
 _stores = itertools.count()
-_decoded: OrderedDict[tuple[int, int], tuple[StyledLine, ...]] = OrderedDict()
+_decoded: OrderedDict[tuple[int, int], list[StyledLine]] = OrderedDict()
 
 
-def _pack(lines: Sequence[StyledLine]) -> bytes:
-    """A block as its styles, each line's texts, and each run's index among the styles:
-    a style is unpickled once a block, not once a run (~1 µs each). Styles are told apart
-    by identity (the screen shares one object per pen); an equal one twice costs a slot."""
-    index: dict[int, int] = {}
-    styles: list[Style] = []
+class _OpenBlock:
+    """The block being filled, already in its packed form: the styles, each line's texts,
+    and each run's index among the styles. Tuples of str and int are no work for the
+    cyclic GC, where (text, Style) runs would be (1,000 sessions' open lines are ~10^6
+    runs); a style is unpickled once a block, not once a run (~1 µs each). Styles are
+    told apart by identity (the screen shares one object per pen): an equal one twice
+    costs a slot, not a wrong line."""
 
-    def number(style: Style) -> int:
-        found = index.get(id(style))
+    def __init__(self) -> None:
+        self._index: dict[int, int] = {}
+        self._styles: list[Style] = []
+        self._texts: list[tuple[str, ...]] = []
+        self._runs: list[tuple[int, ...]] = []
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def add(self, line: StyledLine) -> None:
+        self._texts.append(tuple(text for text, _ in line))
+        self._runs.append(tuple(self._number(style) for _, style in line))
+
+    def drop(self, count: int) -> None:
+        del self._texts[:count], self._runs[:count]
+
+    def lines(self, start: int, end: int) -> list[StyledLine]:
+        return _decode(self._styles, self._texts[start:end], self._runs[start:end])
+
+    def pack(self) -> bytes:
+        data = (self._styles, self._texts, self._runs)
+        return zlib.compress(pickle.dumps(data, pickle.HIGHEST_PROTOCOL), LEVEL)
+
+    def _number(self, style: Style) -> int:
+        found = self._index.get(id(style))  # the list keeps the object, so its id, alive
         if found is None:
-            found = index[id(style)] = len(styles)
-            styles.append(style)
+            found = self._index[id(style)] = len(self._styles)
+            self._styles.append(style)
         return found
 
-    texts = tuple(tuple(text for text, _ in line) for line in lines)
-    runs = tuple(tuple(number(style) for _, style in line) for line in lines)
-    return zlib.compress(pickle.dumps((styles, texts, runs), pickle.HIGHEST_PROTOCOL), LEVEL)
 
-
-def _unpack(payload: bytes) -> tuple[StyledLine, ...]:
-    # Our own bytes, made in this process from our own lines: never data from outside.
-    styles, texts, runs = pickle.loads(zlib.decompress(payload))
+def _decode(
+    styles: list[Style], texts: Sequence[tuple[str, ...]], runs: Sequence[tuple[int, ...]]
+) -> list[StyledLine]:
     style = styles.__getitem__
-    return tuple(
+    return [
         tuple(zip(text, map(style, run), strict=True))
         for text, run in zip(texts, runs, strict=True)
-    )
+    ]
+
+
+def _unpack(payload: bytes) -> list[StyledLine]:
+    # Our own bytes, made in this process from our own lines: never data from outside.
+    return _decode(*pickle.loads(zlib.decompress(payload)))
 
 
 class ScrollbackStore(Generic[R]):
-    """At most `capacity` history lines, oldest first: packed blocks, then the `open` lines
-    not yet a full block, then raw lines not yet converted."""
+    """At most `capacity` history lines, oldest first: packed blocks, then the open block's
+    lines, then raw lines not yet converted."""
 
     def __init__(self, capacity: int, convert: Callable[[R], StyledLine]) -> None:
         self.capacity = max(capacity, 0)
@@ -71,7 +96,7 @@ class ScrollbackStore(Generic[R]):
         self._blocks: deque[bytes] = deque()
         self._first = 0  # sequence number of _blocks[0], the key of its decoded copy
         self._skip = 0  # lines of _blocks[0] already dropped
-        self._open: list[StyledLine] = []
+        self._open = _OpenBlock()
         self._raw: deque[R] = deque()
         self._lost_raw = False  # raw lines dropped unconverted since the last compaction
 
@@ -99,7 +124,7 @@ class ScrollbackStore(Generic[R]):
         self._blocks.clear()
         self._first += 1 << 32  # no decoded copy of an older block can match again
         self._skip = 0
-        self._open.clear()
+        self._open = _OpenBlock()
         self._raw.clear()
 
     def compact(self, limit: int | None = None, force: bool = False) -> int:
@@ -113,12 +138,12 @@ class ScrollbackStore(Generic[R]):
             self._lost_raw = False
             return 0
         take = len(raw) if limit is None else min(limit, len(raw))
-        convert, opened = self._convert, self._open
-        opened.extend(convert(raw.popleft()) for _ in range(take))
-        full = len(opened) - len(opened) % BLOCK_LINES
-        for start in range(0, full, BLOCK_LINES):
-            self._blocks.append(_pack(opened[start : start + BLOCK_LINES]))
-        del opened[:full]
+        convert = self._convert
+        for _ in range(take):
+            self._open.add(convert(raw.popleft()))
+            if len(self._open) == BLOCK_LINES:
+                self._blocks.append(self._open.pack())
+                self._open = _OpenBlock()
         return take
 
     def lines(self, start: int, count: int) -> list[StyledLine]:
@@ -130,7 +155,7 @@ class ScrollbackStore(Generic[R]):
         at = start + self._skip
         while at < end + self._skip:
             if at >= packed:
-                out += self._open[at - packed : end + self._skip - packed]
+                out += self._open.lines(at - packed, end + self._skip - packed)
                 break
             index, offset = divmod(at, BLOCK_LINES)
             take = min(end + self._skip - at, BLOCK_LINES - offset)
@@ -138,7 +163,7 @@ class ScrollbackStore(Generic[R]):
             at += take
         return out
 
-    def _block(self, index: int) -> tuple[StyledLine, ...]:
+    def _block(self, index: int) -> list[StyledLine]:
         key = (self._id, self._first + index)
         lines = _decoded.get(key)
         if lines is None:
@@ -160,9 +185,9 @@ class ScrollbackStore(Generic[R]):
                 _decoded.pop((self._id, self._first), None)
                 self._first += 1
                 self._skip = 0
-        if count and self._open:
+        if count and len(self._open):
             take = min(count, len(self._open))
-            del self._open[:take]
+            self._open.drop(take)
             count -= take
         if count:
             self._lost_raw = True
