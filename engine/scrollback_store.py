@@ -1,13 +1,13 @@
 """A session's older history, kept compact: lines as pickled styled runs in zlib blocks.
 
 Why: avt holds ~24 bytes a cell, so a coloured 5000x200 history costs ~24 MB a session; the
-same lines as styled runs, BLOCK_LINES to a compressed block, take a few hundred KB. Lines
-come in as the emulator evicts them (oldest first, each exactly once) and leave oldest first.
+same lines as styled runs, BLOCK_LINES to a compressed block, take ~0.2-0.9 MB. Lines come
+in as the emulator evicts them (oldest first, each exactly once) and leave oldest first.
 
-They come in raw (avt's `Line`) and are converted when `compact` runs (once a second, or
-before a read): in a flood that replaces the whole history between two compactions, lines
-drop out unconverted, so a flood pays nothing here. Reads decode only the blocks they touch;
-a process-wide LRU keeps the last few decoded for a viewer paging through.
+They come in raw (avt's `Line`) and are converted when `compact` runs (the engine's frames,
+a few rows at a time, or before a read): in a flood that replaces the whole history between
+two compactions, lines drop out unconverted, so a flood pays nothing here. Reads decode only
+the blocks they touch; a process-wide LRU keeps the last few decoded for a viewer paging.
 """
 
 from __future__ import annotations
@@ -121,8 +121,9 @@ class ScrollbackStore(Generic[R]):
         self._raw.extend(lines)
 
     def clear(self) -> None:
+        for key in [key for key in _decoded if key[0] == self._id]:
+            del _decoded[key]
         self._blocks.clear()
-        self._first += 1 << 32  # no decoded copy of an older block can match again
         self._skip = 0
         self._open = _OpenBlock()
         self._raw.clear()

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from engine.screen import AVT_SCROLLBACK, Screen, line_text
-from engine.scrollback_store import BLOCK_LINES
+from engine.screen import AVT_SCROLLBACK, DEFAULT_STYLE, Screen, Style, line_text
+from engine.scrollback_store import BLOCK_LINES, ScrollbackStore
 from engine.terminals.pty import open_pty, read_available, spawn_on_pty
 from engine.terminals.terminal import base_env
 from tests.support import running
@@ -222,3 +224,51 @@ async def test_an_engine_session_s_history_is_its_recording_replayed_into_avt_al
     assert history == old.output()
     seen = numbers(history)
     assert seen == list(range(seen[0], 3001))
+
+
+@settings(max_examples=300, deadline=None)
+@example(  # a drop that starts inside the oldest block and runs past it
+    capacity=300,
+    steps=[("push", 200), ("compact", None), ("push", 150), ("compact", None), ("push", 100)],
+)
+@given(
+    capacity=st.integers(0, 300),
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("push"), st.integers(0, 400)),
+            st.tuples(st.just("compact"), st.sampled_from([None, 0, 1, 16, 64, 65])),
+            st.tuples(st.just("read"), st.integers(-3, 320), st.integers(-1, 330)),
+            st.tuples(st.just("clear")),
+        ),
+        max_size=40,
+    ),
+)
+def test_the_store_keeps_the_newest_capacity_lines_through_any_steps(
+    capacity: int, steps: list[tuple[object, ...]]
+) -> None:
+    """Blocks, the open block and raw lines, partly dropped, read back as one list."""
+    styles = [Style(fg=n) for n in range(5)]
+    store: ScrollbackStore[int] = ScrollbackStore(
+        capacity, lambda n: ((f"{n:06d}", styles[n % 5]), (" x", DEFAULT_STYLE))
+    )
+    kept: list[int] = []
+    printed = 0
+    for step in steps:
+        if step[0] == "push":
+            new = list(range(printed, printed + int(str(step[1]))))
+            printed += len(new)
+            store.push(new)
+            kept = (kept + new)[-capacity:] if capacity else []
+        elif step[0] == "compact":
+            store.compact(step[1] if step[1] is None else int(str(step[1])))
+        elif step[0] == "read":
+            start, count = int(str(step[1])), int(str(step[2]))
+            want = kept[max(start, 0) : max(start, 0) + max(count, 0)]
+            assert [int(line[0][0]) for line in store.lines(start, count)] == want
+        else:
+            store.clear()
+            kept = []
+        assert len(store) == len(kept)
+    assert store.lines(0, len(kept)) == [
+        ((f"{n:06d}", styles[n % 5]), (" x", DEFAULT_STYLE)) for n in kept
+    ]
