@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from engine.deck.spec import (
         parse_deck as parse_deck,
     )
+    from engine.deck.subset import (
+        only_sessions as only_sessions,
+    )
     from engine.engine import (
         Engine as Engine,
     )
@@ -316,6 +319,7 @@ _WHERE: dict[str, str] = {
     "PoolSpec": "engine.deck.spec",
     "load_deck": "engine.deck.spec",
     "parse_deck": "engine.deck.spec",
+    "only_sessions": "engine.deck.subset",
     "parse_duration": "engine.deck.durations",
     "fork_name": "engine.deck.fork",
     "PRIORITY_NAMES": "engine.deck.priorities",

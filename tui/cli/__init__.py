@@ -25,10 +25,14 @@ def _run(args: argparse.Namespace) -> int:
     """Headless in-process, or the tmux model: attach to the engine serving the deck,
     starting one in the background first if none is running."""
     from engine import SwarmdeckError
-    from tui.cli.decks import load_or_report
+    from tui.cli.decks import load_or_report, resolve_or_report
     from tui.cli.settings import room_config
 
-    deck = load_or_report(args.deck)
+    found = resolve_or_report("run", args.deck, args.sessions)
+    if found is None:
+        return 2
+    args.deck, args.sessions = found
+    deck = load_or_report(args.deck, args.sessions)
     config = room_config(args)
     if deck is None or config is None:
         return 2
@@ -45,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     from tui.cli.daemon import LOG_NAME, find_or_start
 
     try:
-        entry, started, over = find_or_start(deck, args.run_dir, config.runs)
+        entry, started, over = find_or_start(deck, args.run_dir, config.runs, args.sessions)
     except SwarmdeckError as exc:
         print(f"swarmdeck run: {exc}", file=sys.stderr)
         return 1
@@ -53,6 +57,11 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"swarmdeck: run {old.run_id} of this deck is finished and left as it is "
             f"(swarmdeck attach {old.run_id}; swarmdeck stop {old.run_id}); starting a new run"
+        )
+    if args.sessions and not started:
+        print(
+            f"swarmdeck: an engine already serves this deck ({entry.run_id}): attached to it "
+            "as it is; the sessions named were not started anew"
         )
     if started:
         print(f"swarmdeck: serving {entry.run_id} in the background ({entry.run_dir}/{LOG_NAME})")

@@ -23,7 +23,7 @@ from engine import SwarmdeckError, default_run_dir
 from engine.remote import runtime_root, serving
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
     from engine import DeckSpec
@@ -35,11 +35,15 @@ STOP_TIMEOUT = 120.0
 
 
 def find_or_start(
-    deck: DeckSpec, run_dir: Path | None, runs: Path | None = None
+    deck: DeckSpec,
+    run_dir: Path | None,
+    runs: Path | None = None,
+    sessions: Sequence[str] = (),
 ) -> tuple[Registration, bool, list[Registration]]:
     """The engine serving `deck` (or `run_dir`, when given), else a new one started in
     the background (in `run_dir`, else a new directory under `runs`); the flag says
-    whether it was started here. A deck's engine whose run is over is left as it is
+    whether it was started here, serving only `sessions` (and their dependencies) when
+    named. A deck's engine whose run is over is left as it is
     (returned last) and a new run started: `run` means run it."""
     with _deck_lock(deck):
         found = serving(run_dir=run_dir, deck_path=deck.path)
@@ -53,7 +57,7 @@ def find_or_start(
         if found:
             return found[0], False, over
         run_dir = run_dir or default_run_dir(deck, root=runs)
-        return start_service(deck, run_dir.absolute()), True, over
+        return start_service(deck, run_dir.absolute(), sessions), True, over
 
 
 @contextmanager
@@ -69,11 +73,11 @@ def _deck_lock(deck: DeckSpec) -> Iterator[None]:
         os.close(fd)
 
 
-def start_service(deck: DeckSpec, run_dir: Path) -> Registration:
+def start_service(deck: DeckSpec, run_dir: Path, sessions: Sequence[str] = ()) -> Registration:
     """Start `swarmdeck serve` detached and wait until its control socket is registered."""
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: engine/rundir.py
     log_path = run_dir / LOG_NAME
-    command = [sys.executable, "-m", "tui.cli", "serve", str(deck.path.absolute())]
+    command = [sys.executable, "-m", "tui.cli", "serve", str(deck.path.absolute()), *sessions]
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "ab") as log:
         service = subprocess.Popen(

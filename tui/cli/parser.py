@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DECK_HELP = "deck file (TOML)"
+DECK_HELP = "deck file (TOML; default: ./swarmdeck.toml)"
+SESSIONS_HELP = "run only these sessions (and what they depend on)"
 RUN_DIR_HELP = "where recordings and summary.json go"
 RUN_HELP = "run id, deck name, run directory or socket path"
 THEME_HELP = "the room's theme (default: config.toml's, else textual-dark)"
@@ -23,19 +24,21 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"swarmdeck {version('swarmdeck')}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run a deck: attach to its engine, started if needed")
-    run.add_argument("deck", type=Path, help=DECK_HELP)
+    run.add_argument("deck", type=Path, nargs="?", help=DECK_HELP)
+    run.add_argument("sessions", nargs="*", metavar="SESSION", help=SESSIONS_HELP)
     run.add_argument(
         "--headless", action="store_true", help="no control room: live table and summary"
     )
     run.add_argument("--run-dir", type=Path, help=RUN_DIR_HELP)
     run.add_argument("--theme", help=THEME_HELP)
     validate = sub.add_parser("validate", help="check a deck file and list every problem")
-    validate.add_argument("deck", type=Path)
+    validate.add_argument("deck", type=Path, nargs="?", help=DECK_HELP)
     sub.add_parser("schema", help="print the deck's JSON Schema (for editor completion)")
     completion = sub.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
     serve = sub.add_parser("serve", help="run a deck headless behind a control socket")
-    serve.add_argument("deck", type=Path, help=DECK_HELP)
+    serve.add_argument("deck", type=Path, nargs="?", help=DECK_HELP)
+    serve.add_argument("sessions", nargs="*", metavar="SESSION", help=SESSIONS_HELP)
     serve.add_argument("--run-dir", type=Path, help=RUN_DIR_HELP)
     _add_ssh_options(serve)
     _add_web_options(serve)

@@ -31,10 +31,13 @@ def serve_deck(args: argparse.Namespace) -> int:
     import anyio
 
     from engine import default_run_dir
-    from tui.cli.decks import load_or_report
+    from tui.cli.decks import load_or_report, resolve_or_report
     from tui.cli.settings import room_config
 
-    deck, config = load_or_report(args.deck), room_config(args)
+    found = resolve_or_report("serve", args.deck, args.sessions)
+    if found is None:
+        return 2
+    deck, config = load_or_report(*found), room_config(args)
     if deck is None or config is None:
         return 2
     run_dir = args.run_dir or (config.runs and default_run_dir(deck, root=config.runs))
