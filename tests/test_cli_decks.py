@@ -70,3 +70,35 @@ def test_an_unknown_session_name_is_refused_before_anything_starts(tmp_path: Pat
         "(sessions: build, test, lint)"
     ) in out.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_env_file_variables_reach_the_session_and_env_wins_over_them(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "app.env").write_text(
+        "# settings\nexport GREETING='hello ${USER}'\nPORT=1\n\nNAME=\"two\\nlines\"\n"
+    )
+    deck = tmp_path / "conf" / "deck.toml"  # env_file is relative to the deck, not the cwd
+    deck.write_text(
+        '[[session]]\nname = "show"\nenv_file = "app.env"\nenv = { PORT = "8080" }\n'
+        'command = \'printf "%s|%s|%s\\n" "$GREETING" "$PORT" "$NAME"\'\n'
+    )
+    out = _cli(tmp_path, "run", "--headless", str(deck), "--run-dir", "run")
+    assert out.returncode == 0, out.stderr
+    screen = (tmp_path / "run" / "sessions" / "show.screen.txt").read_text()
+    assert screen.startswith("hello ${USER}|8080|two\nlines\n"), screen
+
+
+def test_a_bad_env_file_is_refused_naming_each_bad_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("A=1\nnot a pair\n\n\nB=2\nC\n")
+    deck = tmp_path / "deck.toml"
+    deck.write_text(
+        '[[session]]\nname = "a"\ncommand = "true"\nenv_file = ".env"\n\n'
+        '[[session]]\nname = "b"\ncommand = "true"\nenv_file = "missing.env"\n'
+    )
+    out = _cli(tmp_path, "validate", str(deck))
+    assert out.returncode == 2
+    assert (
+        f"session[1] (a): env_file {tmp_path / '.env'}: line 2: expected KEY=VALUE, got "
+        "'not a pair'; line 6: expected KEY=VALUE, got 'C'"
+    ) in out.stderr, out.stderr
+    assert f"session[2] (b): env_file {tmp_path / 'missing.env'}: file not found" in out.stderr

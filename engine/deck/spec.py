@@ -43,6 +43,7 @@ from engine.deck.attention_spec import AttentionSpec
 from engine.deck.checks import deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
+from engine.deck.env_file import read_env_file
 from engine.deck.priorities import PriorityName
 from engine.deck.problems import problem_lines
 from engine.deck.ready_spec import ReadySpec
@@ -242,6 +243,22 @@ class SessionSpec(_Spec):
     daemon: bool = False
     """A service for the others: it does not hold the run open (it is stopped once every
     session that is not a daemon is final) and that stop is not a failure."""
+    env_file: Path | None = None
+    """A dotenv file (relative to the deck file) read at load time; `env` wins over it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_env_file(cls, data: object, info: ValidationInfo) -> object:
+        """Read once, at load time, so `swarmdeck validate` reports a bad line by number."""
+        if not isinstance(data, dict) or not isinstance(data.get("env_file"), str):
+            return data
+        deck = _context_path(info)
+        base = deck.parent if deck is not None else Path.cwd()
+        path = (base / Path(data["env_file"]).expanduser()).resolve()
+        values = read_env_file(path)
+        env = data.get("env", {})
+        merged = {**values, **env} if isinstance(env, dict) else env
+        return {**data, "env_file": path, "env": merged}
 
     @field_validator("cwd", mode="before")
     @classmethod
