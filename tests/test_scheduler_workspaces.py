@@ -84,6 +84,53 @@ workspace = "isolated"
     assert git(repo, "worktree", "list").count("swarmdeck/run/") == 2
 
 
+async def test_an_isolated_workspace_is_checked_out_from_its_base_ref(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "app.txt").write_text("main\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first")
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "app.txt").write_text("feature\n")
+    git(repo, "commit", "-q", "-am", "feature")
+    git(repo, "checkout", "-q", "main")
+    (tmp_path / "plain").mkdir()
+    body = f"""
+[[session]]
+name = "on-feature"
+command = "cat app.txt; git rev-parse --abbrev-ref HEAD"
+cwd = "{repo}"
+workspace = {{ isolated = true, base = "feature" }}
+
+[[session]]
+name = "no-such-ref"
+command = "true"
+cwd = "{repo}"
+workspace = {{ base = "nope" }}
+
+[[session]]
+name = "not-a-repo"
+command = "true"
+cwd = "{tmp_path / "plain"}"
+workspace = {{ base = "main" }}
+"""
+    async with running(tmp_path, body) as engine:
+        assert not await engine.wait_finished()  # two sessions fail
+        lines = engine.sessions["on-feature"].screen.text()
+        assert lines[:2] == ["feature", "swarmdeck/run/on-feature"], lines
+        missing, plain = engine.session_info("no-such-ref"), engine.session_info("not-a-repo")
+    assert (repo / "app.txt").read_text() == "main\n"
+    assert missing.state is S.FAILED
+    assert missing.reason is not None
+    assert missing.reason.startswith("no workspace: git worktree failed: "), missing.reason
+    assert "nope" in missing.reason
+    assert plain.state is S.FAILED
+    assert plain.reason == (
+        f"no workspace: base = 'main' needs a git repository; {tmp_path / 'plain'} is not in one"
+    )
+
+
 async def test_fork_starts_a_new_session_from_an_existing_spec(tmp_path: Path) -> None:
     body = """
 [[session]]

@@ -333,7 +333,7 @@ def test_scheduling_fields_have_safe_defaults() -> None:
     spec = deck(ONE_SESSION)
     only = spec.sessions[0]
     assert (only.priority, only.depends_on, only.retries, only.critical) == ("normal", [], 0, False)
-    assert (only.replicas, only.workspace, only.memory) == (1, "shared", None)
+    assert (only.replicas, only.workspace.isolated, only.memory) == (1, False, None)
     assert (spec.max_parallel, spec.parallel_limit, spec.min_success) == (None, 4, None)
 
 
@@ -404,3 +404,15 @@ def test_an_unknown_key_with_a_hyphen_is_named_as_written() -> None:
 def test_a_union_field_is_one_line_without_pydantic_tags() -> None:
     [problem] = problems('max_parallel = 0\n[[session]]\nname = "a"\ncommand = "x"\n')
     assert problem == "max_parallel: expected at least 1 or 'auto', got 0"
+def test_a_workspace_is_a_word_or_a_table_with_a_plain_base_ref() -> None:
+    table = deck(session(workspace='{ isolated = true, base = "release/1.2" }')).sessions[0]
+    assert (table.workspace.isolated, table.workspace.base) == (True, "release/1.2")
+    short = deck(session(workspace='"isolated"')).sessions[0]
+    assert (short.workspace.isolated, short.workspace.base) == (True, "HEAD")
+    assert problems(session(workspace='"private"')) == [
+        "session[1] (web).workspace: expected 'shared', 'isolated' or a table, got 'private'"
+    ]
+    assert problems(session(workspace='{ base = "--orphan" }')) == [
+        "session[1] (web).workspace.base: expected a git ref (branch, tag or commit) such as "
+        "'main', got '--orphan'"
+    ]

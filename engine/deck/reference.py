@@ -20,6 +20,7 @@ from engine.deck.spec import (
     ReadySpec,
     SessionSpec,
     WorkQueue,
+    WorkspaceSpec,
 )
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("queue = { ... } (in a session)", WorkQueue),
     ("attention = { ... } (in a session)", AttentionSpec),
     ("ready = { ... } (in a session)", ReadySpec),
+    ('workspace = { ... } (in a session; or "shared" / "isolated")', WorkspaceSpec),
 )
 
 
@@ -78,6 +80,8 @@ def _default(model: type[BaseModel], name: str) -> str:
     info = model.model_fields[name]
     if model is DeckSpec and name == "name":
         return "the file's name"
+    if model is SessionSpec and name == "workspace":
+        return '`"shared"`'
     if info.is_required():
         return "required"
     if info.default_factory is not None:

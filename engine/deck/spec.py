@@ -59,6 +59,7 @@ __all__ = [
     "ReadySpec",
     "SessionSpec",
     "WorkQueue",
+    "WorkspaceSpec",
     "load_deck",
     "parse_deck",
 ]
@@ -206,6 +207,34 @@ class WorkQueue(_Spec):
                 f"by '.', the last not a number (shards are NAME.1..N), got {name!r}"
             )
         return name
+_GIT_REF = re.compile(r"[^\s~^:?*\[\\-][^\s~^:?*\[\\]*")
+
+
+class WorkspaceSpec(_Spec):
+    """A place of the session's own: a git worktree checked out from `base` (any ref:
+    branch, tag, commit) on its own branch, or an empty directory outside a repository."""
+
+    isolated: bool = True
+    base: str = Field(default="HEAD", validate_default=True)
+
+    @field_validator("base")
+    @classmethod
+    def _plain_ref(cls, base: str) -> str:
+        """Checked against git at start; here only that it cannot be read as an option."""
+        if not _GIT_REF.fullmatch(base) or ".." in base:
+            raise ValueError(
+                f"expected a git ref (branch, tag or commit) such as 'main', got {base!r}"
+            )
+        return base
+
+
+def _workspace(value: object) -> object:
+    """``"isolated"`` is short for ``{ isolated = true }``, ``"shared"`` for ``false``."""
+    if value in ("shared", "isolated"):
+        return {"isolated": value == "isolated"}
+    if isinstance(value, str):
+        raise ValueError(f"expected 'shared', 'isolated' or a table, got {value!r}")
+    return value
 
 
 class SessionSpec(_Spec):
@@ -231,7 +260,12 @@ class SessionSpec(_Spec):
     backoff: Backoff = Field(default_factory=Backoff)
     critical: bool = False
     replicas: int = Field(default=1, ge=1, le=1000)
-    workspace: Literal["shared", "isolated"] = "shared"
+    workspace: Annotated[
+        WorkspaceSpec,
+        BeforeValidator(
+            _workspace, json_schema_input_type=Literal["shared", "isolated"] | WorkspaceSpec
+        ),
+    ] = Field(default_factory=lambda: WorkspaceSpec(isolated=False))
     memory: OptionalMemorySize = None
     queue: (
         Annotated[WorkQueue, BeforeValidator(_work_queue, json_schema_input_type=str | WorkQueue)]

@@ -377,11 +377,12 @@ class Scheduler:
         self._holding.add(follower)
 
     async def _prepare(self, session: Session) -> None:
-        if session.spec.workspace != "isolated" or session.workspace is not None:
+        wanted = session.spec.workspace
+        if not wanted.isolated or session.workspace is not None:
             return
         base = working_dir(session.spec, self.deck)
         try:
-            session.workspace = await self.workspaces.prepare(session.name, base)
+            session.workspace = await self.workspaces.prepare(session.name, base, wanted.base)
         except WorkspaceError as exc:
             session.fail_unstarted(f"no workspace: {exc}")
 

@@ -1,10 +1,11 @@
 """Isolated workspaces: a place of its own for each session that asks for one.
 
 Inside a git repository a session gets a worktree on its own branch,
-``swarmdeck/<run>/<session>``, checked out from HEAD (uncommitted changes are not
-copied); elsewhere a fresh, empty directory. Either way it lives under
-``<run dir>/workspaces/<session>`` and is kept after the run for inspection; remove
-worktrees with ``git worktree remove`` (or delete them and ``git worktree prune``).
+``swarmdeck/<run>/<session>``, checked out from HEAD or the deck's ``base`` ref
+(``workspace = { isolated = true, base = "main" }``; uncommitted changes are not copied);
+elsewhere a fresh, empty directory (a ``base`` other than HEAD then fails the session).
+Either way it lives under ``<run dir>/workspaces/<session>`` and is kept after the run for
+inspection; `swarmdeck clean` removes old ones (worktrees with ``git worktree remove``).
 """
 
 from __future__ import annotations
@@ -31,18 +32,23 @@ class Workspaces:
     def branch(self, session: str) -> str:
         return f"swarmdeck/{self.run_id}/{session}"
 
-    async def prepare(self, session: str, base: Path) -> Path:
-        """The directory the session should run in; `base` is its configured cwd."""
+    async def prepare(self, session: str, base: Path, ref: str = "HEAD") -> Path:
+        """The directory the session should run in; `base` is its configured cwd, `ref`
+        what its worktree is checked out from."""
         target = self.root / session
         if target.exists():
             raise WorkspaceError(f"{target} already exists")
         async with self._git_lock:
             top = await _git_toplevel(base)
             if top is None:
+                if ref != "HEAD":
+                    raise WorkspaceError(
+                        f"base = {ref!r} needs a git repository; {base} is not in one"
+                    )
                 target.mkdir(parents=True)
                 return target
             self.root.mkdir(parents=True, exist_ok=True)
-            await _git(top, "worktree", "add", "-b", self.branch(session), str(target), "HEAD")
+            await _git(top, "worktree", "add", "-b", self.branch(session), str(target), ref)
         return target / (await anyio.Path(base).resolve()).relative_to(top)
 
 

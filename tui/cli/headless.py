@@ -90,7 +90,7 @@ def summary_table(engine: Engine) -> Table:
     for col in ("session", "state", "tries", "exit", "wait", "run", "reason", "workspace"):
         table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=50)
     for info in engine.list_sessions():
-        isolated = engine.sessions[info.name].spec.workspace == "isolated"
+        isolated = engine.sessions[info.name].spec.workspace.isolated
         table.add_row(
             info.name,
             f"[state.{info.state}]{info.state}[/]",
@@ -108,7 +108,7 @@ def summary_lines(engine: Engine) -> list[str]:
     """The summary for a log (not a terminal): one line per session, every value whole."""
     lines = []
     for info in engine.list_sessions():
-        isolated = engine.sessions[info.name].spec.workspace == "isolated"
+        isolated = engine.sessions[info.name].spec.workspace.isolated
         fields = {
             "state": str(info.state), "tries": str(len(info.attempts)), "exit": _exit(info),
             "wait": _seconds(info.queue_wait).strip(), "run": _seconds(info.run_time).strip(),
