@@ -382,7 +382,7 @@ def test_min_success_must_be_reachable_by_non_critical_sessions() -> None:
     [
         ({"priority": '"urgent"'}, "expected 'critical', 'high', 'normal' or 'low'"),
         ({"retries": "-1"}, "expected at least 0"),
-        ({"workspace": '"private"'}, "expected 'shared' or 'isolated'"),
+        ({"workspace": '"private"'}, "expected 'shared', 'isolated' or a table"),
         ({"replicas": "0"}, "expected at least 1"),
         ({"backoff": "{ factor = 0.5 }"}, "expected at least 1"),
     ],
