@@ -102,3 +102,64 @@ def test_a_bad_env_file_is_refused_naming_each_bad_line(tmp_path: Path) -> None:
         "'not a pair'; line 6: expected KEY=VALUE, got 'C'"
     ) in out.stderr, out.stderr
     assert f"session[2] (b): env_file {tmp_path / 'missing.env'}: file not found" in out.stderr
+
+
+def test_on_failure_restarts_a_service_until_it_succeeds_and_counts_no_failure(
+    tmp_path: Path,
+) -> None:
+    deck = tmp_path / "svc.toml"
+    deck.write_text(  # fails twice, then succeeds; a failure rate over 0 would halt the run
+        "max_failure_rate = 0.0\nfailure_window = 1\n\n"
+        '[[session]]\nname = "flaky"\nrestart = "on-failure"\n'
+        'backoff = { initial = "10ms", max = "50ms" }\n'
+        "command = 'echo x >> tries; test $(wc -l < tries) -ge 3'\n"
+        '[[session]]\nname = "after"\ncommand = "echo after"\ndepends_on = ["flaky"]\n'
+    )
+    out = _cli(tmp_path, "run", "--headless", str(deck), "--run-dir", "run")
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    flaky = next(s for s in summary["sessions"] if s["name"] == "flaky")
+    assert (flaky["state"], flaky["restarts"], flaky["attempt_count"]) == ("completed", 2, 3)
+    assert [a["state"] for a in flaky["attempts"]] == ["failed", "failed", "completed"]
+    assert summary["ok"] is True
+    assert _states(tmp_path / "run") == {"flaky": "completed", "after": "completed"}
+
+
+def test_retries_and_a_restart_policy_are_refused_together(tmp_path: Path) -> None:
+    deck = tmp_path / "svc.toml"
+    deck.write_text(
+        '[[session]]\nname = "web"\ncommand = "true"\nretries = 2\nrestart = "always"\n'
+    )
+    out = _cli(tmp_path, "validate", str(deck))
+    assert out.returncode == 2
+    assert (
+        "session[1] (web).restart: restart = 'always' restarts it without limit: drop "
+        "retries = 2 (retries are for jobs that should end)"
+    ) in out.stderr, out.stderr
+
+
+def test_always_restarts_a_served_service_each_time_it_ends_shown_as_its_count(
+    tmp_path: Path,
+) -> None:
+    from tests.cli_support import served
+
+    body = (
+        '[[session]]\nname = "svc"\nrestart = "always"\ncommand = "echo up; sleep 0.1"\n'
+        'backoff = { initial = "10ms", max = "100ms" }\n'
+    )
+    with served(body, tmp_path) as service:
+
+        def restarted_twice() -> bool:
+            listed = json.loads(service.cli("sessions", str(tmp_path / "run"), "--json").stdout)
+            return bool(listed[0]["restarts"] >= 2)
+
+        service.until(restarted_twice)
+        service.cli("terminate", str(tmp_path / "run"), "svc")
+
+        def stopped() -> bool:
+            (info,) = json.loads(service.cli("sessions", str(tmp_path / "run"), "--json").stdout)
+            return bool(info["state"] == "terminated")
+
+        service.until(stopped)  # the operator's stop is final: no restart after it
+        (info,) = json.loads(service.cli("sessions", str(tmp_path / "run"), "--json").stdout)
+        assert info["state"] == "terminated"

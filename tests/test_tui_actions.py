@@ -290,3 +290,18 @@ async def test_max_parallel_changes_live_from_the_room_and_alerts_are_listed(
         assert engine.scheduler.limit == 1
         await pilot.press("exclamation_mark")
         await until(pilot, lambda: isinstance(app.screen, AlertsScreen))
+
+
+async def test_a_restarted_service_shows_its_restart_count_in_the_list(tmp_path: Path) -> None:
+    service = session(
+        "svc", "echo up; sleep 0.2", 'restart = "always"\nbackoff = { initial = "10ms" }'
+    )
+    async with open_room(tmp_path, service) as (engine, app, pilot):
+        table = app.session_list
+
+        def reason() -> str:
+            return str(table.get_cell("svc", "exit / reason"))
+
+        await until(pilot, lambda: reason().startswith("↻2 · "), timeout=20)
+        assert engine.session_info("svc").restarts >= 2
+        await engine.terminate("svc")

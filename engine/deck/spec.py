@@ -257,6 +257,9 @@ class SessionSpec(_Spec):
         Annotated[Dependency, BeforeValidator(_dependency, json_schema_input_type=str | Dependency)]
     ] = Field(default_factory=list)
     retries: int = Field(default=0, ge=0, le=100)
+    restart: Literal["no", "on-failure", "always"] = "no"
+    """For long-running services: start it again whenever it ends (always) or fails
+    (on-failure), after `backoff`, with no limit; restarts are not failures (docs/scheduling.md)."""
     backoff: Backoff = Field(default_factory=Backoff)
     critical: bool = False
     replicas: int = Field(default=1, ge=1, le=1000)
@@ -306,6 +309,18 @@ class SessionSpec(_Spec):
         if not resolved.is_dir():
             raise ValueError(f"expected an existing directory ({resolved}), got {str(value)!r}")
         return resolved
+
+    @field_validator("restart")
+    @classmethod
+    def _restart_or_retries(cls, restart: str, info: ValidationInfo) -> str:
+        """A restarted service never ends in failure, so retries would never be used."""
+        retries = info.data.get("retries")
+        if restart != "no" and retries:
+            raise ValueError(
+                f"restart = {restart!r} restarts it without limit: drop retries = {retries} "
+                "(retries are for jobs that should end)"
+            )
+        return restart
 
     @field_validator("env")
     @classmethod

@@ -23,7 +23,10 @@ limit (`max_parallel`, at most the pool size, so a leased slot never waits in th
   the verdict does not count against the run (scheduling/summary.py). A deck of daemons
   only is served until stopped. Dependents waiting on `condition = "ready"` are
   dispatched the moment a service's probe passes (`Session.on_ready`).
-* An attempt that fails with retries left is re-queued after its backoff; a critical
+* An attempt that fails with retries left is re-queued after its backoff; a service with
+  `restart = "always"` (or "on-failure", when it failed) is re-queued after its backoff
+  without limit and never settles, so its ends count neither as outcomes nor toward
+  `max_failure_rate`; the backoff grows while it keeps ending within `backoff.max`; a critical
   session's final failure aborts the run (queued ones skipped, running ones stopped); a
   failure rate over `max_failure_rate` halts it (queued ones skipped, running ones finish).
 
@@ -95,6 +98,7 @@ class Scheduler:
         self.sessions: dict[str, Session] = {}
         self._queue = RunQueue()
         self._retries_left: dict[str, int] = {}
+        self._restart_streak: dict[str, int] = {}  # restarts since it last ran backoff.max
         self._running: set[Session] = set()  # admitted, attempt not yet settled
         self._holding: set[Session] = set()  # admitted, process not yet ended: the limit
         self._followers: dict[Session, Session] = {}  # running session -> its follower
@@ -398,10 +402,30 @@ class Scheduler:
             if self._auto is not None and session.state is S.COMPLETED:
                 self._auto.run_times.completed(session.template, started, ended - started)
         retry = session.state is S.FAILED and self._retries_left[session.name] > 0
-        if retry and self.stopped_reason is None:
+        if self.stopped_reason is not None:
+            self._settled(session)
+        elif _restarts(session):
+            self._restart_service(session)
+        elif retry:
             self._retry(session)
         else:
             self._settled(session)
+
+    def _restart_service(self, session: Session) -> None:
+        """Its `restart` policy: again after the backoff, which grows while it keeps ending
+        soon (within backoff.max of its start) and starts over once it ran longer."""
+        backoff = session.spec.backoff
+        started, ended = session.started_at, session.ended_at or time.time()
+        ran_long = started is not None and ended - started >= backoff.max
+        streak = 1 if ran_long else self._restart_streak.get(session.name, 0) + 1
+        self._restart_streak[session.name] = streak
+        session.restarts += 1
+        self._blocked.discard(session)
+        delay = backoff.delay(streak, random.uniform(-1.0, 1.0))
+        why = f"restart {session.restarts} in {delay:.2f}s after {session.reason}"
+        session.requeue(why)
+        self._queue.put_back(session, time.monotonic() + delay)
+        self._tg.start_soon(self._dispatch_after, delay)
 
     def _retry(self, session: Session) -> None:
         self._retries_left[session.name] -= 1
@@ -490,6 +514,7 @@ class Scheduler:
         self.stopped_reason = self.operator_stopped = None
         self._blocked.discard(session)
         self._retries_left[session.name] = session.spec.retries
+        self._restart_streak.pop(session.name, None)
         session.requeue("restarted by operator")
         self._queue.put_back(session)
         self._dispatch()
@@ -537,6 +562,14 @@ class Scheduler:
         self.limit_reason = change.reason
         self._emit(ParallelismAdjusted(old=change.old, new=change.new, reason=change.reason))
         self._dispatch()
+
+
+def _restarts(session: Session) -> bool:
+    """Its attempt ended in a way its `restart` policy restarts (an operator's stop never)."""
+    policy, state = session.spec.restart, session.state
+    return (policy == "always" and state in (S.COMPLETED, S.FAILED)) or (
+        policy == "on-failure" and state is S.FAILED
+    )
 
 
 def _taking_over(follower: Session) -> bool:

@@ -130,6 +130,7 @@ def _session(info: SessionInfo) -> dict[str, Any]:
         "signal": info.signal,
         "attempts": [a.model_dump(mode="json") for a in info.attempts],
         "attempt_count": info.attempt_count,
+        "restarts": info.restarts,
         "queued_at": info.queued_at,
         "started_at": info.first_started_at,
         "ended_at": info.attempts[-1].ended_at if info.attempts else None,

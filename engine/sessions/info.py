@@ -63,6 +63,8 @@ class SessionInfo(BaseModel):
     attempts: tuple[AttemptInfo, ...] = ()
     """The first and the latest attempts (engine/sessions/history.py bounds them)."""
     attempt_count: int = 0
+    restarts: int = 0
+    """Times its `restart` policy started it again (not retries, not operator restarts)."""
     """Finished attempts, every one (more than `attempts` holds after many retries)."""
     queue_wait: float | None = None
     """Total time spent ready but not started, over every attempt."""

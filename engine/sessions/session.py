@@ -81,6 +81,8 @@ class Session:
         self.replica = replica
         self.workspace: Path | None = None
         self.attempts = AttemptHistory()
+        self.restarts = 0
+        """Set by the scheduler: how often the `restart` policy started it again."""
         self._attempt_open = False  # an admitted attempt not yet recorded in `attempts`
         self.attempt_number = 1  # of the current (or last) attempt, fixed when it begins
         self._screen_attempt = 1  # the attempt the screen was last started for
@@ -666,6 +668,7 @@ class Session:
             workspace=working_dir(spec, self.deck, self.workspace),
             attempts=self.attempts.kept(),
             attempt_count=len(self.attempts),
+            restarts=self.restarts,
             queue_wait=self.attempts.queue_wait,
             run_time=self.attempts.run_time,
             first_started_at=self.attempts.first_started_at,

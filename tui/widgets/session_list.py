@@ -76,11 +76,16 @@ def shown_state(info: SessionInfo) -> str:
 
 
 def outcome(info: SessionInfo) -> str:
+    """Exit and reason; first `↻N` for a service its `restart` policy started N times again."""
+    restarts = f"↻{info.restarts} · " if info.restarts else ""
     if info.detail and info.detail != "ready":  # "stopped (tty output) · pid 42"
-        return f"{info.detail} · {info.reason}" if info.reason else info.detail
+        detail = f"{info.detail} · {info.reason}" if info.reason else info.detail
+        return f"{restarts}{detail}"
     if info.exit_code is not None and not info.reason.startswith("exit"):
-        return f"exit {info.exit_code} · {info.reason}" if info.reason else f"exit {info.exit_code}"
-    return info.reason
+        if info.reason:
+            return f"{restarts}exit {info.exit_code} · {info.reason}"
+        return f"{restarts}exit {info.exit_code}"
+    return f"{restarts}{info.reason}"
 
 
 def matches(info: SessionInfo, text: str) -> bool:
