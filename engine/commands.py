@@ -79,6 +79,11 @@ class RestartSession(_SessionCommand):
     op: Literal["restart"] = "restart"
 
 
+class StartSession(_SessionCommand):
+    doc = "start a session that waits for an operator (autostart = false)"
+    op: Literal["start"] = "start"
+
+
 class ForkSession(_SessionCommand):
     doc = "a new session from one's spec, with overrides; the engine names it"
     op: Literal["fork"] = "fork"
@@ -141,6 +146,7 @@ Command = Annotated[
     | TerminateSession
     | TerminateAll
     | RestartSession
+    | StartSession
     | ForkSession
     | AddSession
     | SendInput
@@ -154,8 +160,8 @@ Command = Annotated[
 ]
 COMMAND_TYPES: tuple[type[_Command], ...] = (
     StartAll, PauseSession, ResumeSession, TerminateSession, TerminateAll, RestartSession,
-    ForkSession, AddSession, SendInput, ResizeSession, FocusSession, SaveScreen, PauseAll,
-    ResumeAll, SetParallel,
+    StartSession, ForkSession, AddSession, SendInput, ResizeSession, FocusSession, SaveScreen,
+    PauseAll, ResumeAll, SetParallel,
 )  # fmt: skip
 OPS: frozenset[str] = frozenset(t.model_fields["op"].default for t in COMMAND_TYPES)
 
@@ -253,6 +259,10 @@ class CommandCalls:
 
     async def restart(self, name: str) -> None:
         await self.run(command(RestartSession, session=name))
+
+    async def start(self, name: str) -> None:
+        """Start a session waiting for an operator (autostart = false)."""
+        await self.run(command(StartSession, session=name))
 
     async def fork(self, name: str, overrides: dict[str, Any] | None = None) -> str:
         """The new session's name, chosen by the engine."""

@@ -52,6 +52,7 @@ from engine.commands import (
     SendInput,
     SetParallel,
     StartAll,
+    StartSession,
     TerminateAll,
     TerminateSession,
 )
@@ -302,6 +303,8 @@ class Engine(CommandCalls):
                 await self.scheduler.terminate_all()
             case RestartSession(session=name):  # new attempt, fresh retries; lifts an abort
                 self.scheduler.restart(self._get(name))
+            case StartSession(session=name):  # autostart = false: the operator's go
+                self.scheduler.start_held(self._get(name))
             case ForkSession(session=name, overrides=overrides):
                 return Forked(name=self._fork(name, overrides))
             case AddSession(table=table):

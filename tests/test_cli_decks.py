@@ -163,3 +163,50 @@ def test_always_restarts_a_served_service_each_time_it_ends_shown_as_its_count(
         service.until(stopped)  # the operator's stop is final: no restart after it
         (info,) = json.loads(service.cli("sessions", str(tmp_path / "run"), "--json").stdout)
         assert info["state"] == "terminated"
+
+
+MANUAL = (
+    '[[session]]\nname = "job"\ncommand = "echo job"\n\n'
+    '[[session]]\nname = "manual"\ncommand = "echo by hand"\nautostart = false\n'
+)
+
+
+def test_a_headless_run_ends_without_the_sessions_nobody_started(tmp_path: Path) -> None:
+    deck = tmp_path / "deck.toml"
+    deck.write_text(MANUAL)
+    out = _cli(tmp_path, "run", "--headless", str(deck), "--run-dir", "run")
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    manual = next(s for s in summary["sessions"] if s["name"] == "manual")
+    assert (manual["state"], manual["reason"]) == (
+        "skipped",
+        "autostart = false: no operator started it",
+    )
+    verdict = summary["verdict"]
+    assert (verdict["outcome"], verdict["succeeded"], verdict["total"]) == ("succeeded", 1, 1)
+
+
+def test_autostart_false_waits_for_swarmdeck_start(tmp_path: Path) -> None:
+    from tests.cli_support import served
+
+    run = str(tmp_path / "run")
+    with served(MANUAL, tmp_path) as service:
+
+        def info(name: str) -> dict[str, object]:
+            listed = json.loads(service.cli("sessions", run, "--json").stdout)
+            found: dict[str, object] = next(i for i in listed if i["name"] == name)
+            return found
+
+        service.until(lambda: info("job")["state"] == "completed")
+        waiting = info("manual")
+        assert (waiting["state"], waiting["waiting_for_start"]) == ("queued", True)
+        assert waiting["reason"] == "autostart = false: waiting for an operator's start"
+        refused = service.cli("start", run, "manual", "--viewer", check=False)
+        assert refused.returncode == 1
+        assert info("manual")["state"] == "queued"
+        other = service.cli("start", run, "job", check=False)
+        assert other.returncode == 1
+        assert "not waiting for an operator's start (autostart = false)" in other.stderr
+        service.cli("start", run, "manual")
+        service.until(lambda: info("manual")["state"] == "completed")
+        assert info("manual")["waiting_for_start"] is False

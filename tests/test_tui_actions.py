@@ -305,3 +305,18 @@ async def test_a_restarted_service_shows_its_restart_count_in_the_list(tmp_path:
         await until(pilot, lambda: reason().startswith("↻2 · "), timeout=20)
         assert engine.session_info("svc").restarts >= 2
         await engine.terminate("svc")
+
+
+async def test_g_starts_a_session_that_waits_for_the_operator(tmp_path: Path) -> None:
+    body = session("manual", "echo started by hand; sleep 30", "autostart = false") + SLEEPER
+    async with open_room(tmp_path, body) as (engine, app, pilot):
+        await wait_state(engine, "sleeper", S.ACTIVE)
+        await until(pilot, lambda: app.selected == "manual")
+        assert engine.session_info("manual").waiting_for_start
+        await pilot.press("down", "g")  # the sleeper starts by itself: refused, said why
+        await until(pilot, lambda: app.selected == "sleeper")
+        assert engine.session_info("manual").state is S.QUEUED
+        await pilot.press("up", "g")
+        await wait_text(engine, "manual", "started by hand")
+        assert not engine.session_info("manual").waiting_for_start
+        await engine.terminate("manual")

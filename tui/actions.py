@@ -48,6 +48,15 @@ SESSION_ACTIONS: tuple[OperatorAction, ...] = (
         "R", "restart", "Restart", "run a finished session again", FINAL_STATES, control=True
     ),
     OperatorAction(
+        "g",
+        "start",
+        "Start",
+        "start a session waiting for you (autostart = false)",
+        frozenset({S.QUEUED}),
+        show=False,
+        control=True,
+    ),
+    OperatorAction(
         "enter", "focus_pane", "Type", "type into the session", LIVE_STATES, control=True
     ),
     OperatorAction("slash", "search", "Search", "search the pane's history", frozenset(S)),
@@ -139,6 +148,8 @@ def why_not(
         return None
     if info is None:
         return "no session selected"
+    if action.action == "start" and info.state in action.needs and not info.waiting_for_start:
+        return f"{info.name} is queued and starts by itself (autostart is not false)"
     if info.state in action.needs:
         return None
     wanted = " or ".join(sorted(action.needs))

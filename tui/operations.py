@@ -210,6 +210,11 @@ class Operations(GuardedApp):
         question = f"Terminate {info.name} ({info.state}, pid {info.pid or '-'})?"
         self.push_screen(ConfirmScreen(question, yes="Terminate"), answered)
 
+    def action_start(self, session: str | None = None) -> None:
+        if not (info := self._target("start", session)):
+            return
+        self._engine_call(f"{info.name} started", lambda: self.engine.start(info.name))
+
     def action_restart(self, session: str | None = None) -> None:
         if not (info := self._target("restart", session)):
             return

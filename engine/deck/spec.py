@@ -257,6 +257,9 @@ class SessionSpec(_Spec):
         Annotated[Dependency, BeforeValidator(_dependency, json_schema_input_type=str | Dependency)]
     ] = Field(default_factory=list)
     retries: int = Field(default=0, ge=0, le=100)
+    autostart: bool = True
+    """false: the session is listed but waits until an operator starts it (the room's
+    start key, `swarmdeck start RUN SESSION`); it does not keep a run from ending."""
     restart: Literal["no", "on-failure", "always"] = "no"
     """For long-running services: start it again whenever it ends (always) or fails
     (on-failure), after `backoff`, with no limit; restarts are not failures (docs/scheduling.md)."""

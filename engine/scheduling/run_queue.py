@@ -4,6 +4,7 @@
   best first: highest priority, then file order (the order sessions were added: replicas in
   index order, forks after the deck's sessions, a retry keeps its original place).
 * Waiting: a dependency is not met yet. Backing off: a retry's delay has not elapsed.
+  Held: `autostart = false`, until an operator starts it.
 * Hopeless: a dependency can no longer be met; `classify` hands such a session back to the
   scheduler, which skips it (one at a time, since skipping one may doom others).
 
@@ -27,6 +28,7 @@ class RunQueue:
     def __init__(self) -> None:
         self.ready: list[Session] = []
         self.waiting = self.backing_off = 0
+        self._held: set[Session] = set()
         self._queue: list[Session] = []
         self._rank: dict[str, tuple[int, int]] = {}
         self._templates: dict[str, list[Session]] = {}
@@ -57,6 +59,31 @@ class RunQueue:
         """Every session in the queue, in no particular order."""
         return list(self._queue)
 
+    def hold(self, session: Session) -> None:
+        self._held.add(session)
+
+    def release(self, session: Session) -> bool:
+        """Let a held session go (True), or say it was not held (False)."""
+        if session not in self._held or session not in self._queue:
+            return False
+        self._held.discard(session)
+        return True
+
+    def take_held(self) -> list[Session]:
+        """Remove and return every held session (the run is ending)."""
+        held = [s for s in self._queue if s in self._held]
+        for session in held:
+            self.remove(session)
+        self._held.clear()
+        return held
+
+    @property
+    def stalled(self) -> bool:
+        """Nothing left can move by itself: every queued session is held or waits (on a
+        held one, once nothing runs). Valid after `classify`."""
+        held = sum(1 for s in self._queue if s in self._held)
+        return held > 0 and held + self.waiting == len(self._queue)
+
     def rank(self, session: Session) -> tuple[int, int]:
         """Where it stands: priority, then file order (lower is better)."""
         return self._rank[session.name]
@@ -78,6 +105,8 @@ class RunQueue:
         self._queue = [s for s in self._queue if s.state is SessionState.QUEUED]
         ready, self.waiting, self.backing_off = [], 0, 0
         for session in self._queue:
+            if session in self._held:
+                continue
             if self._not_before.get(session.name, 0.0) > now:
                 self.backing_off += 1
                 continue

@@ -72,6 +72,8 @@ if TYPE_CHECKING:
     SessionFactory = Callable[[SessionSpec, str, Replica | None], Session]
 
 S = SessionState
+HELD = "autostart = false: waiting for an operator's start"
+NEVER_STARTED = "autostart = false: no operator started it"
 
 
 def session_names(deck: DeckSpec) -> list[str]:
@@ -141,6 +143,19 @@ class Scheduler:
         if announce is not None:
             session.announce(announce)
         self._queue.add(session)
+        if announce is None and not session.spec.autostart:  # a fork or an add starts
+            session.hold(HELD)
+            self._queue.hold(session)
+        self._dispatch()
+
+    def start_held(self, session: Session) -> None:
+        """An operator starts a session that waits for it (autostart = false)."""
+        if not self._queue.release(session):
+            raise SessionError(
+                f"session {session.name!r} is {session.state} and not waiting for an "
+                "operator's start (autostart = false); restart runs a final one again"
+            )
+        session.release("started by operator")
         self._dispatch()
 
     def start(self) -> None:
@@ -288,8 +303,10 @@ class Scheduler:
             self._drop_one(session)
 
     def _update_idle(self) -> None:
+        """Idle: nothing runs and nothing queued can start without an operator."""
         self._retire_daemons()
-        if not self._queue and not self._running:
+        stalled = not self._queue or (self._started and self._queue.stalled)
+        if stalled and not self._running:
             self._idle.set()
             if self._busy.is_set():
                 self._busy = anyio.Event()
@@ -496,6 +513,10 @@ class Scheduler:
         await session.terminate(reason)
 
     async def terminate_all(self, reason: str = "stopped by operator") -> None:
+        for session in self._queue.take_held():  # never wanted unless started: not a stop
+            session.skip(NEVER_STARTED)
+        while self._classify():  # sessions waiting on those are skipped as usual
+            pass
         if self._queue or self._running:
             self.operator_stopped = reason
         for session in self._queue.drain():

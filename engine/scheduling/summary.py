@@ -14,6 +14,8 @@ Verdict rules, first match wins:
 A daemon (a service, `daemon = true`) stopped because the rest of the run was done counts
 as completed: stopping it is how the run ends, not a failure.
 
+Sessions with `autostart = false` that no operator started are left out of every count.
+
 Times are Unix seconds; durations are seconds.
 """
 
@@ -54,6 +56,7 @@ class Verdict:
 def verdict(
     deck: DeckSpec, infos: list[SessionInfo], stopped: str | None, by_operator: str | None = None
 ) -> Verdict:
+    infos = [i for i in infos if not i.waiting_for_start]  # autostart = false, never started
     finished = [i for i in infos if counts_as_done(i)]
     missing = [
         {"session": i.name, "state": str(i.state), "reason": i.reason}
@@ -131,6 +134,7 @@ def _session(info: SessionInfo) -> dict[str, Any]:
         "attempts": [a.model_dump(mode="json") for a in info.attempts],
         "attempt_count": info.attempt_count,
         "restarts": info.restarts,
+        "waiting_for_start": info.waiting_for_start,
         "queued_at": info.queued_at,
         "started_at": info.first_started_at,
         "ended_at": info.attempts[-1].ended_at if info.attempts else None,

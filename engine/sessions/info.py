@@ -63,9 +63,12 @@ class SessionInfo(BaseModel):
     attempts: tuple[AttemptInfo, ...] = ()
     """The first and the latest attempts (engine/sessions/history.py bounds them)."""
     attempt_count: int = 0
+    """Finished attempts, every one (more than `attempts` holds after many retries)."""
     restarts: int = 0
     """Times its `restart` policy started it again (not retries, not operator restarts)."""
-    """Finished attempts, every one (more than `attempts` holds after many retries)."""
+    waiting_for_start: bool = False
+    """autostart = false and no operator started it (still true once the run's end skipped
+    it): such a session is left out of the verdict."""
     queue_wait: float | None = None
     """Total time spent ready but not started, over every attempt."""
     run_time: float | None = None

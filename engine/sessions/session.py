@@ -82,6 +82,8 @@ class Session:
         self.workspace: Path | None = None
         self.attempts = AttemptHistory()
         self.restarts = 0
+        self.waiting_for_start = False
+        """autostart = false, and no operator has started it (see SessionInfo)."""
         """Set by the scheduler: how often the `restart` policy started it again."""
         self._attempt_open = False  # an admitted attempt not yet recorded in `attempts`
         self.attempt_number = 1  # of the current (or last) attempt, fixed when it begins
@@ -221,6 +223,22 @@ class Session:
         self._emit(SessionStateChanged(session=self.name, old=None, new=self.state, reason=reason))
 
     # -- between attempts (called by the scheduler) ---------------------------------------
+    def hold(self, reason: str) -> None:
+        """autostart = false: queued, but waiting for an operator's start."""
+        self.waiting_for_start = True
+        self._note(reason)
+
+    def release(self, reason: str) -> None:
+        self.waiting_for_start = False
+        self._note(reason)
+
+    def _note(self, reason: str) -> None:
+        """A new reason in the same state (still queued), told to viewers like a change."""
+        self.reason = reason
+        self._emit(
+            SessionStateChanged(session=self.name, old=self.state, new=self.state, reason=reason)
+        )
+
     def skip(self, reason: str) -> None:
         self._set_state(S.SKIPPED, reason)
 
@@ -669,6 +687,7 @@ class Session:
             attempts=self.attempts.kept(),
             attempt_count=len(self.attempts),
             restarts=self.restarts,
+            waiting_for_start=self.waiting_for_start,
             queue_wait=self.attempts.queue_wait,
             run_time=self.attempts.run_time,
             first_started_at=self.attempts.first_started_at,

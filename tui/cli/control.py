@@ -1,5 +1,5 @@
-"""`swarmdeck sessions | pause | resume | terminate | restart | send | capture | logs | add`:
-a running engine driven from the shell, one control-protocol command each.
+"""`swarmdeck sessions | pause | resume | terminate | restart | start | send | capture | logs |
+add`: a running engine driven from the shell, one control-protocol command each.
 
 Every command attaches as a client of the engine's control socket with a role (read-only
 ones as a viewer, the rest as an operator, `--role` to choose), awaits the engine's reply
@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
     from engine.remote import RemoteEngine
 
-COMMANDS = ("sessions", "pause", "resume", "terminate", "restart", "send", "capture", "logs", "add")
+COMMANDS = (
+    "sessions", "pause", "resume", "terminate", "restart", "start", "send", "capture", "logs", "add"
+)  # fmt: skip
 ENTER = b"\r"
 
 
@@ -77,7 +79,7 @@ async def _each(remote: RemoteEngine, args: argparse.Namespace) -> int:
     failed = 0
     for name in args.sessions:
         try:
-            await getattr(remote, args.command)(name)  # pause, resume, terminate, restart
+            await getattr(remote, args.command)(name)  # pause, resume, terminate, restart, start
         except SwarmdeckError as exc:
             print(f"swarmdeck {args.command}: {name}: {exc}", file=sys.stderr)
             failed += 1
@@ -129,6 +131,7 @@ _COMMANDS = {
     "resume": _each,
     "terminate": _each,
     "restart": _each,
+    "start": _each,
     "send": _send,
     "capture": _capture,
     "add": _add,

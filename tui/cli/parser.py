@@ -107,6 +107,7 @@ def _add_scripting(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         ("resume", "SIGCONT"),
         ("terminate", "stop (SIGKILL after the grace)"),
         ("restart", "queue again (final sessions)"),
+        ("start", "start (autostart = false)"),
     ):
         command = _scripted(sub, name, f"{what} sessions of a running engine", operator=True)
         if name in (
