@@ -5,6 +5,9 @@ same thing whichever way it arrives: `Engine.run(command)` carries it out, Remot
 sends `command.model_dump(mode="json")` and the server validates the frame back into the
 same model (`parse_command`), and every refusal comes back as an error the caller sees.
 `operator` says whether a viewer is refused; the server checks it before running anything.
+
+Size: one small model per command and its method on CommandCalls, kept side by side so a
+new command is one place to read (and the protocol table in docs/engine-protocol.md).
 """
 
 from __future__ import annotations

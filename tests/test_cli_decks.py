@@ -210,3 +210,63 @@ def test_autostart_false_waits_for_swarmdeck_start(tmp_path: Path) -> None:
         service.cli("start", run, "manual")
         service.until(lambda: info("manual")["state"] == "completed")
         assert info("manual")["waiting_for_start"] is False
+
+
+def _cast(path: Path) -> tuple[dict[str, object], list[list[object]]]:
+    """A whole asciicast v2 file: its header and events (every line valid JSON)."""
+    header, *events = (json.loads(line) for line in path.read_text().splitlines())
+    return header, events
+
+
+def test_recordings_past_max_size_rotate_into_files_that_each_play_alone(
+    tmp_path: Path,
+) -> None:
+    deck = tmp_path / "deck.toml"
+    deck.write_text(
+        'record = { max_size = "64KiB", keep = 2 }\n\n'
+        '[[session]]\nname = "chatty"\ncommand = "seq 1 60000"\n'
+    )
+    out = _cli(tmp_path, "run", "--headless", str(deck), "--run-dir", "run")
+    assert out.returncode == 0, out.stderr
+    sessions = tmp_path / "run" / "sessions"
+    kept = [sessions / "chatty.2.cast", sessions / "chatty.1.cast", sessions / "chatty.cast"]
+    assert all(path.exists() for path in kept)
+    assert not (sessions / "chatty.3.cast").exists()  # keep = 2: older parts deleted
+    text = ""
+    for path in kept:
+        header, events = _cast(path)
+        assert (header["version"], header["width"], header["title"]) == (2, 120, "chatty")
+        times = [float(str(event[0])) for event in events]
+        assert times == sorted(times)
+        assert times[0] < 5  # each part's times start from its own header
+        if path.name != "chatty.cast":
+            # a read burst (up to 256 KiB) is split at the cap: a file ends about there
+            assert 64 * 1024 <= path.stat().st_size <= 65 * 1024
+        text += "".join(str(event[2]) for event in events if event[1] == "o")
+    numbers = [int(line) for line in text.split("\r\n")[1:] if line.strip()]
+    assert numbers[-1] == 60000  # the kept parts are one contiguous tail of the output
+    assert numbers == list(range(numbers[0], 60001))
+    assert len(numbers) > 2 * 64 * 1024 // 12  # two whole files: ~10 bytes per number
+
+
+def test_logs_reads_a_rotated_recording_from_its_oldest_part_kept(tmp_path: Path) -> None:
+    from tests.cli_support import served
+
+    body = (
+        'record = { max_size = "16KiB", keep = 3 }\n\n'
+        '[[session]]\nname = "chatty"\ncommand = "seq 1 20000"\n'
+    )
+    run = str(tmp_path / "run")
+    with served(body, tmp_path) as service:
+
+        def done() -> bool:
+            (info,) = json.loads(service.cli("sessions", run, "--json").stdout)
+            return bool(info["state"] == "completed")
+
+        service.until(done)
+        logs = service.cli("logs", run, "chatty").stdout
+    assert (tmp_path / "run" / "sessions" / "chatty.3.cast").exists()
+    numbers = [int(line) for line in logs.splitlines()[1:] if line.strip()]  # text mode: \n
+    assert numbers == list(range(numbers[0], 20001))
+    assert numbers[0] > 1  # older parts were deleted; what is kept is one contiguous tail
+    assert len(numbers) > 3 * 16 * 1024 // 12  # the three old parts kept, then the current

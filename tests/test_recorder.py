@@ -91,3 +91,25 @@ def test_save_screen_writes_text_and_ansi(tmp_path: Path) -> None:
     replay.feed(ansi_path.read_bytes())
     assert replay.text() == screen.text()
     assert replay.line(0)[0][1].fg == 1
+
+
+def test_the_engines_own_writer_rotates_past_max_size_and_keeps_the_current_size(
+    tmp_path: Path,
+) -> None:
+    """The engine records itself when a terminal has no live relay: the same rotation."""
+    path = tmp_path / "s.cast"
+    with CastWriter(path, 80, 24, "s", {}, max_size=4096, keep=1) as cast:
+        cast.output("a" * 3000)
+        cast.resize(100, 30)
+        cast.output("b" * 9000)  # split across files at the cap
+        cast.output("c")
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == ["s.1.cast", "s.cast"]  # keep = 1: the oldest went
+    parts = []
+    for part in (tmp_path / "s.1.cast", path):
+        header, *events = (json.loads(line) for line in part.read_text().splitlines())
+        assert (header["version"], header["width"], header["height"]) == (2, 100, 30)
+        assert part.stat().st_size <= 4096 + 100
+        parts.append("".join(e[2] for e in events if e[1] == "o"))
+    assert parts[1].endswith("bc")
+    assert set(parts[0] + parts[1]) == {"b", "c"}

@@ -18,6 +18,7 @@ from engine.deck.spec import (
     Dependency,
     PoolSpec,
     ReadySpec,
+    RecordSpec,
     SessionSpec,
     WorkQueue,
     WorkspaceSpec,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("the deck (top level)", DeckSpec),
     ("[pool]", PoolSpec),
+    ("[record]", RecordSpec),
     ("[[session]]", SessionSpec),
     ("backoff = { ... } (in a session)", Backoff),
     ("depends_on = [ ... ] (in a session)", Dependency),

@@ -47,7 +47,7 @@ from engine.deck.env_file import read_env_file
 from engine.deck.priorities import PriorityName
 from engine.deck.problems import problem_lines
 from engine.deck.ready_spec import ReadySpec
-from engine.deck.sizes import OptionalMemorySize  # noqa: TC001 (pydantic needs it)
+from engine.deck.sizes import OptionalMemorySize, parse_size  # noqa: TC001 (pydantic needs it)
 from engine.errors import DeckError
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "PoolSpec",
     "Priority",
     "ReadySpec",
+    "RecordSpec",
     "SessionSpec",
     "WorkQueue",
     "WorkspaceSpec",
@@ -343,6 +344,24 @@ class SessionSpec(_Spec):
         return list(self.command)
 
 
+class RecordSpec(_Spec):
+    """Recordings (`sessions/NAME.cast`): past max_size bytes one is rotated to NAME.1.cast
+    (NAME.1 to NAME.2, ...), keeping `keep` old files; each file plays alone."""
+
+    max_size: Annotated[int, Field(ge=4096)] | None = None
+    keep: int = Field(default=3, ge=0, le=1000)
+
+    @field_validator("max_size", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return value if value is None else parse_size(value)
+
+    @property
+    def rotation(self) -> tuple[int, int] | None:
+        """(max_size, keep), or None: no cap."""
+        return None if self.max_size is None else (self.max_size, self.keep)
+
+
 class DeckSpec(_Spec):
     """A whole deck; build it with `load_deck` or `parse_deck`, which know its path."""
 
@@ -357,6 +376,7 @@ class DeckSpec(_Spec):
     """done: the engine ends once every session is final; never: it serves until stopped.
     None: the command's default (`run --headless`: done; `serve`, `run`: never)."""
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+    record: RecordSpec = Field(default_factory=RecordSpec)
     sessions: list[SessionSpec] = Field(alias="session")
     _path: Path = PrivateAttr()
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Self
 
 import msgspec
 
+from engine.terminals.relay_process import rotate_cast, split_output
+
 if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
@@ -39,7 +41,9 @@ def cast_header(cols: int, rows: int, title: str, env: dict[str, str]) -> dict[s
 
 
 class CastWriter:
-    """An open asciicast v2 file; one instance per recorded session."""
+    """An open asciicast v2 file; one instance per recorded session. With `max_size` it is
+    rotated as the relay's are (engine/terminals/relay_process.py, `rotate_cast`): the event
+    that takes it past max_size is its last, and a new file with its own header begins."""
 
     def __init__(
         self,
@@ -50,22 +54,32 @@ class CastWriter:
         env: dict[str, str],
         *,
         resume_from: float | None = None,
+        max_size: int | None = None,
+        keep: int = 0,
     ) -> None:
         """A new recording; or, with `resume_from` (the monotonic time it began), the rest of
         one another process started (the PTY relay, which died): appended after its last
         whole event line."""
         self.path = path
+        self._size_now, self._title, self._env = (cols, rows), title, env
+        self._max_size, self._keep = max_size, keep
         if resume_from is not None and path.exists():
             _cut_to_last_line(path)
             self._file = path.open("ab", buffering=_BUFFER_SIZE)
-            self._start = self._flushed = resume_from
+            self._start = self._flushed = _began(path, resume_from, max_size is not None)
+            self._written = path.stat().st_size
             return
-        self._file = path.open("wb", buffering=_BUFFER_SIZE)
+        self._begin()
+
+    def _begin(self) -> None:
+        self._file = self.path.open("wb", buffering=_BUFFER_SIZE)
         self._start = time.monotonic()
         self._flushed = self._start
-        header = cast_header(cols, rows, title, env)
-        self._file.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
+        header = cast_header(*self._size_now, self._title, self._env)
+        line = json.dumps(header, ensure_ascii=False).encode() + b"\n"
+        self._file.write(line)
         self._file.flush()
+        self._written = len(line)
 
     @property
     def closed(self) -> bool:
@@ -75,6 +89,7 @@ class CastWriter:
         self._event("o", data)
 
     def resize(self, cols: int, rows: int) -> None:
+        self._size_now = (cols, rows)
         self._event("r", f"{cols}x{rows}")
 
     def marker(self, label: str) -> None:
@@ -103,14 +118,45 @@ class CastWriter:
 
     def _event(self, code: str, data: str) -> None:
         now = time.monotonic()
-        try:
-            line = _encode((round(now - self._start, 6), code, data))
-        except UnicodeEncodeError:  # a lone surrogate must not end the recording
-            line = _encode((round(now - self._start, 6), code, _scrub(data)))
+        line = _line(now - self._start, code, data)
+        if self._max_size is not None and code == "o":
+            data, rest = split_output(data, len(line) + 1, self._max_size - self._written)
+            if rest:  # the part that fits, then the rest in the next file
+                self._file.write(_line(now - self._start, code, data) + b"\n")
+                self._file.close()
+                rotate_cast(str(self.path), self._keep)
+                self._begin()
+                self._event(code, rest)
+                return
         self._file.write(line + b"\n")
-        if now - self._flushed >= FLUSH_INTERVAL:
+        self._written += len(line) + 1
+        if self._max_size is not None and self._written >= self._max_size:
+            self._file.close()
+            rotate_cast(str(self.path), self._keep)
+            self._begin()
+        elif now - self._flushed >= FLUSH_INTERVAL:
             self._file.flush()
             self._flushed = now
+
+
+def _line(at: float, code: str, data: str) -> bytes:
+    try:
+        return _encode((round(at, 6), code, data))
+    except UnicodeEncodeError:  # a lone surrogate must not end the recording
+        return _encode((round(at, 6), code, _scrub(data)))
+
+
+def _began(path: Path, resume_from: float, rotated: bool) -> float:
+    """When the recording at `path` began (monotonic): `resume_from`, unless the relay may
+    have rotated it since, when its header's timestamp tells (to the second)."""
+    if not rotated:
+        return resume_from
+    with path.open("rb") as f:
+        try:
+            stamp = float(json.loads(f.readline())["timestamp"])
+        except (ValueError, KeyError, TypeError):
+            return resume_from
+    return max(resume_from, time.monotonic() - (time.time() - stamp))
 
 
 def _cut_to_last_line(path: Path) -> None:

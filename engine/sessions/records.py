@@ -41,9 +41,10 @@ CAST_ENV = {"TERM": TERM}
 class SessionRecords:
     """The files of one session; at most one recording open at a time."""
 
-    def __init__(self, directory: Path, name: str) -> None:
+    def __init__(self, directory: Path, name: str, rotation: tuple[int, int] | None = None) -> None:
         self.directory = directory
         self.name = name
+        self._rotation = rotation  # (max_size, keep): the deck's [record]
         self._cast: CastWriter | None = None
         self._held: list[str] | None = None
         self._relayed: Terminal | None = None  # the terminal whose relay records this attempt
@@ -64,7 +65,7 @@ class SessionRecords:
         self._decoder.reset()
         path = self.directory / f"{self.stem(attempt)}.cast"
         header = cast_header(cols, rows, self.name, CAST_ENV)
-        if term.record(path, header, lambda: self._continue(path, cols, rows)):
+        if term.record(path, header, lambda: self._continue(path, cols, rows), self._rotation):
             self._relayed, self._relayed_path = term, path
             self._relayed_since = time.monotonic()
         else:
@@ -87,12 +88,19 @@ class SessionRecords:
         self._relayed = self._relayed_path = None
         self.directory.mkdir(parents=True, exist_ok=True)
         self._cast = CastWriter(
-            path, cols, rows, self.name, CAST_ENV, resume_from=self._relayed_since
-        )
+            path, cols, rows, self.name, CAST_ENV, resume_from=self._relayed_since,
+            **self._rotating(),
+        )  # fmt: skip
 
     def _create(self, path: Path, cols: int, rows: int) -> CastWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
-        return CastWriter(path, cols, rows, self.name, CAST_ENV)
+        return CastWriter(path, cols, rows, self.name, CAST_ENV, **self._rotating())
+
+    def _rotating(self) -> dict[str, int]:
+        if self._rotation is None:
+            return {}
+        max_size, keep = self._rotation
+        return {"max_size": max_size, "keep": keep}
 
     def output(self, data: bytes) -> str:
         """Record data (unless the relay does); return it decoded, for the screen."""

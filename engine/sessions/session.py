@@ -113,7 +113,7 @@ class Session:
         self._exited = anyio.Event()
         self._reported = anyio.Event()  # the job's end is known (its terminal may be lost)
         self._queue_scope: anyio.CancelScope | None = None
-        self._records = SessionRecords(run_dir / "sessions", spec.name)
+        self._records = SessionRecords(run_dir / "sessions", spec.name, deck.record.rotation)
         self._tg: TaskGroup | None = None
         self._focused = False  # an operator room types into it: its terminal goes first
         self.attention = Attention(spec.name, spec.attention, emit)

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 RELAY = str(Path(__file__).with_name("relay_process.py"))
 _MSGSPEC_DIR = str(Path(msgspec.__file__).parent.parent)  # the relay runs without site
 PIPE_SIZE = 256 * 1024  # 4x the default: fewer wake-ups; 64 terminals cost 16 MiB at most
+Rotation = tuple[int, int] | None
+"""A recording's (max_size, keep): rotated past max_size bytes, `keep` old files kept."""
 
 
 class PtyRelay:
@@ -81,10 +83,16 @@ class PtyRelay:
         self._ended[ident] = anyio.Event()
         return read_end
 
-    def record(self, ident: int, path: Path, header: dict[str, object]) -> bool:
+    def record(
+        self, ident: int, path: Path, header: dict[str, object], rotation: Rotation = None
+    ) -> bool:
         """Have the relay record the terminal's output from now on, as asciicast v2 at
-        `path`, until its job's end marker or end of file; False if it cannot (dead)."""
-        order = json.dumps({"path": str(path.absolute()), "header": header}, ensure_ascii=False)
+        `path`, until its job's end marker or end of file, rotated past `rotation`'s
+        (max_size, keep); False if it cannot (dead)."""
+        fields: dict[str, object] = {"path": str(path.absolute()), "header": header}
+        if rotation is not None:
+            fields["max_size"], fields["keep"] = rotation
+        order = json.dumps(fields, ensure_ascii=False)
         return self._say(b"rec %d %s" % (ident, order.encode()))
 
     def record_resize(self, ident: int, cols: int, rows: int) -> None:

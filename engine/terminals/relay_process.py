@@ -12,8 +12,9 @@ The control socket is a SOCK_SEQPACKET pair with the engine:
 
 * engine -> relay: `add <id> [<marker hex>]` carrying two fds (the PTY master, the write
   end of a pipe whose read end the engine watches; the marker is a pooled terminal's end
-  of job); `del <id>` (close both); `rec <id> <json {path, header}>` (record what follows
-  as asciicast v2 until the marker, end of file or `unrec <id> <path>`); `rsz <id>
+  of job); `del <id>` (close both); `rec <id> <json {path, header, max_size?, keep?}>`
+  (record what follows as asciicast v2 until the marker, end of file or `unrec <id> <path>`;
+  past max_size bytes the file is rotated, `rotate_cast`); `rsz <id>
   <COLSxROWS>` (a resize event in the recording); `drop <id> <path>` (that job never ran:
   no recording, no file); `pri <id> <seconds>` (the terminal is interactive, typed into or
   focused, for that long: `inf` until told `pri <id> 0`).
@@ -89,24 +90,79 @@ def _use_msgspec(path: str) -> None:
     _encode = fast
 
 
+def rotate_cast(path: str, keep: int) -> None:
+    """`NAME.cast` becomes `NAME.1.cast`, `NAME.1.cast` `NAME.2.cast`, ... up to
+    `NAME.<keep>.cast`; what would go past `keep` is deleted (all of it when keep is 0).
+    Shared with the engine's own writer (engine/sessions/recording.py)."""
+    stem = path[: -len(".cast")] if path.endswith(".cast") else path
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(f"{stem}.{keep}.cast" if keep else path)
+    for older in range(keep - 1, 0, -1):
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(f"{stem}.{older}.cast", f"{stem}.{older + 1}.cast")
+    if keep:
+        os.rename(path, f"{stem}.1.cast")
+
+
+def split_output(text: str, line_size: int, room: int) -> tuple[str, str]:
+    """`text`'s part that fits `room` bytes of a file (its event line is `line_size` bytes
+    whole), and the rest, for the next file: a read burst may be 256 KiB, far past a cap."""
+    if line_size <= room or len(text) < 2:
+        return text, ""
+    cut = min(len(text) - 1, max(1, len(text) * max(room, 0) // line_size))
+    return text[:cut], text[cut:]
+
+
+def open_cast(path: str, header: dict[str, object], flags: int = os.O_TRUNC) -> BinaryIO:
+    """A new recording file, 0600 whatever the umask: it is everything the session printed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | flags, 0o600)
+    file = os.fdopen(fd, "wb", buffering=0)
+    if flags & os.O_TRUNC:
+        file.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
+    return file
+
+
 class Recording:
     """One open asciicast v2 file, unbuffered: each event is one write(2) (one per PTY read
     burst), so a relay that is killed has lost nothing it recorded and leaves whole lines
-    for the engine to go on from (engine/sessions/records.py)."""
+    for the engine to go on from (engine/sessions/records.py). With `max_size`, the event
+    that takes the file past it is its last: the file is rotated and a new one begins,
+    with a header of its own (the current size) and times from 0, so each plays alone."""
 
-    def __init__(self, path: str, header: dict[str, object]) -> None:
-        self.path = path
-        # 0600 whatever the umask: a recording is everything the session printed.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
-        self.file.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
+    def __init__(
+        self, path: str, header: dict[str, object], max_size: int | None = None, keep: int = 0
+    ) -> None:
+        self.path, self.header, self.max_size, self.keep = path, header, max_size, keep
+        self.file: BinaryIO = open_cast(path, header)
+        self.size = self.file.tell()
         self.start = time.monotonic()
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def event(self, code: str, text: str) -> None:
-        if text:
+        while text:
             now = time.monotonic()
-            self.file.write(_encode((round(now - self.start, 6), code, text)) + b"\n")
+            line = _encode((round(now - self.start, 6), code, text)) + b"\n"
+            rest = ""
+            if self.max_size is not None and code == "o":
+                text, rest = split_output(text, len(line), self.max_size - self.size)
+                if rest:
+                    line = _encode((round(now - self.start, 6), code, text)) + b"\n"
+            self.file.write(line)
+            self.size += len(line)
+            if code == "r":
+                cols, _, rows = text.partition("x")
+                self.header = {**self.header, "width": int(cols), "height": int(rows)}
+            if self.max_size is not None and self.size >= self.max_size:
+                self.rotate()
+            text = rest
+
+    def rotate(self) -> None:
+        self.file.close()
+        rotate_cast(self.path, self.keep)
+        self.header = {**self.header, "timestamp": int(time.time())}
+        self.file = open_cast(self.path, self.header)
+        self.size = self.file.tell()
+        self.start = time.monotonic()
 
     def output(self, data: bytes) -> None:
         self.event("o", self.decoder.decode(data))
@@ -279,7 +335,13 @@ class Relay:
         link.in_job = bool(link.marker)
         try:
             os.makedirs(os.path.dirname(str(order["path"])), exist_ok=True)
-            link.rec = Recording(str(order["path"]), dict(order["header"]))  # type: ignore[call-overload]
+            limit = order.get("max_size")
+            link.rec = Recording(
+                str(order["path"]),
+                dict(order["header"]),  # type: ignore[call-overload]
+                limit if isinstance(limit, int) else None,
+                int(order.get("keep") or 0),  # type: ignore[call-overload]
+            )
         except OSError as exc:
             self.say(b"err " + link.id + b" " + f"cannot record {order['path']}: {exc}".encode())
 

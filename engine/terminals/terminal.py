@@ -229,12 +229,19 @@ class Terminal(ABC):
         self._pipe = None
 
     # -- recording ----------------------------------------------------------------------
-    def record(self, path: Path, header: dict[str, object], on_lost: Callable[[], None]) -> bool:
+    def record(
+        self,
+        path: Path,
+        header: dict[str, object],
+        on_lost: Callable[[], None],
+        rotation: tuple[int, int] | None = None,
+    ) -> bool:
         """Have the relay record this PTY's output from now on (asciicast v2 at `path`,
-        until the job's end); False when there is no live relay: record it yourself.
-        `on_lost` runs if the relay dies before `stop_recording(path)`."""
+        until the job's end, rotated past `rotation`'s (max_size, keep)); False when there
+        is no live relay: record it yourself. `on_lost` runs if the relay dies before
+        `stop_recording(path)`."""
         relay = self._attached()
-        if relay is None or not relay.record(self.id, path, header):
+        if relay is None or not relay.record(self.id, path, header, rotation):
             return False
         self._recordings[path] = on_lost
         return True
