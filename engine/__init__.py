@@ -184,6 +184,9 @@ if TYPE_CHECKING:
     from engine.events import (
         is_bus_event as is_bus_event,
     )
+    from engine.rundir import (
+        hold_if_idle as hold_if_idle,
+    )
     from engine.screen import (
         DEFAULT_STYLE as DEFAULT_STYLE,
     )
@@ -313,6 +316,7 @@ _WHERE: dict[str, str] = {
     "Engine": "engine.engine",
     "open_engine": "engine.engine",
     "default_run_dir": "engine.engine",
+    "hold_if_idle": "engine.rundir",
     "deck_schema": "engine.deck.reference",
     "DeckSpec": "engine.deck.spec",
     "SessionSpec": "engine.deck.spec",

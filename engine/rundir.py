@@ -33,6 +33,32 @@ class RunDirInUseError(SwarmdeckError):
 
 
 @contextmanager
+def hold_if_idle(run_dir: Path, create: bool = True) -> Iterator[bool]:
+    """Lock a run directory that no engine holds, for as long as the block runs (so none
+    can claim it meanwhile): True, or False when a live engine holds it. For `swarmdeck
+    clean`, which must never remove a live run's directory. Without `create`, a directory
+    with no lock file is idle as it is (no file made: a dry run changes nothing)."""
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(run_dir / LOCK_NAME, flags, 0o600)
+    except FileNotFoundError:
+        yield not create
+        return
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@contextmanager
 def claim_run_dir(run_dir: Path) -> Iterator[int]:
     """Create `run_dir` (0700), lock it, and run the block under umask 077; yields the
     umask the process had, for the processes the engine starts on the user's behalf."""

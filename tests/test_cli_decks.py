@@ -270,3 +270,70 @@ def test_logs_reads_a_rotated_recording_from_its_oldest_part_kept(tmp_path: Path
     assert numbers == list(range(numbers[0], 20001))
     assert numbers[0] > 1  # older parts were deleted; what is kept is one contiguous tail
     assert len(numbers) > 3 * 16 * 1024 // 12  # the three old parts kept, then the current
+
+
+def _age(path: Path, days: float) -> None:
+    """Make a run directory look `days` old (its top level, as clean reads it)."""
+    import os
+    import time
+
+    then = time.time() - days * 86400
+    for entry in [*path.iterdir(), path]:
+        os.utime(entry, (then, then), follow_symlinks=False)
+
+
+def test_clean_removes_old_runs_and_their_worktrees_never_a_live_one(tmp_path: Path) -> None:
+
+    from tests.cli_support import served
+    from tests.test_scheduler_workspaces import git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first")
+    runs = tmp_path / "runs"
+    old, recent = runs / "deck-old", runs / "deck-recent"
+    (old / "workspaces").mkdir(parents=True)
+    git(repo, "worktree", "add", "-q", "-b", "swarmdeck/deck-old/agent",
+        str(old / "workspaces" / "agent"))  # fmt: skip
+    (old / "summary.json").write_text("{}")
+    (recent / "sessions").mkdir(parents=True)
+    body = '[[session]]\nname = "long"\ncommand = "sleep 60"\n'
+    with served(body, runs) as service:  # its run directory is runs/run, held by the engine
+        live = runs / "run"
+        _age(old, 10)
+        env = {**service.env, "XDG_CONFIG_HOME": str(tmp_path / "no-config")}
+        command = [*SWARMDECK, "clean", "--runs", str(runs), "--older-than", "7d"]
+
+        def clean(*extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*command, *extra], capture_output=True, text=True, env=env, timeout=50
+            )
+
+        dry = clean("--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert f"would remove {old} and 1 worktree(s)" in dry.stdout
+        assert old.exists()
+        out = clean()
+        assert out.returncode == 0, out.stderr
+        assert f"removed {old} and 1 worktree(s)" in out.stdout
+        assert "removed 1 run directory older than 7d" in out.stdout
+        assert recent.is_dir()
+        every = clean("--older-than", "0")  # every directory is old enough now: the lock
+        assert f"kept {live}: a live engine holds it" in every.stdout  # alone keeps it
+        assert f"removed {recent}\n" in every.stdout
+        assert live.is_dir()
+        assert service.process.poll() is None  # the live run goes on
+        (info,) = json.loads(service.cli("sessions", str(live), "--json").stdout)
+        assert info["state"] == "active"
+    assert not old.exists()
+    assert "deck-old" not in git(repo, "worktree", "list")
+    assert "swarmdeck/deck-old/agent" in git(repo, "branch", "--list")  # its work is kept
+
+
+def test_clean_refuses_an_age_it_cannot_read(tmp_path: Path) -> None:
+    out = _cli(tmp_path, "clean", "--older-than", "a week")
+    assert out.returncode == 2
+    assert "swarmdeck clean: --older-than: expected a duration" in out.stderr

@@ -1,7 +1,7 @@
 """Human-friendly durations for deck files.
 
 A duration is a non-negative number of seconds (``5``, ``0.25``) or a string of
-units in descending order: ``"500ms"``, ``"5s"``, ``"2m"``, ``"1h"``, ``"1m30s"``,
+units in descending order: ``"500ms"``, ``"5s"``, ``"2m"``, ``"1h"``, ``"7d"``, ``"1m30s"``,
 ``"1.5s"``, ``"1h 30m"``. Spaces around the string and between a number and its
 unit are tolerated (``" 5 s"``); a bare numeric string (``"5"``) means seconds.
 Units are lower case only (``M`` could be read as months) and each appears at
@@ -20,12 +20,13 @@ __all__ = ["Duration", "OptionalDuration", "parse_duration"]
 
 _EXPECTED = "expected a duration such as 500ms, 5s, 2m or a number of seconds"
 _NUMBER = r"\d+(?:\.\d+)?|\.\d+"
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PATTERN = re.compile(
     rf"""
     \s*(?:
         (?P<bare>{_NUMBER})
-      | (?:(?P<h>{_NUMBER})\s*h\s*)?
+      | (?:(?P<d>{_NUMBER})\s*d\s*)?
+        (?:(?P<h>{_NUMBER})\s*h\s*)?
         (?:(?P<m>{_NUMBER})\s*m(?!s)\s*)?
         (?:(?P<s>{_NUMBER})\s*s\s*)?
         (?:(?P<ms>{_NUMBER})\s*ms\s*)?

@@ -103,6 +103,10 @@ def _command(argv: list[str]) -> int:
         return validate(args.deck)
     if args.command == "run":
         return _run(args)
+    if args.command == "clean":
+        from tui.cli.clean import clean
+
+        return clean(args)
     if args.command == "completion":
         import shtab
 

@@ -42,6 +42,17 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--run-dir", type=Path, help=RUN_DIR_HELP)
     _add_ssh_options(serve)
     _add_web_options(serve)
+    clean = sub.add_parser("clean", help="remove old run directories and their worktrees")
+    clean.add_argument(
+        "--older-than", default="7d", metavar="AGE", help="unchanged for AGE (default 7d)"
+    )
+    clean.add_argument("--dry-run", action="store_true", help="only say what would go")
+    clean.add_argument(
+        "--runs",
+        type=Path,
+        metavar="DIR",
+        help="default: config.toml's runs, else ./.swarmdeck/runs",
+    )
     ls = sub.add_parser("ls", help="list running engines")
     ls.add_argument("--json", action="store_true", help="one JSON array of registrations")
     stop = sub.add_parser("stop", help="stop a running engine and all its sessions")
