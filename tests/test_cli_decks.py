@@ -337,3 +337,119 @@ def test_clean_refuses_an_age_it_cannot_read(tmp_path: Path) -> None:
     out = _cli(tmp_path, "clean", "--older-than", "a week")
     assert out.returncode == 2
     assert "swarmdeck clean: --older-than: expected a duration" in out.stderr
+
+
+def _imported(tmp_path: Path, name: str, text: str) -> tuple[dict[str, object], str]:
+    """`swarmdeck import` of `text` saved as `name`: the deck it printed (which `swarmdeck
+    validate` must accept, saved beside the file) and what it said on stderr."""
+    import tomllib
+
+    (tmp_path / name).write_text(text)
+    out = _cli(tmp_path, "import", name)
+    assert out.returncode == 0, out.stderr
+    (tmp_path / "deck.toml").write_text(out.stdout)
+    valid = _cli(tmp_path, "validate", "deck.toml")
+    assert valid.returncode == 0, valid.stderr + out.stdout
+    return tomllib.loads(out.stdout), out.stderr
+
+
+def test_import_a_procfile(tmp_path: Path) -> None:
+    deck, _ = _imported(
+        tmp_path, "Procfile", "# services\nweb: python3 -m http.server $PORT\nworker_2: sleep 9\n"
+    )
+    assert deck["session"] == [
+        {"name": "web", "command": "python3 -m http.server $PORT"},
+        {"name": "worker_2", "command": "sleep 9"},
+    ]
+    assert deck["pool"] == {"size": 2, "warm": 2}  # every process at once, as foreman does
+
+
+def test_import_process_compose_with_dependencies_restarts_and_what_is_left_out(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "api").mkdir()
+    deck, notes = _imported(
+        tmp_path,
+        "process-compose.yaml",
+        """version: "0.5"
+environment: ["SHARED=1"]
+log_location: /tmp/pc.log
+processes:
+  db:
+    command: "postgres -D data"
+    availability: {restart: always, backoff_seconds: 2}
+    readiness_probe: {exec: {command: "pg_isready"}}
+  migrate:
+    command: ./migrate.sh
+    depends_on: {db: {condition: process_healthy}}
+    availability: {restart: on_failure, max_restarts: 3}
+  api:
+    command: "uvicorn app:main"
+    working_dir: api
+    environment: ["PORT=8080", "MODE=dev"]
+    depends_on: {migrate: {condition: process_completed_successfully}}
+    shutdown: {signal: 2, timeout_seconds: 10}
+  docs:
+    command: mkdocs serve
+    disabled: true
+""",
+    )
+    sessions = {s["name"]: s for s in deck["session"]}  # type: ignore[attr-defined]
+    assert sessions["db"] == {
+        "name": "db", "command": "postgres -D data", "restart": "always",
+        "backoff": {"initial": 2}, "env": {"SHARED": "1"},
+    }  # fmt: skip
+    assert sessions["migrate"]["retries"] == 3
+    assert sessions["migrate"]["depends_on"] == [{"name": "db", "condition": "started"}]
+    assert sessions["api"]["cwd"] == "api"
+    assert sessions["api"]["env"] == {"SHARED": "1", "PORT": "8080", "MODE": "dev"}
+    assert sessions["api"]["depends_on"] == [{"name": "migrate", "condition": "succeeded"}]
+    assert (sessions["api"]["stop_signal"], sessions["api"]["stop_grace"]) == (2, 10)
+    assert sessions["docs"]["autostart"] is False
+    assert "process-compose.yaml: log_location: not imported (no deck equivalent)" in notes
+    assert "processes.db.readiness_probe: not imported (no deck equivalent)" in notes
+
+
+def test_import_mprocs(tmp_path: Path) -> None:
+    deck, notes = _imported(
+        tmp_path,
+        "mprocs.yaml",
+        """procs:
+  server:
+    shell: "npm run dev"
+    cwd: "<CONFIG_DIR>"
+    env: {NODE_ENV: development, DEBUG: null}
+    autorestart: true
+    stop: SIGINT
+  tests:
+    cmd: ["pytest", "-x"]
+    autostart: false
+  logs: "tail -f /var/log/syslog"
+""",
+    )
+    assert deck["session"] == [
+        {"name": "server", "command": "npm run dev", "cwd": ".", "restart": "always",
+         "stop_signal": "SIGINT", "env": {"NODE_ENV": "development"}},
+        {"name": "tests", "command": ["pytest", "-x"], "autostart": False},
+        {"name": "logs", "command": "tail -f /var/log/syslog"},
+    ]  # fmt: skip
+    assert "procs.server.env: unsetting DEBUG not imported" in notes
+
+
+def test_import_refuses_what_it_cannot_read_naming_the_place(tmp_path: Path) -> None:
+    (tmp_path / "Procfile").write_text("web: run\nthis is not a process line\n")
+    out = _cli(tmp_path, "import", "Procfile")
+    assert out.returncode == 2
+    assert "Procfile: line 2: expected `name: command`, got 'this is not a process line'" in (
+        out.stderr
+    )
+    (tmp_path / "pc.yaml").write_text("processes:\n  a: {command: x\n")
+    out = _cli(tmp_path, "import", "pc.yaml")
+    assert out.returncode == 2
+    assert "pc.yaml: line 3: invalid YAML" in out.stderr, out.stderr
+    (tmp_path / "other.yaml").write_text("services: {}\n")
+    out = _cli(tmp_path, "import", "other.yaml")
+    assert "cannot tell its format" in out.stderr
+    (tmp_path / "dep.yaml").write_text("processes:\n  a: {command: x, depends_on: {b: {}}}\n")
+    out = _cli(tmp_path, "import", "dep.yaml")
+    assert "dep.yaml: processes.a.depends_on.b: no process named 'b'" in out.stderr

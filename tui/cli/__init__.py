@@ -103,6 +103,10 @@ def _command(argv: list[str]) -> int:
         return validate(args.deck)
     if args.command == "run":
         return _run(args)
+    if args.command == "import":
+        from tui.cli.deck_import import import_deck
+
+        return import_deck(args)
     if args.command == "clean":
         from tui.cli.clean import clean
 

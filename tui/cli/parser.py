@@ -33,6 +33,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--theme", help=THEME_HELP)
     validate = sub.add_parser("validate", help="check a deck file and list every problem")
     validate.add_argument("deck", type=Path, nargs="?", help=DECK_HELP)
+    imported = sub.add_parser(
+        "import", help="print a deck made from a Procfile, process-compose.yaml or mprocs.yaml"
+    )
+    imported.add_argument("file", type=Path, metavar="FILE")
+    imported.add_argument(
+        "--format", choices=("procfile", "process-compose", "mprocs"), help="default: guessed"
+    )
     sub.add_parser("schema", help="print the deck's JSON Schema (for editor completion)")
     completion = sub.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
