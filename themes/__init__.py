@@ -6,6 +6,20 @@ Colours live only in the `*.toml` theme files; stylesheets refer to theme variab
 
 from __future__ import annotations
 
-from themes.definitions import DEFAULT_THEME, STYLESHEETS, load_themes
+from themes.definitions import (
+    DEFAULT_THEME,
+    STYLESHEETS,
+    ThemeError,
+    all_themes,
+    load_themes,
+    user_theme_dir,
+)
 
-__all__ = ["DEFAULT_THEME", "STYLESHEETS", "load_themes"]
+__all__ = [
+    "DEFAULT_THEME",
+    "STYLESHEETS",
+    "ThemeError",
+    "all_themes",
+    "load_themes",
+    "user_theme_dir",
+]

@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header
 
 from engine import LIVE_STATES
-from themes import DEFAULT_THEME, STYLESHEETS, load_themes
+from themes import DEFAULT_THEME, STYLESHEETS, all_themes
 from themes.derived import derived_variables
 from tui.actions import ACTIONS, BY_NAME, LEAVE_PANE, READ_ONLY, by_key, keys_of, why_not
 from tui.bridge import forward_events
@@ -110,7 +110,7 @@ class ControlRoom(FleetOperations):
         self.read_only = read_only
         self.attached = attached
         self.zoomed = False
-        for definition in load_themes():
+        for definition in all_themes():
             self.register_theme(definition)
         self.theme = theme
         self.palette = Palette(self.get_css_variables())

@@ -57,9 +57,9 @@ class UserConfig(BaseModel):
     @field_validator("theme")
     @classmethod
     def _known_theme(cls, theme: str | None) -> str | None:
-        from themes import load_themes
+        from themes import all_themes
 
-        names = [t.name for t in load_themes()]
+        names = [t.name for t in all_themes()]
         if theme is not None and theme not in names:
             raise ValueError(f"unknown theme {theme!r} (known: {', '.join(names)})")
         return theme

@@ -25,7 +25,7 @@ from engine import (
     SessionStateChanged,
     open_engine,
 )
-from themes import DEFAULT_THEME, load_themes
+from themes import DEFAULT_THEME, all_themes
 from tui.cli.figures import balance_lines, contention_line, contention_lines
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 def console_theme(name: str = DEFAULT_THEME) -> Theme:
     """Rich styles from a swarmdeck theme's variables, so colours stay in the theme files:
     `state.<state>` (final states bold), `verdict.<outcome>` and `notice`."""
-    theme = next(t for t in load_themes() if t.name == name)
+    theme = next(t for t in all_themes() if t.name == name)
     colour = theme.variables
     styles = {
         f"state.{s}": f"bold {colour[f'state-{s}']}" if s in FINAL_STATES else colour[f"state-{s}"]

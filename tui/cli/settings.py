@@ -13,8 +13,14 @@ if TYPE_CHECKING:
 
 def room_config(args: argparse.Namespace) -> UserConfig | None:
     """The person's config with `--theme` applied, or None after printing every problem."""
+    from themes import ThemeError, all_themes
     from tui.user_config import ConfigError, load_config, with_theme
 
+    try:
+        all_themes()  # a bad theme file of the person's is refused before a room opens
+    except ThemeError as exc:
+        print(f"swarmdeck {args.command}: {exc}", file=sys.stderr)
+        return None
     try:
         config = load_config()
         if getattr(args, "theme", None):

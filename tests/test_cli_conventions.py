@@ -1,0 +1,71 @@
+"""CLI and config conventions: the person's themes, logging options, the SSH host key in
+the state directory (subprocess runs of the real command)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+SWARMDECK = [sys.executable, "-m", "tui.cli"]
+DECK = '[[session]]\nname = "a"\ncommand = "echo fine"\n'
+
+
+def _cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), **env}
+    return subprocess.run(
+        [*SWARMDECK, *args], cwd=tmp_path, env=environment, capture_output=True, text=True,
+        timeout=50,
+    )  # fmt: skip
+
+
+def test_a_theme_of_ones_own_extends_a_built_in_one_and_is_offered(tmp_path: Path) -> None:
+    themes = tmp_path / "data" / "swarmdeck" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "mine.toml").write_text(
+        'name = "mine"\nextends = "swarmdeck-light"\nprimary = "#ff00aa"\n'
+        '[variables]\nstate-failed = "#ff0000"\n'
+    )
+    (tmp_path / "deck.toml").write_text(DECK)
+    xdg = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    out = _cli(tmp_path, "run", "--headless", "--theme", "mine", "deck.toml", **xdg)
+    assert out.returncode == 0, out.stderr
+    unknown = _cli(tmp_path, "run", "--headless", "--theme", "nope", "deck.toml", **xdg)
+    assert unknown.returncode == 2
+    assert "swarmdeck-light, mine)" in unknown.stderr  # the person's theme is among the known
+
+
+def test_the_room_registers_the_persons_theme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    themes = tmp_path / "swarmdeck" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "mine.toml").write_text('name = "mine"\nextends = "swarmdeck-dark"\n')
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    from themes import all_themes, load_themes
+
+    built_in = {t.name: t for t in load_themes()}
+    mine = next(t for t in all_themes() if t.name == "mine")
+    assert mine.variables == built_in["swarmdeck-dark"].variables
+    assert mine.primary == built_in["swarmdeck-dark"].primary
+
+
+def test_a_bad_theme_of_ones_own_is_refused_naming_its_file(tmp_path: Path) -> None:
+    themes = tmp_path / "data" / "swarmdeck" / "themes"
+    themes.mkdir(parents=True)
+    bad = themes / "half.toml"
+    bad.write_text('name = "half"\ndark = true\nprimary = "#123456"\n')
+    (tmp_path / "deck.toml").write_text(DECK)
+    out = _cli(tmp_path, "run", "--headless", "deck.toml", XDG_DATA_HOME=str(tmp_path / "data"))
+    assert out.returncode == 2
+    assert f"swarmdeck run: {bad}: secondary: Field required" in out.stderr, out.stderr
+    bad.write_text('name = "half"\nextends = "solarized"\n')
+    out = _cli(tmp_path, "run", "--headless", "deck.toml", XDG_DATA_HOME=str(tmp_path / "data"))
+    assert f"{bad}: extends: unknown theme 'solarized' (known: swarmdeck-dark," in out.stderr
+    assert not (tmp_path / ".swarmdeck").exists()  # refused before anything started
