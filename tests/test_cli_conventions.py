@@ -69,3 +69,55 @@ def test_a_bad_theme_of_ones_own_is_refused_naming_its_file(tmp_path: Path) -> N
     out = _cli(tmp_path, "run", "--headless", "deck.toml", XDG_DATA_HOME=str(tmp_path / "data"))
     assert f"{bad}: extends: unknown theme 'solarized' (known: swarmdeck-dark," in out.stderr
     assert not (tmp_path / ".swarmdeck").exists()  # refused before anything started
+
+
+def test_the_ssh_host_key_lives_in_the_state_dir_and_an_old_one_is_moved_there(
+    tmp_path: Path,
+) -> None:
+    import signal
+    import stat
+
+    from tests.remote_support import ROOT, short_dir
+    from tests.ssh_support import _keygen
+
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    (keys / "authorized_keys").write_text(_keygen(keys, "operator") + "\n")
+    old = tmp_path / "config" / "swarmdeck" / "ssh_host_ed25519_key"
+    old.parent.mkdir(parents=True)
+    _keygen(old.parent, "ssh_host_ed25519_key")  # what an older swarmdeck left there
+    old_public = old.with_suffix(".pub").read_text().split()[1]
+    (tmp_path / "svc.toml").write_text('[[session]]\nname = "a"\ncommand = "sleep 30"\n')
+    state = tmp_path / "state"
+    with short_dir() as runtime:
+        env = {
+            **os.environ,
+            "SWARMDECK_RUNTIME_DIR": str(runtime),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_STATE_HOME": str(state),
+        }
+        command = [*SWARMDECK, "serve", str(tmp_path / "svc.toml"), "--run-dir",
+                   str(tmp_path / "run"), "--ssh", "127.0.0.1:0",
+                   "--authorized-keys", str(keys / "authorized_keys")]  # fmt: skip
+        server = subprocess.Popen(
+            command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            assert server.stdout is not None
+            server.stdout.readline()
+            listening = server.stdout.readline()
+            port = listening.split("127.0.0.1:", 1)[1].split()[0]
+            scan = subprocess.run(
+                ["ssh-keyscan", "-t", "ed25519", "-p", port, "127.0.0.1"],
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, errors = server.communicate(timeout=30)
+    new = state / "swarmdeck" / "ssh_host_ed25519_key"
+    assert f"moved the SSH host key from {old} to {new}" in errors
+    assert new.is_file()
+    assert not old.exists()
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600
+    assert stat.S_IMODE(new.parent.stat().st_mode) == 0o700
+    assert old_public in scan.stdout  # the same key: clients' known_hosts stay valid

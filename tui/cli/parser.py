@@ -96,7 +96,7 @@ def _add_ssh_options(serve: argparse.ArgumentParser) -> None:
     ssh.add_argument("--ssh", metavar="[HOST:]PORT", help="listen for SSH (host: loopback)")
     keys_help = 'public keys, each role="operator" or "viewer" (default)'
     ssh.add_argument("--authorized-keys", type=Path, metavar="FILE", help=keys_help)
-    host_key_help = "default ~/.config/swarmdeck/ssh_host_ed25519_key, made once"
+    host_key_help = "default ~/.local/state/swarmdeck/ssh_host_ed25519_key, made once"
     ssh.add_argument("--host-key", type=Path, metavar="FILE", help=host_key_help)
     ssh.add_argument(
         "--ssh-max-clients", type=int, default=16, metavar="N", help="logged-in clients (16)"
