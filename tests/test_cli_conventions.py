@@ -121,3 +121,50 @@ def test_the_ssh_host_key_lives_in_the_state_dir_and_an_old_one_is_moved_there(
     assert stat.S_IMODE(new.stat().st_mode) == 0o600
     assert stat.S_IMODE(new.parent.stat().st_mode) == 0o700
     assert old_public in scan.stdout  # the same key: clients' known_hosts stay valid
+
+
+def _refused_hello(socket_path: str) -> str:
+    """A client speaking another protocol version: the engine logs it at info level."""
+    import json
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(30)
+        client.connect(socket_path)
+        hello = {"op": "hello", "req": 0, "protocol": 999, "role": "viewer"}
+        client.sendall(json.dumps(hello).encode() + b"\n")
+        return client.recv(65536).decode()
+
+
+def test_log_level_and_log_file_reach_the_engines_loggers(tmp_path: Path) -> None:
+    import signal
+
+    from tests.remote_support import ROOT, short_dir
+
+    (tmp_path / "svc.toml").write_text('[[session]]\nname = "a"\ncommand = "sleep 30"\n')
+    log = tmp_path / "swarmdeck.log"
+    for options in (["--log-level", "info", "--log-file", str(log)], []):
+        with short_dir() as runtime:
+            env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(runtime)}
+            command = [*SWARMDECK, *options, "serve", str(tmp_path / "svc.toml"),
+                       "--run-dir", str(tmp_path / f"run{len(options)}")]  # fmt: skip
+            server = subprocess.Popen(
+                command, cwd=ROOT, env=env, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            try:
+                assert server.stdout is not None
+                socket_path = server.stdout.readline().rsplit(" on ", 1)[1].strip()
+                assert "ProtocolVersionError" in _refused_hello(socket_path)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                _, errors = server.communicate(timeout=30)
+        if options:
+            text = log.read_text()
+            assert " INFO engine.remote.control_server: control client refused at hello" in text
+            assert "refused at hello" not in errors
+        else:
+            assert "refused at hello" not in errors  # the default level is warning
+    bad = _cli(tmp_path, "--log-file", str(tmp_path), "validate", "svc.toml")
+    assert bad.returncode == 2
+    assert f"swarmdeck: --log-file {tmp_path}: Is a directory" in bad.stderr

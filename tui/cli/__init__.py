@@ -97,6 +97,12 @@ def _command(argv: list[str]) -> int:
     from tui.cli.parser import parser
 
     args = parser().parse_args(argv)
+    from tui.cli.log_setup import configure_logging
+
+    problem = configure_logging(args.log_level, args.log_file)
+    if problem is not None:
+        print(f"swarmdeck: {problem}", file=sys.stderr)
+        return 2
     if args.command == "validate":
         from tui.cli.decks import validate
 

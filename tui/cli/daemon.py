@@ -77,7 +77,10 @@ def start_service(deck: DeckSpec, run_dir: Path, sessions: Sequence[str] = ()) -
     """Start `swarmdeck serve` detached and wait until its control socket is registered."""
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: engine/rundir.py
     log_path = run_dir / LOG_NAME
-    command = [sys.executable, "-m", "tui.cli", "serve", str(deck.path.absolute()), *sessions]
+    from tui.cli.log_setup import forwarded
+
+    command = [sys.executable, "-m", "tui.cli", *forwarded(), "serve", str(deck.path.absolute()),
+               *sessions]  # fmt: skip
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "ab") as log:
         service = subprocess.Popen(

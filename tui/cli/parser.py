@@ -22,6 +22,13 @@ def parser() -> argparse.ArgumentParser:
         prog="swarmdeck", description="A terminal control room for many concurrent sessions."
     )
     top.add_argument("--version", action="version", version=f"swarmdeck {version('swarmdeck')}")
+    top.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="warning",
+        help="what goes to the log (default: warning)",
+    )
+    top.add_argument("--log-file", type=Path, metavar="FILE", help="the log (default: stderr)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run a deck: attach to its engine, started if needed")
     run.add_argument("deck", type=Path, nargs="?", help=DECK_HELP)
