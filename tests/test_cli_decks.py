@@ -60,6 +60,14 @@ def test_named_sessions_run_with_what_they_depend_on_and_nothing_else(tmp_path: 
     assert _states(tmp_path / "run2") == {"lint": "completed"}
 
 
+def test_a_named_session_starts_even_with_autostart_false(tmp_path: Path) -> None:
+    deck = tmp_path / "ci.toml"
+    deck.write_text(THREE.replace('name = "build"\n', 'name = "build"\nautostart = false\n'))
+    out = _cli(tmp_path, "run", "--headless", str(deck), "test", "--run-dir", "run")
+    assert out.returncode == 0, out.stderr  # test needs build: naming test starts both
+    assert _states(tmp_path / "run") == {"build": "completed", "test": "completed"}
+
+
 def test_an_unknown_session_name_is_refused_before_anything_starts(tmp_path: Path) -> None:
     deck = tmp_path / "ci.toml"
     deck.write_text(THREE)

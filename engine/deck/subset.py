@@ -1,5 +1,6 @@
 """`swarmdeck run DECK SESSION…`: the deck cut down to the named sessions and every
-session they depend on (directly or not), so what they wait for still runs."""
+session they depend on (directly or not), so what they wait for still runs. Naming them
+is the operator's start: a kept session with `autostart = false` starts like the others."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ def only_sessions(deck: DeckSpec, names: Sequence[str]) -> DeckSpec:
         if name not in wanted:
             wanted.add(name)
             todo.extend(dependency.name for dependency in known[name].depends_on)
-    kept = [spec for spec in deck.sessions if spec.name in wanted]
+    kept = [
+        spec if spec.autostart else spec.model_copy(update={"autostart": True})
+        for spec in deck.sessions
+        if spec.name in wanted
+    ]
     return deck.model_copy(update={"sessions": kept})
 
 
