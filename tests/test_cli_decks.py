@@ -461,3 +461,33 @@ def test_import_refuses_what_it_cannot_read_naming_the_place(tmp_path: Path) -> 
     (tmp_path / "dep.yaml").write_text("processes:\n  a: {command: x, depends_on: {b: {}}}\n")
     out = _cli(tmp_path, "import", "dep.yaml")
     assert "dep.yaml: processes.a.depends_on.b: no process named 'b'" in out.stderr
+
+
+def test_serve_takes_the_same_subset(tmp_path: Path) -> None:
+    """`swarmdeck run DECK SESSION…` starts `serve DECK SESSION…` in the background."""
+    import os
+    import signal
+
+    from tests.remote_support import ROOT, short_dir
+
+    deck = tmp_path / "ci.toml"
+    deck.write_text(THREE)
+    with short_dir() as runtime:
+        env = {**os.environ, "SWARMDECK_RUNTIME_DIR": str(runtime)}
+        args = ["serve", str(deck), "test", "--run-dir", str(tmp_path / "run")]
+        server = subprocess.Popen(
+            [*SWARMDECK, *args], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE
+        )
+        try:
+            assert server.stdout is not None
+            assert "serving ci on" in server.stdout.readline()
+            listed = subprocess.run(
+                [*SWARMDECK, "sessions", str(tmp_path / "run"), "--json"],
+                env=env, capture_output=True, text=True, timeout=50,
+            )  # fmt: skip
+            assert [info["name"] for info in json.loads(listed.stdout)] == ["build", "test"]
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+            assert server.stdout is not None
+            server.stdout.close()
