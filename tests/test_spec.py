@@ -405,6 +405,8 @@ def test_an_unknown_key_with_a_hyphen_is_named_as_written() -> None:
 def test_a_union_field_is_one_line_without_pydantic_tags() -> None:
     [problem] = problems('max_parallel = 0\n[[session]]\nname = "a"\ncommand = "x"\n')
     assert problem == "max_parallel: expected at least 1 or 'auto', got 0"
+
+
 def test_a_workspace_is_a_word_or_a_table_with_a_plain_base_ref() -> None:
     table = deck(session(workspace='{ isolated = true, base = "release/1.2" }')).sessions[0]
     assert (table.workspace.isolated, table.workspace.base) == (True, "release/1.2")

@@ -47,7 +47,7 @@ from engine.deck.env_file import read_env_file
 from engine.deck.priorities import PriorityName
 from engine.deck.problems import problem_lines
 from engine.deck.ready_spec import ReadySpec
-from engine.deck.sizes import OptionalMemorySize, parse_size  # noqa: TC001 (pydantic needs it)
+from engine.deck.sizes import OptionalMemorySize, parse_size
 from engine.errors import DeckError
 
 __all__ = [
@@ -208,6 +208,8 @@ class WorkQueue(_Spec):
                 f"by '.', the last not a number (shards are NAME.1..N), got {name!r}"
             )
         return name
+
+
 _GIT_REF = re.compile(r"[^\s~^:?*\[\\-][^\s~^:?*\[\\]*")
 
 
