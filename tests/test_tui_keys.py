@@ -64,6 +64,11 @@ async def test_keys_from_the_config_rebind_the_leave_key_and_the_actions(tmp_pat
         await wait_state(engine, "agent", SessionState.ACTIVE)
         await until(pilot, lambda: "agent ready" in pane_text(app, "agent"))
         await pilot.press("enter")
+        pane = app.grid.panes["agent"]
+        await until(pilot, lambda: pane.has_focus)
+        assert "Ctrl-B leaves" in str(pane.border_subtitle)  # the key that leaves now
+        leave = [b.binding for b in app.active_bindings.values() if b.binding.action == "leave"]
+        assert [(b.key, app.get_key_display(b)) for b in leave] == [("ctrl+b", "Ctrl-B")]
         await pilot.press("ctrl+right_square_bracket", "z")  # no longer the leave key
         await until(pilot, lambda: _received(received) == b"\x1dz")
         await pilot.press("ctrl+b")

@@ -114,6 +114,16 @@ KEYMAP_NAMES: frozenset[str] = frozenset({*BY_NAME, LEAVE_PANE.action})
 """What `[keys]` in config.toml may rebind (tui/user_config.py)."""
 
 
+def key_label(key: str) -> str:
+    """How a key is named to a person: `ctrl+right_square_bracket` is `Ctrl-]`."""
+    from textual.keys import format_key  # the CLI imports this table without Textual
+
+    *modifiers, name = key.split("+")
+    shown = format_key(name)
+    shown = shown.upper() if len(shown) == 1 and modifiers else shown
+    return "-".join([*(m.capitalize() for m in modifiers), shown])
+
+
 def keys_of(action: OperatorAction, keymap: Mapping[str, str]) -> list[str]:
     """The keys `action` answers to under `keymap` (Textual's form: "a,ctrl+b")."""
     return [key.strip() for key in keymap.get(action.action, action.key).split(",")]

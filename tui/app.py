@@ -22,7 +22,17 @@ from textual.widgets import DataTable, Footer, Header
 from engine import LIVE_STATES
 from themes import DEFAULT_THEME, STYLESHEETS, all_themes
 from themes.derived import derived_variables
-from tui.actions import ACTIONS, BY_NAME, LEAVE_PANE, READ_ONLY, by_key, keys_of, why_not
+from tui.actions import (
+    ACTIONS,
+    BY_NAME,
+    KEYMAP_NAMES,
+    LEAVE_PANE,
+    READ_ONLY,
+    by_key,
+    key_label,
+    keys_of,
+    why_not,
+)
 from tui.bridge import forward_events
 from tui.commands import RoomCommands
 from tui.fleet_actions import FleetOperations
@@ -102,7 +112,7 @@ class ControlRoom(FleetOperations):
         action name to key(s), over the table in tui.actions (config.toml's [keys])."""
         super().__init__()
         self.keymap = dict(keys or {})
-        self.set_keymap({k: v for k, v in self.keymap.items() if k in BY_NAME})
+        self.set_keymap({k: v for k, v in self.keymap.items() if k in KEYMAP_NAMES})
         self._by_key = by_key(self.keymap)
         self.leave_keys = frozenset(keys_of(LEAVE_PANE, self.keymap))
         self.engine = engine
@@ -124,6 +134,12 @@ class ControlRoom(FleetOperations):
                 yield PoolPanel()
                 yield BusPanel(self.redact)
         yield Footer()
+
+    def get_key_display(self, binding: Binding) -> str:
+        """The leave key named as a person says it (`Ctrl-]`, or `Ctrl-B` once rebound)."""
+        if binding.id == LEAVE_PANE.action:
+            return key_label(binding.key)
+        return super().get_key_display(binding)
 
     async def on_mount(self) -> None:
         self.sub_title = self.engine.deck.name

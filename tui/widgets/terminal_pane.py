@@ -28,6 +28,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine import FINAL_STATES, SessionState, SwarmdeckError
+from tui.actions import key_label
 from tui.copy_mode import CANCEL_KEYS, PAGE_KEYS, STEPS, YANK_KEYS, CopyCursor
 from tui.incidents import Guarded
 from tui.key_encoding import encode_key, encode_mouse, encode_paste
@@ -50,7 +51,8 @@ RESIZE_SETTLE = 0.1
 
 class TerminalPane(Guarded, ScrollView, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(LEAVE_KEY, "leave", "leaves", key_display="Ctrl-]"),  # the footer, typing
+        Binding(LEAVE_KEY, "leave", "leaves", id="leave_pane"),  # the footer, typing; the
+        # room's keymap rebinds it by that id, and names the key (ControlRoom.get_key_display)
     ]
 
     class Left(Message):
@@ -188,7 +190,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         elif self.state is SessionState.PAUSED:
             self.border_subtitle = "PAUSED · r resumes"
         elif self.has_focus:
-            self.border_subtitle = "TYPING · Ctrl-] leaves"
+            self.border_subtitle = f"TYPING · {key_label(min(self.leave_keys))} leaves"
         elif self._clipped():
             cols, rows = self._shape
             self.border_subtitle = f"{cols}x{rows} (deck), clipped · z zooms"
