@@ -89,6 +89,8 @@ class MessageBus:
         """What one connection may hold (engine.bus.limits); replace it to change them."""
         self.gate = Gate(self.limits.connections, self.limits.unauthenticated)
         self.socket_path: Path | None = None
+        self.outbox: Mailbox | None = None
+        """Set by engine.bus.nats_link: what must reach other engines is placed here too."""
         self.published = self.delivered = self.acked = self.drops = 0
         self.journal_failures = 0
         self._journal_reported = -1e9
@@ -166,14 +168,22 @@ class MessageBus:
         receivers: tuple[str, ...] = ()  # topics and queues: not known until delivery
         if route == "topic" or route == "request":
             boxes, counts = self._fanout.get(target) or self._resolve_topic(target)
+            if self.outbox is not None and route == "topic":
+                boxes = (*boxes, self.outbox)
         elif route == "queue":
             self.acl.check(route, target, sender, "publish")
             boxes = (self.mailbox(queue(check_topic(target))),)
+            if self.outbox is not None and boxes[0].order is not Order.DELAY:
+                boxes = (self.outbox,)  # shared: the NATS work queue, where every engine pulls
+        elif self.outbox is not None and route == "direct" and not self.router.known(target):
+            receivers, boxes = (check_topic(target),), (self.outbox,)  # another engine's session
         else:
             if route == "group":
                 self.acl.check(route, target, sender, "publish")
             receivers = tuple(self.router.receivers(route, target, sender))
             boxes = tuple(self.mailbox(inbox(s)) for s in receivers)
+            if self.outbox is not None and route == "broadcast":
+                boxes = (*boxes, self.outbox)
         now = time.time()
         message = Message(
             new_id(), route, target, sender, payload, receivers, priority, reliable, ttl,
@@ -188,6 +198,28 @@ class MessageBus:
             counts[0] += 1
             counts[1] += reached
         return Receipt(message.id, reached)
+
+    def ingest(self, message: Message) -> int:
+        """Route a message another engine sent (engine.bus.nats_link) to this engine's
+        mailboxes only, keeping its id, sender and timestamp (so its ttl runs from when it
+        was sent); one past its ttl is expired here (a reliable one is a dead letter)."""
+        route, target = message.route, message.target
+        if route == "topic":
+            boxes: Sequence[Mailbox] = (self._fanout.get(target) or self._resolve_topic(target))[0]
+        elif route == "queue":
+            boxes = (self.mailbox(queue(check_topic(target))),)
+        elif route == "broadcast":
+            sessions = self.router.sessions
+            boxes = [self.mailbox(inbox(s)) for s in sessions if s != message.sender]
+        elif route == "direct" and self.router.known(target):
+            boxes = (self.mailbox(inbox(target)),)
+        else:
+            return 0  # a direct message for a session of another engine: not ours
+        if message.expires_at <= time.time():
+            for box in boxes:
+                self.reliability.expire(Entry(message), box)
+            return 0
+        return self.route(message, boxes)
 
     def _resolve_topic(self, topic: str) -> tuple[tuple[Mailbox, ...], list[int]]:
         """Who listens to `topic`, and its [messages, deliveries] counters; cached."""

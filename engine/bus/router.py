@@ -46,6 +46,9 @@ class Router:
             self.sessions.append(name)
             self._known.add(name)
 
+    def known(self, name: str) -> bool:
+        return name in self._known
+
     def check_session(self, name: str) -> str:
         if name not in self._known:
             known = ", ".join(self.sessions) or "none"

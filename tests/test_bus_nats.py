@@ -1,0 +1,337 @@
+"""The bus on NATS (`bus = "nats://…"`): the embedded bus's semantics hold through a real
+`nats-server -js`, and sessions of two engines (two decks) talk through it.
+
+The semantics tests run on both backends ("embedded", "nats"), driven as sessions drive the
+bus: the socket protocol with a session's token (engine.bus.bus_client) or the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+
+from engine.bus.bus_client import AsyncBusClient
+from engine.bus.bus_errors import BusTimeoutError, NatsLinkError
+from engine.engine import open_engine
+from engine.errors import DeckError
+from tests.support import make_deck, wait_state, wait_text
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from engine.engine import Engine
+
+pytestmark = pytest.mark.anyio
+CLI = f"{sys.executable} -m tui.cli bus"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IDLE = """
+[[session]]
+name = "{a}"
+command = "sleep 60"
+
+[[session]]
+name = "{b}"
+command = "sleep 60"
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `nats-server -js` on loopback for this module, stopped at its end."""
+    binary = shutil.which("nats-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("nats-server is missing: scripts/check installs it (apt nats-server)")
+        pytest.skip("nats-server is not installed (apt-get install nats-server)")
+    port, store = _free_port(), tmp_path_factory.mktemp("nats")
+    env = {k: v for k, v in os.environ.items() if k != "SWARMDECK_TEST_TOKEN"}  # not a leak
+    args = [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
+    log = open(store / "nats.log", "wb")  # noqa: SIM115 (closed below, after the server)
+    server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            assert server.poll() is None, (store / "nats.log").read_text()
+            assert time.monotonic() < deadline, "nats-server did not listen within 20 s"
+            time.sleep(0.05)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+        log.close()
+
+
+@pytest.fixture(params=["embedded", "nats"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _bus_line(url: str | None) -> str:
+    """A fresh namespace per test: tests sharing the module's server never meet."""
+    return "" if url is None else f'bus = "{url}/t{uuid.uuid4().hex[:10]}"'
+
+
+@asynccontextmanager
+async def engine_on(
+    directory: Path, body: str, bus_line: str, pool: str = "size = 2\nwarm = 1"
+) -> AsyncIterator[Engine]:
+    directory.mkdir(exist_ok=True)
+    deck = make_deck(directory, body, pool, top=bus_line)
+    async with open_engine(deck, directory / "run") as engine:
+        await engine.start_all()
+        yield engine
+
+
+@asynccontextmanager
+async def as_session(engine: Engine, name: str) -> AsyncIterator[AsyncBusClient]:
+    """The bus as session `name` reaches it: its engine's socket, its token."""
+    path = str(engine.bus.socket_path)
+    client = await AsyncBusClient.connect(path, name, engine.bus.token_for(name))
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def one_engine(tmp_path: Path, backend: str, url: str) -> AsyncIterator[Engine]:
+    line = _bus_line(url if backend == "nats" else None)
+    async with engine_on(tmp_path / "one", IDLE.format(a="a", b="b"), line) as engine:
+        yield engine
+
+
+async def _until(check: Any, timeout: float = 20) -> None:
+    with anyio.fail_after(timeout):
+        while not check():
+            await anyio.sleep(0.02)
+
+
+# -- the same semantics on both backends ------------------------------------------------------
+
+
+async def test_a_subscriber_gets_what_another_session_publishes(
+    tmp_path: Path, backend: str, nats_url: str
+) -> None:
+    async with one_engine(tmp_path, backend, nats_url) as engine:
+        async with as_session(engine, "a") as a, as_session(engine, "b") as b:
+            await a.subscribe("build.>")
+            await b.publish("build.linux.done", {"ok": True}, reliable=True)
+            with anyio.fail_after(20):
+                got = await a.messages.get()
+            await a.ack(got["id"])
+        assert (got["sender"], got["topic"], got["payload"]) == (
+            "b",
+            "build.linux.done",
+            {"ok": True},
+        )
+        await _until(lambda: engine.bus_statistics().in_flight == 0)
+
+
+async def test_a_direct_message_reaches_its_session_only(
+    tmp_path: Path, backend: str, nats_url: str
+) -> None:
+    async with one_engine(tmp_path, backend, nats_url) as engine:
+        async with as_session(engine, "a") as a, as_session(engine, "b") as b:
+            await a.send("b", "for b", reliable=True)
+            got = await b.recv(wait=20, ack=True)
+            with pytest.raises(BusTimeoutError):
+                await a.recv(wait=0.3)
+        assert (got["sender"], got["payload"], got["attempt"]) == ("a", "for b", 1)
+
+
+async def test_a_queue_hands_each_message_once_in_order_and_acks_settle_them(
+    tmp_path: Path, backend: str, nats_url: str
+) -> None:
+    async with one_engine(tmp_path, backend, nats_url) as engine:
+        async with as_session(engine, "a") as a, as_session(engine, "b") as b:
+            for n in range(3):
+                await a.push("jobs", n, reliable=True)
+            got = [(await b.pop("jobs", wait=20, ack=True))["payload"] for _ in range(3)]
+            with pytest.raises(BusTimeoutError):
+                await b.pop("jobs", wait=0.5)
+        assert got == [0, 1, 2]
+        assert engine.bus_statistics().in_flight == 0
+
+
+async def test_a_message_whose_consumer_died_unacked_goes_to_the_next_consumer(
+    tmp_path: Path, backend: str, nats_url: str
+) -> None:
+    async with one_engine(tmp_path, backend, nats_url) as engine:
+        async with as_session(engine, "a") as a:
+            await a.call("queue.declare", queue="jobs", ack_timeout=0.3)
+            await a.push("jobs", "job", reliable=True)
+            async with as_session(engine, "b") as dying:
+                first = await dying.pop("jobs", wait=20)  # no ack: it dies holding it
+            async with as_session(engine, "b") as next_one:
+                again = await next_one.pop("jobs", wait=20, ack=True)
+        assert (again["id"], again["attempt"]) == (first["id"], 2)
+        assert engine.bus_statistics().redeliveries >= 1
+
+
+async def test_after_its_last_attempt_a_message_is_a_dead_letter(
+    tmp_path: Path, backend: str, nats_url: str
+) -> None:
+    async with one_engine(tmp_path, backend, nats_url) as engine:
+        async with as_session(engine, "a") as a:
+            await a.call("queue.declare", queue="jobs", ack_timeout=0.2, max_attempts=1)
+            await a.push("jobs", "poison", reliable=True)
+            async with as_session(engine, "b") as b:
+                await b.pop("jobs", wait=20)
+            await _until(lambda: engine.bus_dead_letters())
+            letters = (await a.call("dlq.list"))["letters"]
+        assert [(d.reason, d.attempts) for d in engine.bus_dead_letters()] == [
+            ("max-attempts", 1)
+        ]
+        assert [d["message"]["payload"] for d in letters] == ["poison"]
+
+
+async def test_a_message_past_its_ttl_is_never_delivered_and_a_reliable_one_is_a_dead_letter(
+    tmp_path: Path, backend: str, nats_url: str
+) -> None:
+    async with one_engine(tmp_path, backend, nats_url) as engine:
+        async with as_session(engine, "a") as a, as_session(engine, "b") as b:
+            await a.push("jobs", "stale", reliable=True, ttl=0.3)
+            await anyio.sleep(0.6)
+            with pytest.raises(BusTimeoutError):
+                await b.pop("jobs", wait=1.5)
+            await _until(lambda: engine.bus_dead_letters())
+        assert [d.reason for d in engine.bus_dead_letters()] == ["expired"]
+        assert engine.bus_statistics().expired == 1
+
+
+# -- two engines on one NATS server ----------------------------------------------------------
+
+
+@asynccontextmanager
+async def two_engines(tmp_path: Path, url: str) -> AsyncIterator[tuple[Engine, Engine]]:
+    line = _bus_line(url)
+    async with (
+        engine_on(tmp_path / "a", IDLE.format(a="a1", b="a2"), line) as first,
+        engine_on(tmp_path / "b", IDLE.format(a="b1", b="b2"), line) as second,
+    ):
+        yield first, second
+
+
+async def test_sessions_of_two_engines_share_topics_direct_messages_and_broadcasts(
+    tmp_path: Path, nats_url: str
+) -> None:
+    async with two_engines(tmp_path, nats_url) as (one, two):
+        async with as_session(one, "a1") as a1, as_session(two, "b1") as b1:
+            await b1.subscribe("news.*")
+            await anyio.sleep(0.2)  # a best-effort topic reaches whoever listens when sent
+            await a1.publish("news.eu", "best-effort")
+            await a1.publish("news.us", "reliable", reliable=True)
+            got = [await b1.messages.get() for _ in range(2)]
+            await b1.ack(next(m["id"] for m in got if m["reliability"] == "reliable"))
+            await a1.send("b1", "to b1 on the other engine", reliable=True)
+            direct = await b1.recv(wait=20, ack=True)
+            await b1.broadcast("hello all", reliable=True)
+            everyone = await a1.recv(wait=20, ack=True)
+        assert sorted(m["payload"] for m in got) == ["best-effort", "reliable"]
+        assert {m["sender"] for m in got} == {"a1"}
+        assert (direct["sender"], direct["payload"]) == ("a1", "to b1 on the other engine")
+        assert (everyone["sender"], everyone["payload"]) == ("b1", "hello all")
+
+
+async def test_consumers_on_two_engines_compete_for_one_queue_without_duplicates(
+    tmp_path: Path, nats_url: str
+) -> None:
+    async with two_engines(tmp_path, nats_url) as (one, two):
+        async with (
+            as_session(one, "a1") as producer,
+            as_session(one, "a2") as here,
+            as_session(two, "b1") as there,
+        ):
+            for n in range(20):
+                await producer.push("work", n, reliable=True)
+            got: dict[str, list[int]] = {"here": [], "there": []}
+
+            async def work(name: str, client: AsyncBusClient) -> None:
+                with contextlib.suppress(BusTimeoutError):
+                    while True:
+                        got[name].append((await client.pop("work", wait=3, ack=True))["payload"])
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(work, "here", here)
+                tg.start_soon(work, "there", there)
+        assert sorted(got["here"] + got["there"]) == list(range(20))
+        assert got["there"], "the other engine's consumer got none"
+        assert one.bus_statistics().in_flight == two.bus_statistics().in_flight == 0
+
+
+async def test_the_bus_cli_in_sessions_of_two_decks_exchanges_a_message(
+    tmp_path: Path, nats_url: str
+) -> None:
+    line = _bus_line(nats_url)
+    sender = f"""
+[[session]]
+name = "ping"
+command = "{CLI} send pong '{{\\"hi\\": 1}}' --reliable && {CLI} recv -p --wait 30"
+cwd = "{ROOT}"
+"""
+    receiver = f"""
+[[session]]
+name = "pong"
+command = "{CLI} recv -p --wait 30 && {CLI} send ping '\\"back\\"' --reliable"
+cwd = "{ROOT}"
+"""
+    async with (
+        engine_on(tmp_path / "a", sender, line) as one,
+        engine_on(tmp_path / "b", receiver, line) as two,
+    ):
+        await wait_text(two, "pong", '"hi": 1', timeout=40)
+        await wait_text(one, "ping", "back", timeout=40)
+        from engine.states import SessionState as S
+
+        await wait_state(one, "ping", S.COMPLETED, timeout=20)
+        await wait_state(two, "pong", S.COMPLETED, timeout=20)
+
+
+# -- the deck's field and its errors -----------------------------------------------------------
+
+
+async def test_an_unreachable_nats_server_fails_the_engine_with_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    line = f'bus = "nats://user:secret@127.0.0.1:{_free_port()}"'
+    with pytest.raises(NatsLinkError, match=r"cannot reach the NATS server nats://\*\*\*@127"):
+        async with engine_on(tmp_path, IDLE.format(a="a", b="b"), line):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://h:4222", "expected a URL nats://HOST[:PORT] or tls://HOST[:PORT]"),
+        ("nats://h:99999", "expected a NATS URL"),
+        ("nats://h:4222/two.words", "expected a namespace of letters"),
+        ("nats://u:pw@h:4222?x=1", "got 'nats://***@h:4222?x=1'"),
+    ],
+)
+def test_a_bad_bus_url_in_the_deck_is_a_clear_error(
+    tmp_path: Path, url: str, expected: str
+) -> None:
+    with pytest.raises(DeckError, match="bus: ") as error:
+        make_deck(tmp_path, IDLE.format(a="a", b="b"), top=f'bus = "{url}"')
+    assert expected in str(error.value)
+    assert "pw" not in str(error.value)
