@@ -16,7 +16,6 @@ import sys
 import time
 import uuid
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -30,7 +29,9 @@ from tests.support import make_deck, wait_state, wait_text
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
 
+    from engine.deck.spec import DeckSpec
     from engine.engine import Engine
 
 pytestmark = pytest.mark.anyio
@@ -91,12 +92,16 @@ def _bus_line(url: str | None) -> str:
     return "" if url is None else f'bus = "{url}/t{uuid.uuid4().hex[:10]}"'
 
 
+def _deck(directory: Path, body: str, pool: str, bus_line: str) -> DeckSpec:
+    directory.mkdir(exist_ok=True)
+    return make_deck(directory, body, pool, top=bus_line)
+
+
 @asynccontextmanager
 async def engine_on(
     directory: Path, body: str, bus_line: str, pool: str = "size = 2\nwarm = 1"
 ) -> AsyncIterator[Engine]:
-    directory.mkdir(exist_ok=True)
-    deck = make_deck(directory, body, pool, top=bus_line)
+    deck = _deck(directory, body, pool, bus_line)
     async with open_engine(deck, directory / "run") as engine:
         await engine.start_all()
         yield engine
@@ -199,9 +204,7 @@ async def test_after_its_last_attempt_a_message_is_a_dead_letter(
                 await b.pop("jobs", wait=20)
             await _until(lambda: engine.bus_dead_letters())
             letters = (await a.call("dlq.list"))["letters"]
-        assert [(d.reason, d.attempts) for d in engine.bus_dead_letters()] == [
-            ("max-attempts", 1)
-        ]
+        assert [(d.reason, d.attempts) for d in engine.bus_dead_letters()] == [("max-attempts", 1)]
         assert [d["message"]["payload"] for d in letters] == ["poison"]
 
 

@@ -170,7 +170,8 @@ def test_unknown_key_suggests_the_closest_allowed_one() -> None:
 def test_unknown_top_level_key_is_reported_with_a_suggestion() -> None:
     assert problems("sessions = 1\n" + ONE_SESSION) == [
         "sessions: unknown key; did you mean 'session'? (allowed: name, pool, max_parallel, "
-        "memory_budget, max_failure_rate, failure_window, min_success, exit_when, alerts, session)"
+        "memory_budget, max_failure_rate, failure_window, min_success, exit_when, alerts, bus, "
+        "session)"
     ]
 
 
