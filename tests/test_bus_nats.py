@@ -125,6 +125,13 @@ async def one_engine(tmp_path: Path, backend: str, url: str) -> AsyncIterator[En
         yield engine
 
 
+def sent_to_nats(engine: Engine, backend: str) -> int:
+    """Messages the engine published to NATS (its outbox acked them); 0 when embedded."""
+    boxes = {m.name: m for m in engine.bus_statistics().mailboxes}
+    assert ("link:nats" in boxes) == (backend == "nats")
+    return boxes["link:nats"].acked if backend == "nats" else 0
+
+
 async def _until(check: Any, timeout: float = 20) -> None:
     with anyio.fail_after(timeout):
         while not check():
@@ -176,6 +183,7 @@ async def test_a_queue_hands_each_message_once_in_order_and_acks_settle_them(
                 await b.pop("jobs", wait=0.5)
         assert got == [0, 1, 2]
         assert engine.bus_statistics().in_flight == 0
+        assert sent_to_nats(engine, backend) == (3 if backend == "nats" else 0)  # JetStream's
 
 
 async def test_a_message_whose_consumer_died_unacked_goes_to_the_next_consumer(
@@ -206,6 +214,7 @@ async def test_after_its_last_attempt_a_message_is_a_dead_letter(
             letters = (await a.call("dlq.list"))["letters"]
         assert [(d.reason, d.attempts) for d in engine.bus_dead_letters()] == [("max-attempts", 1)]
         assert [d["message"]["payload"] for d in letters] == ["poison"]
+        assert sent_to_nats(engine, backend) == (1 if backend == "nats" else 0)
 
 
 async def test_a_message_past_its_ttl_is_never_delivered_and_a_reliable_one_is_a_dead_letter(
@@ -280,6 +289,24 @@ async def test_consumers_on_two_engines_compete_for_one_queue_without_duplicates
         assert sorted(got["here"] + got["there"]) == list(range(20))
         assert got["there"], "the other engine's consumer got none"
         assert one.bus_statistics().in_flight == two.bus_statistics().in_flight == 0
+
+
+async def test_a_queue_message_whose_consumer_died_goes_to_a_consumer_on_the_other_engine(
+    tmp_path: Path, nats_url: str
+) -> None:
+    async with two_engines(tmp_path, nats_url) as (one, two):
+        async with as_session(one, "a1") as producer, as_session(two, "b2") as declarer:
+            await declarer.call("queue.declare", queue="work", ack_timeout=0.3)
+            await producer.push("work", "job", reliable=True)
+            async with as_session(two, "b1") as dying:
+                first = await dying.pop("work", wait=20)  # dies holding it, unacked
+            async with as_session(one, "a2") as survivor:
+                again = await survivor.pop("work", wait=20, ack=True)
+        assert (again["id"], again["attempt"]) == (first["id"], 2)
+        await _until(lambda: two.bus_statistics().in_flight == 0)
+        assert one.bus_statistics().in_flight == 0
+        assert not one.bus_dead_letters()
+        assert not two.bus_dead_letters()
 
 
 async def test_the_bus_cli_in_sessions_of_two_decks_exchanges_a_message(

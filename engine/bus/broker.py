@@ -199,10 +199,11 @@ class MessageBus:
             counts[1] += reached
         return Receipt(message.id, reached)
 
-    def ingest(self, message: Message) -> int:
-        """Route a message another engine sent (engine.bus.nats_link) to this engine's
+    def ingest(self, message: Message, attempts: int = 0) -> int:
+        """Route a message another engine sent (engine.bus.nats_inbound) to this engine's
         mailboxes only, keeping its id, sender and timestamp (so its ttl runs from when it
-        was sent); one past its ttl is expired here (a reliable one is a dead letter)."""
+        was sent); one past its ttl is expired here (a reliable one is a dead letter).
+        `attempts`: deliveries a queue message already had on the engine that returned it."""
         route, target = message.route, message.target
         if route == "topic":
             boxes: Sequence[Mailbox] = (self._fanout.get(target) or self._resolve_topic(target))[0]
@@ -217,9 +218,25 @@ class MessageBus:
             return 0  # a direct message for a session of another engine: not ours
         if message.expires_at <= time.time():
             for box in boxes:
-                self.reliability.expire(Entry(message), box)
+                self.reliability.expire(Entry(message, attempts), box)
             return 0
+        if attempts and route == "queue":
+            return self._requeued(message, boxes[0], attempts)
         return self.route(message, boxes)
+
+    def _requeued(self, message: Message, box: Mailbox, attempts: int) -> int:
+        """A queue message that comes back with `attempts` deliveries behind it."""
+        if message.reliable:
+            self.reliability.admit(message, (box,))
+            if self.journal is not None:
+                self.journal.attempted(box.name, message.id, attempts)
+        if attempts >= box.max_attempts:  # its last attempt was on the other engine
+            if message.reliable:
+                self.reliability.dead_letter(Entry(message, attempts), box, "max-attempts")
+            return 0
+        self.dispatch.place(Entry(message, attempts), box)
+        self.count(message, 1)
+        return 1
 
     def _resolve_topic(self, topic: str) -> tuple[tuple[Mailbox, ...], list[int]]:
         """Who listens to `topic`, and its [messages, deliveries] counters; cached."""

@@ -10,6 +10,7 @@ acked to JetStream: custody passes from the stream to this engine (docs/bus.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -29,11 +30,14 @@ if TYPE_CHECKING:
 
     from engine.bus.broker import MessageBus
     from engine.bus.nats_subjects import Subjects
-    from engine.bus.queues import Mailbox
+    from engine.bus.queues import Entry, Mailbox
 
 ORIGIN = "Swarmdeck-Origin"
 """The header naming the engine that published a JetStream message (`engine_id`)."""
+ATTEMPTS = "Swarmdeck-Attempts"
+"""Deliveries a queue message had on the engine that returned it (`_return_orphans`)."""
 PULL = 64
+ORPHAN_GRACE = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +46,7 @@ class Inbound:
         self.bus, self.nc, self.subjects, self.engine = bus, nc, subjects, engine
         self.js = nc.jetstream(timeout=5)
         self._pulling: set[str] = set()
+        self._orphaned: dict[str, float] = {}
 
     async def start(self, tg: TaskGroup) -> None:
         for subject in self.subjects.core():
@@ -105,7 +110,7 @@ class Inbound:
                 await msg.ack()
                 continue
             try:
-                self.bus.ingest(message)
+                self.bus.ingest(message, _attempts(msg.headers))
             except QueueFullError:
                 await msg.nak(delay=1.0)
                 continue
@@ -146,7 +151,49 @@ class Inbound:
                     break
                 self._pulling.add(key)
                 tg.start_soon(self._pull, sub, want)
+            await self._return_orphans()
             await anyio.sleep(0.1)
+
+    async def _return_orphans(self) -> None:
+        """Queue messages this engine holds with none of its consumers left to take them
+        (their consumer died unacked, or a pop gave up as they arrived) go back to the
+        queue's stream after `ORPHAN_GRACE`, their attempts counted in a header, so a
+        consumer on another engine gets them."""
+        now = anyio.current_time()
+        for key in [k for k in self._pulling if k.startswith("q:")]:
+            box = self.bus.mailbox(queue(key[2:]))
+            if box.consumers or not box.heap:
+                self._orphaned.pop(key, None)
+            elif now - self._orphaned.setdefault(key, now) >= ORPHAN_GRACE:
+                for entry in box.purge(lambda e: True):
+                    await self._return(entry, box)
+                with contextlib.suppress(JournalError):  # reported; owed again on restart
+                    self.bus.commit()
+
+    async def _return(self, entry: Entry, box: Mailbox) -> None:
+        message = entry.message
+        headers = {
+            ORIGIN: self.engine,
+            ATTEMPTS: str(entry.attempt),
+            "Nats-Msg-Id": f"{message.id}/{entry.attempt}",  # not a duplicate of the first
+        }
+        try:
+            subject = self.subjects.of_message(message)
+            await self.js.publish(subject, message.wire(), headers=headers)
+        except Exception as exc:  # NATS away: it stays here, tried again next round
+            log.warning("bus link: %s not returned to its queue: %r", message.id, exc)
+            box.requeue(entry)
+            return
+        journal = self.bus.journal
+        if message.reliable and journal is not None:
+            journal.remove(box.name, message.id)
+
+
+def _attempts(headers: dict[str, str] | None) -> int:
+    try:
+        return max(0, int((headers or {}).get(ATTEMPTS, 0)))
+    except ValueError:
+        return 0
 
 
 def _any() -> int:
