@@ -91,6 +91,8 @@ class MessageBus:
         self.socket_path: Path | None = None
         self.outbox: Mailbox | None = None
         """Set by engine.bus.nats_link: what must reach other engines is placed here too."""
+        self.wanted: Callable[[Mailbox], None] | None = None
+        """Set by engine.bus.nats_inbound: told when a queue gains a consumer."""
         self.published = self.delivered = self.acked = self.drops = 0
         self.journal_failures = 0
         self._journal_reported = -1e9

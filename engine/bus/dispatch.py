@@ -79,6 +79,8 @@ class Dispatcher:
             self.bus.listen(box, True)
         box.add_consumer(consumer)
         self.pump(box)
+        if box.kind == "queue" and (wanted := self.bus.wanted) is not None:
+            wanted(box)  # the NATS link pulls for it now (engine.bus.nats_inbound)
 
     def detach(self, box: Mailbox, consumer: Consumer) -> None:
         """Remove a consumer; a subscription left without one stops receiving."""

@@ -47,6 +47,8 @@ class Inbound:
         self.js = nc.jetstream(timeout=5)
         self._pulling: set[str] = set()
         self._orphaned: dict[str, float] = {}
+        self._demand = anyio.Event()
+        bus.wanted = lambda box: self._demand.set()
 
     async def start(self, tg: TaskGroup) -> None:
         for subject in self.subjects.core():
@@ -87,11 +89,12 @@ class Inbound:
         while True:
             n = want()
             if n <= 0:
-                await anyio.sleep(0.02)
+                with anyio.move_on_after(0.05):  # credit also comes back on acks
+                    await self._demand.wait()
+                self._demand = anyio.Event()
                 continue
             try:
-                batch = await sub.fetch(n, timeout=1.0)
-                await self._take(batch)
+                await self._take(await _fetch(sub, n))
             except TimeoutError:  # nats-py's, or asyncio's from a partial batch
                 continue
             except Exception as exc:  # nats-py's tree; unacked: JetStream delivers it again
@@ -187,6 +190,17 @@ class Inbound:
         journal = self.bus.journal
         if message.reliable and journal is not None:
             journal.remove(box.name, message.id)
+
+
+async def _fetch(sub: Any, n: int) -> list[Any]:
+    """Up to `n` messages, as soon as one is there: nats-py's `fetch(n)` would wait for all
+    `n` (or its timeout), so take one, then as many more as the consumer says it holds."""
+    batch: list[Any] = await sub.fetch(1, timeout=1.0)
+    pending = min(n - 1, batch[-1].metadata.num_pending)
+    if pending > 0:
+        with contextlib.suppress(TimeoutError):  # taken by another engine meanwhile
+            batch += await sub.fetch(pending, timeout=0.05)
+    return batch
 
 
 def _attempts(headers: dict[str, str] | None) -> int:

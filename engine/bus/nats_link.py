@@ -27,19 +27,19 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from engine.bus.bus_errors import JournalError, NatsLinkError
+from engine.bus.bus_errors import JournalError, NatsLinkError, UnknownTargetError
 from engine.bus.message import MAX_TTL
 from engine.bus.nats_inbound import ORIGIN, Inbound
 from engine.bus.nats_subjects import Subjects
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import AsyncIterator
     from pathlib import Path
 
     from anyio.abc import TaskGroup
 
     from engine.bus.broker import MessageBus
-    from engine.bus.message import Message
     from engine.bus.queues import Entry, Mailbox
 
 OUTBOX = "link:nats"
@@ -119,6 +119,7 @@ class NatsLink:
         self.js = nc.jetstream(timeout=5)
         self._ready: deque[Entry] = deque()
         self._wake = anyio.Event()
+        self._failures = 0
         self.box: Mailbox = bus.mailbox(OUTBOX)
 
     def deliver(self, entry: Entry) -> None:
@@ -156,38 +157,52 @@ class NatsLink:
 
     # -- out ----------------------------------------------------------------------------
     async def _publish_forever(self) -> None:
-        failures = 0
+        """Publish in order; JetStream's PubAcks come back asynchronously (`_acked`), so
+        the link does not wait a round trip per message."""
         while True:
             if not self._ready:
                 self._wake = anyio.Event()
                 await self._wake.wait()
                 continue
+            if self._failures:
+                await anyio.sleep(min(0.05 * 2**self._failures, 5.0))
             entry = self._ready.popleft()
-            if await self._publish(entry.message):
-                failures = 0
-                self._settle(entry)
-                continue
-            failures += 1
-            self._give_back(entry)
-            await anyio.sleep(min(0.1 * 2**failures, 5.0))
-
-    async def _publish(self, message: Message) -> bool:
-        subject = self.subjects.of_message(message)
-        try:
-            if not self.subjects.durable(message):
-                await self.nc.publish(subject, message.wire())  # buffered while reconnecting
-            else:
+            message = entry.message
+            subject = self.subjects.of_message(message)
+            try:
+                if not self.subjects.durable(message):
+                    await self.nc.publish(subject, message.wire())  # buffered when away
+                    self._settle(entry)
+                    continue
                 headers = {ORIGIN: self.engine, "Nats-Msg-Id": message.id}
-                await self.js.publish(subject, message.wire(), headers=headers)
-        except Exception as exc:  # nats-py's errors, TimeoutError: the outbox keeps it
-            log.warning("bus link: %s not published to %s: %r", message.id, subject, exc)
-            return False
-        return True
+                acked = await self.js.publish_async(subject, message.wire(), headers=headers)
+            except Exception as exc:  # nats-py's errors: the outbox keeps it
+                self._failed(entry, exc)
+                continue
+            acked.add_done_callback(lambda f, entry=entry: self._acked(f, entry))
+
+    def _acked(self, future: asyncio.Future[Any], entry: Entry) -> None:
+        if future.cancelled():
+            self._failed(entry, "cancelled")
+        elif (exc := future.exception()) is not None:
+            self._failed(entry, exc)
+        else:
+            self._failures = 0
+            self._settle(entry)
+
+    def _failed(self, entry: Entry, why: object) -> None:
+        """Not published: a reliable message is given back to the outbox (sent again after
+        a back-off); a best-effort one is counted as dropped."""
+        log.warning("bus link: %s not published: %r", entry.message.id, why)
+        self._failures += 1
+        with contextlib.suppress(UnknownTargetError):  # redelivered meanwhile (ack timeout)
+            self._give_back(entry)
 
     def _settle(self, entry: Entry) -> None:
         bus = self.bus
         if entry.message.reliable:
-            bus.ack(LINK, entry.message.id)
+            with contextlib.suppress(UnknownTargetError):  # redelivered meanwhile: sent twice
+                bus.ack(LINK, entry.message.id)
             with contextlib.suppress(JournalError):  # reported; owed again after a restart
                 bus.commit()
         else:
