@@ -54,19 +54,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `nats-server -js` on loopback for this module, stopped at its end."""
+@contextlib.contextmanager
+def nats_server(store: Path, port: int, *, jetstream: bool = True) -> Iterator[str]:
+    """A real nats-server on loopback, listening when this yields; stopped on exit."""
     binary = shutil.which("nats-server")
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("nats-server is missing: scripts/check installs it (apt nats-server)")
         pytest.skip("nats-server is not installed (apt-get install nats-server)")
-    port, store = _free_port(), tmp_path_factory.mktemp("nats")
     env = {k: v for k, v in os.environ.items() if k != "SWARMDECK_TEST_TOKEN"}  # not a leak
-    args = [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
-    log = open(store / "nats.log", "wb")  # noqa: SIM115 (closed below, after the server)
-    server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    args = [binary, "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
+    log = open(store / "nats.log", "ab")  # noqa: SIM115 (closed below, after the server)
+    server = subprocess.Popen([*args, *(["-js"] if jetstream else [])], stdout=log,
+                              stderr=subprocess.STDOUT, env=env)  # fmt: skip
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -80,6 +80,13 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.terminate()
         server.wait(10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `nats-server -js` for this module (each test takes its own namespace)."""
+    with nats_server(tmp_path_factory.mktemp("nats"), _free_port()) as url:
+        yield url
 
 
 @pytest.fixture(params=["embedded", "nats"])
@@ -339,6 +346,23 @@ cwd = "{ROOT}"
         await wait_state(two, "pong", S.COMPLETED, timeout=20)
 
 
+async def test_a_reliable_message_sent_while_nats_is_down_arrives_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    store, port = tmp_path / "nats", _free_port()
+    store.mkdir()
+    with contextlib.ExitStack() as server:
+        url = server.enter_context(nats_server(store, port))
+        async with two_engines(tmp_path, url) as (one, two):
+            server.close()  # the NATS server goes away mid-run
+            async with as_session(one, "a1") as a1, as_session(two, "b1") as b1:
+                await a1.send("b1", "sent during the outage", reliable=True)  # the outbox has it
+                await anyio.sleep(0.5)
+                server.enter_context(nats_server(store, port))
+                got = await b1.recv(wait=30, ack=True)
+        assert (got["sender"], got["payload"]) == ("a1", "sent during the outage")
+
+
 # -- the deck's field and its errors -----------------------------------------------------------
 
 
@@ -348,6 +372,17 @@ async def test_an_unreachable_nats_server_fails_the_engine_with_a_clear_error(
     line = f'bus = "nats://user:secret@127.0.0.1:{_free_port()}"'
     with pytest.raises(NatsLinkError, match=r"cannot reach the NATS server nats://\*\*\*@127"):
         async with engine_on(tmp_path, IDLE.format(a="a", b="b"), line):
+            pass
+
+
+async def test_a_nats_server_without_jetstream_fails_the_engine_with_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "nats"
+    store.mkdir()
+    refused = pytest.raises(NatsLinkError, match=r"is JetStream enabled \(nats-server -js\)")
+    with nats_server(store, _free_port(), jetstream=False) as url, refused:
+        async with engine_on(tmp_path / "deck", IDLE.format(a="a", b="b"), f'bus = "{url}"'):
             pass
 
 
