@@ -363,6 +363,61 @@ async def test_a_reliable_message_sent_while_nats_is_down_arrives_when_it_is_bac
         assert (got["sender"], got["payload"]) == ("a1", "sent during the outage")
 
 
+async def test_a_reliable_message_in_the_outbox_outlives_an_engine_restart(
+    tmp_path: Path,
+) -> None:
+    store, port = tmp_path / "nats", _free_port()
+    store.mkdir()
+    a_sessions, b_sessions = IDLE.format(a="a1", b="a2"), IDLE.format(a="b1", b="b2")
+    with contextlib.ExitStack() as server:
+        line = _bus_line(server.enter_context(nats_server(store, port)))
+        async with engine_on(tmp_path / "a", a_sessions, line) as one:
+            server.close()
+            async with as_session(one, "a1") as a1:
+                await a1.send("b1", "across a restart", reliable=True)
+            assert one.bus_statistics().published == 1
+        # the engine stopped with it unpublished; NATS comes back, the engine restarts
+        server.enter_context(nats_server(store, port))
+        async with (
+            engine_on(tmp_path / "a", a_sessions, line),
+            engine_on(tmp_path / "b", b_sessions, line) as two,
+            as_session(two, "b1") as b1,
+        ):
+            got = await b1.recv(wait=30, ack=True)
+    assert (got["sender"], got["payload"]) == ("a1", "across a restart")
+
+
+def test_a_deck_asking_for_nats_without_nats_py_is_told_to_install_the_extra(
+    tmp_path: Path,
+) -> None:
+    """nats-py made unimportable in a fresh interpreter, as on an install without the extra."""
+    script = f"""
+import sys, anyio
+sys.modules["nats"] = None
+from pathlib import Path
+from tests.support import make_deck
+from engine.engine import open_engine
+from engine.bus.bus_errors import NatsLinkError
+
+async def main():
+    deck = make_deck(Path({str(tmp_path)!r}), 'x', top='bus = "nats://127.0.0.1:4222"')
+    try:
+        async with open_engine(deck, Path({str(tmp_path)!r}) / "run"):
+            pass
+    except NatsLinkError as error:
+        print(error)
+
+anyio.run(main)
+"""
+    (tmp_path / "x").mkdir()
+    body = IDLE.format(a="a", b="b").replace("\n", "\\n").replace('"', '\\"')
+    script = script.replace("'x'", f'"{body}"')
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert "nats-py is not installed: pip install 'swarmdeck[nats]'" in out.stdout, out.stderr
+
+
 # -- the deck's field and its errors -----------------------------------------------------------
 
 

@@ -198,7 +198,7 @@ class MessageBus:
         reached = self.route(message, boxes)
         if counts is not None and route == "topic":
             counts[0] += 1
-            counts[1] += reached
+            counts[1] += reached - (self.outbox is not None)  # deliveries: not the outbox
         return Receipt(message.id, reached)
 
     def ingest(self, message: Message, attempts: int = 0) -> int:

@@ -84,7 +84,11 @@ async def open_link(bus: MessageBus, url: str, run_dir: Path) -> AsyncIterator[N
         if bus.outbox is not None:
             bus.outbox = None
             bus.detach(link.box, link)
-        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+        with (
+            anyio.CancelScope(shield=True),
+            anyio.move_on_after(2),
+            contextlib.suppress(OSError, nats.errors.Error),  # the server is gone already
+        ):
             await nc.close()
 
 
