@@ -47,6 +47,9 @@ LINK = "@nats"
 """The outbox consumer's session name (`@`: apart from every deck session)."""
 WINDOW = 256
 """Messages the link holds unpublished at once: the rest wait in the outbox."""
+FANOUT_BYTES = 1 << 30
+"""Reliable topic messages kept (oldest dropped past it): they are kept for their ttl's
+maximum otherwise (7 days), long after every engine linked took them."""
 log = logging.getLogger(__name__)
 
 
@@ -136,7 +139,10 @@ class NatsLink:
 
         s = self.subjects
         streams = (
-            StreamConfig(name=s.fanout_stream, subjects=[s.fanout_filter()], max_age=MAX_TTL),
+            StreamConfig(
+                name=s.fanout_stream, subjects=[s.fanout_filter()], max_age=MAX_TTL,
+                max_bytes=FANOUT_BYTES,
+            ),
             StreamConfig(
                 name=s.work_stream, subjects=[f"{s.ns}.rq.>", f"{s.ns}.rd.>"],
                 retention=RetentionPolicy.WORK_QUEUE, max_age=MAX_TTL,
@@ -147,8 +153,9 @@ class NatsLink:
                 await self.js.add_stream(config)
         except Exception as exc:  # nats-py raises its own tree, and TimeoutError
             raise NatsLinkError(
-                f"the NATS server {_shown(url)} refused the bus's JetStream streams ({exc!r}); "
-                "is JetStream enabled (nats-server -js)?"
+                f"the NATS server {_shown(url)} refused the bus's JetStream streams "
+                f"{s.fanout_stream}, {s.work_stream} ({exc!r}): is JetStream enabled "
+                "(nats-server -js), and do the decks on this namespace run one swarmdeck?"
             ) from None
 
     async def start(self, tg: TaskGroup) -> None:
