@@ -215,7 +215,7 @@ async def measure(
     }
 
 
-async def main(n: int, rate: float, queue_rate: float) -> None:
+async def main(n: int, rate: float, queue_rate: float, arms: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="bus-nats-") as tmp:
         base = Path(tmp)
         async with nats_server(base / "nats") as url:
@@ -224,7 +224,7 @@ async def main(n: int, rate: float, queue_rate: float) -> None:
             head = (f"{'arm':<18} {'setup':<9} {'msgs/s':>9} {'lost':>6} {'paced':>6} "
                     f"{'p50 ms':>8} {'p99 ms':>8}")  # fmt: skip
             print(head)
-            for arm in ARMS:
+            for arm in arms or ARMS:
                 pace = queue_rate if arm in QUEUE_ARMS else rate
                 for setup in ("embedded", "nats"):
                     r = await measure(setup, url, base, arm, n, pace)
@@ -237,9 +237,10 @@ def _args(argv: Iterator[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=1000.0, help="topics' latency pace")
     parser.add_argument("--queue-rate", type=float, default=100.0, help="queues' latency pace")
+    parser.add_argument("--arm", action="append", choices=list(ARMS), help="only these arms")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     options = _args()
-    asyncio.run(main(options.messages, options.rate, options.queue_rate))
+    asyncio.run(main(options.messages, options.rate, options.queue_rate, options.arm or []))

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from engine.bus.bus_errors import JournalError, NatsLinkError, UnknownTargetError
+from engine.bus.bus_errors import NatsLinkError, UnknownTargetError
 from engine.bus.message import MAX_TTL
 from engine.bus.nats_inbound import ORIGIN, Inbound
 from engine.bus.nats_subjects import Subjects
@@ -212,10 +212,10 @@ class NatsLink:
     def _settle(self, entry: Entry) -> None:
         bus = self.bus
         if entry.message.reliable:
+            # committed by the bus's next sweep (≤ 50 ms): a crash before it sends the message
+            # again after the restart, and JetStream drops that copy (same Nats-Msg-Id)
             with contextlib.suppress(UnknownTargetError):  # redelivered meanwhile: sent twice
                 bus.ack(LINK, entry.message.id)
-            with contextlib.suppress(JournalError):  # reported; owed again after a restart
-                bus.commit()
         else:
             bus.release(self.box, self)
 
