@@ -1,6 +1,6 @@
 """The bus on NATS against the embedded bus: msgs/s and latency, same run, side by side.
 
-    .venv/bin/python bench/bus_nats.py [--messages 20000] [--rate 1000] [--queue-rate 100]
+    .venv/bin/python bench/bus_nats.py [--messages 20000] [--rate 500] [--queue-rate 100]
 
 Starts `nats-server -js` on a free loopback port (a fresh store; Debian's nats-server), then
 measures each arm on two setups, with the clients sessions use (engine.bus.bus_client, on
@@ -235,7 +235,7 @@ async def main(n: int, rate: float, queue_rate: float, arms: list[str]) -> None:
 def _args(argv: Iterator[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--rate", type=float, default=1000.0, help="topics' latency pace")
+    parser.add_argument("--rate", type=float, default=500.0, help="topics' latency pace")
     parser.add_argument("--queue-rate", type=float, default=100.0, help="queues' latency pace")
     parser.add_argument("--arm", action="append", choices=list(ARMS), help="only these arms")
     return parser.parse_args(argv)

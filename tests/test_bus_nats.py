@@ -387,6 +387,19 @@ async def test_a_reliable_message_in_the_outbox_outlives_an_engine_restart(
     assert (got["sender"], got["payload"]) == ("a1", "across a restart")
 
 
+def test_run_headless_reports_an_unreachable_nats_server_in_one_line(tmp_path: Path) -> None:
+    deck = _deck(tmp_path, IDLE.format(a="a", b="b"), "size = 1", 'bus = "nats://127.0.0.1:1"')
+    out = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "run", "--headless", str(deck.path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        "swarmdeck run: cannot reach the NATS server nats://127.0.0.1:1: nats: no servers "
+        "available for connection"
+    ]
+
+
 def test_a_deck_asking_for_nats_without_nats_py_is_told_to_install_the_extra(
     tmp_path: Path,
 ) -> None:

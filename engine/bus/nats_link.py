@@ -96,8 +96,11 @@ async def open_link(bus: MessageBus, url: str, run_dir: Path) -> AsyncIterator[N
 
 
 async def _connect(nats: Any, url: str) -> Any:
+    up = False
+
     async def error(exc: Exception) -> None:
-        log.warning("NATS %s: %s", _shown(url), exc)
+        if up:  # before, the NatsLinkError below says it once
+            log.warning("NATS %s: %s", _shown(url), exc)
 
     try:
         with anyio.fail_after(15):
@@ -108,6 +111,7 @@ async def _connect(nats: Any, url: str) -> Any:
             )  # fmt: skip
         # a few tries at start (a clear error beats a hang); once up, reconnect for ever
         nc.options["max_reconnect_attempts"] = -1
+        up = True
         return nc
     except (OSError, TimeoutError, nats.errors.Error) as exc:
         reason = str(exc) or type(exc).__name__
