@@ -272,6 +272,24 @@ async def test_sessions_of_two_engines_share_topics_direct_messages_and_broadcas
         assert (everyone["sender"], everyone["payload"]) == ("b1", "hello all")
 
 
+async def test_a_request_is_answered_by_a_session_of_the_other_engine(
+    tmp_path: Path, nats_url: str
+) -> None:
+    async with two_engines(tmp_path, nats_url) as (one, two):
+        async with as_session(one, "a1") as asker, as_session(two, "b1") as responder:
+            await responder.subscribe("sum.*")
+            await anyio.sleep(0.2)  # requests are best-effort: to whoever listens when sent
+
+            async def answer() -> None:
+                request = await responder.messages.get()
+                await responder.reply(request["id"], sum(request["payload"]))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(answer)
+                reply = await asker.request("sum.all", [1, 2, 3], timeout=20)
+        assert (reply["route"], reply["sender"], reply["payload"]) == ("reply", "b1", 6)
+
+
 async def test_consumers_on_two_engines_compete_for_one_queue_without_duplicates(
     tmp_path: Path, nats_url: str
 ) -> None:

@@ -170,7 +170,7 @@ class MessageBus:
         receivers: tuple[str, ...] = ()  # topics and queues: not known until delivery
         if route == "topic" or route == "request":
             boxes, counts = self._fanout.get(target) or self._resolve_topic(target)
-            if self.outbox is not None and route == "topic":
+            if self.outbox is not None:
                 boxes = (*boxes, self.outbox)
         elif route == "queue":
             self.acl.check(route, target, sender, "publish")
@@ -207,7 +207,9 @@ class MessageBus:
         was sent); one past its ttl is expired here (a reliable one is a dead letter).
         `attempts`: deliveries a queue message already had on the engine that returned it."""
         route, target = message.route, message.target
-        if route == "topic":
+        if route == "reply":
+            return self.requests.arrived(message)
+        if route == "topic" or route == "request":
             boxes: Sequence[Mailbox] = (self._fanout.get(target) or self._resolve_topic(target))[0]
         elif route == "queue":
             boxes = (self.mailbox(queue(check_topic(target))),)

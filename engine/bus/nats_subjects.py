@@ -3,7 +3,7 @@
 One namespace (the deck's `bus = "nats://host:4222/NAMESPACE"`, default `swarmdeck`) is one
 shared bus; decks on other namespaces never see each other.
 
-NS.t.TOPIC    best-effort topic        core NATS
+NS.t.TOPIC    best-effort topic        core NATS (requests too; their replies as direct)
 NS.b          best-effort broadcast    core NATS
 NS.d.SESSION  best-effort direct       core NATS
 NS.rf.t.TOPIC reliable topic           stream NS_fanout (limits, 7 days): one consumer per engine
@@ -55,13 +55,14 @@ class Subjects:
         route, target, ns = message.route, message.target, self.ns
         if route == "queue":
             return f"{ns}.rq.{target}"
+        to_session = route == "direct" or route == "reply"
         if message.reliable:
-            if route == "direct":
+            if to_session:
                 return f"{ns}.rd.{target}"
             return f"{ns}.rf.b" if route == "broadcast" else f"{ns}.rf.t.{target}"
-        if route == "direct":
+        if to_session:
             return f"{ns}.d.{target}"
-        return f"{ns}.b" if route == "broadcast" else f"{ns}.t.{target}"
+        return f"{ns}.b" if route == "broadcast" else f"{ns}.t.{target}"  # topic, request
 
     def durable(self, message: Message) -> bool:
         """Published to JetStream (awaiting its PubAck) rather than to core NATS."""
