@@ -408,7 +408,8 @@ async def test_a_reliable_message_in_the_outbox_outlives_an_engine_restart(
 def test_run_headless_reports_an_unreachable_nats_server_in_one_line(tmp_path: Path) -> None:
     deck = _deck(tmp_path, IDLE.format(a="a", b="b"), "size = 1", 'bus = "nats://127.0.0.1:1"')
     out = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "run", "--headless", str(deck.path)],
+        [sys.executable, "-m", "tui.cli", "run", "--headless", str(deck.path),
+         "--run-dir", str(tmp_path / "run")],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 1
