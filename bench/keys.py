@@ -305,6 +305,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="fewer keys and phases (<1 min)")
     parser.add_argument("--arms", default=f"app,{SERVED}")
+    parser.add_argument(
+        "--phases", help="only these, e.g. '1 idle,8 cat' (floods and kind; default: all)"
+    )
     args = parser.parse_args()
     keys = 20 if args.quick else 30
     print(
@@ -320,8 +323,14 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     one = ["yes"] if args.quick else ["idle", "yes", "cat"]
     eight = ["cat"] if args.quick else ["yes", "cat"]
+    if args.phases:
+        chosen = [phase.split() for phase in args.phases.split(",")]
+        one = [kind for floods, kind in chosen if floods == "1"]
+        eight = [kind for floods, kind in chosen if floods == "8"]
     for arm in args.arms.split(","):
         for floods, kinds in ((1, one), (8, eight)):
+            if not kinds:
+                continue
             for kind, figures in run_deck(arm, floods, kinds, keys, args.quick).items():
                 results[f"{arm} {floods} {kind}"] = figures
     report(results, tmux_mbs)

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from engine.api import (
         EngineAPI as EngineAPI,
     )
+    from engine.bus.stealing import (
+        QueueBalance as QueueBalance,
+    )
     from engine.deck.durations import (
         parse_duration as parse_duration,
     )
@@ -310,6 +313,7 @@ _WHERE: dict[str, str] = {
     "PoolStatistics": "engine.statistics",
     "SchedulerStatistics": "engine.statistics",
     "ContentionStatistics": "engine.statistics",
+    "QueueBalance": "engine.bus.stealing",
     "open_pty": "engine.terminals.pty",
     "read_available": "engine.terminals.pty",
     "set_winsize": "engine.terminals.pty",

@@ -11,6 +11,7 @@ the part that owns it.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from engine.alerts import TOPIC, Alerts
+from engine.bus.bus_errors import JournalError
 from engine.bus.bus_server import open_bus
 from engine.bus.message import OPERATOR, parse_priority
 from engine.commands import (
@@ -57,6 +59,7 @@ from engine.events import (
     ContentionSampled,
     RunFinished,
     ScreenChanged,
+    SessionStateChanged,
     TerminalRecycled,
 )
 from engine.hub import EventHub
@@ -68,7 +71,7 @@ from engine.sessions.ownership import owners
 from engine.sessions.recording import FLUSH_INTERVAL, save_screen, screen_texts
 from engine.sessions.session import Session, SessionInfo
 from engine.sessions.workspace import Workspaces
-from engine.states import LIVE_STATES, SessionState
+from engine.states import FINAL_STATES, LIVE_STATES, SessionState
 from engine.terminals.pool import open_pool
 
 if TYPE_CHECKING:
@@ -92,6 +95,11 @@ if TYPE_CHECKING:
 
 FRAME = 1 / 30
 INTERACTIVE_FRAME = 1 / 120  # an interactive session's leading edge: every key's echo at once
+FLOOD_FRAME = 1 / 10
+"""A flooding session (its screen changed on FLOOD_STREAK frames in a row) is announced at
+most this often: rooms repaint flooding panes at ~10 Hz anyway (tui/widgets/pane_grid.py),
+so the other two of three frames' deltas were encoded, sent and decoded for nothing."""
+FLOOD_STREAK = 6
 FLUSH_EVERY_FRAMES = round(FLUSH_INTERVAL / FRAME)  # the frame ticker flushes recordings
 
 
@@ -122,11 +130,14 @@ class Engine(CommandCalls):
         self._tg = tg
         self._dirty: set[str] = set()
         self._announced: dict[str, float] = {}
+        self._streak: dict[str, int] = {}  # frames in a row a session's screen changed
         self.scheduler = Scheduler(
             deck, pool, tg, self.hub.emit, self._new_session, Workspaces(run_dir)
         )
         self.sessions: dict[str, Session] = self.scheduler.sessions
         bus.tokens.identify = lambda pid: owners(self.sessions, pid)
+        self._shard_queues()
+        hub.listen(self._watch_ends)
         self.alerts = Alerts(deck.alerts, run_dir, self.hub.emit, self._publish_alert)
         self.sampler = Sampler(self.scheduler, pool, bus, self.alerts, self.hub.emit)
 
@@ -141,6 +152,29 @@ class Engine(CommandCalls):
             template=template,
             replica=replica,
         )
+
+    def _shard_queues(self) -> None:
+        """Each `queue = {...}` of the deck: one shard per replica (engine/bus/stealing.py)."""
+        for spec in self.deck.sessions:
+            if spec.queue is not None:
+                names = [spec.name] if spec.replicas == 1 else [
+                    f"{spec.name}#{i}" for i in range(1, spec.replicas + 1)
+                ]  # fmt: skip
+                self.bus.shard(spec.queue.name, names, spec.queue.steal)
+
+    def _watch_ends(self, event: Event) -> None:
+        """A session's process ended (final, or queued for a retry): what it took from the
+        bus and never acked is owed again now. Run as a task: not inside this emit."""
+        if not isinstance(event, SessionStateChanged) or event.old not in LIVE_STATES:
+            return
+        if event.new in FINAL_STATES or event.new is SessionState.QUEUED:
+            with contextlib.suppress(RuntimeError):  # the engine is closing: nothing is owed
+                self._tg.start_soon(self._abandon, event.session)
+
+    async def _abandon(self, session: str) -> None:
+        if self.bus.abandon(session):
+            with contextlib.suppress(JournalError):  # reported; the sweeper commits later
+                self.bus.commit()
 
     def session_env(self, name: str) -> dict[str, str]:
         """Variables every job of session `name` gets on top of its deck env (bus access)."""
@@ -413,12 +447,18 @@ class Engine(CommandCalls):
             if frames % FLUSH_EVERY_FRAMES == 0:
                 for session in self.sessions.values():
                     session.flush_recording()
-            if self._dirty:
-                dirty = list(self._dirty)
-                self._dirty.clear()
-                now = time.monotonic()
-                for name in dirty:
-                    self._announce(name, now)
+            if self._dirty or self._streak:
+                self._announce_dirty(time.monotonic())
+
+    def _announce_dirty(self, now: float) -> None:
+        """One frame: announce what changed, a flooding session only every FLOOD_FRAME."""
+        self._streak = {name: self._streak.get(name, 0) + 1 for name in self._dirty}
+        for name in list(self._dirty):
+            flooding = self._streak[name] >= FLOOD_STREAK
+            if flooding and now - self._announced.get(name, 0.0) < FLOOD_FRAME:
+                continue  # stays dirty: announced on a later frame, nothing is lost
+            self._dirty.discard(name)
+            self._announce(name, now)
 
     def _publish_alert(self, line: str) -> None:
         """Alerts go on the bus as the operator's messages, so agents can subscribe."""
@@ -436,6 +476,7 @@ class Engine(CommandCalls):
         data["scheduler"] = asdict(self.scheduler.statistics())
         data["pool"] = asdict(self.pool.statistics())
         data["contention"] = asdict(self.contention_statistics())
+        data["balance"] = [asdict(q.balance()) for q in self.bus.sharded.values()]
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
 

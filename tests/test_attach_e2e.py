@@ -82,9 +82,14 @@ def start_run(room: Room) -> None:
     room.shows("first", "tick-2", "sh$")
 
 
-def type_in_shell(room: Room, window: str, text: str) -> None:
+def type_in_shell(room: Room, window: str, text: str, *, typing: bool = True) -> None:
+    """Select the shell, enter it, and type a line: once the pane says it is typing, so a
+    loaded machine never sends the line to the command layer (a viewer never gets there)."""
     room.tmux.keys("j", "Enter", target=window)
-    time.sleep(0.3)
+    if typing:
+        room.shows(window, "Ctrl-] leaves")
+    else:
+        time.sleep(0.3)
     room.tmux.keys(text, "Enter", target=window)
 
 
@@ -122,7 +127,7 @@ def test_two_attached_rooms_see_the_same_output(room: Room) -> None:
     room.shows("first", "typed-42")
     room.shows("second", "typed-42")
     room.tmux.keys("C-]", target="first")
-    time.sleep(0.2)
+    room.tmux.wait_for(lambda lines: "Ctrl-] leaves" not in "\n".join(lines), target="first")
     room.tmux.keys("q", target="first")
     room.shows("first", "Stop all (s)")
     room.tmux.keys("s", target="first")
@@ -136,7 +141,7 @@ def test_a_viewer_room_is_read_only_and_its_keys_change_nothing(room: Room) -> N
     room.shows("viewer", "READ-ONLY", "tick-", "sh$")
     room.tmux.keys("p", target="viewer")
     room.shows("viewer", "read-only viewer")
-    type_in_shell(room, "viewer", "echo nope-$((6*7))")
+    type_in_shell(room, "viewer", "echo nope-$((6*7))", typing=False)
     time.sleep(0.5)
     assert "nope-42" not in "\n".join(room.tmux.screen("first"))
     listing = room.swarmdeck("attach", "deck", "--headless")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -83,6 +84,36 @@ async def test_a_flood_read_holds_its_turn_so_an_interactive_read_goes_before_th
     assert order == ["flood-a", "typed", "flood-b"]
     assert turns.waits == 1
     assert turns.queued == 0
+
+
+async def _flood_share(turns: ReadTurns, seconds: float) -> float:
+    """Share of the loop's time that three busy floods (2 ms of work per slice) take."""
+    busy = 0.0
+
+    async def flood() -> None:
+        nonlocal busy
+        while True:
+            async with turns.turn():
+                began = time.monotonic()
+                while time.monotonic() - began < 0.002:
+                    pass
+                busy += time.monotonic() - began
+
+    began = time.monotonic()
+    with anyio.move_on_after(seconds):
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(flood)
+    return busy / (time.monotonic() - began)
+
+
+async def test_while_someone_types_floods_leave_half_the_loop_free() -> None:
+    turns = ReadTurns()
+    alone = await _flood_share(turns, 0.5)
+    turns.focused = 1  # an operator room types into some session
+    typed = await _flood_share(turns, 0.5)
+    assert alone > 0.8, alone
+    assert typed < 0.6, typed
 
 
 async def test_typed_text_reaches_the_focused_screen_in_order_while_a_flood_runs(
@@ -202,3 +233,37 @@ async def test_floods_take_turns_only_while_someone_is_interactive(tmp_path: Pat
         assert not turns.contended()
         await engine.send_input("echo", b"x")
         assert turns.contended()  # for a second after the key
+
+
+async def test_a_flooding_screen_is_announced_at_the_flood_rate_and_its_last_change_too(
+    tmp_path: Path,
+) -> None:
+    """Rooms repaint a flooding pane at ~10 Hz, so the engine announces it no faster (not
+    at the 30 Hz frame rate); when the flood stops, its final screen is still announced."""
+    gate = tmp_path / "stop"
+    flood = f"while [ ! -e {gate} ]; do echo swarmdeck-flood-line; done; echo flood-over; exec cat"
+    async with running(tmp_path, session("flood", flood)) as engine:
+        stamps: list[tuple[float, int]] = []
+
+        async def collect() -> None:
+            with engine.subscribe() as events:
+                async for event in events:
+                    if isinstance(event, ScreenChanged) and event.session == "flood":
+                        stamps.append((time.monotonic(), event.revision))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(collect)
+            await wait_text(engine, "flood", "swarmdeck-flood-line")
+            began = time.monotonic()
+            await anyio.sleep(3)
+            gate.touch()
+            await wait_text(engine, "flood", "flood-over")
+            screen = engine.sessions["flood"].screen
+            with anyio.fail_after(10):
+                while not stamps or stamps[-1][1] != screen.revision:
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        flooding = [t for t, _ in stamps if began + 1 < t < began + 3]
+        assert len(flooding) >= 2
+        rate = (len(flooding) - 1) / (flooding[-1] - flooding[0])
+        assert rate <= 15, rate

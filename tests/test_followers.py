@@ -77,8 +77,18 @@ def _sent(engine: Engine, follower: str) -> bool:
 async def test_with_every_slot_taken_the_next_sessions_follow_on_the_same_terminal(
     tmp_path: Path,
 ) -> None:
-    body = session("a", "sleep 0.3") + session("b", "sleep 0.2") + session("c", "echo c-ran")
+    gate_a, gate_b = tmp_path / "a-may-end", tmp_path / "b-may-end"
+    body = (
+        session("a", f"while [ ! -e {gate_a} ]; do sleep 0.02; done")
+        + session("b", f"while [ ! -e {gate_b} ]; do sleep 0.02; done")
+        + session("c", "echo c-ran")
+    )
     async with recorded(tmp_path, body, pool=ONE) as (engine, events):
+        # Each job ends only once the next one follows it: no race with a loaded scheduler.
+        await _until(lambda: _waits_on(engine, "b", "a"), timeout=30)
+        gate_a.touch()
+        await _until(lambda: _waits_on(engine, "c", "b"), timeout=30)
+        gate_b.touch()
         assert await engine.wait_finished()
         terminal = engine.sessions["a"].terminal
         assert terminal is not None

@@ -99,15 +99,25 @@ async def test_a_dependency_chain_runs_one_after_the_other(tmp_path: Path) -> No
     assert started_order(events) == ["a", "b", "c"]
 
 
+def meet(mine: Path, theirs: Path) -> str:
+    """A branch that ends well only if the other one runs at the same time: no timing guess."""
+    return (
+        f"touch {mine}; for i in $(seq 600); do [ -e {theirs} ] && exit 0; sleep 0.05; done; exit 1"
+    )
+
+
 async def test_a_diamond_joins_after_both_branches(tmp_path: Path) -> None:
+    left_mark, right_mark = tmp_path / "left-ran", tmp_path / "right-ran"
     body = (
         session("top", "sleep 0.1")
-        + session("left", "sleep 0.3", depends_on='["top"]')
-        + session("right", "sleep 0.3", depends_on='["top"]')
+        + session("left", meet(left_mark, right_mark), depends_on='["top"]')
+        + session("right", meet(right_mark, left_mark), depends_on='["top"]')
         + session("join", depends_on='["left", "right"]')
     )
     async with recorded(tmp_path, body) as (engine, events):
         assert await engine.wait_finished()
+        assert engine.session_info("left").state is S.COMPLETED
+        assert engine.session_info("right").state is S.COMPLETED
         left, right = span(engine, "left"), span(engine, "right")
         assert left[0] < right[1]
         assert right[0] < left[1]

@@ -16,6 +16,7 @@ from tests.tmux_support import tmux_server
 from tests.tui_support import open_room, pane_text, session, until
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux")]
@@ -64,14 +65,35 @@ async def test_a_full_screen_program_looks_as_in_tmux(tmp_path: Path, program: s
         pane = app.grid.panes["full"]
         await until(pilot, lambda: engine.session_info("full").cols == pane.size.width)
         cols, rows = pane.size.width, pane.size.height
-        await pilot.pause(2.0)
-        ours = pane_text(app, "full")
         with tmux_server() as tmux:
             tmux.start(f"sleep 0.5; exec {commands[program]}", cols, rows + 1)
             tmux.run("set-option", "-t", "main", "status", "off")
             tmux.run("resize-window", "-t", "main", "-x", str(cols), "-y", str(rows))
-            await anyio.sleep(1.5)
-            theirs = tmux.screen()
-        theirs += [""] * (rows - len(theirs))
-        assert sum(bool(line.strip()) for line in ours) > rows // 2, ours
-        assert [line.rstrip() for line in ours] == [line.rstrip() for line in theirs]
+            theirs = await settled(tmux.screen, rows)
+        assert sum(bool(line) for line in theirs) > rows // 2, theirs
+        # Both programs draw at their own pace: wait (on state, not a guess) for our pane to show
+        # what tmux shows, and compare what we last saw if it never does.
+        ours = trimmed(pane_text(app, "full"), rows)
+        with anyio.move_on_after(20):
+            while ours != theirs:
+                await pilot.pause(0.1)
+                ours = trimmed(pane_text(app, "full"), rows)
+        assert ours == theirs, (cols, rows, pane.size, engine.session_info("full").cols)
+
+
+def trimmed(lines: list[str], rows: int) -> list[str]:
+    return [line.rstrip() for line in lines] + [""] * (rows - len(lines))
+
+
+async def settled(read: Callable[[], list[str]], rows: int) -> list[str]:
+    """The screen once it has drawn and stayed the same for half a second."""
+    last: list[str] = []
+    steady_since = 0.0
+    with anyio.fail_after(20):
+        while True:
+            now = trimmed(read(), rows)
+            if now != last or not any(now):
+                last, steady_since = now, anyio.current_time()
+            elif anyio.current_time() - steady_since >= 0.5:
+                return now
+            await anyio.sleep(0.1)

@@ -7,6 +7,7 @@ ticker's pane keeps changing, and an action reaches the session it was meant for
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -103,3 +104,46 @@ async def test_a_flooding_pane_backs_off_while_a_calm_one_repaints_on_the_next_f
         assert sum(flood for flood, _ in counts[FLOOD_STREAK:]) <= 1, counts  # backed off
         pulls.clear()
         await until(pilot, lambda: "flood" in pulls, timeout=HANG)  # the frame timer again
+
+
+async def test_the_typed_echo_is_painted_alone_and_floods_slow_down_while_typing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The focused pane's echo is pulled at once, and no other pane on the frames right
+    after it, so Textual's next screen update renders the echo alone; while the operator
+    types, a flooding pane repaints at TYPING_FLOOD_FRAME, not FLOOD_FRAME."""
+    from tui.widgets import pane_grid
+
+    monkeypatch.setattr(pane_grid, "ECHO_ALONE", 60.0)  # "just now", however loaded we are
+    async with open_room(tmp_path, BODY) as (engine, app, pilot):
+        await wait_state(engine, "idle", SessionState.ACTIVE)
+        grid = app.grid
+        assert grid._timer is not None
+        grid.panes["idle"].focus()
+        await until(pilot, lambda: grid.panes["idle"].has_focus, timeout=HANG)
+        grid._timer.pause()
+        pulls: list[str] = []
+        for name, pane in grid.panes.items():
+            original = pane.pull
+
+            def pull(name: str = name, original: Any = original) -> None:
+                pulls.append(name)
+                original()
+
+            pane.pull = pull  # type: ignore[method-assign]
+        grid._dirty.clear()  # frames are driven by hand from here (no await until the end)
+        grid.mark_dirty("ticker")
+        grid.mark_dirty("idle")  # the echo
+        assert pulls == ["idle"]
+        grid._frame()
+        assert pulls == ["idle"], "another pane was painted with the echo"
+        grid._echo_at = float("-inf")  # the echo is on screen: the next frame goes on
+        grid._frame()
+        assert pulls == ["idle", "ticker"]
+        assert pane_grid.TYPING_FLOOD_FRAME > pane_grid.FLOOD_FRAME
+        grid._streak["flood"] = pane_grid.FLOOD_STREAK
+        now = time.monotonic()
+        grid._pulled_at["flood"] = now - (pane_grid.FLOOD_FRAME + pane_grid.TYPING_FLOOD_FRAME) / 2
+        grid.mark_dirty("flood")
+        grid._frame()
+        assert "flood" not in pulls, "a flood repainted at the calm rate while typing"

@@ -180,7 +180,10 @@ class ControlRoom(FleetOperations):
     def on_contention_updated(self, message: ContentionUpdated) -> None:
         if not self.room_ready or self.redact:
             return
-        self.screen_stack[0].query_one(PoolPanel).add_contention(message.sample)
+        panel = self.screen_stack[0].query_one(PoolPanel)
+        panel.add_contention(message.sample)
+        if any(spec.queue is not None for spec in self.engine.deck.sessions):
+            panel.show_balance(self.engine.bus_statistics().balance)
 
     def on_parallelism_changed(self, message: ParallelismChanged) -> None:
         event = message.event

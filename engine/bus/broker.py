@@ -39,6 +39,7 @@ from engine.bus.reliability import Reliability
 from engine.bus.requests import Requests
 from engine.bus.router import Router, inbox, queue
 from engine.bus.stats import Latencies, Rates, snapshot
+from engine.bus.stealing import ShardedQueue
 from engine.bus.tokens import Tokens
 from engine.bus.topics import check_topic
 from engine.bus.traffic import Traffic
@@ -73,6 +74,8 @@ class MessageBus:
         self.router = Router(sessions)
         self.acl = AccessControl()
         self.mailboxes: dict[str, Mailbox] = {}
+        self.sharded: dict[str, ShardedQueue] = {}
+        """Per-replica work queues by name (engine/bus/stealing.py)."""
         self.flights = Deliveries()
         self.dead = DeadLetters()
         self.journal = journal
@@ -112,6 +115,7 @@ class MessageBus:
             self.reliability.nack,
             self.reliability.replay,
         )
+        self.abandon = self.reliability.abandon
         self.request, self.reply = self.requests.request, self.requests.reply
         if journal is not None:
             recover(self, journal)
@@ -145,6 +149,21 @@ class MessageBus:
         (topics.add if listening else topics.remove)(pattern, box.name)
         self._fanout.clear()
 
+    def shard(self, name: str, owners: Sequence[str], steal: bool = True) -> ShardedQueue:
+        """Make `name` a per-replica work queue: shard `name.i` for the i-th owner. What a
+        previous engine's journal declared for `name` (order, limits) applies to each."""
+        check_topic(name)
+        if name in self.sharded or not owners:
+            raise BadFrameError(f"queue {name!r} is sharded already, or has no owners")
+        found = self.sharded[name] = ShardedQueue(self, name, owners, steal)
+        declared = self.mailboxes.get(queue(name))
+        if declared is not None and declared.idle:
+            del self.mailboxes[declared.name]
+            for box in found.boxes:
+                box.order, box.capacity = declared.order, declared.capacity
+                box.ack_timeout, box.max_attempts = declared.ack_timeout, declared.max_attempts
+        return found
+
     def declare(self, session: str, kind: str, name: str, **config: Any) -> None:
         """Create or reconfigure a queue or group: ACL, and for queues order/limits."""
         declare(self, session, kind, name, config)
@@ -174,9 +193,13 @@ class MessageBus:
                 boxes = (*boxes, self.outbox)
         elif route == "queue":
             self.acl.check(route, target, sender, "publish")
-            boxes = (self.mailbox(queue(check_topic(target))),)
-            if self.outbox is not None and boxes[0].order is not Order.DELAY:
-                boxes = (self.outbox,)  # shared: the NATS work queue, where every engine pulls
+            sharded = self.sharded.get(target)
+            if sharded is not None:  # per-replica shards: this engine's replicas, local
+                boxes = (sharded.next_box(),)
+            else:
+                boxes = (self.mailbox(queue(check_topic(target))),)
+                if self.outbox is not None and boxes[0].order is not Order.DELAY:
+                    boxes = (self.outbox,)  # shared: the NATS work queue, every engine pulls
         elif self.outbox is not None and route == "direct" and not self.router.known(target):
             receivers, boxes = (check_topic(target),), (self.outbox,)  # another engine's session
         else:

@@ -29,6 +29,7 @@ class InFlight:
     session: str
     consumer: Consumer
     deadline: float
+    since: float = 0.0  # monotonic time of the delivery
     done: bool = False
 
 
@@ -90,6 +91,15 @@ class Deliveries:
             self._deadlines = [d for d in self._deadlines if not d[2].done]
             heapq.heapify(self._deadlines)
         return late
+
+    def of(self, session: str) -> list[InFlight]:
+        """Settle and return every open delivery to `session` (a scan: sessions end rarely,
+        and an index per session would cost every delivery)."""
+        keys = [key for key in self._by_key if key[0] == session]
+        found = [flight for key in keys for flight in self._by_key.pop(key)]
+        for flight in found:
+            self._settle(flight)
+        return found
 
 
 class DeadLetters:

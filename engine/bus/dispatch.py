@@ -45,16 +45,19 @@ class Dispatcher:
             self.pump(box)
 
     def pump(self, box: Mailbox) -> None:
-        """Hand ready entries to consumers with credit, round-robin."""
-        if not box.consumers or not box.heap:
+        """Hand ready entries to consumers with credit, round-robin; what they cannot take
+        of a per-replica shard, idle workers of its siblings steal."""
+        if not box.heap:
             return
         now = time.time()
-        while box.ready(now) and (consumer := box.next_consumer()) is not None:
+        while box.consumers and box.ready(now) and (consumer := box.next_consumer()) is not None:
             entry = box.pop()
             if entry.message.expires_at <= now:
                 self.bus.reliability.expire(entry, box)
                 continue
             self.hand(consumer, entry, box)
+        if box.sharded is not None and box.heap:
+            box.sharded.lend(box)
 
     def hand(self, consumer: Consumer, entry: Entry, box: Mailbox) -> None:
         bus = self.bus
@@ -65,8 +68,11 @@ class Dispatcher:
         if entry.attempt == 1 and not entry.message.not_before:
             bus.latency.samples.append(time.monotonic() - entry.enqueued if entry.seq >= 0 else 0.0)
         if entry.message.reliable:
-            deadline = time.monotonic() + box.ack_timeout
-            bus.flights.track(InFlight(entry, box, consumer.session, consumer, deadline))
+            now = time.monotonic()
+            flight = InFlight(entry, box, consumer.session, consumer, now + box.ack_timeout, now)
+            bus.flights.track(flight)
+        elif (sharded := box.sharded) is not None:
+            sharded.done(consumer.session, time.monotonic())  # best-effort: taken is done
         consumer.deliver(entry)
 
     def release(self, box: Mailbox, consumer: Consumer, credit: int = 1) -> None:
@@ -79,7 +85,9 @@ class Dispatcher:
             self.bus.listen(box, True)
         box.add_consumer(consumer)
         self.pump(box)
-        if box.kind == "queue" and (wanted := self.bus.wanted) is not None:
+        if box.sharded is not None:
+            box.sharded.steal_for(consumer, box)
+        elif box.kind == "queue" and (wanted := self.bus.wanted) is not None:
             wanted(box)  # the NATS link pulls for it now (engine.bus.nats_inbound)
 
     def detach(self, box: Mailbox, consumer: Consumer) -> None:
@@ -99,10 +107,14 @@ class Dispatcher:
         return sub
 
     def consumable(self, session: str, kind: str, name: str) -> Mailbox:
-        """The mailbox `session` may take from: its own inbox, or a queue its ACL allows."""
+        """The mailbox `session` may take from: its own inbox, or a queue its ACL allows
+        (of a per-replica queue, its own shard)."""
         if kind == "inbox":
             return self.bus.mailbox(inbox(self.bus.router.check_session(session)))
         self.bus.acl.check("queue", check_topic(name), session, "consume")
+        sharded = self.bus.sharded.get(name)
+        if sharded is not None:
+            return sharded.shard_of(session)
         return self.bus.mailbox(queue(name))
 
     async def take(self, session: str, box: Mailbox, timeout: float | None, ack: bool) -> Entry:
@@ -131,6 +143,8 @@ class Dispatcher:
         flight = self.bus.flights.take(session, message.id) if message.reliable else None
         if flight is None:  # best-effort entries may be shared between mailboxes: copy
             entry = Entry(message, entry.attempt, entry.seq, entry.enqueued)
+        else:
+            box = flight.mailbox  # a stolen task goes back to its own shard (and journal row)
         entry.attempt -= 1
         box.requeue(entry)
         if flight is not None:

@@ -140,7 +140,10 @@ class Inbound:
                 for s in self.bus.router.sessions
             ]
             for box in list(self.bus.mailboxes.values()):
-                if box.kind == "queue" and box.consumers and box.order is not Order.DELAY:
+                if (
+                    box.kind == "queue" and box.consumers and box.order is not Order.DELAY
+                    and box.sharded is None  # per-replica shards stay on their engine
+                ):  # fmt: skip
                     name = box.name.partition(":")[2]
                     pull = (self.subjects.queue_filter(name), consumer_name("q", name))
                     wanted.append((f"q:{name}", *pull, _room(self.bus.mailbox(queue(name)))))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from engine.bus.message import Message
+    from engine.bus.stealing import ShardedQueue
 
 
 class Order(StrEnum):
@@ -96,6 +97,8 @@ class Mailbox:
         """Handed over on arrival, never queued: counted once here, not in `enqueued` and
         `delivered` (statistics add it to both)."""
         self.redelivered = self.expired = self.dead_lettered = 0
+        self.sharded: ShardedQueue | None = None
+        """The per-replica queue this mailbox is a shard of (engine/bus/stealing.py)."""
 
     def __len__(self) -> int:
         return len(self.heap)

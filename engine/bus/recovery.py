@@ -46,7 +46,9 @@ def declare(bus: MessageBus, session: str, kind: str, name: str, config: dict[st
         _check_limits(config, bus.limits.queue_capacity)
     bus.acl.set(kind, name, rule, by=session)
     if kind == "queue":
-        configure(bus.mailbox(queue(name)), config)
+        sharded = bus.sharded.get(name)
+        for box in sharded.boxes if sharded else (bus.mailbox(queue(name)),):
+            configure(box, config)
     if bus.journal is not None:
         saved = {k: v for k, v in config.items() if v is not None}
         saved.update(publishers=rule.publishers, consumers=rule.consumers, owner=rule.owner)

@@ -62,6 +62,8 @@ class Reliability:
         box = flight.mailbox
         box.acked += 1
         bus.acked += 1
+        if box.sharded is not None:
+            box.sharded.done(session, flight.since)
         if bus.journal is not None:
             bus.journal.remove(box.name, msg_id)
         if bus.traffic.spend("acked"):
@@ -109,6 +111,14 @@ class Reliability:
                 )
         self._settled(flight)
         bus.dispatch.pump(box)
+
+    def abandon(self, session: str) -> int:
+        """`session`'s process ended: what it took and never acked is owed again now, not
+        at its ack timeout (reason `consumer-ended`); returns how many."""
+        flights = self.bus.flights.of(session)
+        for flight in flights:
+            self._redeliver(flight, "consumer-ended")
+        return len(flights)
 
     def expire(self, entry: Entry, box: Mailbox) -> None:
         bus, message = self.bus, entry.message

@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engine.bus.stealing import QueueBalance  # noqa: TC001 (msgspec.convert needs it)
 from engine.metrics import percentile
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class BusStatistics:
     latency_p99: float
     topics: tuple[TopicStatistics, ...]
     mailboxes: tuple[MailboxStatistics, ...]
+    balance: tuple[QueueBalance, ...] = ()
+    """Per-replica work queues: tasks per worker and steals (engine/bus/stealing.py)."""
 
 
 class Rates:
@@ -117,6 +120,7 @@ def snapshot(bus: MessageBus) -> BusStatistics:
         bus.flights.count, len(bus.dead), rate("published", bus.published, now),
         rate("delivered", bus.delivered, now), bus.latency.percentile(0.5),
         bus.latency.percentile(0.99), topics, boxes,
+        tuple(q.balance() for q in bus.sharded.values()),
     )  # fmt: skip
 
 

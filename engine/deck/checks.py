@@ -1,8 +1,9 @@
 """Deck-wide checks: problems no single [[session]] table can see on its own.
 
-Duplicate names, unknown dependencies and cycles, sessions bigger than the memory budget,
-an unreachable `min_success`. They read the raw tables leniently, so they run (and report)
-even when single sessions fail validation: the operator sees every problem at once.
+Duplicate names, a work queue declared by two sessions, unknown dependencies and cycles,
+sessions bigger than the memory budget, an unreachable `min_success`. They read the raw
+tables leniently, so they run (and report) even when single sessions fail validation: the
+operator sees every problem at once.
 Each problem is a pydantic error detail; `engine.deck.spec` turns them into report lines.
 """
 
@@ -27,6 +28,7 @@ VERBATIM = frozenset(
         "dependency_cycle",
         "over_budget",
         "unreachable_min_success",
+        "shared_work_queue",
     }
 )
 """Kinds whose message is the whole explanation (no "expected ..., got ..." added)."""
@@ -47,11 +49,30 @@ def _session_problems(value: object) -> list[InitErrorDetails]:
         name = item.get("name") if isinstance(item, dict) else getattr(item, "name", None)
         if isinstance(name, str):
             positions[name].append(f"session[{index}]")
+    return (
+        [
+            _custom("duplicate_name", f"duplicate name {name!r} ({_and(where)})", value)
+            for name, where in positions.items()
+            if len(where) > 1
+        ]
+        + _graph_problems(value)
+        + _queue_problems(value)
+    )
+
+
+def _queue_problems(items: list[object]) -> list[InitErrorDetails]:
+    """A per-replica work queue belongs to one session: two would split its shards."""
+    owners: defaultdict[str, list[str]] = defaultdict(list)
+    for index, item in enumerate(items, start=1):
+        queue = item.get("queue") if isinstance(item, dict) else None
+        name = queue.get("name") if isinstance(queue, dict) else queue
+        if isinstance(name, str):
+            owners[name].append(f"session[{index}]")
     return [
-        _custom("duplicate_name", f"duplicate name {name!r} ({_and(where)})", value)
-        for name, where in positions.items()
-        if len(where) > 1
-    ] + _graph_problems(value)
+        _custom("shared_work_queue", f"work queue {name!r} is declared twice ({_and(w)})", items)
+        for name, w in owners.items()
+        if len(w) > 1
+    ]
 
 
 def _graph_problems(items: list[object]) -> list[InitErrorDetails]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec
+from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec, WorkQueue
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -21,6 +21,7 @@ MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("[[session]]", SessionSpec),
     ("backoff = { ... } (in a session)", Backoff),
     ("depends_on = [ ... ] (in a session)", Dependency),
+    ("queue = { ... } (in a session)", WorkQueue),
 )
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "PoolSpec",
     "Priority",
     "SessionSpec",
+    "WorkQueue",
     "load_deck",
     "parse_deck",
 ]
@@ -68,6 +69,7 @@ __all__ = [
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}")
 _COMMON_SIGNALS = "TERM, INT, HUP, QUIT, KILL, USR1, USR2"
 
 Cols = Annotated[int, Field(ge=2, le=1000)]
@@ -184,6 +186,32 @@ class Backoff(_Spec):
         return max(0.0, base * (1 + self.jitter * spread))
 
 
+def _work_queue(value: object) -> object:
+    """``queue = "tasks"`` is short for ``queue = { name = "tasks" }``."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+class WorkQueue(_Spec):
+    """A bus work queue with a shard per replica, `NAME.1`..`NAME.N` (docs/bus.md)."""
+
+    # A replica's `swarmdeck bus queue pop NAME` takes from its own shard; with `steal`, a
+    # replica whose shard is empty takes the oldest task of the busiest shard. A push to
+    # `NAME` goes to the shards in turn; a push to `NAME.i` to replica i's shard.
+
+    name: str
+    steal: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _queue_name(cls, name: str) -> str:
+        if not _QUEUE_NAME.fullmatch(name) or name.rsplit(".", 1)[-1].isdigit():
+            raise ValueError(
+                "expected a bus queue name: 1-4 words of letters, digits, '_' or '-' joined "
+                f"by '.', the last not a number (shards are NAME.1..N), got {name!r}"
+            )
+        return name
+
+
 class SessionSpec(_Spec):
     """One command to run on a terminal, and how the scheduler treats it."""
 
@@ -209,6 +237,10 @@ class SessionSpec(_Spec):
     replicas: int = Field(default=1, ge=1, le=1000)
     workspace: Literal["shared", "isolated"] = "shared"
     memory: OptionalMemorySize = None
+    queue: (
+        Annotated[WorkQueue, BeforeValidator(_work_queue, json_schema_input_type=str | WorkQueue)]
+        | None
+    ) = None
 
     @field_validator("cwd", mode="before")
     @classmethod

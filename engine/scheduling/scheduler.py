@@ -512,6 +512,12 @@ class Scheduler:
 
 
 def _taking_over(follower: Session) -> bool:
-    """Its predecessor's exit started it: it needs a slot of its own from now on."""
+    """Its predecessor's exit started it: it needs a slot of its own from now on. Its
+    "started" may have been read already (in the same batch as the exit, on a loaded
+    machine): still taking over, else it ran on a reserved slot while the next session
+    took the freed one and waited for the pool behind it (test_followers, every slot)."""
     handover = follower.handover
-    return handover is not None and handover.phase is HandoverPhase.TAKING_OVER
+    return handover is not None and handover.phase in (
+        HandoverPhase.TAKING_OVER,
+        HandoverPhase.STARTED,
+    )

@@ -82,7 +82,7 @@ def read_available(fd: int, budget: int) -> tuple[bytes, bool]:
     total = 0
     while total < budget:
         try:
-            data = os.read(fd, 65536)
+            data = os.read(fd, min(65536, budget - total))
         except BlockingIOError:
             return b"".join(chunks), False
         except OSError:  # EIO: every slave end is closed

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 
 TERM = "xterm-256color"  # what the engine emulates, so what every program is told
 READ_BUDGET = 64 * 1024  # bytes per wake-up: large reads, yet fair to other terminals
+TURN_BUDGET = 16 * 1024
+"""A flood's read while someone types: emulating 64 KiB of `yes` lines held the loop ~10 ms
+on a loaded machine, and a typed key's hop waited for all of it (the rest after each slice,
+engine/terminals/turns.py, keeps the floods' share the same with smaller slices)."""
 INTERACTIVE_FOR = 1.0  # s after a write: the terminal counts as typed into (fairness)
 _ids = itertools.count(1)
 
@@ -185,7 +189,7 @@ class Terminal(ABC):
                         eof = self._read_some(fd)
                     else:
                         async with self.turns.turn():
-                            eof = self._read_some(fd)
+                            eof = self._read_some(fd, TURN_BUDGET)
                     if not eof:
                         continue
                     if fd == self.master or (relay is not None and await relay.ended(self.id)):
@@ -202,9 +206,9 @@ class Terminal(ABC):
             self._eof.set()
             self._reader_done.set()
 
-    def _read_some(self, fd: int) -> bool:
-        """Read and deliver what is there (at most READ_BUDGET); True at end of file."""
-        data, eof = read_available(fd, READ_BUDGET)
+    def _read_some(self, fd: int, budget: int = READ_BUDGET) -> bool:
+        """Read and deliver what is there (at most `budget`); True at end of file."""
+        data, eof = read_available(fd, budget)
         if data:
             self._deliver(data)
         return eof

@@ -11,6 +11,12 @@ a viewer's write) runs before the next flood's slice. Interactive readers never 
 only waits for its turn, and throughput is the same while the loop is busy. Turns are
 taken only while some session is interactive (`contended`): with nobody typing, floods read
 back to back as before, so ingest keeps its speed (bench/ingest.py).
+
+While contended, the turn is also held for a rest as long as the slice took (FLOOD_REST):
+floods together get at most about half of the loop's time, and the CPU that frees goes to
+the typed key's hops (the room, tmux, the relay) instead of to emulating the next 64 KiB of
+a flood nobody reads at that speed. On 2 cores with eight floods the engine was otherwise
+runnable all the time, and every hop of a key queued behind it (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ from anyio.lowlevel import checkpoint
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+
+FLOOD_REST = 1.0
+"""Rest after a flood's slice while someone is interactive, as a share of the slice's time."""
+MAX_REST = 0.02  # s: one slice's rest never exceeds this (a slow slice is not punished twice)
 
 
 class ReadTurns:
@@ -59,8 +70,12 @@ class ReadTurns:
                 raise
         self._held = True
         try:
+            began = time.monotonic()
             yield
-            await checkpoint()  # keep the turn across a loop turn: others go first
+            if self.contended():  # leave the loop (and the CPU) to the interactive ones
+                await anyio.sleep(min((time.monotonic() - began) * FLOOD_REST, MAX_REST))
+            else:
+                await checkpoint()  # keep the turn across a loop turn: others go first
         finally:
             self._pass_on()
 

@@ -161,7 +161,7 @@ def _role(args: argparse.Namespace) -> str:
 
 async def _attach(args: argparse.Namespace) -> int:
     from engine.remote import find_engine, open_remote_engine
-    from tui.cli.figures import contention_lines
+    from tui.cli.figures import balance_lines, contention_lines
     from tui.cli.watch import watch
 
     entry = find_engine(args.run)
@@ -172,7 +172,9 @@ async def _attach(args: argparse.Namespace) -> int:
             await watch(remote, lambda: _print_screens(remote))
         else:
             _print_screens(remote)
-            print("\n".join(contention_lines(remote.contention_history())), flush=True)
+            lines = contention_lines(remote.contention_history())
+            lines += balance_lines(remote.bus_statistics().balance)
+            print("\n".join(lines), flush=True)
     return 0
 
 

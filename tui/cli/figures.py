@@ -1,5 +1,6 @@
 """The contention model as text for `attach --headless` (and `run --headless`): one line of
-figures, then a sparkline per figure over the engine's last minutes of samples."""
+figures, then a sparkline per figure over the engine's last minutes of samples; and a line
+per per-replica work queue with its balance (docs/contention.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from engine import ContentionSampled, ContentionStatistics
+    from engine import ContentionSampled, ContentionStatistics, QueueBalance
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 SPARKS = (  # (label, figure, unit)
@@ -56,3 +57,15 @@ def contention_lines(history: Sequence[ContentionSampled], width: int = 60) -> l
         lines.append(f"  {label:<9}{top} {sparkline(values, width)}")
     lines.append(f"  (last {minutes:.1f} min, one sample a second; scale: the largest value)")
     return lines
+
+
+def balance_lines(balances: Sequence[QueueBalance]) -> list[str]:
+    """One line per per-replica work queue: the spread of tasks over its workers."""
+    return [
+        f"balance: queue {b.queue}, {b.completed} tasks done by {len(b.workers)} workers "
+        f"(min {b.tasks_min}, max {b.tasks_max}, mean {b.tasks_mean:.1f}, stdev "
+        f"{b.tasks_stdev:.1f}, cv {b.tasks_cv:.2f}; busy cv {b.busy_cv:.2f}); "
+        f"{b.stolen} stolen{'' if b.steal else ' (stealing off)'}: "
+        + ", ".join(f"{w.session} {w.completed}" for w in b.workers)
+        for b in balances
+    ]

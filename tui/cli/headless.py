@@ -26,7 +26,7 @@ from engine import (
     open_engine,
 )
 from themes import DEFAULT_THEME, load_themes
-from tui.cli.figures import contention_line, contention_lines
+from tui.cli.figures import balance_lines, contention_line, contention_lines
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -208,6 +208,8 @@ async def _main(deck: DeckSpec, run_dir: Path | None, console: Console) -> int:
         console.print(scheduler_line(engine))
         console.print(pool_line(engine))
         for line in contention_lines(engine.contention_history()):
+            console.print(line, markup=False)
+        for line in balance_lines(engine.bus_statistics().balance):
             console.print(line, markup=False)
         ok = engine.ok
         run_dir = engine.run_dir

@@ -1,11 +1,12 @@
 """The grid of live panes: auto layout for 1–9 visible sessions, paging beyond, zoom.
 
 It owns the app's one frame timer (~30 Hz): screen updates only mark panes dirty, and each
-frame pulls the dirty, visible panes (flooding ones at ~10 Hz, spread over frames; the
-focused one at once). The timer pauses when nothing is dirty, so an idle room costs no
-wake-ups (per-pane timers cost ~1,000 callbacks/s at 16 panes). It also tells the engine
-which session the operator types into (`focus`), so that session's output goes first at
-every stage in the engine (docs/performance.md, fairness).
+frame pulls the dirty, visible panes (flooding ones at ~10 Hz, ~5 Hz while the operator
+types, spread over frames; the focused one at once, and alone). The timer pauses when
+nothing is dirty, so an idle room costs no wake-ups (per-pane timers cost ~1,000
+callbacks/s at 16 panes). It also tells the engine which session the operator types into
+(`focus`), so that session's output goes first at every stage in the engine
+(docs/performance.md, fairness).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ assumes). Its repaints are spread over frames, a few panes per frame: bench/ui.p
 1 MB/s floods cost ~20 ms of Textual compositing per frame when all repainted together,
 and every key's echo queued behind that. Calm panes still repaint on the next frame."""
 FLOOD_STREAK = 6
+TYPING_FLOOD_FRAME = 1 / 5
+"""While the operator types into a pane, flooding panes repaint at half that rate: their
+repaints were most of the room's CPU (eight floods: ~80 pane renders/s), and on a small
+machine that CPU is what the typed key's echo waits for."""
+ECHO_ALONE = 0.025
+"""No other pane is pulled this soon after the focused pane's echo, so the screen update
+Textual makes next (≤ 1/60 s later) renders the echo alone, not the echo plus floods."""
 
 
 def grid_shape(count: int) -> tuple[int, int]:
@@ -65,6 +73,7 @@ class PaneGrid(Guarded, Container):
         self._dirty: dict[str, None] = {}
         self._streak: dict[str, int] = {}  # frames in a row a pane had changes
         self._pulled_at: dict[str, float] = {}
+        self._echo_at = -math.inf  # when the focused pane last pulled an echo
         self._page_sessions: list[str] = []
         self.page = (0, 0)
         self._timer: Timer | None = None
@@ -108,7 +117,8 @@ class PaneGrid(Guarded, Container):
     def mark_dirty(self, session: str) -> None:
         pane = self.panes.get(session)
         if pane is not None and pane.has_focus:
-            pane.pull()  # typing: paint the echo now, not a frame later (engine-paced, ≤ 30 Hz)
+            pane.pull()  # typing: paint the echo now, not a frame later (engine-paced)
+            self._echo_at = time.monotonic()
         elif pane is not None:
             self._dirty[session] = None
             if self._timer is not None:
@@ -122,16 +132,20 @@ class PaneGrid(Guarded, Container):
             return
         now = time.monotonic()
         self._streak = {name: self._streak.get(name, 0) + 1 for name in self._dirty}
+        if now - self._echo_at < ECHO_ALONE:
+            return  # the echo paints alone; what is dirty stays so for the next frame
         floods = [
             name
             for name in self._dirty
             if self._streak[name] >= FLOOD_STREAK and name in self._pulled_at
         ]
+        typing = any(pane.has_focus for pane in self.panes.values())
+        period = TYPING_FLOOD_FRAME if typing else FLOOD_FRAME
         due = sorted(
-            (name for name in floods if now - self._pulled_at[name] >= FLOOD_FRAME),
+            (name for name in floods if now - self._pulled_at[name] >= period),
             key=self._pulled_at.__getitem__,
         )
-        budget = math.ceil(len(floods) * FRAME / FLOOD_FRAME)
+        budget = math.ceil(len(floods) * FRAME / period)
         calm = [name for name in self._dirty if name not in floods]
         for name in calm + due[:budget]:
             del self._dirty[name]

@@ -5,7 +5,8 @@ Contention samples (`ContentionSampled`) and pool samples (`PoolSampled`) arrive
 second; the panel keeps the last `HISTORY` contention samples (seeded from the engine's
 own history, so an attached room shows the minutes before it came). Sessions wait in the
 scheduler for a slot, never in the pool, so the waits shown are the scheduler's; the
-pool's acquire time is terminal start-up, shown as such.
+pool's acquire time is terminal start-up, shown as such. A deck with per-replica work
+queues also gets their balance (tasks per worker, steals), hidden otherwise.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ if TYPE_CHECKING:
 
     from textual.app import ComposeResult
 
-    from engine import ContentionSampled, ContentionStatistics, PoolSampled, PoolStatistics
+    from engine import (
+        ContentionSampled,
+        ContentionStatistics,
+        PoolSampled,
+        PoolStatistics,
+        QueueBalance,
+    )
 
 HISTORY = 180
 SPARKS = (  # (id, label, figure of a sample)
@@ -62,6 +69,20 @@ def terminals_text(s: PoolStatistics) -> str:
     )
 
 
+def balance_text(balances: Iterable[QueueBalance]) -> str:
+    """Each per-replica work queue: done, stolen, the spread, then tasks per worker."""
+    blocks = []
+    for b in balances:
+        workers = "  ".join(f"{w.session} {w.completed}" for w in b.workers)
+        blocks.append(
+            f"queue {b.queue}: {b.completed} done, {b.stolen} stolen\n"
+            f"per worker {b.tasks_min}-{b.tasks_max}  cv {b.tasks_cv:.2f}  "
+            f"busy cv {b.busy_cv:.2f}\n"
+            f"{workers}"
+        )
+    return "\n".join(blocks)
+
+
 class PoolPanel(Guarded, Vertical):
     def __init__(self) -> None:
         super().__init__(id="pool")
@@ -80,6 +101,9 @@ class PoolPanel(Guarded, Vertical):
                 yield Label(label, classes="spark-name")
                 yield Sparkline([], summary_function=max, id=f"spark-{name}")
         yield Static("", id="pool-summary")
+        balance = Static("", id="pool-balance")
+        balance.display = False
+        yield balance
         yield Static("", id="pool-alert")
 
     def seed(self, samples: Iterable[ContentionSampled]) -> None:
@@ -102,6 +126,12 @@ class PoolPanel(Guarded, Vertical):
 
     def add_sample(self, sample: PoolSampled) -> None:
         self.query_one("#pool-summary", Static).update(terminals_text(sample.stats))
+
+    def show_balance(self, balances: tuple[QueueBalance, ...]) -> None:
+        """The per-replica work queues' balance (docs/contention.md); hidden without any."""
+        widget = self.query_one("#pool-balance", Static)
+        widget.display = bool(balances)
+        widget.update(balance_text(balances))
 
     def show_alerts(self, texts: list[str]) -> None:
         """The alerts in force (their history is on `!`, tui/screens/alerts.py)."""
