@@ -238,6 +238,25 @@ async def test_a_message_past_its_ttl_is_never_delivered_and_a_reliable_one_is_a
         assert engine.bus_statistics().expired == 1
 
 
+async def test_per_replica_work_queues_stay_on_their_engine(tmp_path: Path, nats_url: str) -> None:
+    body = """
+[[session]]
+name = "w"
+replicas = 2
+queue = "tasks"
+command = "sleep 60"
+"""
+    async with engine_on(tmp_path / "one", body, _bus_line(nats_url)) as engine:
+        for task in (1, 2):
+            engine.bus_push("tasks", task, reliable=True)  # dealt to the shards in turn
+        engine.bus_push("tasks.2", 3, reliable=True)  # a shard by name
+        async with as_session(engine, "w#2") as worker:
+            got = [(await worker.pop("tasks", wait=20, ack=True))["payload"] for _ in range(2)]
+        assert len(engine.bus.mailbox("queue:tasks.1")) == 1
+        assert sorted(got) == [2, 3]
+        assert sent_to_nats(engine, "nats") == 0
+
+
 # -- two engines on one NATS server ----------------------------------------------------------
 
 

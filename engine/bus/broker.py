@@ -197,9 +197,9 @@ class MessageBus:
             if sharded is not None:  # per-replica shards: this engine's replicas, local
                 boxes = (sharded.next_box(),)
             else:
-                boxes = (self.mailbox(queue(check_topic(target))),)
-                if self.outbox is not None and boxes[0].order is not Order.DELAY:
-                    boxes = (self.outbox,)  # shared: the NATS work queue, every engine pulls
+                box = self.mailbox(queue(check_topic(target)))
+                local = box.order is Order.DELAY or box.sharded is not None  # a shard by name
+                boxes = (box if local or self.outbox is None else self.outbox,)  # NATS: shared
         elif self.outbox is not None and route == "direct" and not self.router.known(target):
             receivers, boxes = (check_topic(target),), (self.outbox,)  # another engine's session
         else:
