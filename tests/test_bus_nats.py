@@ -355,6 +355,26 @@ async def test_a_queue_message_whose_consumer_died_goes_to_a_consumer_on_the_oth
         assert not two.bus_dead_letters()
 
 
+async def test_queue_messages_an_engine_held_when_it_stopped_go_to_another_engine(
+    tmp_path: Path, nats_url: str
+) -> None:
+    line = _bus_line(nats_url)
+    a_sessions, b_sessions = IDLE.format(a="a1", b="a2"), IDLE.format(a="b1", b="b2")
+    async with engine_on(tmp_path / "a", a_sessions, line) as one:
+        async with as_session(one, "a1") as producer:
+            await producer.push("work", "job", reliable=True)
+        async with engine_on(tmp_path / "b", b_sessions, line) as two, as_session(two, "b1") as b1:
+            first = await b1.pop("work", wait=20)  # unacked when its engine stops
+        # restarted on its run, with no consumer of `work`: what it holds goes back
+        async with (
+            engine_on(tmp_path / "b", b_sessions, line) as two,
+            as_session(one, "a2") as a2,
+        ):
+            again = await a2.pop("work", wait=30, ack=True)
+            await _until(lambda: len(two.bus.mailbox("queue:work")) == 0)
+        assert (again["id"], again["payload"]) == (first["id"], "job")
+
+
 async def test_the_bus_cli_in_sessions_of_two_decks_exchanges_a_message(
     tmp_path: Path, nats_url: str
 ) -> None:

@@ -162,12 +162,16 @@ class Inbound:
 
     async def _return_orphans(self) -> None:
         """Queue messages this engine holds with none of its consumers left to take them
-        (their consumer died unacked, or a pop gave up as they arrived) go back to the
-        queue's stream after `ORPHAN_GRACE`, their attempts counted in a header, so a
-        consumer on another engine gets them."""
+        (their consumer died unacked, a pop gave up as they arrived, or a restart recovered
+        them from the journal) go back to the queue's stream after `ORPHAN_GRACE`, their
+        attempts counted in a header, so a consumer on another engine gets them. Linked,
+        every queue message held here came from the stream, but for delay queues and
+        per-replica shards, which stay local (engine.bus.broker)."""
         now = anyio.current_time()
-        for key in [k for k in self._pulling if k.startswith("q:")]:
-            box = self.bus.mailbox(queue(key[2:]))
+        for box in list(self.bus.mailboxes.values()):
+            if box.kind != "queue" or box.order is Order.DELAY or box.sharded is not None:
+                continue
+            key = box.name
             if box.consumers or not box.heap:
                 self._orphaned.pop(key, None)
             elif now - self._orphaned.setdefault(key, now) >= ORPHAN_GRACE:
