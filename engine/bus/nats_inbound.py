@@ -48,7 +48,8 @@ class Inbound:
         self._pulling: set[str] = set()
         self._orphaned: dict[str, float] = {}
         self._demand = anyio.Event()
-        bus.wanted = lambda box: self._demand.set()
+        self._news = anyio.Event()
+        bus.wanted = self._wanted
 
     async def start(self, tg: TaskGroup) -> None:
         for subject in self.subjects.core():
@@ -158,7 +159,14 @@ class Inbound:
                 self._pulling.add(key)
                 tg.start_soon(self._pull, sub, want)
             await self._return_orphans()
-            await anyio.sleep(0.1)
+            with anyio.move_on_after(0.1):  # or at once when a queue gains a consumer
+                await self._news.wait()
+            self._news = anyio.Event()
+
+    def _wanted(self, box: Mailbox) -> None:
+        self._demand.set()
+        if f"q:{box.name.partition(':')[2]}" not in self._pulling:
+            self._news.set()
 
     async def _return_orphans(self) -> None:
         """Queue messages this engine holds with none of its consumers left to take them
