@@ -101,6 +101,9 @@ if TYPE_CHECKING:
         AlertRaised as AlertRaised,
     )
     from engine.events import (
+        AttentionChanged as AttentionChanged,
+    )
+    from engine.events import (
         BusEvent as BusEvent,
     )
     from engine.events import (
@@ -271,6 +274,7 @@ _WHERE: dict[str, str] = {
     "ContentionSampled": "engine.events",
     "AlertRaised": "engine.events",
     "AlertCleared": "engine.events",
+    "AttentionChanged": "engine.events",
     "BusMessageRouted": "engine.events",
     "BusMessageAcked": "engine.events",
     "BusMessageRedelivered": "engine.events",

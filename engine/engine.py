@@ -26,6 +26,7 @@ import anyio
 
 from engine.alerts import TOPIC, Alerts
 from engine.bus.bus_errors import JournalError
+from engine.attention_watch import watch_idle, watch_requests
 from engine.bus.bus_server import open_bus
 from engine.bus.message import OPERATOR, parse_priority
 from engine.commands import (
@@ -512,6 +513,8 @@ async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIt
         tg.start_soon(engine._tick_screens)
         tg.start_soon(engine.sampler.run)
         tg.start_soon(engine._watch_run)
+        tg.start_soon(watch_idle, engine.sessions)
+        tg.start_soon(watch_requests, bus, engine.sessions)
         try:
             yield engine
             with anyio.CancelScope(shield=True), anyio.move_on_after(60):

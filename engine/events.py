@@ -52,6 +52,19 @@ class SessionAdded(_Event):
     spec: dict[str, Any]
 
 
+class AttentionChanged(_Event):
+    """A session started or stopped waiting for the operator (docs/attention.md).
+    `reason`: idle (quiet at a prompt), bell, notify (OSC 9 / 777) or bus (it published
+    on the topic `attention`); "" when the mark cleared. `since` is when it was marked
+    (None once cleared), `text` what a notification or bus message said."""
+
+    kind: Literal["attention-changed"] = "attention-changed"
+    session: str
+    reason: str
+    since: float | None = None
+    text: str = ""
+
+
 class ScreenChanged(_Event):
     """A session's screen has new content up to `revision` (coalesced, ~30 per second)."""
 
@@ -299,6 +312,7 @@ def is_bus_event(event: object) -> typing.TypeGuard[BusEvent]:
 Event = Annotated[
     SessionStateChanged
     | SessionAdded
+    | AttentionChanged
     | ScreenChanged
     | PoolSampled
     | TerminalRecycled

@@ -26,6 +26,8 @@ from engine.screen_scan import (
     REPLIES,
     SCAN,
     Titles,
+    notice,
+    rings,
     size_report,
     unterminated,
     without_del,
@@ -260,6 +262,9 @@ class Screen:
         self._titles = Titles()
         self._modes = TerminalModes()
         self._alternate = False
+        self.signals: dict[str, str] = {}
+        """What the program asked of the person since `take_signals`: "bell" (BEL outside
+        any escape string) and "notify" (OSC 9 / 777, with its text), the last of each."""
 
     @property
     def cols(self) -> int:
@@ -305,6 +310,8 @@ class Screen:
         scan = self._tail + text
         offset, done, end = len(self._tail), 0, 0
         replies: list[bytes] = []
+        if "\x07" in text and rings(scan):
+            self.signals["bell"] = ""
         for match in SCAN.finditer(scan) if ANY.search(scan) else ():
             end = match.end()
             if match["dsr"] == "6" or match["align"]:  # acts on avt's state at this point
@@ -322,6 +329,11 @@ class Screen:
         if self._revision == before[0] and self._status() != before[1]:
             self._touch(())
         return b"".join(replies)
+
+    def take_signals(self) -> dict[str, str]:
+        """The bell and notification seen since the last call (engine/sessions/attention.py)."""
+        signals, self.signals = self.signals, {}
+        return signals
 
     def start_over(self) -> None:
         """A new attempt begins on this screen: what the last one left (charset, wrap,
@@ -411,6 +423,10 @@ class Screen:
             self._set_private(match["dec"], match["set"] == "h")
         elif kind == "title":
             self._titles.set(match["title"])
+        elif kind == "notify":
+            text = notice(match["notify"])
+            if text is not None:
+                self.signals["notify"] = text
         elif kind == "esc":
             self._escape(match["esc"])
         elif kind == "window":

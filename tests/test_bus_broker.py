@@ -250,6 +250,22 @@ async def test_acl_refuses_publishers_and_consumers_not_listed() -> None:
         bus.join("c", "ops")
 
 
+async def test_only_the_engine_publishes_on_its_own_topics() -> None:
+    """A session forging `swarmdeck.alerts` would make agents act on a lie: refused, with
+    what to do instead; the operator (the engine) publishes there, sessions subscribe."""
+    bus, _ = make_bus()
+    alerts = bus.subscribe("a", "swarmdeck.>")
+    with pytest.raises(
+        AccessDeniedError, match=r"'b' may not publish on topic 'swarmdeck\.alerts'"
+    ):
+        bus.send("topic", "swarmdeck.alerts", "b", {"alert": "saturation"})
+    bus.send("topic", "swarmdeck.alerts", OPERATOR, {"alert": "saturation"})
+    got = alerts.get_nowait()
+    assert got is not None  # only the engine's
+    assert got.payload == {"alert": "saturation"}
+    bus.send("topic", "swarmdeckish.news", "b", 1)  # only the exact prefix is reserved
+
+
 async def test_request_reply_correlates_and_times_out() -> None:
     bus, _ = make_bus()
     with pytest.raises(NoRespondersError):

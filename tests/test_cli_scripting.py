@@ -47,7 +47,7 @@ def test_ls_and_sessions_answer_as_json_for_scripts(svc: Served) -> None:
     assert entry["pid"] == svc.process.pid
     svc.until(lambda: _states(svc) == {"shell": "active", "colours": "active"})
     table = svc.cli("sessions", "svc").stdout.splitlines()
-    assert table[0].split()[:2] == ["SESSION", "STATE"]
+    assert table[0].split() == ["SESSION", "STATE", "PID", "TRIES", "WAITING", "REASON"]
     assert [row.split()[:2] for row in table[1:]] == [["shell", "active"], ["colours", "active"]]
 
 

@@ -168,9 +168,14 @@ def _process_calls(path: Path) -> list[str]:
 
 
 def test_only_terminals_start_or_signal_processes_in_the_engine() -> None:
-    """The daemon starter (`swarmdeck run` starting `serve`) is the one Popen outside it:
-    a command-line tool starting another, not the engine touching a session."""
-    allowed = {ENGINE / "terminals", ROOT / "tui" / "cli" / "daemon.py"}
+    """The daemon starter (`swarmdeck run` starting `serve`) and the room's desktop
+    notification (`notify-send`, tui/attention_alert.py) are the only Popens outside it:
+    a tool starting another for the person, never the engine touching a session."""
+    allowed = {
+        ENGINE / "terminals",
+        ROOT / "tui" / "cli" / "daemon.py",
+        ROOT / "tui" / "attention_alert.py",
+    }
     offenders = [
         call
         for tree in (ENGINE, ROOT / "tui")

@@ -63,6 +63,8 @@ def problems(engine: Engine, app: ControlRoom) -> list[str]:
         rows_match = sorted(rows) == sorted(expected)
     else:
         expected.sort(key=lambda name: SORTS[listing.ordering](infos[name]))
+        if (order := listing.attention_order) is not None:  # `a`: the places it gave then
+            expected.sort(key=lambda name: order.get(name, len(order)))
         rows_match = rows == expected
     if not rows_match:
         found.append(f"rows {rows}, filter {listing.filter!r} {listing.ordering}: {expected}")

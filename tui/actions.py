@@ -51,12 +51,27 @@ SESSION_ACTIONS: tuple[OperatorAction, ...] = (
         "enter", "focus_pane", "Type", "type into the session", LIVE_STATES, control=True
     ),
     OperatorAction("slash", "search", "Search", "search the pane's history", frozenset(S)),
+    OperatorAction(
+        "v",
+        "copy_mode",
+        "Copy",
+        "copy from the pane's history (v V select, y copies)",
+        frozenset(S),
+        show=False,
+    ),
 )
 VIEW_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("z", "zoom", "Zoom", "give the selected pane the whole screen"),
     OperatorAction("pageup", "history_up", "History", "scroll back through the pane", None, False),
     OperatorAction("pagedown", "history_down", "", "scroll forward; live at the end", None, False),
     OperatorAction("s", "sort", "Sort", "cycle the session list's sort order"),
+    OperatorAction(
+        "a",
+        "attention_first",
+        "Waiting",
+        "sessions waiting for you first (again: off)",
+        show=False,
+    ),
     OperatorAction("backslash", "filter", "Filter", "filter sessions by name or state"),
     OperatorAction("b", "toggle_panels", "Panels", "show or hide the pool and bus panels"),
     OperatorAction("question_mark", "help", "Help", "every key, and what it does"),
@@ -104,6 +119,8 @@ PANE_KEYS: tuple[tuple[str, str], ...] = (
     ("every key", "goes to the session while its pane has focus"),
     ("Ctrl-] ([keys] leave_pane)", "leave the pane (focus back to the session list)"),
     ("PageUp / PageDown, wheel", "scroll back through the pane's history"),
+    ("in copy mode (v)", "h j k l g G 0 $ move, v / V select, y copies, Esc cancels"),
+    ("mouse drag in history", "select; released, it is copied (OSC 52)"),
     ("Shift-PageUp / PageDown", "scroll history while typing in a pane"),
     ("n / N", "next / previous match; Esc: back to live"),
     ("Ctrl-p", "command palette: every action, and theme switching"),

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from textual.theme import Theme
 
     from engine import EngineAPI
+    from tui.attention_alert import AttentionAlert
     from tui.bridge import (
         AlertObserved,
         BusObserved,
@@ -290,9 +291,11 @@ async def run_control_room(
     read_only: bool = False,
     theme: str = DEFAULT_THEME,
     keys: Mapping[str, str] | None = None,
+    attention: AttentionAlert | None = None,
 ) -> QuitChoice | None:
     """The room on an attached engine (in-process or RemoteEngine) until the operator
     quits: returns how (detach, or stop everything), None when the engine went away."""
     room = ControlRoom(engine, read_only=read_only, attached=True, theme=theme, keys=keys)
+    room.attention_alert = attention or room.attention_alert  # config.toml's [attention]
     await room.run_async()
     return room.quit_choice

@@ -41,6 +41,7 @@ async def _attached(entry: Registration, role: str, config: UserConfig) -> int:
             read_only=remote.role != "operator",
             theme=config.theme or DEFAULT_THEME,
             keys=config.keys,
+            attention=config.attention,
         )
         lost = remote.lost
         running = sum(info.state not in FINAL_STATES for info in remote.list_sessions())

@@ -14,6 +14,7 @@ from textual.message import Message
 from engine import (
     AlertCleared,
     AlertRaised,
+    AttentionChanged,
     ContentionSampled,
     ParallelismAdjusted,
     PoolSampled,
@@ -34,6 +35,14 @@ class SessionUpdated(Message):
     """A session changed state (one message per transition)."""
 
     def __init__(self, event: SessionStateChanged) -> None:
+        super().__init__()
+        self.event = event
+
+
+class AttentionUpdated(Message):
+    """A session started or stopped waiting for the operator (a fact: never coalesced)."""
+
+    def __init__(self, event: AttentionChanged) -> None:
         super().__init__()
         self.event = event
 
@@ -119,6 +128,8 @@ def translate(event: object) -> Message | None:
         return ScreenUpdated(event.session)
     if isinstance(event, SessionStateChanged):
         return SessionUpdated(event)
+    if isinstance(event, AttentionChanged):
+        return AttentionUpdated(event)
     if isinstance(event, PoolSampled):
         return PoolUpdated(event)
     if isinstance(event, AlertRaised | AlertCleared):

@@ -1,6 +1,7 @@
 """The operator's actions on the whole run: pause or resume every shown session, change
-max_parallel live, and the alerts (a notice each, the active ones in the pool panel, the
-history on `!`).
+max_parallel live, the alerts (a notice each, the active ones in the pool panel, the
+history on `!`), and the sessions waiting for the operator (a mark in the list and on
+the pane; the bell and notify-send if config.toml asks, tui/attention_alert.py).
 
 "Shown" is what the session list's filter lets through: with no filter, the engine's
 bulk commands act on every session at once (`pause_all` / `resume_all`).
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from engine import AlertRaised, SessionState, SwarmdeckError
+from tui.attention_alert import AttentionAlert, alert
 from tui.operations import Operations
 from tui.screens.alerts import AlertsScreen
 from tui.screens.search import PromptScreen
@@ -20,9 +22,22 @@ from tui.widgets.pool_panel import PoolPanel
 
 if TYPE_CHECKING:
     from engine import AlertCleared
+    from tui.bridge import AttentionUpdated
 
 
 class FleetOperations(Operations):
+    attention_alert = AttentionAlert()
+
+    def on_attention_updated(self, message: AttentionUpdated) -> None:
+        if not self.room_ready:
+            return
+        info = self.engine.session_info(message.event.session)
+        self.session_list.update_info(info)
+        pane = self.grid.panes.get(info.name)
+        if pane is not None:
+            pane.set_attention(info.attention)
+        alert(self.attention_alert, message.event, self.bell)
+
     def _shown_in(self, state: SessionState) -> list[str]:
         infos = {i.name: i for i in self.engine.list_sessions()}
         return [n for n in self.session_list.shown() if n in infos and infos[n].state is state]

@@ -27,6 +27,7 @@ from tui.widgets.terminal_pane import TerminalPane
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from textual import events
     from textual.notifications import SeverityLevel
 
     from engine import EngineAPI, SessionInfo
@@ -265,10 +266,34 @@ class Operations(GuardedApp):
     async def action_sort(self) -> None:
         names = list(SORTS)
         sessions = self.session_list
-        sessions.ordering = names[(names.index(sessions.ordering) + 1) % len(names)]
+        if sessions.attention_order is None:
+            sessions.ordering = names[(names.index(sessions.ordering) + 1) % len(names)]
+        sessions.attention_order = None  # from attention first back to the order it was in
         sessions.rebuild()
         await self.show_panes()
         self.say(f"sessions sorted by {sessions.ordering}")
+
+    def on_text_selected(self, event: events.TextSelected) -> None:
+        """A mouse drag ended (in a pane's history, or any text): copy it, as terminals do."""
+        text = self.screen.get_selected_text()
+        if text:
+            self.copy_to_clipboard(text)
+            self.say(f"copied {len(text.splitlines())} line(s)", timeout=3)
+
+    async def action_copy_mode(self, session: str | None = None) -> None:
+        if (info := self._target("copy_mode", session)) is None:
+            return
+        if (pane := await self.pane_of(info.name)) is not None:
+            pane.start_copy()
+            self.session_list.copying = pane  # the list reads keys first: they are copy mode's
+            self.session_list.focus()
+
+    async def action_attention_first(self) -> None:
+        waiting = self.session_list.sort_attention_first()
+        await self.show_panes()
+        self.say(
+            f"{waiting} waiting for you, sorted first (s: back to {self.session_list.ordering})"
+        )
 
     def action_filter(self) -> None:
         async def answered(text: str | None) -> None:

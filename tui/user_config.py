@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine import SwarmdeckError
 from tui.actions import KEYMAP_NAMES
+from tui.attention_alert import AttentionAlert
 
 
 class ConfigError(SwarmdeckError):
@@ -35,6 +36,10 @@ class UserConfig(BaseModel):
     )
     keys: dict[str, str] = Field(
         default_factory=dict, description='action name = key(s), e.g. pause = "P"'
+    )
+    attention: AttentionAlert = Field(
+        default_factory=AttentionAlert,
+        description="when a session waits for you: bell = true, notify_send = true",
     )
 
     @field_validator("keys")

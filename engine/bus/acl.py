@@ -3,7 +3,10 @@
 A rule lists session-name patterns (shell style: `worker-*`) for publishers and consumers;
 the operator is always allowed. The first declaration of a queue or group owns its rule:
 later changes must come from the same session or the operator, so a worker cannot open a
-queue another session locked down. Topics and inboxes are open to every session.
+queue another session locked down. Topics and inboxes are open to every session, except
+that only the engine (the operator) publishes under `swarmdeck.`: those topics carry what
+the engine says (`swarmdeck.alerts`), and an agent reacting to a forged alert would act on
+a lie.
 """
 
 from __future__ import annotations
@@ -27,6 +30,16 @@ class AccessRule:
 
 
 OPEN = AccessRule()
+RESERVED = "swarmdeck."  # topics only the engine publishes on
+
+
+def check_reserved(topic: str, sender: str) -> None:
+    """Refuse a session's publish on a topic the engine speaks on."""
+    if topic.startswith(RESERVED) and sender != OPERATOR:
+        raise AccessDeniedError(
+            f"{sender!r} may not publish on topic {topic!r}: topics under {RESERVED!r} are the "
+            "engine's own (subscribe to them instead)"
+        )
 
 
 class AccessControl:

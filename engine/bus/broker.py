@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from engine.acceptor import Gate
-from engine.bus.acl import AccessControl
+from engine.bus.acl import AccessControl, check_reserved
 from engine.bus.bus_errors import BadFrameError, BusError, JournalError
 from engine.bus.delivery import DeadLetters, Deliveries
 from engine.bus.dispatch import Dispatcher
@@ -188,6 +188,7 @@ class MessageBus:
         counts = None
         receivers: tuple[str, ...] = ()  # topics and queues: not known until delivery
         if route == "topic" or route == "request":
+            check_reserved(target, sender)
             boxes, counts = self._fanout.get(target) or self._resolve_topic(target)
             if self.outbox is not None:
                 boxes = (*boxes, self.outbox)

@@ -7,10 +7,13 @@ page, both from the pydantic models in spec.py, so neither can drift from the co
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import TYPE_CHECKING, Any
 
 from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec, WorkQueue
+from engine.deck.attention_spec import AttentionSpec
+from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -22,6 +25,7 @@ MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("backoff = { ... } (in a session)", Backoff),
     ("depends_on = [ ... ] (in a session)", Dependency),
     ("queue = { ... } (in a session)", WorkQueue),
+    ("attention = { ... } (in a session)", AttentionSpec),
 )
 
 
@@ -84,7 +88,7 @@ def render_markdown() -> str:
         'are seconds or strings like `"1m30s"`, sizes bytes or strings like `"512MiB"`.',
     ]
     for heading, model in MODELS:
-        out += ["", f"## {heading}", "", (model.__doc__ or "").strip(), ""]
+        out += ["", f"## {heading}", "", inspect.cleandoc(model.__doc__ or ""), ""]
         out += ["| key | accepts | default | limits |", "|---|---|---|---|"]
         props = (schema if model is DeckSpec else defs[model.__name__])["properties"]
         for name, info in model.model_fields.items():

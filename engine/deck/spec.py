@@ -44,6 +44,7 @@ from pydantic import (
 )
 
 from engine.deck.alert_spec import AlertsSpec
+from engine.deck.attention_spec import AttentionSpec
 from engine.deck.checks import VERBATIM, deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
@@ -241,6 +242,7 @@ class SessionSpec(_Spec):
         Annotated[WorkQueue, BeforeValidator(_work_queue, json_schema_input_type=str | WorkQueue)]
         | None
     ) = None
+    attention: AttentionSpec = Field(default_factory=AttentionSpec)
 
     @field_validator("cwd", mode="before")
     @classmethod

@@ -30,6 +30,7 @@ import anyio
 from engine.acceptor import Gate, accept_forever
 from engine.errors import SwarmdeckError
 from engine.events import (
+    AttentionChanged,
     ClientAttached,
     ClientDetached,
     CommandRefused,
@@ -140,7 +141,7 @@ class ControlServer:
 
     def _event_wire(self, event: Event) -> dict[str, Any]:
         wire: dict[str, Any] = {"push": "event", "event": event.model_dump(mode="json")}
-        if isinstance(event, SessionStateChanged | SessionAdded) and (
+        if isinstance(event, SessionStateChanged | SessionAdded | AttentionChanged) and (
             event.session in self.engine.sessions
         ):
             wire["info"] = self.engine.session_info(event.session).model_dump(mode="json")

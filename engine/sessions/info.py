@@ -66,3 +66,7 @@ class SessionInfo(BaseModel):
     run_time: float | None = None
     """Total time processes ran, over every attempt."""
     first_started_at: float | None = None
+    attention: str = ""
+    """Why it waits for the operator (idle, bell, notify, bus), "" when it does not."""
+    attention_since: float | None = None
+    attention_text: str = ""

@@ -31,6 +31,7 @@ from engine.errors import (
 )
 from engine.events import SessionAdded, SessionStateChanged
 from engine.screen import Screen
+from engine.sessions.attention import Attention
 from engine.sessions.follow import Handover, HandoverPhase
 from engine.sessions.history import AttemptHistory
 from engine.sessions.info import AttemptInfo, SessionInfo
@@ -110,6 +111,7 @@ class Session:
         self._records = SessionRecords(run_dir / "sessions", spec.name)
         self._tg: TaskGroup | None = None
         self._focused = False  # an operator room types into it: its terminal goes first
+        self.attention = Attention(spec.name, spec.attention, emit)
 
     # -- the one writer of state ----------------------------------------------------------
     def _set_state(self, new: SessionState, reason: str = "") -> None:
@@ -130,6 +132,8 @@ class Session:
                 signal=self.exit.signal if self.exit else None,
             )
         )
+        if new is not S.ACTIVE:  # paused or over: it no longer waits for anyone
+            self.attention.clear()
 
     def _end(self, ending: Ending, reason: str | None = None) -> None:
         """The one writer of `ending` (states.py ENDINGS); a weaker cause never replaces a
@@ -450,10 +454,14 @@ class Session:
             self._set_state(S.FAILED, status.describe())
 
     def _on_output(self, data: bytes) -> None:
-        replies = self.screen.feed_text(self._records.output(data))
+        screen = self.screen
+        replies = screen.feed_text(self._records.output(data))
+        term = self._reply_to
+        self.attention.output(time.monotonic(), term is not None and term.interactive())
+        if screen.signals:  # a bell or a notification (one dict check per chunk)
+            self.attention.signalled(screen.take_signals())
         # Once the job has exited, its terminal may already run the next session's job:
         # answers to the ended job's last queries must not become that job's input.
-        term = self._reply_to
         if replies and self.exit is None and term is not None:
             term.answer(replies)
         self._on_screen(self.name)
@@ -531,7 +539,9 @@ class Session:
 
     def focus(self, focused: bool) -> None:
         """An operator room types into this session (or stopped): its output goes first."""
-        self._focused = focused
+        self._focused = self.attention.watched = focused
+        if focused:
+            self.attention.acknowledge()
         if self.terminal is not None and self.exit is None:  # not once it serves another
             self.terminal.focused = focused
 
@@ -542,6 +552,13 @@ class Session:
 
     async def send_input(self, data: bytes) -> None:
         await self._require(S.ACTIVE, S.PAUSED).write(data)
+        self.attention.acknowledge()
+
+    def check_idle(self, now: float) -> None:
+        """Mark it as waiting when quiet at a prompt (engine/sessions/attention.py)."""
+        term = self.terminal
+        if self.state is S.ACTIVE and term is not None and self.exit is None:
+            self.attention.check_idle(now, term.waits_for_keys)
 
     def resize(self, cols: int, rows: int) -> None:
         if (cols, rows) == (self.cols, self.rows):
@@ -583,6 +600,9 @@ class Session:
             queue_wait=self.attempts.queue_wait,
             run_time=self.attempts.run_time,
             first_started_at=self.attempts.first_started_at,
+            attention=self.attention.reason,
+            attention_since=self.attention.since,
+            attention_text=self.attention.text,
         )
 
     def _attempt_record(self) -> AttemptInfo:

@@ -26,6 +26,7 @@ import anyio
 
 from engine.errors import TerminalError
 from engine.terminals import procs
+from engine.terminals.foreground import waits_for_keys
 from engine.terminals.pty import open_pty, read_available, set_winsize
 from engine.terminals.replies import ReplyStatistics, ReplyWriter
 
@@ -298,6 +299,10 @@ class Terminal(ABC):
 
     def resize(self, cols: int, rows: int) -> None:
         set_winsize(self.master, cols, rows)
+
+    def waits_for_keys(self) -> bool:
+        """Its foreground program sleeps waiting for input (engine/terminals/foreground.py)."""
+        return not self._closed and self.master >= 0 and waits_for_keys(self.master)
 
     def process_session(self) -> int | None:
         """The session id of the running job's processes (None before a start)."""

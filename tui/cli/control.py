@@ -63,10 +63,10 @@ async def _sessions(remote: RemoteEngine, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([info.model_dump(mode="json") for info in infos], indent=2))
         return 0
-    print(f"{'SESSION':<24} {'STATE':<11} {'PID':>7} {'TRIES':>5}  REASON")
+    print(f"{'SESSION':<24} {'STATE':<11} {'PID':>7} {'TRIES':>5}  {'WAITING':<8} REASON")
     for info in infos:
-        pid = info.pid or ""
-        print(f"{info.name:<24} {info.state:<11} {pid:>7} {len(info.attempts):>5}  {info.reason}")
+        pid, tries, waiting = info.pid or "", len(info.attempts), info.attention or "-"
+        print(f"{info.name:<24} {info.state:<11} {pid:>7} {tries:>5}  {waiting:<8} {info.reason}")
     return 0
 
 

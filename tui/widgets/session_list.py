@@ -38,6 +38,8 @@ SORTS: dict[str, Callable[[SessionInfo], Any]] = {
     "priority": lambda info: PRIORITY_RANK.get(info.priority, PRIORITY_RANK["normal"]),
 }
 MASK = "·"
+ATTENTION = "● "
+"""Before the name of a session waiting for the operator (docs/attention.md)."""
 MOVES = {"j": "action_cursor_down", "down": "action_cursor_down", "k": "action_cursor_up",
          "up": "action_cursor_up"}  # fmt: skip
 PID = re.compile(r"pid \d+")
@@ -94,6 +96,9 @@ class SessionList(Guarded, DataTable[Text]):
         self.infos: dict[str, SessionInfo] = {}
         self.order: list[str] = []
         self.ordering = "deck order"
+        self.attention_order: dict[str, int] | None = None
+        """Set by `sort_attention_first`: each session's place then. Kept, not live, so
+        a mark that clears (the operator types into that pane) moves no pane under them."""
         self.filter = ""
         self.colours: Mapping[str, str] = {}
         self._rows: list[str] = []
@@ -104,11 +109,20 @@ class SessionList(Guarded, DataTable[Text]):
         moved) are that pane's, not room commands."""
         self.enter_types: Callable[[], TerminalPane | None] | None = None
         """The room's answer to Enter: the pane it starts typing into, or None."""
+        self.copying: TerminalPane | None = None
+        """A pane in copy mode (`v`): every key is its own until copy mode ends."""
 
     def on_key(self, event: events.Key) -> None:
         """Keys are read here in order, but bindings run only once a key has bubbled up to
         the room, after the list has read the next ones: so what decides where the next
         keys go (Enter, and the moves Enter depends on) is done here, not by bindings."""
+        copying = self.copying
+        if copying is not None and copying.is_attached and copying.copy_cursor is not None:
+            copying.copy_key(event.key, event.character)
+            event.stop()
+            event.prevent_default()
+            return
+        self.copying = None
         free = self.typing_into is None and not self.hold.active
         move = MOVES.get(event.key) if free else None
         if free and event.key == "enter" and self.enter_types is not None:
@@ -146,7 +160,19 @@ class SessionList(Guarded, DataTable[Text]):
         wanted = [n for n in self.order if matches(self.infos[n], self.filter)]
         if self.ordering != "deck order":
             wanted.sort(key=lambda name: SORTS[self.ordering](self.infos[name]))
+        order = self.attention_order
+        if order is not None:
+            wanted.sort(key=lambda name: order.get(name, len(order)))
         return wanted
+
+    def sort_attention_first(self) -> int:
+        """Sessions waiting for the operator on top now (oldest mark first), the rest in
+        the current order; how many wait."""
+        self.attention_order = None
+        ranked = sorted(self.wanted(), key=lambda name: _attention_rank(self.infos[name]))
+        self.attention_order = {name: place for place, name in enumerate(ranked)}
+        self.rebuild()
+        return sum(1 for name in ranked if self.infos[name].attention)
 
     def set_infos(self, infos: list[SessionInfo]) -> None:
         self.infos = {info.name: info for info in infos}
@@ -194,7 +220,7 @@ class SessionList(Guarded, DataTable[Text]):
         seconds = runtime(info)
         taken = MASK if self.redact and seconds is not None else format_duration(seconds)
         return [
-            Text(info.name),
+            self._name_cell(info),
             Text(str(info.state), style=f"bold {colour}".strip()),
             Text(pid),
             Text(taken, justify="right"),
@@ -202,3 +228,13 @@ class SessionList(Guarded, DataTable[Text]):
             Text(info.priority),
             Text(PID.sub(f"pid {MASK}", outcome(info)) if self.redact else outcome(info)),
         ]
+
+    def _name_cell(self, info: SessionInfo) -> Text:
+        if not info.attention:
+            return Text(info.name)
+        mark = Text(ATTENTION, style=f"bold {self.colours.get('warning', '')}".strip())
+        return mark + Text(info.name)
+
+
+def _attention_rank(info: SessionInfo) -> tuple[bool, float]:
+    return (not info.attention, info.attention_since or 0.0)

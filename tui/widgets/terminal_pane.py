@@ -4,6 +4,8 @@ The pane never owns a process: it mirrors the engine's screen by revision (`pull
 by the grid's frame timer), keeps one strip per (row, line revision) and refreshes only
 rows that changed. Scrolling back freezes a copy of the history, like tmux's copy mode;
 the pane keeps its own history offset, so the virtual size always equals the PTY size.
+In history, `v` (tui/copy_mode.py) selects with keys and a mouse drag selects through
+Textual's selection; both copy with `App.copy_to_clipboard` (OSC 52: over SSH too).
 While focused, every key goes to the session (Esc and Esc Esc too: agents use them);
 only the leave key (Ctrl-], `[keys] leave_pane`) leaves.
 
@@ -23,13 +25,16 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine import FINAL_STATES, SessionState, SwarmdeckError
+from tui.copy_mode import CANCEL_KEYS, PAGE_KEYS, STEPS, YANK_KEYS, CopyCursor
 from tui.incidents import Guarded
 from tui.key_encoding import encode_key, encode_mouse, encode_paste
 from tui.render import Palette, highlight, line_strip, line_text
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from rich.style import Style as RichStyle
     from textual import events
+    from textual.selection import Selection
     from textual.timer import Timer
 
     from engine import EngineAPI, ScreenSnapshot, StyledLine
@@ -41,7 +46,6 @@ RESIZE_SETTLE = 0.1
 
 
 class TerminalPane(Guarded, ScrollView, can_focus=True):
-    ALLOW_SELECT = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(LEAVE_KEY, "leave", "leaves", key_display="Ctrl-]"),  # the footer, typing
     ]
@@ -71,12 +75,17 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self.can_focus = not read_only
         self.session = session
         self.palette = palette
-        self.state = engine.session_info(session).state
+        info = engine.session_info(session)
+        self.state = info.state
+        self.attention = info.attention
+        """Why the session waits for the operator (docs/attention.md); "" when it does not."""
         self._strips: dict[int, tuple[int, Strip]] = {}
         self._history: list[StyledLine] | None = None
         self._history_strips: dict[int, Strip] = {}
         self._top = 0
         self.match: tuple[int, int, int] | None = None
+        self.copy_cursor: CopyCursor | None = None
+        """Copy mode's cursor and selection (tui/copy_mode.py), in history only."""
         self.leave_keys = leave_keys
         self._mouse_held = False
         self._resize_timer: Timer | None = None
@@ -139,12 +148,20 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self.add_class(f"-state-{state}")
         self.update_title()
 
+    def set_attention(self, reason: str) -> None:
+        self.attention = reason
+        self.set_class(bool(reason), "-attention")
+        self.update_title()
+
     def update_title(self) -> None:
         own = f" · {self.title}" if self.title else ""
-        self.border_title = f"{self.session} · {self.state}{own}"
-        if self._history is not None:
+        mark = f"● {self.attention} · " if self.attention else ""
+        self.border_title = f"{mark}{self.session} · {self.state}{own}"
+        if self.copy_cursor is not None:
+            self.border_subtitle = "COPY · v V select · y copies · Esc cancels"
+        elif self._history is not None:
             top = self._top + self.size.height
-            self.border_subtitle = f"history {top}/{len(self._history)} · Esc: live"
+            self.border_subtitle = f"history {top}/{len(self._history)} · Esc: live · v: copy"
         elif self.state is SessionState.PAUSED:
             self.border_subtitle = "PAUSED · r resumes"
         elif self.has_focus:
@@ -178,8 +195,22 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
                 self._history[index], width, self.palette
             )
         if self.match is not None and self.match[0] == index:
-            return highlight(strip, self.match[1], self.match[2], self.palette.cursor)
-        return strip
+            strip = highlight(strip, self.match[1], self.match[2], self.palette.cursor)
+        if (copy := self.copy_cursor) is not None:
+            span = copy.span(index, width)
+            if span is not None:
+                strip = highlight(strip, *span, self._selection_style())
+            if copy.row == index:
+                strip = highlight(strip, copy.col, copy.col + 1, self.palette.cursor)
+        elif (selection := self.text_selection) is not None:  # a mouse drag
+            span = selection.get_span(index)
+            if span is not None:
+                end = width if span[1] == -1 else span[1]
+                strip = highlight(strip, span[0], end, self._selection_style())
+        return strip.apply_offsets(0, index)
+
+    def _selection_style(self) -> RichStyle:
+        return self.screen.get_component_rich_style("screen--selection")
 
     # -- history -----------------------------------------------------------------------------
     @property
@@ -209,11 +240,74 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self.update_title()
 
     def leave_history(self) -> None:
-        self._history, self.match = None, None
+        self._history, self.match, self.copy_cursor = None, None, None
         self._history_strips.clear()
         self._top = 0
         self.refresh()
         self.update_title()
+
+    # -- copying ----------------------------------------------------------------------------
+    @property
+    def allow_select(self) -> bool:
+        """A mouse drag selects in history (live, the mouse may be the program's)."""
+        return self._history is not None and self.copy_cursor is None
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        if self._history is None:
+            return None
+        text = "\n".join(line_text(line).rstrip() for line in self._history)
+        return "\n".join(map(str.rstrip, selection.extract(text).split("\n"))), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    def start_copy(self) -> None:
+        """Copy mode: enter history if needed, the cursor where the screen's cursor is
+        (or on the last line shown)."""
+        history = self.history_lines()
+        row = len(history) - len(self._lines) + self._cursor[0]
+        bottom = self._top + self.size.height - 1
+        in_view = self._top <= row <= bottom
+        self.copy_cursor = CopyCursor(row if in_view else bottom, self._cursor[1] if in_view else 0)
+        self.refresh()
+        self.update_title()
+
+    def copy_key(self, key: str, character: str | None) -> None:
+        """A key while in copy mode (the session list hands every key here meanwhile)."""
+        copy = self.copy_cursor
+        if copy is None:
+            return
+        name = character if character and character.isprintable() else key
+        history, width, height = self.history_lines(), self.size.width, self.size.height
+        size = (len(history), width)
+        if name in CANCEL_KEYS:
+            self.copy_cursor = None
+        elif name in YANK_KEYS:
+            self.copy_cursor = None
+            self._yank(copy, history, width)
+        elif name in ("v", "V"):
+            copy.select(whole_lines=name == "V")
+        elif name in STEPS or key in PAGE_KEYS:
+            rows, cols = STEPS.get(name) or (PAGE_KEYS[key] * max(height - 1, 1), 0)
+            copy.move(rows, cols, size)
+        elif name in ("g", "G"):
+            copy.move(-copy.row if name == "g" else len(history), 0, size)
+        elif name in ("0", "$"):
+            end = len(line_text(history[copy.row]).rstrip()) - 1 if history else 0
+            copy.col = 0 if name == "0" else max(end, 0)
+        if self.copy_cursor is not None:
+            self._top = min(max(self._top, copy.row - height + 1), copy.row)
+        self.refresh()
+        self.update_title()
+
+    def _yank(self, copy: CopyCursor, history: list[StyledLine], width: int) -> None:
+        texts = [
+            line_strip(history[row], width, self.palette).crop(start, end).text.rstrip()
+            for row, start, end in copy.rows(width)
+        ]
+        self.app.copy_to_clipboard("\n".join(texts))
+        lines = f"{len(texts)} lines" if len(texts) != 1 else "1 line"
+        self.notify(f"copied {lines} of {self.session}", timeout=3)
 
     def find(self, query: str, *, older: bool = True) -> bool:
         """Move to the next match of `query` (case-insensitive) older or newer than the last."""
@@ -277,6 +371,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.add_class(f"-state-{self.state}")
+        self.set_class(bool(self.attention), "-attention")
         self.update_title()
         self._send, outbox = anyio.create_memory_object_stream[bytes](10_000)
         self.run_worker(self._deliver(outbox), group="pane-input")
