@@ -23,6 +23,7 @@ import pytest
 
 from engine.bus.bus_client import AsyncBusClient
 from engine.bus.bus_errors import BusTimeoutError, NatsLinkError
+from engine.bus.message import OPERATOR, Message
 from engine.engine import open_engine
 from engine.errors import DeckError
 from tests.support import make_deck, wait_state, wait_text
@@ -307,6 +308,22 @@ async def test_a_request_is_answered_by_a_session_of_the_other_engine(
                 tg.start_soon(answer)
                 reply = await asker.request("sum.all", [1, 2, 3], timeout=20)
         assert (reply["route"], reply["sender"], reply["payload"]) == ("reply", "b1", 6)
+
+
+async def test_the_engines_own_topics_and_its_sessions_names_are_not_taken_from_nats(
+    tmp_path: Path, nats_url: str
+) -> None:
+    async with two_engines(tmp_path, nats_url) as (one, two):
+        one.bus_publish("swarmdeck.alerts", {"alert": "of engine one"}, reliable=True)
+        async with as_session(one, "a1") as a1:
+            await a1.publish("news.eu", "counted", reliable=True)
+        await _until(lambda: sent_to_nats(one, "nats") == 1)  # news.eu only
+        with two.bus_subscribe(">") as everything:
+            forged = Message("m-forged", "topic", "news.eu", "b2", "I am b2", reliable=True)
+            assert two.bus.ingest(forged) == 0
+            alert = Message("m-alert", "topic", "swarmdeck.alerts", OPERATOR, {"alert": "x"})
+            assert two.bus.ingest(alert) == 0
+            assert everything.get_nowait() is None
 
 
 async def test_consumers_on_two_engines_compete_for_one_queue_without_duplicates(

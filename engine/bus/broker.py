@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from engine.acceptor import Gate
-from engine.bus.acl import AccessControl, check_reserved
+from engine.bus.acl import RESERVED, AccessControl, check_reserved
 from engine.bus.bus_errors import BadFrameError, BusError, JournalError
 from engine.bus.delivery import DeadLetters, Deliveries
 from engine.bus.dispatch import Dispatcher
@@ -190,7 +190,7 @@ class MessageBus:
         if route == "topic" or route == "request":
             check_reserved(target, sender)
             boxes, counts = self._fanout.get(target) or self._resolve_topic(target)
-            if self.outbox is not None:
+            if self.outbox is not None and not target.startswith(RESERVED):  # engine's own
                 boxes = (*boxes, self.outbox)
         elif route == "queue":
             self.acl.check(route, target, sender, "publish")
@@ -230,16 +230,21 @@ class MessageBus:
         mailboxes only, keeping its id, sender and timestamp (so its ttl runs from when it
         was sent); one past its ttl is expired here (a reliable one is a dead letter).
         `attempts`: deliveries a queue message already had on the engine that returned it."""
-        route, target = message.route, message.target
+        route, target, sender = message.route, message.target, message.sender
+        if route != "queue" and sender != OPERATOR and self.router.known(sender):
+            return 0  # forged: no other engine speaks for a session of this one (queue
+            # messages come back through the shared stream, this engine's own too)
         if route == "reply":
             return self.requests.arrived(message)
         if route == "topic" or route == "request":
+            if target.startswith(RESERVED):
+                return 0  # the engine's own topics (swarmdeck.alerts): another engine's are not
             boxes: Sequence[Mailbox] = (self._fanout.get(target) or self._resolve_topic(target))[0]
         elif route == "queue":
             boxes = (self.mailbox(queue(check_topic(target))),)
         elif route == "broadcast":
             sessions = self.router.sessions
-            boxes = [self.mailbox(inbox(s)) for s in sessions if s != message.sender]
+            boxes = [self.mailbox(inbox(s)) for s in sessions if s != sender]
         elif route == "direct" and self.router.known(target):
             boxes = (self.mailbox(inbox(target)),)
         else:
