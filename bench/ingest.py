@@ -14,13 +14,14 @@ MB/s are corpus bytes (10^6) per second of wall time; the PTY adds a CR per LF o
 CPU ms/MB (engine process vs tmux server; the relay's beside it) is the figure a shared
 machine cannot skew.
 
-    python bench/ingest.py [--size MB] [--reps N] [--quick] [--no-profile]
+    python bench/ingest.py [--size MB] [--reps N] [--quick] [--no-profile] [--probe]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import os
 import pstats
 import random
@@ -140,7 +141,12 @@ def raw_pty(corpus: Path) -> tuple[float, int, float]:
 
 
 # -- the engine ---------------------------------------------------------------------------
-def deck_text(corpus: Path, kind: Kind) -> str:
+PROBE = 'ready = { log = "^swarmdeck-never-printed$", timeout = "1h" }\n'
+"""--probe: the session is a service whose ready line never comes, so every read goes
+through the log probe (engine/sessions/probe.py), as a service flooding before it is ready."""
+
+
+def deck_text(corpus: Path, kind: Kind, probe: bool = False) -> str:
     return (
         'name = "ingest"\n'
         f"[pool]\nsize = 1\nwarm = {1 if kind == 'pooled' else 0}\n"
@@ -148,16 +154,16 @@ def deck_text(corpus: Path, kind: Kind) -> str:
         "[[session]]\n"
         'name = "flood"\n'
         f'command = ["cat", "{corpus}"]\n'
-        f'terminal = "{kind}"\n'
+        f'terminal = "{kind}"\n' + (PROBE if probe else "")
     )
 
 
 async def engine_run(
-    corpus: Path, size: int, kind: Kind, workdir: Path
+    corpus: Path, size: int, kind: Kind, workdir: Path, probe: bool = False
 ) -> tuple[float, float, bool, float]:
     """(wall s, engine CPU s, sentinel seen, PTY relay CPU s) for one `cat` session."""
     deck_path = workdir / f"ingest-{kind}.toml"
-    deck = parse_deck(deck_text(corpus, kind), deck_path)
+    deck = parse_deck(deck_text(corpus, kind, probe), deck_path)
     run_dir = workdir / f"run-{kind}"
     async with open_engine(deck, run_dir) as engine:  # the pooled terminal is warm here
         relay = engine.pool._relay
@@ -274,6 +280,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a 20 MB corpus")
     parser.add_argument("--reps", type=int, default=3, help="interleaved runs (default 3)")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument("--probe", action="store_true", help="a ready probe that never matches")
     args = parser.parse_args()
     size = (20 if args.quick else args.size) * MB
     if shutil.which("tmux") is None:
@@ -302,7 +309,8 @@ def main() -> None:
             raw_s, raw_bytes, raw_mean = raw_pty(corpus)
             results["raw"].append(raw_s)
             for kind in ("fresh", "pooled"):
-                secs, cpu_s, ok, relay_s = anyio.run(engine_run, corpus, size, kind, workdir)
+                measured = functools.partial(engine_run, corpus, size, kind, workdir, args.probe)
+                secs, cpu_s, ok, relay_s = anyio.run(measured)
                 results[kind].append(secs)
                 cpu[kind].append(cpu_s)
                 relay_cpu[kind].append(relay_s)

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from engine.deck.durations import (
         parse_duration as parse_duration,
     )
+    from engine.deck.fork import (
+        fork_name as fork_name,
+    )
     from engine.deck.priorities import (
         PRIORITY_NAMES as PRIORITY_NAMES,
     )
@@ -167,6 +170,9 @@ if TYPE_CHECKING:
         ScreenChanged as ScreenChanged,
     )
     from engine.events import (
+        SessionDetailChanged as SessionDetailChanged,
+    )
+    from engine.events import (
         SessionStateChanged as SessionStateChanged,
     )
     from engine.events import (
@@ -263,6 +269,7 @@ _WHERE: dict[str, str] = {
     "LIVE_STATES": "engine.states",
     "can_transition": "engine.states",
     "Event": "engine.events",
+    "SessionDetailChanged": "engine.events",
     "SessionStateChanged": "engine.events",
     "ScreenChanged": "engine.events",
     "PoolSampled": "engine.events",
@@ -310,6 +317,7 @@ _WHERE: dict[str, str] = {
     "load_deck": "engine.deck.spec",
     "parse_deck": "engine.deck.spec",
     "parse_duration": "engine.deck.durations",
+    "fork_name": "engine.deck.fork",
     "PRIORITY_NAMES": "engine.deck.priorities",
     "PRIORITY_RANK": "engine.deck.priorities",
     "SessionInfo": "engine.sessions.info",

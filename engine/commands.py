@@ -98,10 +98,11 @@ class SendInput(_SessionCommand):
 
 
 class ResizeSession(_SessionCommand):
-    doc = "resize a session's PTY (last operator wins)"
+    doc = "a pane's size for a session's PTY; a declared size wins unless `deliberate` (zoom)"
     op: Literal["resize"] = "resize"
     cols: int = Field(ge=1, le=MAX_SIDE)
     rows: int = Field(ge=1, le=MAX_SIDE)
+    deliberate: bool = False
 
 
 class FocusSession(_Command):
@@ -265,8 +266,9 @@ class CommandCalls:
     async def send_input(self, name: str, data: bytes) -> None:
         await self.run(command(SendInput, session=name, data=data))
 
-    async def resize(self, name: str, cols: int, rows: int) -> None:
-        await self.run(command(ResizeSession, session=name, cols=cols, rows=rows))
+    async def resize(self, name: str, cols: int, rows: int, deliberate: bool = False) -> None:
+        fields = {"session": name, "cols": cols, "rows": rows, "deliberate": deliberate}
+        await self.run(command(ResizeSession, **fields))
 
     async def focus(self, name: str | None) -> None:
         """Tell the engine which session this room types into (None: none)."""

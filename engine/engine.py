@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 import anyio
 
 from engine.alerts import TOPIC, Alerts
-from engine.bus.bus_errors import JournalError
 from engine.attention_watch import watch_idle, watch_requests
+from engine.bus.bus_errors import JournalError
 from engine.bus.bus_server import open_bus
 from engine.bus.message import OPERATOR, parse_priority
+from engine.bus_log import BusLog
 from engine.commands import (
     Added,
     AddSession,
@@ -87,7 +88,7 @@ if TYPE_CHECKING:
     from engine.bus.message import Message
     from engine.bus.stats import BusStatistics
     from engine.deck.spec import DeckSpec, SessionSpec
-    from engine.events import AlertCleared, AlertRaised, Event
+    from engine.events import AlertCleared, AlertRaised, BusEvent, Event
     from engine.scheduling.summary import Verdict
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import Replica
@@ -140,6 +141,8 @@ class Engine(CommandCalls):
         self._shard_queues()
         hub.listen(self._watch_ends)
         self.alerts = Alerts(deck.alerts, run_dir, self.hub.emit, self._publish_alert)
+        self.bus_log = BusLog()
+        self.hub.listen(self.bus_log.record)
         self.sampler = Sampler(self.scheduler, pool, bus, self.alerts, self.hub.emit)
 
     def _new_session(self, spec: SessionSpec, template: str, replica: Replica | None) -> Session:
@@ -303,8 +306,8 @@ class Engine(CommandCalls):
                 return Added(name=self._add(table))
             case SendInput(session=name, data=data):
                 await self._get(name).send_input(data)
-            case ResizeSession(session=name, cols=cols, rows=rows):
-                self._get(name).resize(cols, rows)
+            case ResizeSession(session=name, cols=cols, rows=rows, deliberate=deliberate):
+                self._get(name).resize_for_pane(cols, rows, deliberate)
             case FocusSession(session=name):
                 self._focus(name)
             case SaveScreen(session=name):
@@ -465,6 +468,10 @@ class Engine(CommandCalls):
         """Alerts go on the bus as the operator's messages, so agents can subscribe."""
         self.bus.send("topic", TOPIC, OPERATOR, json.loads(line))
         self.bus.commit()
+
+    def bus_history(self) -> list[BusEvent]:
+        """The last bus events, then the traffic counted so far (engine/bus_log.py)."""
+        return self.bus_log.events()
 
     def alert_history(self) -> list[AlertRaised | AlertCleared]:
         """Alerts raised and cleared, oldest first (the last HISTORY of them)."""

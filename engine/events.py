@@ -40,6 +40,16 @@ class SessionStateChanged(_Event):
     signal: int | None = None
 
 
+class SessionDetailChanged(_Event):
+    """What a live session is doing, beyond its state, changed: a service passed its
+    `ready` probe ("ready"), a job was stopped by the terminal ("stopped (tty output)"),
+    or that ended (""). Not a transition: the state is unchanged."""
+
+    kind: Literal["session-detail-changed"] = "session-detail-changed"
+    session: str
+    detail: str
+
+
 class SessionAdded(_Event):
     """A session was created at run time (a fork); `spec` is its SessionSpec as plain
     JSON data, so every attached room and viewer knows it as fully as the deck's own
@@ -311,6 +321,7 @@ def is_bus_event(event: object) -> typing.TypeGuard[BusEvent]:
 
 Event = Annotated[
     SessionStateChanged
+    | SessionDetailChanged
     | SessionAdded
     | AttentionChanged
     | ScreenChanged

@@ -1,5 +1,6 @@
 """The engine's once-a-second sampler: pool, scheduler and contention samples as events,
-the contention history viewers draw sparklines from, and the alert check on each sample.
+the contention history viewers draw sparklines from, the alert check on each sample, and
+the look at job control that tells an active session stopped by a tty access.
 
 Alert figures that no statistics record holds are gathered here: when each session last
 printed (`output_seen`, called for every screen change), the machine's available memory,
@@ -19,6 +20,7 @@ from engine.events import ContentionSampled, PoolSampled, SchedulerSampled
 from engine.scheduling.contention import HISTORY
 from engine.scheduling.machine import available_memory
 from engine.states import SessionState
+from engine.terminals.procs import tty_stops
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from engine.terminals.pool import TerminalPool
 
 SAMPLE_EVERY = 1.0
+STOP_SILENCE = 1.0
+"""Seconds without output after which an active session is looked at for a tty stop."""
 
 
 class Sampler:
@@ -53,7 +57,27 @@ class Sampler:
     async def run(self) -> None:
         while True:
             self.sample()
+            await self.look_for_tty_stops()
             await anyio.sleep(SAMPLE_EVERY)
+
+    async def look_for_tty_stops(self) -> None:
+        """Tell active sessions whether job control stopped part of their job. Only one
+        silent for STOP_SILENCE can be (a stopped job prints nothing), and the /proc scan
+        (~4 ms per 100 processes) runs in a worker thread, off the event loop."""
+        now = time.monotonic()
+        sessions = [
+            s
+            for name, s in self._scheduler.sessions.items()
+            if s.state is SessionState.ACTIVE
+            and (
+                s.detail.startswith("stopped")
+                or now - self._last_output.get(name, 0.0) >= STOP_SILENCE
+            )
+        ]
+        if sessions:
+            stops = await anyio.to_thread.run_sync(tty_stops)
+            for session in sessions:
+                session.note_tty_stops(stops)
 
     def sample(self) -> None:
         scheduler = self._scheduler

@@ -55,6 +55,34 @@ def test_validate_lists_every_problem_with_file_and_field_and_exits_2(tmp_path: 
     assert "duplicate name 'a'" in text
 
 
+def test_validate_speaks_the_deck_not_pydantic_for_wrong_types(tmp_path: Path) -> None:
+    deck = tmp_path / "deck.toml"
+    deck.write_text(
+        'max_parallel = "lots"\nexit_when = 3\n[pool]\nsize = "4"\n'
+        '[[session]]\nname = "a"\ncommand = 5\ncwd = 3\ncols = 1.5\n'
+        'depends_on = [{ name = 3, condition = "maybe" }, 4]\nready = { port = "x" }\n'
+    )
+    out = subprocess.run([*SWARMDECK, "validate", str(deck)], capture_output=True, text=True)
+    assert out.returncode == 2
+    text = out.stderr
+    for leak in ("constrained-int", "literal[", "pydantic", "instance of", "Input should"):
+        assert leak not in text, text
+    assert f"{deck}: max_parallel: expected an integer or 'auto', got 'lots'" in text
+    assert f"{deck}: exit_when: expected 'done' or 'never', got 3" in text
+    assert f"{deck}: pool.size: expected an integer, got '4'" in text
+    assert f"{deck}: session[1] (a).cwd: expected a string, got 3" in text
+    assert f"{deck}: session[1] (a).cols: expected an integer, got 1.5" in text
+    assert f"{deck}: session[1] (a).depends_on[1].condition: expected 'started'," in text
+    assert f"{deck}: session[1] (a).depends_on[2]: expected a table, got 4" in text
+    assert f"{deck}: session[1] (a).ready.port: expected an integer, got 'x'" in text
+
+
+def test_validate_counts_one_problem_in_the_singular(tmp_path: Path) -> None:
+    deck = _deck(tmp_path, '[[session]]\nname = "a"\ncommand = "true"\nretries = -1\n')
+    out = subprocess.run([*SWARMDECK, "validate", str(deck)], capture_output=True, text=True)
+    assert f"{deck}: invalid deck (1 problem)\n" in out.stderr
+
+
 def test_a_headless_run_exits_non_zero_when_a_session_fails(tmp_path: Path) -> None:
     deck = _deck(
         tmp_path,

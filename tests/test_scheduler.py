@@ -215,7 +215,7 @@ async def test_below_min_success_the_run_fails(tmp_path: Path) -> None:
     async with recorded(tmp_path, body, deck="min_success = 2\n") as (engine, _):
         assert not await engine.wait_finished()
         assert engine.verdict().outcome == "failed"
-        assert "only 1 non-critical sessions completed" in engine.verdict().reason
+        assert "only 1 non-critical session completed" in engine.verdict().reason
 
 
 async def test_a_failure_rate_over_the_limit_halts_new_starts(tmp_path: Path) -> None:

@@ -153,7 +153,8 @@ def test_the_demo_deck_loads_with_every_kind_of_session_a_newcomer_should_see() 
     names = {s.name for s in spec.sessions}
     full_screen, failing, interactive = {"top"}, {"flaky-deploy"}, {"shell"}
     bus = {"producer", "worker-1", "coordinator", "auditor"}
-    assert full_screen | failing | interactive | bus | {"build", "long-job"} <= names
+    service = {"api", "smoke"}
+    assert full_screen | failing | interactive | bus | service | {"build", "long-job"} <= names
     assert all(s.cwd is None or s.cwd.is_dir() for s in spec.sessions)
 
 
@@ -390,3 +391,17 @@ def test_min_success_must_be_reachable_by_non_critical_sessions() -> None:
 def test_bad_scheduling_fields_name_the_expectation(fields: dict[str, str], expected: str) -> None:
     [problem] = problems(session(**fields))
     assert expected in problem
+
+
+def test_an_unknown_key_with_a_hyphen_is_named_as_written() -> None:
+    text = '[pool]\nmy-key = 1\n[[session]]\nname = "a"\ncommand = "x"\nready = { lo-g = "x" }\n'
+    assert problems(text) == [
+        "pool.my-key: unknown key (allowed: size, warm, recycle_after, acquire_timeout, "
+        "idle_timeout, shell, init, cols, rows, scrollback)",
+        "session[1] (a).ready.lo-g: unknown key; did you mean 'log'? (allowed: log, port, timeout)",
+    ]
+
+
+def test_a_union_field_is_one_line_without_pydantic_tags() -> None:
+    [problem] = problems('max_parallel = 0\n[[session]]\nname = "a"\ncommand = "x"\n')
+    assert problem == "max_parallel: expected at least 1 or 'auto', got 0"

@@ -3,6 +3,9 @@
 What each action does lives in `tui.operations`; which keys exist and when they apply in
 `tui.actions`; panes, list and panels in `tui.widgets`. Engine events arrive only through
 `tui.bridge`.
+
+Size: one Textual App subclass, so its message handlers and selection sit together; every
+handler is a few lines that hand over to the modules above.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ class ControlRoom(FleetOperations):
     TITLE = "swarmdeck"
     CSS_PATH: ClassVar[list[str | PurePath]] = list(STYLESHEETS)
     COMMANDS = App.COMMANDS | {RoomCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-very-narrow"), (72, "-narrow"), (110, "-wide")]  # noqa: RUF012
+    """Screen classes by width (Textual's): side panels shrink below 110 columns (layout.tcss)."""
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(a.key, a.action, a.label, show=a.show, id=a.action) for a in ACTIONS),
         Binding("escape", "live", "Live", show=False),
@@ -133,6 +138,8 @@ class ControlRoom(FleetOperations):
         sessions.enter_types = self.start_typing
         if not self.redact:
             self.query_one(PoolPanel).seed(self.engine.contention_history())
+        for event in self.engine.bus_history():  # what it missed: same log on every attach
+            self.query_one(BusPanel).add_event(event)
         sessions.focus()
         await self.show_panes()
         self.run_worker(forward_events(events, self), name="bridge", group="bridge")

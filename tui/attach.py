@@ -20,6 +20,7 @@ from themes import DEFAULT_THEME
 from tui.app import run_control_room
 from tui.cli.daemon import shutdown_and_wait
 from tui.user_config import UserConfig
+from tui.wording import agreeing, counted
 
 if TYPE_CHECKING:
     from engine.remote import Registration
@@ -53,8 +54,9 @@ async def _attached(entry: Registration, role: str, config: UserConfig) -> int:
     if lost is not None:
         print(f"swarmdeck: detached, the engine went away ({lost})", file=sys.stderr)
         return 1
+    keep = f"{counted(running, 'session')} {agreeing(running, 'keeps', 'keep')} running"
     print(
-        f"swarmdeck: detached from {entry.run_id}; {running} sessions keep running.\n"
+        f"swarmdeck: detached from {entry.run_id}; {keep}.\n"
         f"  swarmdeck attach {entry.run_id}   # back to the control room\n"
         f"  swarmdeck stop {entry.run_id}     # stop every session and the engine\n"
         f"  run directory: {entry.run_dir}"

@@ -20,6 +20,7 @@ from engine import (
     PoolSampled,
     RunFinished,
     ScreenChanged,
+    SessionDetailChanged,
     SessionStateChanged,
     is_bus_event,
 )
@@ -32,9 +33,9 @@ if TYPE_CHECKING:
 
 
 class SessionUpdated(Message):
-    """A session changed state (one message per transition)."""
+    """A session changed state (one message per transition) or detail ("ready")."""
 
-    def __init__(self, event: SessionStateChanged) -> None:
+    def __init__(self, event: SessionStateChanged | SessionDetailChanged) -> None:
         super().__init__()
         self.event = event
 
@@ -126,7 +127,7 @@ def translate(event: object) -> Message | None:
     """The message for one engine event, or None for events the UI does not show."""
     if isinstance(event, ScreenChanged):
         return ScreenUpdated(event.session)
-    if isinstance(event, SessionStateChanged):
+    if isinstance(event, SessionStateChanged | SessionDetailChanged):
         return SessionUpdated(event)
     if isinstance(event, AttentionChanged):
         return AttentionUpdated(event)

@@ -19,6 +19,7 @@ from tui.operations import Operations
 from tui.screens.alerts import AlertsScreen
 from tui.screens.search import PromptScreen
 from tui.widgets.pool_panel import PoolPanel
+from tui.wording import counted
 
 if TYPE_CHECKING:
     from engine import AlertCleared
@@ -72,7 +73,7 @@ class FleetOperations(Operations):
             except SwarmdeckError as exc:
                 self.say(str(exc), title="engine refused", severity="error")
                 return
-            self.say(f"{verb}d {len(done)} sessions")
+            self.say(f"{verb}d {counted(len(done), 'session')}")
 
         self.run_worker(run(), group="engine-commands")
 

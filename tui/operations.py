@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from engine import FINAL_STATES, SwarmdeckError
+from engine import FINAL_STATES, SwarmdeckError, fork_name
 from tui.actions import BY_NAME, why_not
 from tui.incidents import GuardedApp
 from tui.screens.confirm import ConfirmScreen
@@ -21,8 +21,9 @@ from tui.screens.help import HelpScreen
 from tui.screens.quit import QuitScreen
 from tui.screens.search import PromptScreen
 from tui.widgets.pane_grid import PaneGrid
-from tui.widgets.session_list import SORTS, SessionList
+from tui.widgets.session_list import DECK_ORDER, SORTS, SessionList
 from tui.widgets.terminal_pane import TerminalPane
+from tui.wording import agreeing, counted
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -81,8 +82,15 @@ class Operations(GuardedApp):
         page, pages = grid.page
         paging = f" · page {page + 1}/{pages}" if pages > 1 else ""
         zoom = " · zoomed" if self.zoomed else ""
-        self.sub_title = f"{self.engine.deck.name}{paging}{zoom}"
+        self.sub_title = f"{self.engine.deck.name}{paging}{zoom}{self._view_terms()}"
         self.show_verdict()
+
+    def _view_terms(self) -> str:
+        """The sort and filter while set, so a short list is never a mystery."""
+        listing = self.session_list
+        order = f" · sorted by {listing.ordering}" if listing.ordering != DECK_ORDER else ""
+        shown = f" · filter {listing.filter.strip()!r}" if listing.filter.strip() else ""
+        return order + shown
 
     def show_verdict(self) -> None:
         """The header says how the run ended until a session moves again."""
@@ -218,7 +226,13 @@ class Operations(GuardedApp):
                     lambda: self.engine.fork(info.name, overrides),
                 )
 
-        self.push_screen(ForkScreen(info), answered)
+        infos = self.engine.list_sessions()
+        taken = {*(i.name for i in infos), *(i.template for i in infos)}
+        here = info.workspace is None or info.workspace == self.engine.deck.directory
+        cwd = "the deck's directory" if here else str(info.workspace)
+        self.push_screen(
+            ForkScreen(info, fork_name(info.template or info.name, taken), cwd), answered
+        )
 
     async def action_focus_pane(self, session: str | None = None) -> None:
         if (info := self._target("focus_pane", session)) is None:
@@ -333,7 +347,7 @@ class Operations(GuardedApp):
             return
 
         async def stop_all() -> None:
-            self.say(f"stopping {len(running)} sessions…")
+            self.say(f"stopping {counted(len(running), 'session')}…")
             await self.engine.terminate_all()
             self.quit_room("stop")
 
@@ -341,7 +355,9 @@ class Operations(GuardedApp):
             if yes:
                 self.run_worker(stop_all(), group="quit")
 
-        question = f"{len(running)} sessions are still running or queued. Stop them all and quit?"
+        are = agreeing(len(running), "is", "are")
+        still = f"{counted(len(running), 'session')} {are} still running or queued"
+        question = f"{still}. Stop them all and quit?"
         self.push_screen(ConfirmScreen(question, yes="Stop all and quit"), answered)
 
     def quit_room(self, choice: QuitChoice) -> None:

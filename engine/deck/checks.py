@@ -1,9 +1,9 @@
 """Deck-wide checks: problems no single [[session]] table can see on its own.
 
 Duplicate names, a work queue declared by two sessions, unknown dependencies and cycles,
-sessions bigger than the memory budget, an unreachable `min_success`. They read the raw
-tables leniently, so they run (and report) even when single sessions fail validation: the
-operator sees every problem at once.
+waiting on "ready" for a session with no `ready` probe, sessions bigger than the memory
+budget, an unreachable `min_success`. They read the raw tables leniently, so they run (and
+report) even when single sessions fail validation: the operator sees every problem at once.
 Each problem is a pydantic error detail; `engine.deck.spec` turns them into report lines.
 """
 
@@ -26,6 +26,7 @@ VERBATIM = frozenset(
         "no_sessions",
         "unknown_dependency",
         "dependency_cycle",
+        "no_ready_probe",
         "over_budget",
         "unreachable_min_success",
         "shared_work_queue",
@@ -91,10 +92,29 @@ def _graph_problems(items: list[object]) -> list[InitErrorDetails]:
         for name, dep in unknown_dependencies(graph)
         for loc in [(index[name], "depends_on")]
     ]
-    return found + [
+    cycles = [
         _custom("dependency_cycle", "dependency cycle " + " → ".join(cycle), items)
         for cycle in find_cycles(graph)
     ]
+    return found + cycles + _ready_problems(items)
+
+
+def _ready_problems(items: list[object]) -> list[InitErrorDetails]:
+    """`condition = "ready"` needs the dependency to say what ready means."""
+    tables = [item if isinstance(item, dict) else {} for item in items]
+    probed = {t.get("name"): "ready" in t for t in tables if isinstance(t.get("name"), str)}
+    found = []
+    for position, table in enumerate(tables):
+        deps = table.get("depends_on", [])
+        for number, dep in enumerate(deps if isinstance(deps, list) else []):
+            if not isinstance(dep, dict) or dep.get("condition") != "ready":
+                continue
+            name = dep.get("name")
+            if probed.get(name) is False:
+                message = f"waits for {name!r} to be ready, but {name!r} has no `ready` probe"
+                loc = (position, "depends_on", number, "condition")
+                found.append(_custom("no_ready_probe", message, items, loc))
+    return found
 
 
 def _dep_names(deps: list[object]) -> list[str]:

@@ -5,12 +5,15 @@ condition:
 
 * ``started``: every replica has started a process at least once;
 * ``succeeded`` (the default): every replica completed;
-* ``finished``: every replica reached a final state, whatever it was.
+* ``finished``: every replica reached a final state, whatever it was;
+* ``ready``: every replica passed its `ready` probe (engine/deck/ready_spec.py) in its
+  current attempt, so a service that is restarted is waited for again.
 
 The run-time rule (when a dependency is met, or can no longer be) is scheduling/readiness.py.
 
 A dependency that can no longer be met (a `succeeded` dependency failed, was stopped or
-skipped; a `started` one ended without ever starting) makes the dependent `skipped`.
+skipped; a `started` one ended without ever starting; a `ready` one ended, or was never
+ready) makes the dependent `skipped`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-Condition = Literal["started", "succeeded", "finished"]
+Condition = Literal["started", "succeeded", "finished", "ready"]
 
 
 def unknown_dependencies(graph: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from engine.deck.problems import problem_lines
 from engine.deck.sizes import format_size
 from engine.deck.spec import SessionSpec
 from engine.errors import SessionError
@@ -37,11 +38,11 @@ def fork_spec(
     data.update(overrides)
     env = overrides.get("env")
     data["env"] = {**source.env, **env} if isinstance(env, dict) else data["env"]
-    data["name"] = overrides.get("name") or _free_name(template, taken)
+    data["name"] = overrides.get("name") or fork_name(template, taken)
     try:
         spec = SessionSpec.model_validate(data, context={"path": deck.path})
     except ValidationError as error:
-        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(problem_lines(error.errors(), data, SessionSpec))
         raise SessionError(f"cannot fork {source.name!r}: {problems}") from None
     _check_fits(spec, deck, taken, "fork")
     return spec
@@ -55,7 +56,7 @@ def added_spec(table: Mapping[str, object], deck: DeckSpec, taken: Collection[st
     try:
         spec = SessionSpec.model_validate(dict(table), context={"path": deck.path})
     except ValidationError as error:
-        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(problem_lines(error.errors(), dict(table), SessionSpec))
         raise SessionError(f"cannot add a session: {problems}") from None
     _check_fits(spec, deck, taken, "add")
     return spec
@@ -73,12 +74,10 @@ def _check_fits(spec: SessionSpec, deck: DeckSpec, taken: Collection[str], verb:
         raise SessionError(f"cannot {verb}: memory {size} exceeds memory_budget ({limit})")
 
 
-def _free_name(template: str, taken: Collection[str]) -> str:
+def fork_name(template: str, taken: Collection[str]) -> str:
+    """The name a fork gets unless it is given one: the first free `<template>-fork-<n>`
+    (also what the room's fork dialog shows as the default)."""
     number = 1
     while f"{template}-fork-{number}" in taken:
         number += 1
     return f"{template}-fork-{number}"
-
-
-def _where(loc: tuple[int | str, ...]) -> str:
-    return ".".join(map(str, loc)) or "overrides"

@@ -11,9 +11,16 @@ import inspect
 import json
 from typing import TYPE_CHECKING, Any
 
-from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec, WorkQueue
 from engine.deck.attention_spec import AttentionSpec
-from engine.deck.spec import Backoff, DeckSpec, Dependency, PoolSpec, SessionSpec
+from engine.deck.spec import (
+    Backoff,
+    DeckSpec,
+    Dependency,
+    PoolSpec,
+    ReadySpec,
+    SessionSpec,
+    WorkQueue,
+)
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -26,6 +33,7 @@ MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("depends_on = [ ... ] (in a session)", Dependency),
     ("queue = { ... } (in a session)", WorkQueue),
     ("attention = { ... } (in a session)", AttentionSpec),
+    ("ready = { ... } (in a session)", ReadySpec),
 )
 
 

@@ -2,10 +2,8 @@
 
 A deck has an optional ``[pool]`` table, any number of top-level keys of its
 own and one ``[[session]]`` table per session. Validation collects *every*
-problem and `load_deck` raises one `DeckError` listing them, one line each:
-``<field path>: <what was expected>, got <input>``. Sessions are numbered from 1
-as a reader counts ``[[session]]`` tables, and named when the name is readable:
-``session[2] (build).timeout``.
+problem and `load_deck` raises one `DeckError` listing them, one line each
+(engine/deck/problems.py): ``<field path>: <what was expected>, got <input>``.
 
 To grow the format, add a field to `SessionSpec`, `PoolSpec` or `DeckSpec`;
 checks that span several sessions belong in engine/deck/checks.py. Scheduling fields
@@ -19,15 +17,13 @@ schema and docs/deck-reference.md come from one place.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import reprlib
 import shutil
 import signal
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -45,15 +41,14 @@ from pydantic import (
 
 from engine.deck.alert_spec import AlertsSpec
 from engine.deck.attention_spec import AttentionSpec
-from engine.deck.checks import VERBATIM, deck_problems, with_problems
+from engine.deck.checks import deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
 from engine.deck.priorities import PriorityName
+from engine.deck.problems import problem_lines
+from engine.deck.ready_spec import ReadySpec
 from engine.deck.sizes import OptionalMemorySize  # noqa: TC001 (pydantic needs it)
 from engine.errors import DeckError
-
-if TYPE_CHECKING:
-    from pydantic_core import ErrorDetails
 
 __all__ = [
     "Backoff",
@@ -61,6 +56,7 @@ __all__ = [
     "Dependency",
     "PoolSpec",
     "Priority",
+    "ReadySpec",
     "SessionSpec",
     "WorkQueue",
     "load_deck",
@@ -243,6 +239,11 @@ class SessionSpec(_Spec):
         | None
     ) = None
     attention: AttentionSpec = Field(default_factory=AttentionSpec)
+    ready: ReadySpec | None = None
+    """A service's probe (engine/deck/ready_spec.py): dependents may wait on "ready"."""
+    daemon: bool = False
+    """A service for the others: it does not hold the run open (it is stopped once every
+    session that is not a daemon is final) and that stop is not a failure."""
 
     @field_validator("cwd", mode="before")
     @classmethod
@@ -376,22 +377,6 @@ class DeckSpec(_Spec):
 
 # --- loading and reporting ------------------------------------------------------------
 
-_EXPECTATIONS = {
-    "int_type": "expected an integer",
-    "float_type": "expected a number",
-    "string_type": "expected a string",
-    "bool_type": "expected true or false",
-    "list_type": "expected an array",
-    "dict_type": "expected a table",
-    "model_type": "expected a table",
-    "greater_than_equal": "expected at least {ge}",
-    "less_than_equal": "expected at most {le}",
-    "string_too_short": "expected at least {min_length} character(s)",
-    "literal_error": "expected {expected}",
-}
-_shown = reprlib.Repr()
-_shown.maxstring = _shown.maxother = 60
-
 
 def load_deck(path: str | Path) -> DeckSpec:
     """Read and validate a deck file; any problem raises DeckError listing all of them."""
@@ -417,70 +402,4 @@ def parse_deck(text: str, path: Path) -> DeckSpec:
     try:
         return DeckSpec.model_validate(raw, context={"path": path.absolute()})
     except ValidationError as error:
-        problems = [_problem(detail, raw) for detail in error.errors()]
-        raise DeckError(str(path), problems) from None
-
-
-def _problem(error: ErrorDetails, raw: dict[str, Any]) -> str:
-    where = _where(error["loc"], raw)
-    if error["type"] == "extra_forbidden":
-        return f"{where}: {_unknown_key(error['loc'])}"
-    if error["type"] == "missing":
-        return f"{where}: required key is missing"
-    return f"{where}: {_expectation(error)}"
-
-
-def _where(loc: tuple[int | str, ...], raw: object) -> str:
-    """``("session", 1, "cwd")`` → ``session[2] (build).cwd``."""
-    parts: list[str] = []
-    node = raw
-    for key in loc:
-        if isinstance(key, int):
-            node = node[key] if isinstance(node, list) and key < len(node) else None
-            name = node.get("name") if isinstance(node, dict) else None
-            label = f"[{key + 1}]" + (f" ({name})" if isinstance(name, str) else "")
-            parts[-1:] = [(parts[-1] if parts else "") + label]
-        else:
-            node = node.get(key) if isinstance(node, dict) else None
-            parts.append(str(key))
-    return ".".join(parts) or "deck"
-
-
-def _expectation(error: ErrorDetails) -> str:
-    kind, context = error["type"], error.get("ctx", {})
-    if kind == "value_error":
-        return str(context["error"])
-    if kind in VERBATIM:
-        return error["msg"]
-    expected = _EXPECTATIONS.get(kind)
-    if expected is None:
-        expected = "expected " + error["msg"].removeprefix("Input should be ")
-    return f"{expected.format(**context)}, got {_shown.repr(error['input'])}"
-
-
-def _unknown_key(loc: tuple[int | str, ...]) -> str:
-    model = _model_at(loc[:-1])
-    if model is None:
-        return "unknown key"
-    allowed = [field.alias or name for name, field in model.model_fields.items()]
-    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown key{hint} (allowed: {', '.join(allowed)})"
-
-
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model validating the table at `loc`, found from the field annotations."""
-    model: type[BaseModel] | None = DeckSpec
-    for key in loc:
-        if model is None or isinstance(key, int):
-            continue
-        fields = {field.alias or name: field for name, field in model.model_fields.items()}
-        field = fields.get(key)
-        model = _model_in(field.annotation) if field is not None else None
-    return model
-
-
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return next(filter(None, map(_model_in, get_args(annotation))), None)
+        raise DeckError(str(path), problem_lines(error.errors(), raw, DeckSpec)) from None

@@ -39,6 +39,7 @@ from engine.events import (
     SchedulerSampled,
     ScreenChanged,
     SessionAdded,
+    SessionDetailChanged,
     SessionStateChanged,
 )
 from engine.remote.handlers import HANDLERS, Context
@@ -141,9 +142,9 @@ class ControlServer:
 
     def _event_wire(self, event: Event) -> dict[str, Any]:
         wire: dict[str, Any] = {"push": "event", "event": event.model_dump(mode="json")}
-        if isinstance(event, SessionStateChanged | SessionAdded | AttentionChanged) and (
-            event.session in self.engine.sessions
-        ):
+        if isinstance(
+            event, SessionStateChanged | SessionDetailChanged | SessionAdded | AttentionChanged
+        ) and (event.session in self.engine.sessions):
             wire["info"] = self.engine.session_info(event.session).model_dump(mode="json")
         return wire
 
@@ -255,6 +256,7 @@ class ControlServer:
                 e.model_dump(mode="json") for e in self.engine.contention_history()
             ],
             "alert_history": [e.model_dump(mode="json") for e in self.engine.alert_history()],
+            "bus_history": [e.model_dump(mode="json") for e in self.engine.bus_history()],
         }
 
     async def _read(

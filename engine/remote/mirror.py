@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
+from engine.bus_log import BusLog
 from engine.deck.spec import DeckSpec, SessionSpec
 from engine.events import (
     AlertCleared,
@@ -21,6 +22,7 @@ from engine.events import (
     Event,
     ScreenChanged,
     SessionAdded,
+    is_bus_event,
 )
 from engine.remote.protocol import screen_from_wire, statistics_from_wire
 from engine.scheduling.contention import HISTORY
@@ -103,6 +105,8 @@ class Mirror:
             maxlen=HISTORY,
         )
         self.alert_history: deque[AlertRaised | AlertCleared] = deque(maxlen=HISTORY)
+        bus = [EVENT.validate_python(wire) for wire in attach.get("bus_history", [])]
+        self.bus_log = BusLog([e for e in bus if is_bus_event(e)])
         for wire in attach.get("alert_history", []):
             alert = EVENT.validate_python(wire)
             assert isinstance(alert, AlertRaised | AlertCleared)
@@ -137,6 +141,7 @@ class Mirror:
                     self.screens[info.name] = ScreenMirror(_blank(info.cols, info.rows))
             if isinstance(event, AlertRaised | AlertCleared):
                 self.alert_history.append(event)
+            self.bus_log.record(event)
             return [event]
         if kind == "screen":
             return [self._apply_screen(frame["session"], frame)]

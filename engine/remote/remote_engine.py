@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from engine.bus.stats import BusStatistics
     from engine.commands import Command, CommandResult
     from engine.deck.spec import DeckSpec
-    from engine.events import AlertCleared, AlertRaised, ContentionSampled, Event
+    from engine.events import AlertCleared, AlertRaised, BusEvent, ContentionSampled, Event
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import SessionInfo
     from engine.statistics import ContentionStatistics, PoolStatistics, SchedulerStatistics
@@ -173,6 +173,9 @@ class RemoteEngine(CommandCalls):
 
     def alert_history(self) -> list[AlertRaised | AlertCleared]:
         return list(self._mirror.alert_history)
+
+    def bus_history(self) -> list[BusEvent]:
+        return self._mirror.bus_log.events()
 
     def subscribe(self) -> MemoryObjectReceiveStream[Event]:
         return self._hub.subscribe()

@@ -26,6 +26,8 @@ class Outcome:
     state: SessionState
     ever_started: bool
     reason: str = ""
+    ready: bool = False
+    """Its `ready` probe passed in the current attempt."""
 
 
 def readiness(condition: Condition, replicas: Sequence[Outcome]) -> tuple[Readiness, str]:
@@ -42,6 +44,8 @@ def readiness(condition: Condition, replicas: Sequence[Outcome]) -> tuple[Readin
 def _meets(condition: Condition, outcome: Outcome) -> bool:
     if condition == "started":
         return outcome.ever_started
+    if condition == "ready":
+        return outcome.ready and outcome.state not in FINAL_STATES
     if condition == "succeeded":
         return outcome.state is SessionState.COMPLETED
     return outcome.state in FINAL_STATES
@@ -53,4 +57,6 @@ def _cannot_meet(condition: Condition, outcome: Outcome) -> str:
     detail = f" ({outcome.reason})" if outcome.reason else ""
     if condition == "started":
         return f"{outcome.state} without starting{detail}"
+    if condition == "ready":
+        return f"{outcome.state} before it was ready{detail}"
     return f"{outcome.state}{detail}"

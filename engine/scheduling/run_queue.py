@@ -53,6 +53,10 @@ class RunQueue:
             self._not_before[session.name] = not_before
         self._queue.append(session)
 
+    def queued(self) -> list[Session]:
+        """Every session in the queue, in no particular order."""
+        return list(self._queue)
+
     def rank(self, session: Session) -> tuple[int, int]:
         """Where it stands: priority, then file order (lower is better)."""
         return self._rank[session.name]
@@ -93,7 +97,7 @@ class RunQueue:
         found: Readiness = "ready"
         for dep in session.spec.depends_on:
             group = self._templates.get(dep.name, [])
-            outcomes = [Outcome(s.state, s.ever_started, s.reason) for s in group]
+            outcomes = [Outcome(s.state, s.ever_started, s.reason, s.service_ready) for s in group]
             verdict, why = readiness(dep.condition, outcomes)
             if verdict == "skip":
                 return "skip", f"dependency {dep.name} {why} (needed: {dep.condition})"

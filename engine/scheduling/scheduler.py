@@ -18,6 +18,11 @@ limit (`max_parallel`, at most the pool size, so a leased slot never waits in th
 * Memory: a session starts only if the declared memory of the running ones plus its own
   fits `memory_budget`; the best ready session that does not fit holds back the ones
   behind it, so small sessions never starve a big one.
+* Services: a session with `daemon = true` does not hold the run open. Once nothing else
+  is queued or running, the daemons still running are stopped (reason `RUN_DONE`), which
+  the verdict does not count against the run (scheduling/summary.py). A deck of daemons
+  only is served until stopped. Dependents waiting on `condition = "ready"` are
+  dispatched the moment a service's probe passes (`Session.on_ready`).
 * An attempt that fails with retries left is re-queued after its backoff; a critical
   session's final failure aborts the run (queued ones skipped, running ones stopped); a
   failure rate over `max_failure_rate` halts it (queued ones skipped, running ones finish).
@@ -42,6 +47,7 @@ from engine.scheduling.contention import Contention
 from engine.scheduling.figures import Figures
 from engine.scheduling.parallelism import Adjustment, AutoParallelism, control
 from engine.scheduling.run_queue import RunQueue
+from engine.scheduling.summary import RUN_DONE
 from engine.sessions.follow import HandoverPhase
 from engine.sessions.job import working_dir
 from engine.states import SessionState
@@ -95,6 +101,7 @@ class Scheduler:
         self._reserved: set[Session] = set()  # followers not started: memory counted
         self._dropping: set[Session] = set()  # followers asked back
         self._memory = 0
+        self._retiring: set[Session] = set()  # daemons stopped because the run is done
         self.stopped_reason: str | None = None
         self._started = False
         self._auto = AutoParallelism(deck.parallel_limit) if deck.max_parallel == "auto" else None
@@ -125,6 +132,7 @@ class Scheduler:
         """Queue a new session; it starts as soon as it is ready and best. A session made
         at run time is `announce`d once known (viewers look it up) and before it starts."""
         self.sessions[session.name] = session
+        session.on_ready = self._dispatch
         self._retries_left[session.name] = session.spec.retries
         if announce is not None:
             session.announce(announce)
@@ -276,6 +284,7 @@ class Scheduler:
             self._drop_one(session)
 
     def _update_idle(self) -> None:
+        self._retire_daemons()
         if not self._queue and not self._running:
             self._idle.set()
             if self._busy.is_set():
@@ -284,6 +293,23 @@ class Scheduler:
             self._busy.set()
             if self._idle.is_set():
                 self._idle = anyio.Event()
+
+    def _retire_daemons(self) -> None:
+        """Only daemons left, queued or running, and the run has other sessions: the
+        run is done, so they are stopped (or never started)."""
+        queued = self._queue.queued()
+        if not self._started or not (queued or self._running):
+            return
+        if any(not s.spec.daemon for s in (*queued, *self._running)):
+            return
+        if all(s.spec.daemon for s in self.sessions.values()):
+            return  # nothing but services: they are the run
+        for session in queued:
+            self._queue.remove(session)
+            session.cancel(f"{RUN_DONE} before it started")
+        for session in self._running - self._retiring:
+            self._retiring.add(session)
+            self._tg.start_soon(self._stop, session, RUN_DONE)
 
     # -- one attempt and what follows -----------------------------------------------------
     async def _run(self, session: Session, follow: Follow | None) -> None:
@@ -362,6 +388,7 @@ class Scheduler:
     def _finished(self, session: Session) -> None:
         if not session.final:
             return  # cancelled with the engine
+        self._retiring.discard(session)
         self.figures.attempt_finished()
         self._waited.pop(session, None)
         started, ended = session.started_at, session.ended_at or time.time()

@@ -11,6 +11,9 @@ Verdict rules, first match wins:
 * partial: `min_success` is met but some non-critical sessions did not complete;
 * succeeded: every session completed.
 
+A daemon (a service, `daemon = true`) stopped because the rest of the run was done counts
+as completed: stopping it is how the run ends, not a failure.
+
 Times are Unix seconds; durations are seconds.
 """
 
@@ -26,6 +29,18 @@ if TYPE_CHECKING:
     from engine.sessions.info import SessionInfo
 
 
+RUN_DONE = "the run is done"
+"""Why the scheduler stops the daemons still running once every other session is final."""
+
+
+def counts_as_done(info: SessionInfo) -> bool:
+    """Completed, or a daemon stopped because the run was done."""
+    if info.state is SessionState.COMPLETED:
+        return True
+    ended = info.state is SessionState.TERMINATED and info.reason.startswith(RUN_DONE)
+    return info.daemon and ended
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
@@ -39,18 +54,19 @@ class Verdict:
 def verdict(
     deck: DeckSpec, infos: list[SessionInfo], stopped: str | None, by_operator: str | None = None
 ) -> Verdict:
-    done = [i for i in infos if i.state is SessionState.COMPLETED]
+    finished = [i for i in infos if counts_as_done(i)]
     missing = [
         {"session": i.name, "state": str(i.state), "reason": i.reason}
         for i in infos
-        if i.state is not SessionState.COMPLETED
+        if not counts_as_done(i)
     ]
-    if by_operator is not None and stopped is None and len(done) < len(infos):
-        reason = f"{by_operator}: {len(done)} of {len(infos)} sessions had completed"
-        return Verdict(False, "stopped", reason, len(done), len(infos), missing)
-    outcome, reason = _outcome(deck, infos, stopped, len(done))
+    count = len(finished)
+    if by_operator is not None and stopped is None and count < len(infos):
+        reason = f"{by_operator}: {count} of {len(infos)} sessions had completed"
+        return Verdict(False, "stopped", reason, count, len(infos), missing)
+    outcome, reason = _outcome(deck, infos, stopped, count)
     ok = outcome in ("succeeded", "partial")
-    return Verdict(ok, outcome, reason, len(done), len(infos), missing)
+    return Verdict(ok, outcome, reason, count, len(infos), missing)
 
 
 def _outcome(
@@ -58,18 +74,27 @@ def _outcome(
 ) -> tuple[str, str]:
     if stopped is not None:
         return ("halted" if stopped.startswith("run halted") else "aborted"), stopped
-    critical = [i.name for i in infos if i.critical and i.state is not SessionState.COMPLETED]
+    critical = [i.name for i in infos if i.critical and not counts_as_done(i)]
     if critical:
         return "failed", f"critical session(s) did not complete: {', '.join(critical)}"
     if done == len(infos):
-        return "succeeded", f"all {done} sessions completed"
+        return (
+            "succeeded",
+            f"all {_sessions(done)} completed" if done != 1 else "the session completed",
+        )
     if deck.min_success is None:
         return "failed", f"{len(infos) - done} of {len(infos)} sessions did not complete"
     optional = [i for i in infos if not i.critical]
-    met = sum(i.state is SessionState.COMPLETED for i in optional)
+    met = sum(counts_as_done(i) for i in optional)
     if met >= deck.min_success:
-        return "partial", f"{met} non-critical sessions completed (min_success {deck.min_success})"
-    return "failed", f"only {met} non-critical sessions completed (min_success {deck.min_success})"
+        return (
+            "partial",
+            f"{_sessions(met, 'non-critical')} completed (min_success {deck.min_success})",
+        )
+    return (
+        "failed",
+        f"only {_sessions(met, 'non-critical')} completed (min_success {deck.min_success})",
+    )
 
 
 def build_summary(deck: DeckSpec, infos: list[SessionInfo], result: Verdict) -> dict[str, Any]:
@@ -83,6 +108,12 @@ def build_summary(deck: DeckSpec, infos: list[SessionInfo], result: Verdict) -> 
     }
 
 
+def _sessions(count: int, kind: str = "") -> str:
+    """`2 sessions`, `1 non-critical session`: never "1 sessions"."""
+    noun = "session" if count == 1 else "sessions"
+    return f"{count} {kind} {noun}" if kind else f"{count} {noun}"
+
+
 def _session(info: SessionInfo) -> dict[str, Any]:
     return {
         "name": info.name,
@@ -90,6 +121,7 @@ def _session(info: SessionInfo) -> dict[str, Any]:
         "replica": info.replica,
         "priority": info.priority,
         "critical": info.critical,
+        "daemon": info.daemon,
         "depends_on": list(info.depends_on),
         "command": info.command,
         "state": str(info.state),

@@ -40,6 +40,9 @@ class SessionInfo(BaseModel):
     state: SessionState
     reason: str
     command: str
+    detail: str = ""
+    """Beyond the state, for a live session: "ready" (a service passed its probe),
+    "stopped (tty output)" / "stopped (tty input)" (job control stopped it)."""
     pid: int | None
     terminal: str
     terminal_id: int | None
@@ -70,3 +73,7 @@ class SessionInfo(BaseModel):
     """Why it waits for the operator (idle, bell, notify, bus), "" when it does not."""
     attention_since: float | None = None
     attention_text: str = ""
+    declared_size: bool = False
+    """The deck declares its cols/rows: the PTY keeps them whatever the rooms' panes."""
+    daemon: bool = False
+    """A service that does not hold the run open; stopped when the rest is final."""

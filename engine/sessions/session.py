@@ -29,13 +29,14 @@ from engine.errors import (
     SwarmdeckError,
     TerminalError,
 )
-from engine.events import SessionAdded, SessionStateChanged
+from engine.events import SessionAdded, SessionDetailChanged, SessionStateChanged
 from engine.screen import Screen
 from engine.sessions.attention import Attention
 from engine.sessions.follow import Handover, HandoverPhase
 from engine.sessions.history import AttemptHistory
 from engine.sessions.info import AttemptInfo, SessionInfo
 from engine.sessions.job import Attempt, fresh_job, session_job, working_dir
+from engine.sessions.probe import ReadyProbe
 from engine.sessions.records import SessionRecords
 from engine.states import ENDINGS, FINAL_STATES, Ending, SessionState, can_transition
 from engine.terminals.fresh import FreshTerminal
@@ -43,7 +44,7 @@ from engine.terminals.pooled import REPORT_GRACE, Follow, PooledTerminal
 from engine.terminals.terminal import Ended, ExitStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from anyio.abc import TaskGroup
@@ -112,6 +113,11 @@ class Session:
         self._tg: TaskGroup | None = None
         self._focused = False  # an operator room types into it: its terminal goes first
         self.attention = Attention(spec.name, spec.attention, emit)
+        self.detail = ""  # SessionInfo.detail: "ready", "stopped (tty output)"
+        self.service_ready = False  # its `ready` probe passed in this attempt
+        self.on_ready: Callable[[], None] | None = None  # the scheduler: dependents may start
+        self._probe: ReadyProbe | None = None
+        self._not_ready = ""  # why the probe's timeout stopped it
 
     # -- the one writer of state ----------------------------------------------------------
     def _set_state(self, new: SessionState, reason: str = "") -> None:
@@ -134,6 +140,21 @@ class Session:
         )
         if new is not S.ACTIVE:  # paused or over: it no longer waits for anyone
             self.attention.clear()
+
+    def _set_detail(self, detail: str) -> None:
+        if detail != self.detail:
+            self.detail = detail
+            self._emit(SessionDetailChanged(session=self.name, detail=detail))
+
+    def note_tty_stops(self, stops: Mapping[int, str]) -> None:
+        """The sampler's look at job control (terminals/procs.py `tty_stops`): an active
+        job part of which a tty access stopped says so ("stopped (tty output)"), since its
+        state alone would say `active` while it can never go on by itself."""
+        term = self.terminal
+        if self.state is not S.ACTIVE or term is None or self.exit is not None:
+            return
+        why = stops.get(term.session_id or -1)
+        self._set_detail(f"stopped ({why})" if why else "ready" if self.service_ready else "")
 
     def _end(self, ending: Ending, reason: str | None = None) -> None:
         """The one writer of `ending` (states.py ENDINGS); a weaker cause never replaces a
@@ -210,6 +231,7 @@ class Session:
         self.pid = self.exit = self.terminal = self._reply_to = None
         self.started_at = self.ended_at = self.ready_at = None
         self.ending, self._stop_reason = Ending.NONE, "stopped by operator"  # a new attempt
+        self.service_ready, self.detail, self._not_ready = False, "", ""
         self._exited, self._reported = anyio.Event(), anyio.Event()
         self.queued_at = time.time()
         self._set_state(S.QUEUED, reason)
@@ -237,6 +259,8 @@ class Session:
         """
         self._tg = tg
         self._on_start = on_start
+        ready = self.spec.ready  # before the job starts: its first line may be the one
+        self._probe = ReadyProbe(ready) if ready is not None else None
         self._attempt_open = True
         self.attempt_number = len(self.attempts) + 1
         self._begin_screen()
@@ -247,6 +271,7 @@ class Session:
                 await self._lease_and_run(pool, tg, on_exit)
         finally:
             self._records.abandon()  # cancelled with the engine: keep what was recorded
+            self._probe = None
             self._attempt_open = False
             self._exited.set()
             self.handover = None
@@ -404,11 +429,39 @@ class Session:
             tg.start_soon(self._stop)
         elif self._on_start is not None:
             self._on_start()
+        probing = self._start_probe(tg)
         await self._records.open(number, self.cols, self.rows)  # output is held meanwhile
         ended = await self._wait(term)
+        probing.cancel()
+        self._probe = None
         self.exit, self.ended_at = ended.status, ended.ended_at
         self._reported.set()
         return ended
+
+    def _start_probe(self, tg: TaskGroup) -> anyio.CancelScope:
+        """A service's readiness probe runs alongside the attempt (cancelled as it ends)."""
+        scope = anyio.CancelScope()
+        if self._probe is not None:
+            tg.start_soon(self._await_ready, self._probe, scope)
+        return scope
+
+    async def _await_ready(self, probe: ReadyProbe, scope: anyio.CancelScope) -> None:
+        """Ready: dependents waiting on "ready" may start. Not within the probe's timeout:
+        the attempt fails like a timeout, saying what was missing."""
+        with scope:
+            with anyio.move_on_after(probe.spec.timeout):
+                await probe.wait()
+                self.service_ready = True
+                self._set_detail("ready")
+                if self.on_ready is not None:
+                    self.on_ready()
+                return
+            if self.ending is Ending.NONE:  # not already on its way out
+                missing = probe.missing() or "still probing"
+                self._not_ready = f"not ready within {probe.spec.timeout:g}s: {missing}"
+                self._end(Ending.TIMING_OUT)
+                assert self._tg is not None
+                self._tg.start_soon(self._stop)
 
     def _job(self) -> Job:
         attempt = Attempt(self.attempt_number, self.replica, self.workspace, self.cols, self.rows)
@@ -444,7 +497,11 @@ class Session:
         return status.ok and self.ending is Ending.NONE
 
     def _settle(self, status: ExitStatus) -> None:
-        if self.ending is Ending.TIMING_OUT:
+        self.service_ready = False
+        self._set_detail("")
+        if self.ending is Ending.TIMING_OUT and self._not_ready:
+            self._set_state(S.FAILED, f"{self._not_ready} ({status.describe()})")
+        elif self.ending is Ending.TIMING_OUT:
             self._set_state(S.FAILED, f"timeout after {self.spec.timeout:g}s ({status.describe()})")
         elif self.ending is Ending.STOPPING:
             self._set_state(S.TERMINATED, f"{self._stop_reason} ({status.describe()})")
@@ -454,8 +511,11 @@ class Session:
             self._set_state(S.FAILED, status.describe())
 
     def _on_output(self, data: bytes) -> None:
+        text = self._records.output(data)
+        if self._probe is not None:
+            self._probe.feed(text)
         screen = self.screen
-        replies = screen.feed_text(self._records.output(data))
+        replies = screen.feed_text(text)
         term = self._reply_to
         self.attention.output(time.monotonic(), term is not None and term.interactive())
         if screen.signals:  # a bell or a notification (one dict check per chunk)
@@ -560,6 +620,15 @@ class Session:
         if self.state is S.ACTIVE and term is not None and self.exit is None:
             self.attention.check_idle(now, term.waits_for_keys)
 
+    def resize_for_pane(self, cols: int, rows: int, deliberate: bool = False) -> None:
+        """A room's pane is `cols`x`rows`. A size the deck declares (the session's `cols`,
+        `rows`) wins, so its program and recording see what the deck says whatever the
+        room's layout; the pane clips its view. Only a deliberate resize (the operator
+        zoomed) overrides it, and the next pane size that is not deliberate restores it."""
+        if not deliberate:
+            cols, rows = self.spec.cols or cols, self.spec.rows or rows
+        self.resize(cols, rows)
+
     def resize(self, cols: int, rows: int) -> None:
         if (cols, rows) == (self.cols, self.rows):
             return
@@ -603,6 +672,9 @@ class Session:
             attention=self.attention.reason,
             attention_since=self.attention.since,
             attention_text=self.attention.text,
+            detail=self.detail,
+            daemon=spec.daemon,
+            declared_size=spec.cols is not None or spec.rows is not None,
         )
 
     def _attempt_record(self) -> AttemptInfo:

@@ -23,6 +23,16 @@ class ProcStat(NamedTuple):
     pgrp: int
     session: int
     ppid: int = 0
+    tpgid: int = 0  # the foreground process group of its controlling terminal
+
+
+# System call numbers a tty access stops in: read(v) for SIGTTIN; write(v), ioctl (tcsetattr
+# and friends) for SIGTTOU. The kernel records which signal stopped a process nowhere in
+# /proc, but /proc/<pid>/syscall names the call it is stopped in.
+_TTY_CALLS: dict[str, tuple[frozenset[int], frozenset[int]]] = {
+    "x86_64": (frozenset({0, 17, 19, 295}), frozenset({1, 16, 18, 20, 296})),
+    "aarch64": (frozenset({63, 65, 67, 69}), frozenset({29, 64, 66, 68, 70})),
+}
 
 
 def read_stat(pid: int | str) -> ProcStat | None:
@@ -33,7 +43,8 @@ def read_stat(pid: int | str) -> ProcStat | None:
     except OSError:
         return None
     fields = raw[raw.rfind(b")") + 2 :].split()  # the name may hold spaces and parentheses
-    return ProcStat(fields[0].decode(), int(fields[2]), int(fields[3]), int(fields[1]))
+    state, ppid, pgrp, sid, tpgid = fields[0].decode(), *map(int, (fields[1:4] + fields[5:6]))
+    return ProcStat(state, pgrp, sid, ppid, tpgid)
 
 
 def lineage(pid: int, stop: int, limit: int = 64) -> list[ProcStat]:
@@ -58,6 +69,28 @@ def session_groups(sid: int, exclude: int | None = None) -> list[int]:
     """Process groups with members in session `sid`, the group `sid` itself first."""
     groups = {st.pgrp for _, st in _all() if st.session == sid and st.pgrp != exclude}
     return sorted(groups, key=lambda g: (g != sid, g))
+
+
+def tty_stops() -> dict[int, str]:
+    """Per session id, why job control stopped one of its processes: "tty output" (SIGTTOU:
+    a background group wrote to the tty or changed its modes), "tty input" (SIGTTIN: it
+    read), "a signal" otherwise. Only processes outside the terminal's foreground group
+    count: a tty access stops only those. One /proc scan for every terminal at once."""
+    found: dict[int, str] = {}
+    for pid, st in _all():
+        if st.state == "T" and st.tpgid > 0 and st.pgrp != st.tpgid and st.session not in found:
+            found[st.session] = _stopped_in(pid)
+    return found
+
+
+def _stopped_in(pid: int) -> str:
+    reads, writes = _TTY_CALLS.get(os.uname().machine, (frozenset(), frozenset()))
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            call = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return "a signal"
+    return "tty input" if call in reads else "tty output" if call in writes else "a signal"
 
 
 def signal_groups(groups: list[int], sig: int) -> int:

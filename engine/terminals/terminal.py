@@ -312,6 +312,11 @@ class Terminal(ABC):
     def _session_id(self) -> int | None:
         """The session id shared by every process of the job."""
 
+    @property
+    def session_id(self) -> int | None:
+        """The id of the PTY's process session (every process of its jobs is in it)."""
+        return self._session_id()
+
     async def wait(self) -> ExitStatus:
         """Wait for the running job's end and for every byte it printed."""
         ended = await self.wait_exit()

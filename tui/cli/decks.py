@@ -13,11 +13,14 @@ if TYPE_CHECKING:
 
 def validate(path: Path) -> int:
     from engine import DeckError, load_deck
+    from tui.wording import counted
 
     try:
         deck = load_deck(path)
     except DeckError as exc:
-        print(f"{exc.path}: invalid deck ({len(exc.problems)} problems)", file=sys.stderr)
+        print(
+            f"{exc.path}: invalid deck ({counted(len(exc.problems), 'problem')})", file=sys.stderr
+        )
         for problem in exc.problems:
             print(f"{exc.path}: {problem}", file=sys.stderr)
         return 2

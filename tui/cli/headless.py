@@ -20,6 +20,7 @@ from engine import (
     FINAL_STATES,
     ParallelismAdjusted,
     RunAborted,
+    SessionDetailChanged,
     SessionState,
     SessionStateChanged,
     SwarmdeckError,
@@ -65,7 +66,7 @@ def session_table(engine: Engine, title: str) -> Table:
         lines = [ln for ln in engine.sessions[info.name].screen.text() if ln.strip()]
         table.add_row(
             info.name,
-            f"[state.{info.state}]{info.state}[/]",
+            f"[state.{info.state}]{info.detail or info.state}[/]",
             str(info.pid or ""),
             _runtime(info),
             info.reason,
@@ -158,6 +159,9 @@ async def _plain_view(engine: Engine, console: Console) -> None:
             if isinstance(event, SessionStateChanged):
                 line = f"{stamp} {event.session:<16} {event.new:<10} {event.reason}"
                 console.print(line.rstrip(), markup=False)
+            elif isinstance(event, SessionDetailChanged) and event.detail:
+                line = f"{stamp} {event.session:<16} {event.detail}"
+                console.print(line, markup=False)
             elif isinstance(event, RunAborted | ParallelismAdjusted):
                 console.print(f"{stamp} [bold]{event.reason}[/]")
 

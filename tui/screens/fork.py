@@ -49,18 +49,22 @@ def overrides(name: str, command: str, env: str, cwd: str) -> dict[str, Any]:
 class ForkScreen(Guarded, ModalScreen[dict[str, Any] | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, info: SessionInfo) -> None:
+    def __init__(self, info: SessionInfo, default_name: str, default_cwd: str) -> None:
+        """The defaults are the fork's if a field is left empty: the name the engine will
+        give it and the working directory it inherits."""
         super().__init__(classes="dialog-screen")
         self.info = info
+        self.default_name, self.default_cwd = default_name, default_cwd
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog fork"):
             yield Label(f"Fork {self.info.name}", classes="question")
             yield Label("Leave a field empty to keep the original.", classes="hint")
-            yield Input(placeholder=f"name (default: a new {self.info.name}-N)", id="fork-name")
-            yield Input(placeholder=self.info.command, id="fork-command")
-            yield Input(placeholder="extra env: KEY=VALUE KEY2=VALUE", id="fork-env")
-            yield Input(placeholder="working directory", id="fork-cwd")
+            info, cwd = self.info, self.default_cwd
+            yield Input(placeholder=f"name (default: {self.default_name})", id="fork-name")
+            yield Input(placeholder=f"command (default: {info.command})", id="fork-command")
+            yield Input(placeholder="env KEY=VALUE … (default: the original's)", id="fork-env")
+            yield Input(placeholder=f"working directory (default: {cwd})", id="fork-cwd")
             yield Label("", id="fork-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Fork", variant="primary", id="fork")

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
 from tui.incidents import Guarded
+from tui.wording import agreeing, counted
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -31,8 +32,10 @@ class QuitScreen(Guarded, ModalScreen[QuitChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
+            keep = agreeing(self.running, "keeps", "keep")
             yield Label(
-                f"Quit: detach ({self.running} sessions keep running; attach again later)"
+                f"Quit: detach ({counted(self.running, 'session')} {keep} running; "
+                "attach again later)"
                 " or stop all sessions and the engine?",
                 classes="question",
             )

@@ -170,6 +170,7 @@ class PaneGrid(Guarded, Container):
                 pane.pull()  # frames skip hidden panes: catch up with what changed meanwhile
             pane.display = name in visible
             pane.set_class(name == selected, "-selected")
+            pane.set_zoomed(zoomed and name == selected)
 
     async def _remount(self, wanted: list[str]) -> None:
         self._streak.clear()  # new panes: none is flooding until it shows it

@@ -30,8 +30,9 @@ COLUMNS = ("session", "state", "pid", "time", "att", "pri", "exit / reason")
 # Fixed widths: a column sized by whichever states and reasons happened to be seen would
 # make the layout depend on timing (and the snapshots flaky).
 WIDTHS = (16, 10, 7, 7, 3, 8, 60)
+DECK_ORDER = "deck order"
 SORTS: dict[str, Callable[[SessionInfo], Any]] = {
-    "deck order": lambda info: 0,
+    DECK_ORDER: lambda info: 0,
     "name": lambda info: info.name,
     "state": lambda info: str(info.state),
     "run time": lambda info: -(runtime(info) or 0.0),
@@ -40,6 +41,8 @@ SORTS: dict[str, Callable[[SessionInfo], Any]] = {
 MASK = "·"
 ATTENTION = "● "
 """Before the name of a session waiting for the operator (docs/attention.md)."""
+STATE_PREFIX = 3
+"""A filter this long may be the start of a state (`fail`): `a` alone stays a name part."""
 MOVES = {"j": "action_cursor_down", "down": "action_cursor_down", "k": "action_cursor_up",
          "up": "action_cursor_up"}  # fmt: skip
 PID = re.compile(r"pid \d+")
@@ -66,20 +69,32 @@ def attempt_number(info: SessionInfo) -> int:
     return info.attempt_count + (1 if info.state in LIVE_STATES else 0)
 
 
+def shown_state(info: SessionInfo) -> str:
+    """The state column: a live session's detail when it has one (a service is "ready",
+    a job stopped by job control "stopped"); the state otherwise."""
+    return info.detail.split(" ", 1)[0] if info.detail else str(info.state)
+
+
 def outcome(info: SessionInfo) -> str:
+    if info.detail and info.detail != "ready":  # "stopped (tty output) · pid 42"
+        return f"{info.detail} · {info.reason}" if info.reason else info.detail
     if info.exit_code is not None and not info.reason.startswith("exit"):
         return f"exit {info.exit_code} · {info.reason}" if info.reason else f"exit {info.exit_code}"
     return info.reason
 
 
 def matches(info: SessionInfo, text: str) -> bool:
-    """Filter text: `state:paused`, a state name, or part of the session name."""
+    """Filter text: `state:paused`, the start of a state (`fail` → failed) or of what the
+    state column shows (`ready`), at least STATE_PREFIX letters, or part of the name."""
     text = text.strip().lower()
     if not text:
         return True
     if text.startswith("state:"):
         return str(info.state).startswith(text[6:].strip())
-    return text == str(info.state) or text in info.name.lower()
+    states = (str(info.state), shown_state(info))
+    if len(text) >= STATE_PREFIX and any(state.startswith(text) for state in states):
+        return True
+    return text in states or text in info.name.lower()
 
 
 class SessionList(Guarded, DataTable[Text]):
@@ -95,7 +110,7 @@ class SessionList(Guarded, DataTable[Text]):
         self.redact = redact
         self.infos: dict[str, SessionInfo] = {}
         self.order: list[str] = []
-        self.ordering = "deck order"
+        self.ordering = DECK_ORDER
         self.attention_order: dict[str, int] | None = None
         """Set by `sort_attention_first`: each session's place then. Kept, not live, so
         a mark that clears (the operator types into that pane) moves no pane under them."""
@@ -158,7 +173,7 @@ class SessionList(Guarded, DataTable[Text]):
         """The sessions the filter and order pick now; may differ from the rows when
         sorted by run time, which moves on between rebuilds."""
         wanted = [n for n in self.order if matches(self.infos[n], self.filter)]
-        if self.ordering != "deck order":
+        if self.ordering != DECK_ORDER:
             wanted.sort(key=lambda name: SORTS[self.ordering](self.infos[name]))
         order = self.attention_order
         if order is not None:
@@ -221,7 +236,7 @@ class SessionList(Guarded, DataTable[Text]):
         taken = MASK if self.redact and seconds is not None else format_duration(seconds)
         return [
             self._name_cell(info),
-            Text(str(info.state), style=f"bold {colour}".strip()),
+            Text(shown_state(info), style=f"bold {colour}".strip()),
             Text(pid),
             Text(taken, justify="right"),
             Text(str(attempt_number(info)), justify="right"),

@@ -3,7 +3,10 @@
 The pane never owns a process: it mirrors the engine's screen by revision (`pull`, called
 by the grid's frame timer), keeps one strip per (row, line revision) and refreshes only
 rows that changed. Scrolling back freezes a copy of the history, like tmux's copy mode;
-the pane keeps its own history offset, so the virtual size always equals the PTY size.
+the pane keeps its own history offset, so the virtual size always equals the pane size.
+A session whose deck declares its size keeps it whatever the pane's size (the engine sees
+to it): a smaller pane shows the part of the screen that holds the cursor, as tmux shows a
+larger window; only a zoomed pane resizes it (deliberately), until it is unzoomed.
 In history, `v` (tui/copy_mode.py) selects with keys and a mouse drag selects through
 Textual's selection; both copy with `App.copy_to_clipboard` (OSC 52: over SSH too).
 While focused, every key goes to the session (Esc and Esc Esc too: agents use them);
@@ -79,7 +82,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self.state = info.state
         self.attention = info.attention
         """Why the session waits for the operator (docs/attention.md); "" when it does not."""
-        self._strips: dict[int, tuple[int, Strip]] = {}
+        self._strips: dict[int, tuple[tuple[int, int], Strip]] = {}  # row: ((rev, left), strip)
         self._history: list[StyledLine] | None = None
         self._history_strips: dict[int, Strip] = {}
         self._top = 0
@@ -89,6 +92,9 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self.leave_keys = leave_keys
         self._mouse_held = False
         self._resize_timer: Timer | None = None
+        self.zoomed = False
+        """The operator zoomed this pane: its size is deliberate and overrides the deck's."""
+        self._view = (0, 0)  # (top row, left column) of the screen the pane shows
         self._send: MemoryObjectSendStream[bytes] | None = None
         self._load(engine.screen_snapshot(session))
 
@@ -102,6 +108,17 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self._cursor = (status.cursor_row, status.cursor_col, status.cursor_visible)
         self.modes, self.title = status.modes, status.title
         self._strips.clear()
+        self._view = self._view_origin()
+
+    def _view_origin(self) -> tuple[int, int]:
+        """Where a pane smaller than the screen starts: the least shift from the top left
+        that keeps the cursor in view."""
+        rows, cols = len(self._lines), self._shape[0]
+        height, width = self.size.height, self.size.width
+        row, col, _ = self._cursor
+        top = min(max(row - height + 1, 0), max(rows - height, 0)) if height else 0
+        left = min(max(col - width + 1, 0), max(cols - width, 0)) if width else 0
+        return top, left
 
     def pull(self) -> None:
         """Apply the engine's changes since our revision; refresh only the rows that changed."""
@@ -112,6 +129,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         if (delta.cols, delta.rows) != self._shape:
             self._load(self.engine.screen_snapshot(self.session))
             self.refresh()
+            self.update_title()
         else:
             old_cursor = self._cursor[0]
             for row, line in delta.changed:
@@ -121,7 +139,10 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
             status = delta.status
             self._cursor = (status.cursor_row, status.cursor_col, status.cursor_visible)
             self.modes, self.title = status.modes, status.title
-            if self._history is None:
+            view, self._view = self._view, self._view_origin()
+            if self._history is None and view != self._view:
+                self.refresh()  # the cursor took a clipped view elsewhere
+            elif self._history is None:
                 rows = [row for row, _ in delta.changed]
                 if self.has_focus:  # the cursor is drawn only while focused
                     rows += [old_cursor, self._cursor[0]]
@@ -133,8 +154,10 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         if len(rows) > self.size.height // 2:
             self.refresh()
             return
+        top = self._view[0]
         for row in set(rows):
-            self.refresh_line(row)
+            if 0 <= row - top < self.size.height:
+                self.refresh_line(row - top)
 
     def set_palette(self, palette: Palette) -> None:
         self.palette = palette
@@ -166,23 +189,37 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
             self.border_subtitle = "PAUSED · r resumes"
         elif self.has_focus:
             self.border_subtitle = "TYPING · Ctrl-] leaves"
+        elif self._clipped():
+            cols, rows = self._shape
+            self.border_subtitle = f"{cols}x{rows} (deck), clipped · z zooms"
         else:
             self.border_subtitle = ""
+
+    def _clipped(self) -> bool:
+        """A declared size shown in a smaller pane (other sessions follow their pane)."""
+        width, height = self.size
+        if not (width and height and self.engine.session_info(self.session).declared_size):
+            return False
+        return self._shape[0] > width or self._shape[1] > height
 
     # -- Line API ---------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if self._history is not None:
             return self._history_line(self._top + y, width)
-        if y >= len(self._lines):
+        top, left = self._view
+        row = top + y
+        if row >= len(self._lines):
             return Strip.blank(width, self.palette.base)
-        cached = self._strips.get(y)
-        if cached is None or cached[0] != self._row_rev[y] or cached[1].cell_length != width:
-            cached = (self._row_rev[y], line_strip(self._lines[y], width, self.palette))
-            self._strips[y] = cached
-        row, col, visible = self._cursor
-        if y == row and visible and self.has_focus:
-            return highlight(cached[1], col, col + 1, self.palette.cursor)
+        key = (self._row_rev[row], left)
+        cached = self._strips.get(row)
+        if cached is None or cached[0] != key or cached[1].cell_length != width:
+            strip = line_strip(self._lines[row], left + width, self.palette)
+            cached = (key, strip.crop(left, left + width) if left else strip)
+            self._strips[row] = cached
+        cursor_row, col, visible = self._cursor
+        if row == cursor_row and visible and self.has_focus:
+            return highlight(cached[1], col - left, col - left + 1, self.palette.cursor)
         return cached[1]
 
     def _history_line(self, index: int, width: int) -> Strip:
@@ -330,10 +367,20 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self.virtual_size = event.size
         self._strips.clear()
         self._history_strips.clear()
+        self._view = self._view_origin()
+        self.update_title()
         if self._resize_timer is None:
             self._resize_timer = self.set_timer(RESIZE_SETTLE, self._apply_size, name="pane-resize")
         else:  # a drag or a burst of layouts: one PTY resize once the size settles
             self._resize_timer.reset()
+
+    def set_zoomed(self, zoomed: bool) -> None:
+        """Zooming is a deliberate size: the PTY follows the zoomed pane, and returns to
+        the deck's size once unzoomed (the resize that follows says so)."""
+        if zoomed != self.zoomed:
+            self.zoomed = zoomed
+            if self._resize_timer is None:
+                self._resize_timer = self.set_timer(RESIZE_SETTLE, self._apply_size)
 
     def _apply_size(self) -> None:
         self._resize_timer = None
@@ -351,7 +398,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
 
     async def _resize(self, width: int, height: int) -> None:
         try:
-            await self.engine.resize(self.session, width, height)
+            await self.engine.resize(self.session, width, height, deliberate=self.zoomed)
         except SwarmdeckError as exc:  # e.g. the session ended meanwhile: say so, go on
             self.notify(f"{self.session}: resize refused: {exc}", severity="warning")
 
@@ -444,8 +491,9 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         if offset is None:  # a release still ends the press, at the nearest cell
             x, y = event.get_content_offset_capture(self)
             offset = Offset(clamp(x, 0, self.size.width - 1), clamp(y, 0, self.size.height - 1))
+        top, left = self._view
         data = encode_mouse(
-            action, event.button, offset.x, offset.y, self.modes,
+            action, event.button, offset.x + left, offset.y + top, self.modes,
             held=self._mouse_held, shift=event.shift, alt=event.meta, ctrl=event.ctrl,
         )  # fmt: skip
         if data:
