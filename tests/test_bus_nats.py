@@ -22,7 +22,7 @@ import anyio
 import pytest
 
 from engine.bus.bus_client import AsyncBusClient
-from engine.bus.bus_errors import BusTimeoutError, NatsLinkError
+from engine.bus.bus_errors import BusTimeoutError, NatsLinkError, UnknownTargetError
 from engine.bus.message import OPERATOR, Message
 from engine.engine import open_engine
 from engine.errors import DeckError
@@ -324,6 +324,24 @@ async def test_the_engines_own_topics_and_its_sessions_names_are_not_taken_from_
             alert = Message("m-alert", "topic", "swarmdeck.alerts", OPERATOR, {"alert": "x"})
             assert two.bus.ingest(alert) == 0
             assert everything.get_nowait() is None
+
+
+async def test_a_direct_message_reaches_a_replica_on_the_other_engine(
+    tmp_path: Path, nats_url: str
+) -> None:
+    line = _bus_line(nats_url)
+    replicas = '[[session]]\nname = "w"\nreplicas = 2\ncommand = "sleep 60"\n'
+    async with (
+        engine_on(tmp_path / "a", IDLE.format(a="a1", b="a2"), line) as one,
+        engine_on(tmp_path / "b", replicas, line) as two,
+        as_session(one, "a1") as a1,
+        as_session(two, "w#2") as w2,
+    ):
+        await a1.send("w#2", "for the second replica", reliable=True)
+        got = await w2.recv(wait=20, ack=True)
+        with pytest.raises(UnknownTargetError, match="no deck can name one so"):
+            await a1.send("no such/name", 1)
+    assert (got["sender"], got["payload"]) == ("a1", "for the second replica")
 
 
 async def test_consumers_on_two_engines_compete_for_one_queue_without_duplicates(

@@ -37,7 +37,7 @@ from engine.bus.queues import Entry, Mailbox, Order
 from engine.bus.recovery import declare, recover
 from engine.bus.reliability import Reliability
 from engine.bus.requests import Requests
-from engine.bus.router import Router, inbox, queue
+from engine.bus.router import Router, check_elsewhere, inbox, queue
 from engine.bus.stats import Latencies, Rates, snapshot
 from engine.bus.stealing import ShardedQueue
 from engine.bus.tokens import Tokens
@@ -202,7 +202,7 @@ class MessageBus:
                 local = box.order is Order.DELAY or box.sharded is not None  # a shard by name
                 boxes = (box if local or self.outbox is None else self.outbox,)  # NATS: shared
         elif self.outbox is not None and route == "direct" and not self.router.known(target):
-            receivers, boxes = (check_topic(target),), (self.outbox,)  # another engine's session
+            receivers, boxes = (check_elsewhere(target),), (self.outbox,)  # another engine's
         else:
             if route == "group":
                 self.acl.check(route, target, sender, "publish")
