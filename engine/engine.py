@@ -531,7 +531,7 @@ async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIt
     names = [spec.name for spec in deck.sessions]
     async with (
         open_pool(deck.pool, on_recycle, session_umask=user_umask) as pool,
-        open_bus(run_dir, names, hub.emit) as bus,
+        open_bus(run_dir, names, hub.emit, nats=deck.bus) as bus,
         anyio.create_task_group() as tg,
     ):
         engine = Engine(deck, run_dir, pool, bus, hub, tg)

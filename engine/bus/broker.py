@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from engine.acceptor import Gate
-from engine.bus.acl import AccessControl, check_reserved
+from engine.bus.acl import RESERVED, AccessControl, check_reserved
 from engine.bus.bus_errors import BadFrameError, BusError, JournalError
 from engine.bus.delivery import DeadLetters, Deliveries
 from engine.bus.dispatch import Dispatcher
@@ -37,7 +37,7 @@ from engine.bus.queues import Entry, Mailbox, Order
 from engine.bus.recovery import declare, recover
 from engine.bus.reliability import Reliability
 from engine.bus.requests import Requests
-from engine.bus.router import Router, inbox, queue
+from engine.bus.router import Router, check_elsewhere, inbox, queue
 from engine.bus.stats import Latencies, Rates, snapshot
 from engine.bus.stealing import ShardedQueue
 from engine.bus.tokens import Tokens
@@ -92,6 +92,10 @@ class MessageBus:
         """What one connection may hold (engine.bus.limits); replace it to change them."""
         self.gate = Gate(self.limits.connections, self.limits.unauthenticated)
         self.socket_path: Path | None = None
+        self.outbox: Mailbox | None = None
+        """Set by engine.bus.nats_link: what must reach other engines is placed here too."""
+        self.wanted: Callable[[Mailbox], None] | None = None
+        """Set by engine.bus.nats_inbound: told when a queue gains a consumer."""
         self.published = self.delivered = self.acked = self.drops = 0
         self.journal_failures = 0
         self._journal_reported = -1e9
@@ -186,16 +190,26 @@ class MessageBus:
         if route == "topic" or route == "request":
             check_reserved(target, sender)
             boxes, counts = self._fanout.get(target) or self._resolve_topic(target)
+            if self.outbox is not None and not target.startswith(RESERVED):  # engine's own
+                boxes = (*boxes, self.outbox)
         elif route == "queue":
             self.acl.check(route, target, sender, "publish")
             sharded = self.sharded.get(target)
-            box = sharded.next_box() if sharded else self.mailbox(queue(check_topic(target)))
-            boxes = (box,)
+            if sharded is not None:  # per-replica shards: this engine's replicas, local
+                boxes = (sharded.next_box(),)
+            else:
+                box = self.mailbox(queue(check_topic(target)))
+                local = box.order is Order.DELAY or box.sharded is not None  # a shard by name
+                boxes = (box if local or self.outbox is None else self.outbox,)  # NATS: shared
+        elif self.outbox is not None and route == "direct" and not self.router.known(target):
+            receivers, boxes = (check_elsewhere(target),), (self.outbox,)  # another engine's
         else:
             if route == "group":
                 self.acl.check(route, target, sender, "publish")
             receivers = tuple(self.router.receivers(route, target, sender))
             boxes = tuple(self.mailbox(inbox(s)) for s in receivers)
+            if self.outbox is not None and route == "broadcast":
+                boxes = (*boxes, self.outbox)
         now = time.time()
         message = Message(
             new_id(), route, target, sender, payload, receivers, priority, reliable, ttl,
@@ -208,8 +222,54 @@ class MessageBus:
         reached = self.route(message, boxes)
         if counts is not None and route == "topic":
             counts[0] += 1
-            counts[1] += reached
+            counts[1] += reached - (self.outbox is not None)  # deliveries: not the outbox
         return Receipt(message.id, reached)
+
+    def ingest(self, message: Message, attempts: int = 0) -> int:
+        """Route a message another engine sent (engine.bus.nats_inbound) to this engine's
+        mailboxes only, keeping its id, sender and timestamp (so its ttl runs from when it
+        was sent); one past its ttl is expired here (a reliable one is a dead letter).
+        `attempts`: deliveries a queue message already had on the engine that returned it."""
+        route, target, sender = message.route, message.target, message.sender
+        if route != "queue" and sender != OPERATOR and self.router.known(sender):
+            return 0  # forged: no other engine speaks for a session of this one (queue
+            # messages come back through the shared stream, this engine's own too)
+        if route == "reply":
+            return self.requests.arrived(message)
+        if route == "topic" or route == "request":
+            if target.startswith(RESERVED):
+                return 0  # the engine's own topics (swarmdeck.alerts): another engine's are not
+            boxes: Sequence[Mailbox] = (self._fanout.get(target) or self._resolve_topic(target))[0]
+        elif route == "queue":
+            boxes = (self.mailbox(queue(check_topic(target))),)
+        elif route == "broadcast":
+            sessions = self.router.sessions
+            boxes = [self.mailbox(inbox(s)) for s in sessions if s != sender]
+        elif route == "direct" and self.router.known(target):
+            boxes = (self.mailbox(inbox(target)),)
+        else:
+            return 0  # a direct message for a session of another engine: not ours
+        if message.expires_at <= time.time():
+            for box in boxes:
+                self.reliability.expire(Entry(message, attempts), box)
+            return 0
+        if attempts and route == "queue":
+            return self._requeued(message, boxes[0], attempts)
+        return self.route(message, boxes)
+
+    def _requeued(self, message: Message, box: Mailbox, attempts: int) -> int:
+        """A queue message that comes back with `attempts` deliveries behind it."""
+        if message.reliable:
+            self.reliability.admit(message, (box,))
+            if self.journal is not None:
+                self.journal.attempted(box.name, message.id, attempts)
+        if attempts >= box.max_attempts:  # its last attempt was on the other engine
+            if message.reliable:
+                self.reliability.dead_letter(Entry(message, attempts), box, "max-attempts")
+            return 0
+        self.dispatch.place(Entry(message, attempts), box)
+        self.count(message, 1)
+        return 1
 
     def _resolve_topic(self, topic: str) -> tuple[tuple[Mailbox, ...], list[int]]:
         """Who listens to `topic`, and its [messages, deliveries] counters; cached."""

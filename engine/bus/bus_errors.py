@@ -16,7 +16,9 @@ SwarmdeckError
     ├── LimitExceededError      "limit-exceeded"     past a per-connection bound (limits.py)
     ├── JournalError            "journal-failed"     the journal could not be written: the
     │                                                message was not acknowledged
-    └── BusClosedError          "closed"             the engine is shutting down
+    ├── BusClosedError          "closed"             the engine is shutting down
+    └── NatsLinkError           "nats-link"          the deck's NATS server is unreachable,
+                                                     lacks JetStream, or nats-py is missing
 
 Stdlib-only (clients import it); `error_for(code, message)` rebuilds an error from a frame.
 """
@@ -88,6 +90,10 @@ class BusClosedError(BusError):
     code = "closed"
 
 
+class NatsLinkError(BusError):
+    code = "nats-link"
+
+
 ERRORS: dict[str, type[BusError]] = {
     cls.code: cls
     for cls in (
@@ -106,6 +112,7 @@ ERRORS: dict[str, type[BusError]] = {
         LimitExceededError,
         JournalError,
         BusClosedError,
+        NatsLinkError,
     )
 }
 

@@ -83,23 +83,30 @@ async def open_bus(
     emit: Callable[[Event], None],
     *,
     synchronous: str = "NORMAL",
+    nats: str | None = None,
     **limits: Any,
 ) -> AsyncIterator[MessageBus]:
     """A bus for one run: journal `RUN/bus/journal.sqlite3` (recovered if it exists), its
-    socket, its sweeper; everything is closed on exit."""
+    socket, its sweeper, and with `nats` (a deck's `bus` URL) its link to that NATS server
+    (engine.bus.nats_link), up before any session can publish; all closed on exit."""
     directory = run_dir / "bus"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     journal = Journal(directory / "journal.sqlite3", synchronous)
     try:
         bus = MessageBus(sessions, emit, journal, **limits)
         bus.socket_path = socket_path(run_dir)
-        async with anyio.create_task_group() as tg:
-            await tg.start(serve, bus, bus.socket_path)
-            tg.start_soon(bus.run)
-            try:
-                yield bus
-            finally:
-                tg.cancel_scope.cancel()
+        async with contextlib.AsyncExitStack() as link:
+            if nats is not None:  # first: its errors come unwrapped, before any socket
+                from engine.bus.nats_link import open_link
+
+                await link.enter_async_context(open_link(bus, nats, run_dir))
+            async with anyio.create_task_group() as tg:
+                await tg.start(serve, bus, bus.socket_path)
+                tg.start_soon(bus.run)
+                try:
+                    yield bus
+                finally:
+                    tg.cancel_scope.cancel()
     finally:
         try:
             journal.close()

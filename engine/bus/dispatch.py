@@ -87,6 +87,8 @@ class Dispatcher:
         self.pump(box)
         if box.sharded is not None:
             box.sharded.steal_for(consumer, box)
+        elif box.kind == "queue" and (wanted := self.bus.wanted) is not None:
+            wanted(box)  # the NATS link pulls for it now (engine.bus.nats_inbound)
 
     def detach(self, box: Mailbox, consumer: Consumer) -> None:
         """Remove a consumer; a subscription left without one stops receiving."""

@@ -78,7 +78,7 @@ class Reliability:
         if requeue:
             self._redeliver(flight, "nack")
         else:
-            self._dead_letter(flight.entry, flight.mailbox, "rejected")
+            self.dead_letter(flight.entry, flight.mailbox, "rejected")
             self._settled(flight)
 
     def _settled(self, flight: InFlight) -> None:
@@ -93,7 +93,7 @@ class Reliability:
         if entry.message.expires_at <= time.time():
             self.expire(entry, box)
         elif entry.attempt >= box.max_attempts:
-            self._dead_letter(entry, box, "max-attempts")
+            self.dead_letter(entry, box, "max-attempts")
         else:
             box.redelivered += 1
             bus.redeliveries += 1
@@ -127,7 +127,7 @@ class Reliability:
         if bus.traffic.spend("expired"):
             bus.emit(BusMessageExpired(id=message.id, mailbox=box.name, reliable=message.reliable))
         if message.reliable:
-            self._dead_letter(entry, box, "expired")
+            self.dead_letter(entry, box, "expired")
 
     def drop(self, entry: Entry, box: Mailbox, reason: str) -> None:
         """Count and report a discarded best-effort message: every drop passes here."""
@@ -136,7 +136,7 @@ class Reliability:
         if self.bus.traffic.spend("dropped"):
             self.bus.emit(BusMessageDropped(id=entry.message.id, mailbox=box.name, reason=reason))
 
-    def _dead_letter(self, entry: Entry, box: Mailbox, reason: str) -> None:
+    def dead_letter(self, entry: Entry, box: Mailbox, reason: str) -> None:
         bus = self.bus
         box.dead_lettered += 1
         bus.dead_lettered += 1

@@ -2,7 +2,8 @@
 
 A requester waits (with a timeout) for a reply correlated by the request's id; a reply that
 arrives after the requester stopped waiting goes to its inbox for a minute. The bus remembers
-the last 10,000 replyable messages, so `reply` can find who asked.
+the last 10,000 replyable messages, so `reply` can find who asked. Linked to NATS
+(docs/bus.md), requests reach other engines' subscribers and their replies come back.
 """
 
 from __future__ import annotations
@@ -79,5 +80,20 @@ class Requests:
             waiting.event.set()
             bus.count(message, 1)
             return Receipt(message.id, 1)
+        if bus.outbox is not None and not bus.router.known(original.reply_to):
+            return Receipt(message.id, bus.route(message, (bus.outbox,)))  # another engine's
         box = bus.mailbox(inbox(original.reply_to))
         return Receipt(message.id, bus.route(message, (box,)))
+
+    def arrived(self, message: Message) -> int:
+        """A reply another engine's session sent (engine.bus.nats_inbound): to the waiting
+        requester, else to its inbox, where it is kept a minute (its ttl)."""
+        waiting = self._waiting.get(message.correlation_id or "")
+        if waiting is not None and waiting.message is None:
+            waiting.message = message
+            waiting.event.set()
+            self.bus.count(message, 1)
+            return 1
+        if not self.bus.router.known(message.target):
+            return 0
+        return self.bus.route(message, (self.bus.mailbox(inbox(message.target)),))

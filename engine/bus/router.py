@@ -12,6 +12,7 @@ queue     the queue (`queue:NAME`), where consumers compete
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from engine.bus.bus_errors import BadFrameError, UnknownTargetError
@@ -20,6 +21,18 @@ from engine.bus.topics import TopicIndex, check_topic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+
+_SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}(#[0-9]{1,6})?")
+"""A deck session's name, or a replica's (`name#3`): what a session elsewhere may be called."""
+
+
+def check_elsewhere(name: str) -> str:
+    """A session another engine may have (the bus linked to NATS): refuse what no deck could
+    name, rather than send it where nobody will ever take it."""
+    if not _SESSION_NAME.fullmatch(name):
+        raise UnknownTargetError(f"no session named {name!r} here, and no deck can name one so")
+    return name
 
 
 def inbox(session: str) -> str:
@@ -45,6 +58,9 @@ class Router:
         if name not in self._known:
             self.sessions.append(name)
             self._known.add(name)
+
+    def known(self, name: str) -> bool:
+        return name in self._known
 
     def check_session(self, name: str) -> str:
         if name not in self._known:

@@ -24,6 +24,7 @@ import signal
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}")
 _COMMON_SIGNALS = "TERM, INT, HUP, QUIT, KILL, USR1, USR2"
@@ -364,6 +366,28 @@ class RecordSpec(_Spec):
         return None if self.max_size is None else (self.max_size, self.keep)
 
 
+def _bus_url(value: object) -> object:
+    """``nats://`` or ``tls://`` with a host, an optional port and namespace (one word)."""
+    if not isinstance(value, str):
+        return value
+    shown = re.sub(r"//[^/@]*@", "//***@", value)  # never echo a password
+    try:
+        url = urlsplit(value)
+        port = url.port
+    except ValueError as error:
+        raise ValueError(f"expected a NATS URL, got {shown!r} ({error})") from None
+    if url.scheme not in ("nats", "tls") or not url.hostname:
+        raise ValueError(f"expected a URL nats://HOST[:PORT] or tls://HOST[:PORT], got {shown!r}")
+    namespace = url.path.strip("/")
+    if namespace and not _NAMESPACE.fullmatch(namespace):
+        raise ValueError(
+            f"expected a namespace of letters, digits, '_' or '-' after the port, got {shown!r}"
+        )
+    if url.query or url.fragment or port == 0:
+        raise ValueError(f"expected nats://HOST[:PORT][/NAMESPACE] and nothing more, got {shown!r}")
+    return value
+
+
 class DeckSpec(_Spec):
     """A whole deck; build it with `load_deck` or `parse_deck`, which know its path."""
 
@@ -379,6 +403,11 @@ class DeckSpec(_Spec):
     None: the command's default (`run --headless`: done; `serve`, `run`: never)."""
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
     record: RecordSpec = Field(default_factory=RecordSpec)
+    bus: Annotated[str, BeforeValidator(_bus_url)] | None = None
+    """None: the embedded bus. ``nats://host:4222`` (or ``tls://``, optionally
+    ``nats://user:pass@host:4222/NAMESPACE``): the engine also links its bus to that NATS
+    server, so sessions of every deck on it share topics, direct messages, broadcasts and
+    queues (docs/bus.md, "Bus on NATS"); NAMESPACE (default ``swarmdeck``) keeps decks apart."""
     sessions: list[SessionSpec] = Field(alias="session")
     _path: Path = PrivateAttr()
 

@@ -23,6 +23,7 @@ from engine import (
     SessionDetailChanged,
     SessionState,
     SessionStateChanged,
+    SwarmdeckError,
     open_engine,
 )
 from themes import DEFAULT_THEME, all_themes
@@ -228,6 +229,9 @@ def run_headless(deck: DeckSpec, run_dir: Path | None = None) -> int:
     console = Console(highlight=False, theme=console_theme(), soft_wrap=not terminal)
     try:
         return anyio.run(_main, deck, run_dir, console)
+    except SwarmdeckError as exc:  # the engine could not start (its run dir, its NATS server)
+        print(f"swarmdeck run: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("swarmdeck: killed every session", file=sys.stderr)
         return 130
