@@ -19,7 +19,7 @@ from engine.errors import DeckError
 from engine.events import SessionDetailChanged
 from engine.sessions.probe import ReadyProbe
 from engine.states import SessionState
-from tests.support import make_deck, running
+from tests.support import make_deck, running, wait_state
 from tests.tui_support import open_room, until
 from tui.widgets.session_list import matches
 
@@ -202,6 +202,33 @@ depends_on = [{ name = "svc", condition = "ready" }]
         assert late.reason == "the run is done before it started"
         assert svc.state is S.TERMINATED
         assert engine.verdict().outcome == "succeeded"
+
+
+async def test_a_session_waiting_for_an_operator_start_does_not_keep_the_daemons(
+    tmp_path: Path,
+) -> None:
+    """`autostart = false` may never be started: once the rest is done, the daemons stop
+    as if it were not there (it is left out of the verdict)."""
+    body = """
+[[session]]
+name = "job"
+command = "sleep 0.3"
+
+[[session]]
+name = "svc"
+command = "exec sleep 60"
+daemon = true
+
+[[session]]
+name = "manual"
+command = "true"
+autostart = false
+"""
+    async with running(tmp_path, body) as engine:
+        await wait_state(engine, "job", S.COMPLETED)
+        await wait_state(engine, "svc", S.TERMINATED, timeout=20)
+        assert engine.session_info("svc").reason.startswith("the run is done")
+        assert engine.session_info("manual").state is S.QUEUED
 
 
 def test_the_log_probe_finds_a_line_split_across_reads_and_coloured() -> None:

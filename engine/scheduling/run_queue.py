@@ -59,6 +59,10 @@ class RunQueue:
         """Every session in the queue, in no particular order."""
         return list(self._queue)
 
+    def held(self, session: Session) -> bool:
+        """Waiting for an operator's start (`autostart = false`)."""
+        return session in self._held
+
     def hold(self, session: Session) -> None:
         self._held.add(session)
 

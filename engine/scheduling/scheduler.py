@@ -317,8 +317,9 @@ class Scheduler:
 
     def _retire_daemons(self) -> None:
         """Only daemons left, queued or running, and the run has other sessions: the
-        run is done, so they are stopped (or never started)."""
-        queued = self._queue.queued()
+        run is done, so they are stopped (or never started). A session waiting for an
+        operator's start (`autostart = false`) does not keep them: it may never come."""
+        queued = [s for s in self._queue.queued() if not self._queue.held(s)]
         if not self._started or not (queued or self._running):
             return
         if any(not s.spec.daemon for s in (*queued, *self._running)):
