@@ -95,11 +95,12 @@ class Screen:
         self._send("capture-pane -p -t main")
         return self.replies.get(timeout=10)
 
-    def wait(self, text: str, since: float, timeout: float = LOST) -> float:
-        """When a capture first showed `text` (the reply's arrival: an upper bound)."""
+    def wait(self, text: str, since: float, timeout: float = LOST, times: int = 1) -> float:
+        """When a capture first showed `text` (`times` times: the reply's arrival, an upper
+        bound)."""
         deadline = since + timeout
         while time.monotonic() < deadline:
-            if text in self.capture():
+            if self.capture().count(text) >= times:
                 return time.monotonic()
             time.sleep(POLL)
         raise TimeoutError(f"{text!r} never on screen")
@@ -128,6 +129,12 @@ class Typist:
     def new_row(self) -> None:
         if self.row:
             self.room.key("Enter")
+            # `cat` writes the row back once it reads it: wait for that (the row twice on
+            # screen), or the next row's first keys may be echoed by the terminal before
+            # cat's copy lands, which splits the next row across two lines (on a busy
+            # machine cat is slow to run) and its keys would look lost.
+            with contextlib.suppress(TimeoutError):
+                self.screen.wait(self.row, time.monotonic(), timeout=2 * LOST, times=2)
         n, self.rows = self.rows, self.rows + 1
         prefix = "".join(PREFIX[(n // len(PREFIX) ** i) % len(PREFIX)] for i in range(3))
         self.row = ""
