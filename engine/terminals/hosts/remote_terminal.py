@@ -1,0 +1,269 @@
+"""A terminal on another machine: one SSH `pty-req` channel running one job (docs/hosts.md).
+
+The remote counterpart of `FreshTerminal`: sshd makes the PTY and the login shell its
+session leader; that shell execs `sh -c`, which prints its pid after a one-off marker and
+execs the job, so the job keeps that pid as its process group and session (the marker's
+line is taken out of the output). Signals (pause, resume, terminate) go to that group by
+`kill` over a short exec channel, one at a time, in order; the exit status is the
+channel's. A connection that drops under the job ends it as *lost* (`HostLostError`,
+naming the host): what became of the job is unknown.
+
+It offers what a session uses of a terminal (start, output to a sink, input, resize,
+signals, the exit) with the same names as engine/terminals/terminal.py; recording and
+emulation stay in the engine's session, fed by the sink.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import secrets
+import shlex
+import signal
+import time
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+import anyio.lowlevel
+
+from engine.errors import HostError, HostLostError, SpawnError, TerminalError
+from engine.terminals.terminal import INTERACTIVE_FOR, TERM, Ended, ExitStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from engine.terminals.hosts.host_link import HostLink
+    from engine.terminals.hosts.ssh_link import PtyChannel, SshLink
+    from engine.terminals.terminal import Job
+
+MARKER_LIMIT = 64 * 1024  # bytes of login noise (rc files) allowed before the pid marker
+_ids = itertools.count(1_000_001)  # apart from local terminal ids
+
+
+def remote_command(job: Job, nonce: str) -> str:
+    """The command sshd's login shell runs: print the marker and pid, then become the job
+    (environment: `job.env` plus TERM; the working directory: `job.cwd` if given)."""
+    env = {"TERM": TERM, "COLORTERM": "truecolor", **job.env}
+    assignments = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+    cd = f"cd {shlex.quote(job.cwd)} || exit 127; " if job.cwd else ""
+    argv = " ".join(shlex.quote(arg) for arg in job.argv)
+    script = f'{cd}echo "swarmdeck-pid {nonce} $$"; exec env -- {assignments} {argv}'
+    return f"exec sh -c {shlex.quote(script)}"
+
+
+class RemoteTerminal:
+    """One job in a PTY on a host, over one channel of the host's connection."""
+
+    kind: Literal["remote"] = "remote"
+
+    def __init__(self, host: HostLink, cols: int, rows: int) -> None:
+        self.id = next(_ids)
+        self.host = host
+        self.cols, self.rows = cols, rows
+        self.leases = 0
+        self.idle_since = time.monotonic()
+        self.job_pid: int | None = None
+        self.job_started_at: float | None = None
+        self.focused = False
+        self._input_at = -math.inf
+        self._sink: Callable[[bytes], None] | None = None
+        self._channel: PtyChannel | None = None
+        self._link: SshLink | None = None
+        self._nonce = secrets.token_hex(8)
+        self._held = b""  # output before the pid marker
+        self._marked = anyio.Event()
+        self._ended = anyio.Event()
+        self._status: ExitStatus | None = None
+        self._lost: str | None = None
+        self._signals: MemoryObjectSendStream[tuple[int, anyio.Event]] | None = None
+        self._closed = False
+
+    # -- start --------------------------------------------------------------------------
+    async def start(self, job: Job, sink: Callable[[bytes], None], tg: TaskGroup) -> int:
+        """Open the channel and wait for the job's pid (SpawnError if it never comes)."""
+        self._sink = sink
+        self.cols, self.rows = job.cols, job.rows
+        command = remote_command(job, self._nonce)
+        try:
+            self._channel, self._link = await self.host.open_pty(
+                command, job.cols, job.rows, TERM, self._on_data, self._on_close
+            )
+        except HostError as exc:
+            raise SpawnError(str(exc)) from exc
+        with anyio.move_on_after(self.host.spec.connect_timeout):
+            await _first(self._marked, self._ended)
+        if self.job_pid is None:
+            await self.aclose()
+            why = self._lost or (self._status.describe() if self._status else "no pid reported")
+            raise SpawnError(f"host {self.host.name!r}: the job did not start ({why})")
+        send, receive = anyio.create_memory_object_stream[tuple[int, anyio.Event]](math.inf)
+        self._signals = send
+        tg.start_soon(self._send_signals, receive)
+        return self.job_pid
+
+    def _on_data(self, data: bytes) -> None:
+        if self.job_pid is None:
+            self._find_marker(data)
+        elif self._sink is not None:
+            self._sink(data)
+
+    def _find_marker(self, data: bytes) -> None:
+        self._held += data
+        tag = f"swarmdeck-pid {self._nonce} ".encode()
+        at = self._held.find(tag)
+        end = self._held.find(b"\n", at) if at >= 0 else -1
+        if end < 0:
+            if len(self._held) > MARKER_LIMIT:
+                self._lost = "no pid marker in its first output"
+                self.close_channel()
+            return
+        before, pid, after = self._held[:at], self._held[at + len(tag) : end], self._held[end + 1 :]
+        self._held = b""
+        self.job_pid = int(pid.strip())
+        self.job_started_at = time.time()
+        self._marked.set()
+        for part in (before, after):
+            if part and self._sink is not None:
+                self._sink(part)
+
+    def _on_close(self, exc: Exception | None) -> None:
+        channel = self._channel
+        exited = channel.exited() if channel is not None else None
+        if exited is not None:
+            self._status = ExitStatus(exited.code, exited.signal)
+        elif self._lost is None:
+            why = str(exc) if exc is not None else "the channel closed without an exit status"
+            self._lost = f"host {self.host.name!r} lost: {why}"
+        self._ended.set()
+
+    # -- the exit -----------------------------------------------------------------------
+    async def wait_exit(self, pid: int | None = None) -> Ended:
+        """The job's end; HostLostError if the host's connection dropped first."""
+        await self._ended.wait()
+        ended_at = time.time()
+        self._sink = None
+        if self._status is None:
+            raise HostLostError(self._lost or f"host {self.host.name!r} lost")
+        return Ended(self._status, _nothing_more, ended_at)
+
+    async def wait(self) -> ExitStatus:
+        return (await self.wait_exit()).status
+
+    @property
+    def lost(self) -> str | None:
+        """Why the job's end is unknown (its host dropped), or None."""
+        return self._lost if self._ended.is_set() and self._status is None else None
+
+    # -- input, size, signals -----------------------------------------------------------
+    async def write(self, data: bytes) -> None:
+        if self._channel is None or self._ended.is_set():
+            raise TerminalError(f"terminal #{self.id} on host {self.host.name!r} is closed")
+        self._input_at = time.monotonic()
+        self._channel.write(data)
+        await anyio.lowlevel.checkpoint()
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.cols, self.rows = cols, rows
+        if self._channel is not None and not self._ended.is_set():
+            self._channel.resize(cols, rows)
+
+    def signal_job(self, sig: int, pid: int | None = None) -> int:
+        """Send `sig` to the job's process group on the host (queued, in order); 1 if sent."""
+        done = anyio.Event()
+        if not self._queue(sig, done):
+            return 0
+        return 1
+
+    async def pause_job(self, pid: int | None = None) -> None:
+        await self._signal_and_wait(signal.SIGSTOP)
+
+    async def resume_job(self, pid: int | None = None) -> None:
+        await self._signal_and_wait(signal.SIGCONT)
+
+    async def _signal_and_wait(self, sig: int) -> None:
+        done = anyio.Event()
+        if self._queue(sig, done):
+            await done.wait()
+
+    def _queue(self, sig: int, done: anyio.Event) -> bool:
+        if self._signals is None or self.job_pid is None or self._ended.is_set():
+            return False
+        try:
+            self._signals.send_nowait((sig, done))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return False
+        return True
+
+    async def _send_signals(
+        self, receive: MemoryObjectReceiveStream[tuple[int, anyio.Event]]
+    ) -> None:
+        async with receive:
+            async for sig, done in receive:
+                name = signal.Signals(sig).name.removeprefix("SIG")
+                try:
+                    await self.host.run(f"kill -s {name} -- -{self.job_pid} 2>/dev/null")
+                except HostError:
+                    pass  # the host dropped: the job's end says so
+                finally:
+                    done.set()
+
+    # -- what a session asks of any terminal --------------------------------------------
+    def interactive(self) -> bool:
+        return self.focused or time.monotonic() - self._input_at < INTERACTIVE_FOR
+
+    def reset_priority(self) -> None:
+        self.focused, self._input_at = False, -math.inf
+
+    def waits_for_keys(self) -> bool:
+        return False  # not known over SSH yet (docs/hosts.md)
+
+    def answer(self, data: bytes) -> None:
+        """Answers to the job's terminal queries go back as its input, while it runs."""
+        if self._channel is not None and not self._ended.is_set():
+            self._channel.write(data)
+
+    @property
+    def reusable(self) -> bool:
+        return False  # one job per channel
+
+    # -- the end ------------------------------------------------------------------------
+    def close_channel(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+
+    async def aclose(self) -> None:
+        """Kill the job's group (if the host is still there), close the channel."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            if self._signals is not None:
+                self._signals.close()
+            if self.job_pid is not None and not self._ended.is_set():
+                with anyio.move_on_after(5):
+                    with contextlib.suppress(HostError):
+                        await self.host.run(f"kill -s KILL -- -{self.job_pid} 2>/dev/null")
+            if self._channel is not None:
+                self._channel.close()
+                with anyio.move_on_after(5):
+                    await self._ended.wait()
+
+
+async def _first(*events: anyio.Event) -> None:
+    """Return once any of `events` is set."""
+    async with anyio.create_task_group() as tg:
+        for event in events:
+
+            async def wait(event: anyio.Event = event) -> None:
+                await event.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(wait)
+
+
+async def _nothing_more() -> None:
+    """Every byte came before the channel's exit report (SSH orders them)."""
