@@ -45,13 +45,19 @@ class Sshd:
     def address(self) -> str:
         return f"{self.user}@127.0.0.1:{self.port}"
 
+    def host_key_fingerprint(self) -> str:
+        """SHA256:... as ssh-keygen -l (and asyncssh) print it."""
+        command = ["ssh-keygen", "-l", "-f", str(self.directory / "host_key.pub")]
+        return subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()[1]
+
     def connection_pids(self) -> list[int]:
         """The per-connection sshd processes (children of the listener)."""
         return [pid for pid, ppid in _parents() if ppid == self.process.pid]
 
     def drop_connections(self) -> int:
-        """SIGKILL every connection's sshd (the listener stays): a host that drops."""
-        pids = self.connection_pids()
+        """SIGKILL every connection's sshd processes (the listener stays): the host's
+        network drops, and sshd's PTYs close under the jobs as they would."""
+        pids = _sshd_descendants(self.process.pid)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -63,6 +69,20 @@ class Sshd:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(10)
+
+
+def _sshd_descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _parents():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
+            if f.read().strip() == "sshd":
+                found.append(pid)
+    return found
 
 
 def _parents() -> list[tuple[int, int]]:
@@ -142,11 +162,10 @@ def running_sshd(directory: Path) -> Iterator[Sshd]:
     known.write_text(f"[127.0.0.1]:{port} {key_type} {key_data}\n")
     config = directory / "sshd_config"
     config.write_text(_config(directory, port, directory / "host_key"))
-    process = subprocess.Popen(
-        [str(SSHD), "-D", "-e", "-f", str(config)],
-        stdin=subprocess.DEVNULL,
-        stderr=(directory / "sshd.log").open("wb"),
-    )
+    with (directory / "sshd.log").open("wb") as log:  # the child keeps its own copy
+        process = subprocess.Popen(
+            [str(SSHD), "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stderr=log
+        )
     server = Sshd(port, getpass.getuser(), directory / "client_key", known, host_pub,
                   process, directory)  # fmt: skip
     try:
