@@ -530,7 +530,7 @@ async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIt
 
     names = [spec.name for spec in deck.sessions]
     async with (
-        open_pool(deck.pool, on_recycle, session_umask=user_umask) as pool,
+        open_pool(deck.pool, on_recycle, session_umask=user_umask, hosts=deck.hosts) as pool,
         open_bus(run_dir, names, hub.emit) as bus,
         anyio.create_task_group() as tg,
     ):

@@ -32,6 +32,7 @@ from engine.terminals.terminal import INTERACTIVE_FOR, TERM, Ended, ExitStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -81,6 +82,7 @@ class RemoteTerminal:
         self._lost: str | None = None
         self._signals: MemoryObjectSendStream[tuple[int, anyio.Event]] | None = None
         self._closed = False
+        self.slot: object | None = None  # the host slot it holds (engine/terminals/hosts/)
 
     # -- start --------------------------------------------------------------------------
     async def start(self, job: Job, sink: Callable[[bytes], None], tg: TaskGroup) -> int:
@@ -218,6 +220,14 @@ class RemoteTerminal:
     def reset_priority(self) -> None:
         self.focused, self._input_at = False, -math.inf
 
+    @property
+    def session_id(self) -> int | None:
+        """None: its processes are on another machine (no local pid means them)."""
+        return None
+
+    def process_session(self) -> int | None:
+        return None
+
     def waits_for_keys(self) -> bool:
         return False  # not known over SSH yet (docs/hosts.md)
 
@@ -229,6 +239,25 @@ class RemoteTerminal:
     @property
     def reusable(self) -> bool:
         return False  # one job per channel
+
+    def record(
+        self,
+        path: Path,
+        header: dict[str, object],
+        on_lost: Callable[[], None],
+        rotation: tuple[int, int] | None = None,
+    ) -> bool:
+        """No relay reads a channel: the session records what its sink gets."""
+        return False
+
+    def record_resize(self, cols: int, rows: int) -> None:
+        """Recorded by the session (see `record`)."""
+
+    def stop_recording(self, path: Path) -> None:
+        """Recorded by the session (see `record`)."""
+
+    def discard_recording(self, path: Path) -> None:
+        """Recorded by the session (see `record`)."""
 
     # -- the end ------------------------------------------------------------------------
     def close_channel(self) -> None:

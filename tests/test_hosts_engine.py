@@ -1,0 +1,98 @@
+"""Sessions of a deck on a [[host]], run by the engine over a real sshd (docs/hosts.md)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from engine.states import SessionState
+from tests.support import running, wait_state, wait_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.sshd_support import Sshd
+
+pytestmark = pytest.mark.anyio
+S = SessionState
+DEADLINE = 30.0
+TOKEN = os.environ["SWARMDECK_TEST_TOKEN"]
+
+
+def host_table(sshd: Sshd, name: str = "box1") -> str:
+    return (
+        f'[[host]]\nname = "{name}"\nssh = "{sshd.address}"\nidentity = "{sshd.identity}"\n'
+        f'known_hosts = "{sshd.known_hosts}"\nkeepalive = 1.0\npool = {{ size = 2, warm = 0 }}\n'
+    )
+
+
+def session(name: str, command: str, extra: str = "") -> str:
+    return (
+        f'[[session]]\nname = "{name}"\ncommand = "{command}"\nhost = "box1"\n'
+        f'env = {{ SWARMDECK_TEST_TOKEN = "{TOKEN}" }}\n{extra}\n'
+    )
+
+
+async def test_a_session_on_a_host_shows_its_output_in_its_declared_size(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    body = host_table(sshd) + session("a", "echo hello; stty size", "cols = 50\nrows = 13")
+    async with running(tmp_path, body) as engine:
+        await wait_state(engine, "a", S.COMPLETED, S.FAILED, S.LOST, timeout=DEADLINE)
+        info = engine.session_info("a")
+        text = [line.rstrip() for line in engine.sessions["a"].screen.text()]
+    assert (info.state, info.exit_code) == (S.COMPLETED, 0)
+    assert "hello" in text
+    assert "13 50" in text
+    cast = (tmp_path / "run" / "sessions" / "a.cast").read_text()
+    assert "hello" in cast
+
+
+async def test_typing_pause_resume_and_terminate_reach_a_session_on_a_host(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    body = host_table(sshd) + session("a", "read x; echo got:$x; sleep 600")
+    async with running(tmp_path, body) as engine:
+        await wait_state(engine, "a", S.ACTIVE, timeout=DEADLINE)
+        target = engine.sessions["a"]
+        await target.send_input(b"typed\r")
+        await wait_text(engine, "a", "got:typed", timeout=DEADLINE)
+        await target.pause()
+        assert engine.session_info("a").state is S.PAUSED
+        await target.resume()
+        assert engine.session_info("a").state is S.ACTIVE
+        await target.terminate()
+        info = engine.session_info("a")
+    assert info.state is S.TERMINATED
+    assert "killed by SIGTERM" in info.reason
+
+
+async def test_a_session_whose_host_drops_becomes_lost_naming_the_host(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    body = host_table(sshd) + session("a", "echo up; sleep 600")
+    async with running(tmp_path, body) as engine:
+        await wait_text(engine, "a", "up", timeout=DEADLINE)
+        sshd.drop_connections()
+        await wait_state(engine, "a", S.LOST, S.FAILED, S.COMPLETED, timeout=DEADLINE)
+        info = engine.session_info("a")
+        with anyio.fail_after(DEADLINE):
+            await engine.wait_finished()
+    assert info.state is S.LOST
+    assert "host 'box1' lost" in info.reason
+
+
+async def test_a_session_on_a_host_with_an_unknown_key_fails_saying_so(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    (tmp_path / "empty_known_hosts").write_text("")
+    table = host_table(sshd).replace(str(sshd.known_hosts), str(tmp_path / "empty_known_hosts"))
+    async with running(tmp_path, table + session("a", "true")) as engine:
+        await wait_state(engine, "a", S.FAILED, S.COMPLETED, timeout=DEADLINE)
+        info = engine.session_info("a")
+    assert info.state is S.FAILED
+    assert "host 'box1'" in info.reason
+    assert sshd.host_key_fingerprint() in info.reason
