@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from engine.states import SessionState
+from tests.sshd_support import running_sshd
 from tests.support import running, wait_state, wait_text
 
 if TYPE_CHECKING:
@@ -96,3 +97,35 @@ async def test_a_session_on_a_host_with_an_unknown_key_fails_saying_so(
     assert info.state is S.FAILED
     assert "host 'box1'" in info.reason
     assert sshd.host_key_fingerprint() in info.reason
+
+
+async def test_a_lost_session_is_retried_on_the_next_of_its_hosts(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    with running_sshd(tmp_path / "second") as other:
+        hosts = host_table(sshd) + host_table(other, "box2")
+        spread = session("a", "echo up; sleep 600", "retries = 1\nbackoff = { initial = 0.1 }")
+        body = hosts + spread.replace('host = "box1"', 'host = ["box1", "box2"]')
+        async with running(tmp_path, body) as engine:
+            await wait_text(engine, "a", "up", timeout=DEADLINE)
+            sshd.drop_connections()
+            await wait_text(engine, "a", "--- attempt 2 ---", timeout=DEADLINE)
+            await wait_state(engine, "a", S.ACTIVE, timeout=DEADLINE)
+            first = engine.session_info("a").attempts[0]
+            await engine.sessions["a"].terminate()
+            info = engine.session_info("a")
+    assert first.state is S.LOST
+    assert "host 'box1' lost" in first.reason
+    assert info.state is S.TERMINATED
+    assert len(other.connection_pids()) == 0  # its connection closed with the engine
+
+
+async def test_an_engine_that_stops_kills_its_sessions_on_hosts(sshd: Sshd, tmp_path: Path) -> None:
+    """Even a job deaf to the SIGHUP of its PTY closing is killed (its process group, over
+    the connection); the leak guard sees remote jobs (they carry the token)."""
+    body = host_table(sshd) + session("a", "trap '' HUP; echo up; sleep 600")
+    async with running(tmp_path, body) as engine:
+        await wait_text(engine, "a", "up", timeout=DEADLINE)
+    with anyio.fail_after(DEADLINE):
+        while sshd.connection_pids():
+            await anyio.sleep(0.05)
