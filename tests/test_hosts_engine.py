@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,8 @@ async def test_a_session_whose_host_drops_becomes_lost_naming_the_host(
             await engine.wait_finished()
     assert info.state is S.LOST
     assert "host 'box1' lost" in info.reason
+    [host] = json.loads((tmp_path / "run" / "summary.json").read_text())["hosts"]
+    assert (host["host"], host["drops"], host["channels"]) == ("box1", 1, 0)
 
 
 async def test_a_session_on_a_host_with_an_unknown_key_fails_saying_so(
