@@ -63,6 +63,15 @@ class Sshd:
                 os.kill(pid, signal.SIGKILL)
         return len(pids)
 
+    def freeze_connections(self) -> int:
+        """SIGSTOP every connection's sshd: a host that stops answering without closing
+        anything (a network black hole); `stop` kills them at the end."""
+        pids = _sshd_descendants(self.process.pid)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        return len(pids)
+
     def stop(self) -> None:
         """Kill the listener and every connection it forked; reap the listener."""
         self.drop_connections()

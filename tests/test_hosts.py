@@ -175,6 +175,22 @@ async def test_a_host_that_drops_mid_run_ends_its_job_as_lost_naming_the_host(
     assert (figures.drops, figures.channels) == (1, 0)
 
 
+async def test_a_host_that_stops_answering_is_noticed_by_keepalive_and_nothing_hangs(
+    sshd: Sshd,
+) -> None:
+    """No FIN, no RST: only the keepalive (every second here, three missed) sees it."""
+    out = bytearray()
+    async with on_host(host_spec(sshd)) as (link, tg):
+        term = RemoteTerminal(link, 80, 24)
+        await term.start(job("echo up; sleep 600"), out.extend, tg)
+        await until(lambda: b"up" in out, "the job running")
+        assert sshd.freeze_connections() > 0
+        with anyio.fail_after(DEADLINE), pytest.raises(HostLostError) as lost:
+            await term.wait_exit()
+        await term.aclose()
+    assert "host 'box1' lost" in str(lost.value)
+
+
 async def test_the_connection_is_made_again_after_a_drop(sshd: Sshd) -> None:
     async with on_host(host_spec(sshd)) as (link, tg):
         await link.run("true")
