@@ -136,7 +136,7 @@ class HostLink:
         term: str,
         on_data: Callable[[bytes], None],
         on_close: Callable[[Exception | None], None],
-    ) -> tuple[PtyChannel, SshLink]:
+    ) -> PtyChannel:
         """A pty channel running `command`; it holds one of max_channels until it closes."""
         await self._slots.acquire()
         self._channels += 1
@@ -159,7 +159,7 @@ class HostLink:
                 self._channels -= 1
                 self._slots.release()
             raise
-        return channel, link
+        return channel
 
     async def run(self, command: str) -> Exited:
         """Run a short command on the host (one channel while it runs)."""

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from engine.terminals.hosts.host_link import HostLink
-    from engine.terminals.hosts.ssh_link import PtyChannel, SshLink
+    from engine.terminals.hosts.ssh_link import PtyChannel
     from engine.terminals.terminal import Job
 
 MARKER_LIMIT = 64 * 1024  # bytes of login noise (rc files) allowed before the pid marker
@@ -73,10 +73,9 @@ class RemoteTerminal:
         self._input_at = -math.inf
         self._sink: Callable[[bytes], None] | None = None
         self._channel: PtyChannel | None = None
-        self._link: SshLink | None = None
         self._nonce = secrets.token_hex(8)
         self._held = b""  # output before the pid marker
-        self._marked = anyio.Event()
+        self._marked = anyio.Event()  # the pid marker came, or the channel ended first
         self._ended = anyio.Event()
         self._status: ExitStatus | None = None
         self._lost: str | None = None
@@ -91,13 +90,13 @@ class RemoteTerminal:
         self.cols, self.rows = job.cols, job.rows
         command = remote_command(job, self._nonce)
         try:
-            self._channel, self._link = await self.host.open_pty(
+            self._channel = await self.host.open_pty(
                 command, job.cols, job.rows, TERM, self._on_data, self._on_close
             )
         except HostError as exc:
             raise SpawnError(str(exc)) from exc
         with anyio.move_on_after(self.host.spec.connect_timeout):
-            await _first(self._marked, self._ended)
+            await self._marked.wait()
         if self.job_pid is None:
             await self.aclose()
             why = self._lost or (self._status.describe() if self._status else "no pid reported")
@@ -141,6 +140,7 @@ class RemoteTerminal:
             why = str(exc) if exc is not None else "the channel closed without an exit status"
             self._lost = f"host {self.host.name!r} lost: {why}"
         self._ended.set()
+        self._marked.set()  # a start still waiting learns it never will
 
     # -- the exit -----------------------------------------------------------------------
     async def wait_exit(self, pid: int | None = None) -> Ended:
@@ -175,10 +175,7 @@ class RemoteTerminal:
 
     def signal_job(self, sig: int, pid: int | None = None) -> int:
         """Send `sig` to the job's process group on the host (queued, in order); 1 if sent."""
-        done = anyio.Event()
-        if not self._queue(sig, done):
-            return 0
-        return 1
+        return 1 if self._queue(sig, anyio.Event()) else 0
 
     async def pause_job(self, pid: int | None = None) -> None:
         await self._signal_and_wait(signal.SIGSTOP)
@@ -280,18 +277,6 @@ class RemoteTerminal:
                 self._channel.close()
                 with anyio.move_on_after(5):
                     await self._ended.wait()
-
-
-async def _first(*events: anyio.Event) -> None:
-    """Return once any of `events` is set."""
-    async with anyio.create_task_group() as tg:
-        for event in events:
-
-            async def wait(event: anyio.Event = event) -> None:
-                await event.wait()
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(wait)
 
 
 async def _nothing_more() -> None:
