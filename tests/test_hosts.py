@@ -94,6 +94,17 @@ async def test_a_job_on_a_host_prints_into_the_size_it_was_given(sshd: Sshd) -> 
     assert not any("swarmdeck-pid" in line for line in text)
 
 
+async def test_a_flood_reaches_the_sink_whole_and_in_order_before_the_exit(sshd: Sshd) -> None:
+    """More than PAUSE_AT queued at once: the channel pauses and resumes, nothing is lost."""
+    out = bytearray()
+    async with on_host(host_spec(sshd)) as (link, tg):
+        term = RemoteTerminal(link, 80, 24)
+        await term.start(job("stty -onlcr; seq 1 300000"), out.extend, tg)
+        assert await term.wait() == ExitStatus(0)
+        await term.aclose()
+    assert out.split(b"\n")[:-1] == [str(n).encode() for n in range(1, 300001)]
+
+
 async def test_exit_status_and_signals_come_back_from_the_host(sshd: Sshd) -> None:
     async with on_host(host_spec(sshd)) as (link, tg):
         term = RemoteTerminal(link, 80, 24)

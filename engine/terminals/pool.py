@@ -351,7 +351,7 @@ async def open_pool(
         if hosts:  # only then is asyncssh loaded
             from engine.terminals.hosts.host_registry import HostRegistry
 
-            pool.hosts = HostRegistry(hosts, tg, spec.acquire_timeout)
+            pool.hosts = HostRegistry(hosts, tg, spec.acquire_timeout, pool.turns)
         try:
             await pool.prewarm()
             tg.start_soon(pool._maintain)

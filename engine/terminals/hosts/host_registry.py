@@ -23,17 +23,25 @@ if TYPE_CHECKING:
 
     from engine.deck.host_spec import HostSpec
     from engine.statistics import HostStatistics
+    from engine.terminals.turns import ReadTurns
 
 
 class HostRegistry:
     """Every [[host]] of the deck, connected when first used."""
 
-    def __init__(self, specs: Sequence[HostSpec], tg: TaskGroup, acquire_timeout: float) -> None:
+    def __init__(
+        self,
+        specs: Sequence[HostSpec],
+        tg: TaskGroup,
+        acquire_timeout: float,
+        turns: ReadTurns | None = None,
+    ) -> None:
         self._tg = tg
         self._links = {spec.name: HostLink(spec, tg) for spec in specs}
         self._slots = {spec.name: anyio.CapacityLimiter(spec.pool.size) for spec in specs}
         self._held: dict[int, str] = {}  # terminal id -> the host whose slot it holds
         self._acquire_timeout = acquire_timeout
+        self._turns = turns  # the pool's: remote floods take turns with local ones
         self._closed = False
 
     async def acquire(self, host: str, cols: int, rows: int) -> RemoteTerminal:
@@ -51,6 +59,7 @@ class HostRegistry:
             )
         term = RemoteTerminal(self._links[host], cols, rows)
         term.slot = token
+        term.turns = self._turns
         self._held[term.id] = host
         return term
 

@@ -8,6 +8,12 @@ line is taken out of the output). Signals (pause, resume, terminate) go to that 
 channel's. A connection that drops under the job ends it as *lost* (`HostLostError`,
 naming the host): what became of the job is unknown.
 
+Output is read as a local PTY's is (engine/terminals/terminal.py): asyncssh's callback only
+queues the bytes; one reader task hands them to the sink, at most READ_BUDGET per wake
+(TURN_BUDGET, taking turns, while someone else types: engine/terminals/turns.py). Past
+PAUSE_AT bytes queued the channel stops reading, so the SSH window holds the program back
+as a slow terminal would.
+
 It offers what a session uses of a terminal (start, output to a sink, input, resize,
 signals, the exit) with the same names as engine/terminals/terminal.py; recording and
 emulation stay in the engine's session, fed by the sink.
@@ -22,13 +28,21 @@ import secrets
 import shlex
 import signal
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 import anyio.lowlevel
 
 from engine.errors import HostError, HostLostError, SpawnError, TerminalError
-from engine.terminals.terminal import INTERACTIVE_FOR, TERM, Ended, ExitStatus
+from engine.terminals.terminal import (
+    INTERACTIVE_FOR,
+    READ_BUDGET,
+    TERM,
+    TURN_BUDGET,
+    Ended,
+    ExitStatus,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,8 +54,10 @@ if TYPE_CHECKING:
     from engine.terminals.hosts.host_link import HostLink
     from engine.terminals.hosts.ssh_link import PtyChannel
     from engine.terminals.terminal import Job
+    from engine.terminals.turns import ReadTurns
 
 MARKER_LIMIT = 64 * 1024  # bytes of login noise (rc files) allowed before the pid marker
+PAUSE_AT = 256 * 1024  # bytes queued for the sink: the channel stops reading until below
 _ids = itertools.count(1_000_001)  # apart from local terminal ids
 
 
@@ -82,6 +98,12 @@ class RemoteTerminal:
         self._signals: MemoryObjectSendStream[tuple[int, anyio.Event]] | None = None
         self._closed = False
         self.slot: object | None = None  # the host slot it holds (engine/terminals/hosts/)
+        self.turns: ReadTurns | None = None  # the pool's: floods take turns while one types
+        self._queued: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._wake = anyio.Event()
+        self._paused = False
+        self._drained = anyio.Event()  # every byte before the channel's end went to the sink
 
     # -- start --------------------------------------------------------------------------
     async def start(self, job: Job, sink: Callable[[bytes], None], tg: TaskGroup) -> int:
@@ -104,13 +126,55 @@ class RemoteTerminal:
         send, receive = anyio.create_memory_object_stream[tuple[int, anyio.Event]](math.inf)
         self._signals = send
         tg.start_soon(self._send_signals, receive)
+        tg.start_soon(self._read_loop)
         return self.job_pid
 
     def _on_data(self, data: bytes) -> None:
         if self.job_pid is None:
             self._find_marker(data)
-        elif self._sink is not None:
-            self._sink(data)
+        else:
+            self._enqueue(data)
+
+    def _enqueue(self, data: bytes) -> None:
+        self._queued.append(data)
+        self._queued_bytes += len(data)
+        self._wake.set()
+        if self._queued_bytes >= PAUSE_AT and not self._paused and self._channel is not None:
+            self._paused = True
+            self._channel.pause_reading()
+
+    async def _read_loop(self) -> None:
+        """Hand the queued output to the sink until the channel has ended and all is out."""
+        try:
+            while True:
+                if not self._queued:
+                    if self._ended.is_set():
+                        return
+                    self._wake = anyio.Event()
+                    await self._wake.wait()  # new bytes, or the channel's end
+                    continue
+                turns = self.turns
+                if turns is None or self.interactive() or not turns.contended():
+                    self._deliver(READ_BUDGET)
+                    await anyio.lowlevel.checkpoint()
+                else:
+                    async with turns.turn():
+                        self._deliver(TURN_BUDGET)
+        finally:
+            self._drained.set()
+
+    def _deliver(self, budget: int) -> None:
+        chunks, size = [], 0
+        while self._queued and size < budget:
+            chunk = self._queued.popleft()
+            chunks.append(chunk)
+            size += len(chunk)
+        self._queued_bytes -= size
+        if self._paused and self._queued_bytes < PAUSE_AT // 2 and self._channel is not None:
+            self._paused = False
+            self._channel.resume_reading()
+        if self._sink is not None and chunks:
+            self._sink(b"".join(chunks))
 
     def _find_marker(self, data: bytes) -> None:
         self._held += data
@@ -128,8 +192,8 @@ class RemoteTerminal:
         self.job_started_at = time.time()
         self._marked.set()
         for part in (before, after):
-            if part and self._sink is not None:
-                self._sink(part)
+            if part:
+                self._enqueue(part)
 
     def _on_close(self, exc: Exception | None) -> None:
         channel = self._channel
@@ -140,6 +204,7 @@ class RemoteTerminal:
             why = str(exc) if exc is not None else "the channel closed without an exit status"
             self._lost = f"host {self.host.name!r} lost: {why}"
         self._ended.set()
+        self._wake.set()  # the reader: nothing more will come
         self._marked.set()  # a start still waiting learns it never will
 
     # -- the exit -----------------------------------------------------------------------
@@ -147,6 +212,8 @@ class RemoteTerminal:
         """The job's end; HostLostError if the host's connection dropped first."""
         await self._ended.wait()
         ended_at = time.time()
+        if self.job_pid is not None:
+            await self._drained.wait()  # SSH delivers every byte before the channel's end
         self._sink = None
         if self._status is None:
             raise HostLostError(self._lost or f"host {self.host.name!r} lost")

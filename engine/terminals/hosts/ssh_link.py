@@ -113,6 +113,13 @@ class PtyChannel:
     def write_buffered(self) -> int:
         return self._chan.get_write_buffer_size()
 
+    def pause_reading(self) -> None:
+        """Stop delivering data (asyncssh then holds the SSH window: the sender waits)."""
+        self._chan.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._chan.resume_reading()
+
     def resize(self, cols: int, rows: int) -> None:
         self._chan.change_terminal_size(cols, rows)
 
