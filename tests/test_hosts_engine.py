@@ -132,3 +132,18 @@ async def test_an_engine_that_stops_kills_its_sessions_on_hosts(sshd: Sshd, tmp_
     with anyio.fail_after(DEADLINE):
         while sshd.connection_pids():
             await anyio.sleep(0.05)
+
+
+async def test_a_host_with_warm_terminals_is_connected_before_any_session_needs_it(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    table = host_table(sshd).replace("warm = 0", "warm = 1")
+    body = table + session("a", "true", "autostart = false")
+    async with running(tmp_path, body) as engine:
+        with anyio.fail_after(DEADLINE):
+            while not engine.host_statistics()[0].connected:
+                await anyio.sleep(0.05)
+        [figures] = engine.host_statistics()
+        state = engine.session_info("a").state
+    assert (figures.host, figures.connects, figures.failures) == ("box1", 1, 0)
+    assert state is S.QUEUED  # nothing ran there: the connection was made for it

@@ -2,17 +2,19 @@
 
 A session on a host leases a slot of that host's `pool.size` (FIFO, up to the deck's
 `acquire_timeout`), then gets a fresh `RemoteTerminal` on the host's one connection;
-giving it back closes the terminal and frees the slot. Warm remote terminals (the
-launcher over a channel) are the next step (docs/hosts.md).
+giving it back closes the terminal and frees the slot. A host with `pool.warm` > 0 is
+connected when the engine starts; warm remote terminals (the launcher over a channel)
+are the next step (docs/hosts.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.errors import PoolClosedError, PoolTimeoutError
+from engine.errors import HostError, PoolClosedError, PoolTimeoutError
 from engine.terminals.hosts.host_link import HostLink
 from engine.terminals.hosts.remote_terminal import RemoteTerminal
 
@@ -43,6 +45,15 @@ class HostRegistry:
         self._acquire_timeout = acquire_timeout
         self._turns = turns  # the pool's: remote floods take turns with local ones
         self._closed = False
+        for spec in specs:
+            if spec.pool.warm > 0:  # connected before the first session needs it
+                tg.start_soon(self._connect_early, self._links[spec.name])
+
+    @staticmethod
+    async def _connect_early(link: HostLink) -> None:
+        """A failure here is logged and counted; sessions retry (with backoff) when leased."""
+        with contextlib.suppress(HostError):
+            await link.link()
 
     async def acquire(self, host: str, cols: int, rows: int) -> RemoteTerminal:
         """A new terminal on `host`, once one of its pool.size slots is free."""
