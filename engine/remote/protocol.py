@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from engine.engine import Engine
     from engine.screen import StyledLine
 
-VERSION = 5
+VERSION = 6
 ROLES = ("operator", "viewer")
 MAX_CLIENT_FRAME = 1 << 20  # a command (send_input carries at most this much)
 MAX_SERVER_FRAME = 64 << 20  # an attach snapshot of many large screens
