@@ -17,6 +17,9 @@ as a slow terminal would.
 It offers what a session uses of a terminal (start, output to a sink, input, resize,
 signals, the exit) with the same names as engine/terminals/terminal.py; recording and
 emulation stay in the engine's session, fed by the sink.
+
+Size: one channel's whole course (the pid marker, the queued reader, input, the signal
+queue, the end) and the terminal methods a session calls, which all share its state.
 """
 
 from __future__ import annotations
