@@ -202,6 +202,21 @@ async def test_a_host_that_stops_answering_is_noticed_by_keepalive_and_nothing_h
     assert "host 'box1' lost" in str(lost.value)
 
 
+async def test_an_unreachable_host_is_retried_only_after_its_backoff(sshd: Sshd) -> None:
+    """Nothing listens on the port: the first attempt fails naming the host, the next
+    lease within the backoff fails at once without a new attempt."""
+    sshd.stop()
+    async with on_host(host_spec(sshd)) as (link, tg):
+        with pytest.raises(SpawnError) as first:
+            await RemoteTerminal(link, 80, 24).start(job("true"), lambda _: None, tg)
+        with pytest.raises(SpawnError) as second:
+            await RemoteTerminal(link, 80, 24).start(job("true"), lambda _: None, tg)
+        figures = link.statistics()
+    assert f"host 'box1' ({sshd.user}@127.0.0.1:{sshd.port})" in str(first.value)
+    assert "next attempt in" in str(second.value)
+    assert (figures.failures, figures.connects, figures.connected) == (1, 0, False)
+
+
 async def test_the_connection_is_made_again_after_a_drop(sshd: Sshd) -> None:
     async with on_host(host_spec(sshd)) as (link, tg):
         await link.run("true")
