@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 from engine.deck.host_spec import HostSpec
-from engine.errors import HostKeyError, HostLostError, SpawnError
+from engine.errors import HostKeyError, HostLostError, SpawnError, TerminalError
 from engine.screen import Screen
 from engine.terminals.hosts.host_link import HostLink
 from engine.terminals.hosts.remote_terminal import RemoteTerminal
@@ -196,9 +196,12 @@ async def test_a_host_that_stops_answering_is_noticed_by_keepalive_and_nothing_h
         await term.start(job("echo up; sleep 600"), out.extend, tg)
         await until(lambda: b"up" in out, "the job running")
         assert sshd.freeze_connections() > 0
+        with anyio.fail_after(DEADLINE), pytest.raises(TerminalError) as unpaused:
+            await term.pause_job()  # not reported done: the host never got it
         with anyio.fail_after(DEADLINE), pytest.raises(HostLostError) as lost:
             await term.wait_exit()
         await term.aclose()
+    assert "SIGSTOP not sent: host 'box1'" in str(unpaused.value)
     assert "host 'box1' lost" in str(lost.value)
 
 

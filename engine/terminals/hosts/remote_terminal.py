@@ -32,6 +32,7 @@ import shlex
 import signal
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import anyio
@@ -75,6 +76,15 @@ def remote_command(job: Job, nonce: str) -> str:
     return f"exec sh -c {shlex.quote(script)}"
 
 
+@dataclass(eq=False)
+class _Signal:
+    """One signal for the job's group, sent in order; `done` once sent (or not: `error`)."""
+
+    sig: int
+    done: anyio.Event = field(default_factory=anyio.Event)
+    error: str | None = None
+
+
 class RemoteTerminal:
     """One job in a PTY on a host, over one channel of the host's connection."""
 
@@ -98,7 +108,7 @@ class RemoteTerminal:
         self._ended = anyio.Event()
         self._status: ExitStatus | None = None
         self._lost: str | None = None
-        self._signals: MemoryObjectSendStream[tuple[int, anyio.Event]] | None = None
+        self._signals: MemoryObjectSendStream[_Signal] | None = None
         self._closed = False
         self.slot: object | None = None  # the host slot it holds (engine/terminals/hosts/)
         self.turns: ReadTurns | None = None  # the pool's: floods take turns while one types
@@ -126,7 +136,7 @@ class RemoteTerminal:
             await self.aclose()
             why = self._lost or (self._status.describe() if self._status else "no pid reported")
             raise SpawnError(f"host {self.host.name!r}: the job did not start ({why})")
-        send, receive = anyio.create_memory_object_stream[tuple[int, anyio.Event]](math.inf)
+        send, receive = anyio.create_memory_object_stream[_Signal](math.inf)
         self._signals = send
         tg.start_soon(self._send_signals, receive)
         tg.start_soon(self._read_loop)
@@ -245,7 +255,7 @@ class RemoteTerminal:
 
     def signal_job(self, sig: int, pid: int | None = None) -> int:
         """Send `sig` to the job's process group on the host (queued, in order); 1 if sent."""
-        return 1 if self._queue(sig, anyio.Event()) else 0
+        return 1 if self._queue(_Signal(sig)) else 0
 
     async def pause_job(self, pid: int | None = None) -> None:
         await self._signal_and_wait(signal.SIGSTOP)
@@ -254,31 +264,33 @@ class RemoteTerminal:
         await self._signal_and_wait(signal.SIGCONT)
 
     async def _signal_and_wait(self, sig: int) -> None:
-        done = anyio.Event()
-        if self._queue(sig, done):
-            await done.wait()
+        """Signal and wait until it was sent; TerminalError if the host could not be told
+        (so a pause is not reported done when the job never got SIGSTOP)."""
+        order = _Signal(sig)
+        if self._queue(order):
+            await order.done.wait()
+        if order.error is not None:
+            raise TerminalError(order.error)
 
-    def _queue(self, sig: int, done: anyio.Event) -> bool:
+    def _queue(self, order: _Signal) -> bool:
         if self._signals is None or self.job_pid is None or self._ended.is_set():
             return False
         try:
-            self._signals.send_nowait((sig, done))
+            self._signals.send_nowait(order)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             return False
         return True
 
-    async def _send_signals(
-        self, receive: MemoryObjectReceiveStream[tuple[int, anyio.Event]]
-    ) -> None:
+    async def _send_signals(self, receive: MemoryObjectReceiveStream[_Signal]) -> None:
         async with receive:
-            async for sig, done in receive:
-                name = signal.Signals(sig).name.removeprefix("SIG")
+            async for order in receive:
+                name = signal.Signals(order.sig).name.removeprefix("SIG")
                 try:
                     await self.host.run(f"kill -s {name} -- -{self.job_pid} 2>/dev/null")
-                except HostError:
-                    pass  # the host dropped: the job's end says so
+                except HostError as exc:  # the host dropped: the job's end says so
+                    order.error = f"SIG{name} not sent: {exc}"
                 finally:
-                    done.set()
+                    order.done.set()
 
     # -- what a session asks of any terminal --------------------------------------------
     def interactive(self) -> bool:
