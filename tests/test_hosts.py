@@ -166,6 +166,17 @@ async def test_an_unknown_host_key_is_refused_naming_the_host_and_its_fingerprin
     assert str(other) in message
 
 
+async def test_a_missing_known_hosts_file_means_every_host_key_is_unknown(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    spec = host_spec(sshd, known_hosts=str(tmp_path / "no_such_file"))
+    async with on_host(spec) as (link, tg):
+        with pytest.raises(SpawnError) as refused:
+            await RemoteTerminal(link, 80, 24).start(job("true"), lambda _: None, tg)
+    assert isinstance(refused.value.__cause__, HostKeyError)
+    assert sshd.host_key_fingerprint() in str(refused.value)
+
+
 async def test_a_host_that_drops_mid_run_ends_its_job_as_lost_naming_the_host(
     sshd: Sshd,
 ) -> None:
