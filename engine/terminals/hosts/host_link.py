@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from engine.deck.host_spec import HostSpec
-    from engine.terminals.hosts.ssh_link import Exited, PtyChannel, SshLink
+    from engine.terminals.hosts.ssh_link import Exited, PtyChannel, SshLink, UnixStream
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,17 @@ class HostLink:
                 self._slots.release()
             raise
         return channel
+
+    @asynccontextmanager
+    async def unix_stream(self, path: str) -> AsyncIterator[UnixStream]:
+        """A stream to a Unix socket on the host (one channel until the block ends)."""
+        link = await self.link()
+        async with self._slot():
+            stream = await link.open_unix(path)
+            try:
+                yield stream
+            finally:
+                stream.close()
 
     async def run(self, command: str) -> Exited:
         """Run a short command on the host (one channel while it runs)."""

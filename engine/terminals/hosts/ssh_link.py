@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from engine.deck.host_spec import HostSpec
 
-__all__ = ["PtyChannel", "SshLink", "open_ssh_link"]
+__all__ = ["PtyChannel", "SshLink", "UnixStream", "open_ssh_link"]
 
 
 class _KeyWitness(asyncssh.SSHClient):
@@ -140,6 +140,25 @@ class PtyChannel:
         await self._chan.wait_closed()
 
 
+class UnixStream:
+    """Bytes to and from a Unix socket on the host, over one channel."""
+
+    def __init__(
+        self, reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes]
+    ) -> None:
+        self._reader, self._writer = reader, writer
+
+    async def readline(self) -> bytes:
+        """One line (b"" at the end)."""
+        return await self._reader.readline()
+
+    def write(self, data: bytes) -> None:
+        self._writer.write(data)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 class SshLink:
     """An open connection to one host: channels on it, short commands, its end."""
 
@@ -180,6 +199,14 @@ class SshLink:
         except (OSError, asyncssh.Error) as exc:
             raise HostUnreachableError(f"host {self.host!r}: no channel: {_why(exc)}") from exc
         return PtyChannel(chan)
+
+    async def open_unix(self, path: str) -> UnixStream:
+        """A stream to a Unix socket on the host (OpenSSH's direct-streamlocal)."""
+        try:
+            reader, writer = await self._conn.open_unix_connection(path)
+        except (OSError, asyncssh.Error) as exc:
+            raise HostUnreachableError(f"host {self.host!r}: {path}: {_why(exc)}") from exc
+        return UnixStream(reader, writer)
 
     async def run(self, command: str) -> Exited:
         """Run a short command (no pty) and return how it ended."""
