@@ -6,7 +6,6 @@ left behind fails the test like a local one would.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -20,6 +19,7 @@ import pytest
 from engine.deck.host_spec import HostSpec
 from engine.errors import HostKeyError, HostLostError, SpawnError, TerminalError
 from engine.screen import Screen
+from engine.terminals.channel import JobRun, LauncherChannel
 from engine.terminals.hosts.host_link import HostLink
 from engine.terminals.hosts.remote_launcher import launcher_command, ready_line
 from engine.terminals.hosts.remote_terminal import RemoteTerminal
@@ -289,23 +289,28 @@ async def test_the_unchanged_launcher_runs_a_job_on_a_host_over_a_forwarded_sock
     sshd: Sshd,
 ) -> None:
     """The first piece of warm remote terminals: the launcher's source is sent in the
-    command, its control socket is reached over the SSH connection."""
+    command, and the engine's LauncherChannel speaks to it over the SSH connection."""
     nonce, out, closed = secrets.token_hex(8), bytearray(), anyio.Event()
     command, path = launcher_command(nonce, b"JOB-END")
-    async with on_host(host_spec(sshd)) as (link, _):
+    runs: list[JobRun] = []
+    async with on_host(host_spec(sshd)) as (link, tg):
         channel = await link.open_pty(command, 80, 24, "xterm-256color", out.extend,
                                       lambda _: closed.set())  # fmt: skip
         await until(lambda: ready_line(nonce) in out, "the bootstrap listening")
-        async with link.unix_stream(path) as control:
-            assert json.loads(await control.readline())["ev"] == "ready"
-            request = {"op": "run", "id": 1, "argv": ["sh", "-c", "echo from-job; stty size"],
-                       "env": TOKEN, "cwd": None}  # fmt: skip
-            control.write(json.dumps(request).encode() + b"\n")
-            events = [json.loads(await control.readline()) for _ in range(2)]
+        async with link.unix_stream(path) as stream:
+            control = LauncherChannel(stream, runs.append, runs.append, runs.append)
+            tg.start_soon(control.read)
+            with anyio.fail_after(DEADLINE):
+                await control.ready.wait()
+            run = control.new_run(lambda _: None)
+            control.run(run, job("echo from-job; stty size"))
+            with anyio.fail_after(DEADLINE):
+                await run.exited.wait()
             await until(lambda: b"JOB-END" in out, "the job's end marker")
+            await control.aclose()
         channel.close()
         with anyio.fail_after(DEADLINE):
             await closed.wait()
-    assert [e["ev"] for e in events] == ["started", "exited"]
-    assert (events[1]["code"], events[1]["restored"]) == (0, True)
+    assert control.launcher_pid is not None
+    assert (run.status, run.restored, runs) == (ExitStatus(0), True, [run, run])
     assert b"from-job\r\n24 80\r\nJOB-END" in out

@@ -141,19 +141,25 @@ class PtyChannel:
 
 
 class UnixStream:
-    """Bytes to and from a Unix socket on the host, over one channel."""
+    """Bytes to and from a Unix socket on the host, over one channel (a launcher's
+    `ControlStream`, engine/terminals/channel.py)."""
 
     def __init__(
         self, reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes]
     ) -> None:
         self._reader, self._writer = reader, writer
 
-    async def readline(self) -> bytes:
-        """One line (b"" at the end)."""
-        return await self._reader.readline()
-
-    def write(self, data: bytes) -> None:
+    def send(self, data: bytes) -> None:
+        if self._writer.is_closing():
+            raise OSError("the stream to the host is closed")
         self._writer.write(data)
+
+    async def receive(self) -> bytes:
+        """What has come (b"" at the end)."""
+        try:
+            return await self._reader.read(65536)
+        except asyncssh.Error as exc:
+            raise OSError(str(exc)) from exc
 
     def close(self) -> None:
         self._writer.close()
