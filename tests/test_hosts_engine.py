@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from engine.states import SessionState
+from tests.remote_support import attached, eventually, serving
 from tests.sshd_support import running_sshd
 from tests.support import running, wait_state, wait_text
 
@@ -147,3 +148,17 @@ async def test_a_host_with_warm_terminals_is_connected_before_any_session_needs_
         state = engine.session_info("a").state
     assert (figures.host, figures.connects, figures.failures) == ("box1", 1, 0)
     assert state is S.QUEUED  # nothing ran there: the connection was made for it
+
+
+async def test_a_remote_client_sees_each_hosts_figures(sshd: Sshd, tmp_path: Path) -> None:
+    body = host_table(sshd) + session("a", "echo up; sleep 600")
+    async with running(tmp_path, body) as engine, serving(engine) as server:
+        async with attached(server, "viewer") as client:
+            await wait_text(engine, "a", "up", timeout=DEADLINE)
+            await eventually(
+                lambda: [h.channels for h in client.host_statistics() if h.connected] == [1],
+                timeout=DEADLINE,
+            )
+            [figures] = client.host_statistics()
+        await engine.sessions["a"].terminate()
+    assert (figures.host, figures.max_channels, figures.failures) == ("box1", 10, 0)
