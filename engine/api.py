@@ -23,7 +23,12 @@ if TYPE_CHECKING:
     from engine.events import AlertCleared, AlertRaised, BusEvent, ContentionSampled, Event
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import SessionInfo
-    from engine.statistics import ContentionStatistics, PoolStatistics, SchedulerStatistics
+    from engine.statistics import (
+        ContentionStatistics,
+        HostStatistics,
+        PoolStatistics,
+        SchedulerStatistics,
+    )
 
 
 class EngineAPI(Protocol):
@@ -51,6 +56,9 @@ class EngineAPI(Protocol):
     def scheduler_statistics(self) -> SchedulerStatistics: ...
     def bus_statistics(self) -> BusStatistics: ...
     def contention_statistics(self) -> ContentionStatistics: ...
+    def host_statistics(self) -> list[HostStatistics]:
+        """Each [[host]]'s connection: up, channels, RTT, connects, failures, drops."""
+
     def contention_history(self) -> list[ContentionSampled]: ...
     def alert_history(self) -> list[AlertRaised | AlertCleared]: ...
     def bus_history(self) -> list[BusEvent]:

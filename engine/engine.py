@@ -93,7 +93,12 @@ if TYPE_CHECKING:
     from engine.scheduling.summary import Verdict
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import Replica
-    from engine.statistics import ContentionStatistics, PoolStatistics, SchedulerStatistics
+    from engine.statistics import (
+        ContentionStatistics,
+        HostStatistics,
+        PoolStatistics,
+        SchedulerStatistics,
+    )
     from engine.terminals.pool import TerminalPool
 
 FRAME = 1 / 30
@@ -495,6 +500,10 @@ class Engine(CommandCalls):
         """Alerts raised and cleared, oldest first (the last HISTORY of them)."""
         return list(self.alerts.history)
 
+    def host_statistics(self) -> list[HostStatistics]:
+        """Each [[host]]'s connection: up, channels, RTT, connects, failures, drops."""
+        return self.pool.host_statistics()
+
     def write_summary(self) -> Path:
         """summary.json: per-session attempts and outcome, and the run's verdict."""
         path = self.run_dir / "summary.json"
@@ -503,6 +512,8 @@ class Engine(CommandCalls):
         data["pool"] = asdict(self.pool.statistics())
         data["contention"] = asdict(self.contention_statistics())
         data["balance"] = [asdict(q.balance()) for q in self.bus.sharded.values()]
+        if self.deck.hosts:
+            data["hosts"] = [asdict(host) for host in self.host_statistics()]
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
 
@@ -530,7 +541,7 @@ async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIt
 
     names = [spec.name for spec in deck.sessions]
     async with (
-        open_pool(deck.pool, on_recycle, session_umask=user_umask) as pool,
+        open_pool(deck.pool, on_recycle, session_umask=user_umask, hosts=deck.hosts) as pool,
         open_bus(run_dir, names, hub.emit, nats=deck.bus) as bus,
         anyio.create_task_group() as tg,
     ):

@@ -4,7 +4,11 @@ SwarmdeckError
 ├── DeckError                  the deck file is invalid (every problem listed)
 ├── InvalidCommandError        a command's fields are wrong (names the field and why)
 ├── TerminalError              a PTY or its launcher misbehaved
-│   └── SpawnError             a process could not be started
+│   ├── SpawnError             a process could not be started
+│   └── HostError              a [[host]] (docs/hosts.md) failed
+│       ├── HostKeyError       its host key is not in known_hosts (names the fingerprint)
+│       ├── HostUnreachableError  no connection (names the host and why)
+│       └── HostLostError      the connection dropped under a running job
 ├── PoolError
 │   ├── PoolTimeoutError       no terminal within acquire_timeout (names the pool state)
 │   └── PoolClosedError        the pool is shutting down
@@ -41,6 +45,22 @@ class TerminalError(SwarmdeckError):
 
 class SpawnError(TerminalError):
     """A process could not be started on a terminal."""
+
+
+class HostError(TerminalError):
+    """A host sessions run on over SSH failed; the message names the host."""
+
+
+class HostKeyError(HostError):
+    """The host's key is not in known_hosts: refused (the message gives its fingerprint)."""
+
+
+class HostUnreachableError(HostError):
+    """No SSH connection to the host (refused, timed out, authentication failed...)."""
+
+
+class HostLostError(HostError):
+    """The host's connection dropped while a job ran there: how the job ended is unknown."""
 
 
 class PoolError(SwarmdeckError):

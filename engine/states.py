@@ -2,8 +2,9 @@
 
 `docs/states.md` is generated from `TRANSITIONS` (`python -m engine.states > docs/states.md`),
 so the diagram cannot drift from the code. Final states are completed, failed,
-terminated and skipped (never started: a dependency could not be met or the run was
-aborted); a final session may go back to queued when it is retried or restarted.
+terminated, skipped (never started: a dependency could not be met or the run was
+aborted) and lost (its host's connection dropped under it: how it ended is unknown,
+docs/hosts.md); a final session may go back to queued when it is retried or restarted.
 """
 
 from __future__ import annotations
@@ -20,21 +21,25 @@ class SessionState(StrEnum):
     FAILED = "failed"
     TERMINATED = "terminated"
     SKIPPED = "skipped"
+    LOST = "lost"
 
 
 S = SessionState
-FINAL_STATES: frozenset[SessionState] = frozenset({S.COMPLETED, S.FAILED, S.TERMINATED, S.SKIPPED})
+FINAL_STATES: frozenset[SessionState] = frozenset(
+    {S.COMPLETED, S.FAILED, S.TERMINATED, S.SKIPPED, S.LOST}
+)
 LIVE_STATES: frozenset[SessionState] = frozenset({S.SPAWNING, S.ACTIVE, S.PAUSED})
 
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     S.QUEUED: frozenset({S.SPAWNING, S.TERMINATED, S.FAILED, S.SKIPPED}),
     S.SPAWNING: frozenset({S.ACTIVE, S.FAILED, S.TERMINATED}),
-    S.ACTIVE: frozenset({S.PAUSED, S.COMPLETED, S.FAILED, S.TERMINATED}),
-    S.PAUSED: frozenset({S.ACTIVE, S.COMPLETED, S.FAILED, S.TERMINATED}),
+    S.ACTIVE: frozenset({S.PAUSED, S.COMPLETED, S.FAILED, S.TERMINATED, S.LOST}),
+    S.PAUSED: frozenset({S.ACTIVE, S.COMPLETED, S.FAILED, S.TERMINATED, S.LOST}),
     S.COMPLETED: frozenset({S.QUEUED}),
     S.FAILED: frozenset({S.QUEUED}),
     S.TERMINATED: frozenset({S.QUEUED}),
     S.SKIPPED: frozenset({S.QUEUED}),
+    S.LOST: frozenset({S.QUEUED}),
 }
 
 WHY: dict[tuple[SessionState, SessionState], str] = {
@@ -57,6 +62,9 @@ WHY: dict[tuple[SessionState, SessionState], str] = {
     (S.FAILED, S.QUEUED): "retry or restart",
     (S.TERMINATED, S.QUEUED): "restart",
     (S.SKIPPED, S.QUEUED): "restart",
+    (S.ACTIVE, S.LOST): "its host's connection dropped under it (the reason names the host)",
+    (S.PAUSED, S.LOST): "its host's connection dropped while it was paused",
+    (S.LOST, S.QUEUED): "retry (on the next of its hosts) or restart",
 }
 
 

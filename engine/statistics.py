@@ -80,3 +80,20 @@ class ContentionStatistics:
     contention_rate: float  # share of the window's starts that had to wait for a slot
     starts: int  # starts in the window
     waited: int  # of which had to wait
+
+
+@dataclass(frozen=True)
+class HostStatistics:
+    """One [[host]]'s connection (engine/terminals/hosts/host_link.py): whether it is up,
+    channels open on it (of max_channels), the last round trip of a `true` exec (None:
+    not measured yet), connections made, failed attempts and drops."""
+
+    host: str
+    connected: bool
+    channels: int
+    max_channels: int
+    rtt: float | None
+    connects: int
+    failures: int
+    drops: int
+    last_error: str | None

@@ -22,6 +22,8 @@ from engine.terminals.procs import process_state
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+pytest_plugins = ["tests.sshd_support"]  # the `sshd` fixture: a real sshd on loopback
+
 FUZZ_STEPS = 200
 """Steps of the room fuzz in a plain run; `--steps N` (and `--seed N`) for longer hunts."""
 FUZZ_SEED = 1

@@ -79,6 +79,7 @@ async def test_a_shell_running_a_command_does_not_wait_for_keys_and_at_its_promp
         session = engine.sessions["sh"]
         term = session.terminal
         assert term is not None
+        assert term.kind != "remote"
         await eventually(term.waits_for_keys)
         await engine.send_input("sh", b"sleep 30; echo woke\r")
         await eventually(lambda: os.tcgetpgrp(term.master) != session.pid)

@@ -227,6 +227,7 @@ async def test_a_dead_relay_is_replaced_and_new_terminals_use_the_new_one(tmp_pa
         assert await engine.wait_finished()
         term = engine.sessions["later"].terminal
         assert term is not None
+        assert term.kind != "remote"
         assert term._relay is second
     _, output, _ = _cast_text(tmp_path / "run" / "sessions" / "later.cast")
     assert "through-the-new-relay" in output

@@ -172,7 +172,7 @@ def test_unknown_top_level_key_is_reported_with_a_suggestion() -> None:
     assert problems("sessions = 1\n" + ONE_SESSION) == [
         "sessions: unknown key; did you mean 'session'? (allowed: name, pool, max_parallel, "
         "memory_budget, max_failure_rate, failure_window, min_success, exit_when, alerts, "
-        "record, bus, session)"
+        "record, bus, host, session)"
     ]
 
 

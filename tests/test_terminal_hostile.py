@@ -173,6 +173,7 @@ async def test_answers_a_program_never_reads_are_bounded_and_reach_no_later_job(
         await wait_text(engine, "a", "asked", timeout=30)
         term = engine.sessions["a"].terminal
         assert term is not None
+        assert term.kind != "remote"
         replies = term.reply_statistics()
         assert replies.pending <= REPLY_CAP
         assert replies.dropped > 500_000  # 100,000 answers of 10 bytes, most never written

@@ -31,7 +31,7 @@ REQUIRED_VARIABLES: frozenset[str] = frozenset(
     + [f"ansi-bright-{n}" for n in ANSI_NAMES]
     + ["terminal-foreground", "terminal-background", "terminal-cursor"]
     + [f"state-{s}" for s in ("queued", "spawning", "active", "paused")]
-    + [f"state-{s}" for s in ("completed", "failed", "terminated", "skipped")]
+    + [f"state-{s}" for s in ("completed", "failed", "terminated", "skipped", "lost")]
     + ["pool-gauge", "pool-spark", "pool-alert", "bus-topic", "bus-direct", "bus-dead"]
 )
 

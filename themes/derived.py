@@ -38,6 +38,7 @@ SOURCES: dict[str, str] = {
     "state-failed": "error",
     "state-terminated": "ansi-magenta",
     "state-skipped": MUTED,
+    "state-lost": "ansi-yellow",
     "pool-gauge": "primary",
     "pool-spark": "success",
     "pool-alert": "error",

@@ -30,6 +30,7 @@ VERBATIM = frozenset(
         "over_budget",
         "unreachable_min_success",
         "shared_work_queue",
+        "unknown_host",
     }
 )
 """Kinds whose message is the whole explanation (no "expected ..., got ..." added)."""
@@ -37,7 +38,25 @@ VERBATIM = frozenset(
 
 def deck_problems(value: object, deck: dict[str, Any]) -> list[InitErrorDetails]:
     """Every cross-session problem; `deck` holds the deck-level fields validated so far."""
-    return _session_problems(value) + _budget_problems(value, deck)
+    return _session_problems(value) + _budget_problems(value, deck) + _host_problems(value, deck)
+
+
+def _host_problems(value: object, deck: dict[str, Any]) -> list[InitErrorDetails]:
+    """A session's `host` must name a [[host]] table (unchecked while those are invalid)."""
+    hosts = deck.get("hosts")
+    if not isinstance(value, list) or not isinstance(hosts, list):
+        return []
+    known = [getattr(host, "name", None) for host in hosts]
+    declared = ", ".join(str(name) for name in known) or "none declared"
+    found = []
+    for position, item in enumerate(value):
+        wanted = item.get("host") if isinstance(item, dict) else None
+        names = [wanted] if isinstance(wanted, str) else wanted if isinstance(wanted, list) else []
+        for name in names:
+            if isinstance(name, str) and name not in known:
+                message = f"unknown host {name!r} (known: {declared}; add a [[host]] table)"
+                found.append(_custom("unknown_host", message, value, (position, "host")))
+    return found
 
 
 def _session_problems(value: object) -> list[InitErrorDetails]:

@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from engine.deck.attention_spec import AttentionSpec
+from engine.deck.host_spec import HostPoolSpec, HostSpec
 from engine.deck.spec import (
     Backoff,
     DeckSpec,
@@ -31,6 +32,8 @@ MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("the deck (top level)", DeckSpec),
     ("[pool]", PoolSpec),
     ("[record]", RecordSpec),
+    ("[[host]]", HostSpec),
+    ("pool = { ... } (in a [[host]])", HostPoolSpec),
     ("[[session]]", SessionSpec),
     ("backoff = { ... } (in a session)", Backoff),
     ("depends_on = [ ... ] (in a session)", Dependency),

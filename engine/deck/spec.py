@@ -45,6 +45,7 @@ from engine.deck.checks import deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
 from engine.deck.env_file import read_env_file
+from engine.deck.host_spec import HostSpec
 from engine.deck.priorities import PriorityName
 from engine.deck.problems import problem_lines
 from engine.deck.ready_spec import ReadySpec
@@ -55,6 +56,7 @@ __all__ = [
     "Backoff",
     "DeckSpec",
     "Dependency",
+    "HostSpec",
     "PoolSpec",
     "Priority",
     "ReadySpec",
@@ -158,6 +160,17 @@ def _signal_number(value: object) -> object:
         if found is not None:
             return int(found)
     raise ValueError(f"expected a signal name ({_COMMON_SIGNALS}, ...) or number, got {value!r}")
+
+
+def _host_names(value: object) -> object:
+    """A list of hosts must name at least one, each once."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("expected a host name or a non-empty list of them, got []")
+        repeated = sorted({n for n in value if isinstance(n, str) and value.count(n) > 1})
+        if repeated:
+            raise ValueError(f"expected each host once, got {', '.join(map(repr, repeated))} twice")
+    return value
 
 
 def _dependency(value: object) -> object:
@@ -290,6 +303,9 @@ class SessionSpec(_Spec):
     session that is not a daemon is final) and that stop is not a failure."""
     env_file: Path | None = None
     """A dotenv file (relative to the deck file) read at load time; `env` wins over it."""
+    host: Annotated[str | list[str] | None, BeforeValidator(_host_names)] = None
+    """A `[[host]]`'s name to run on over SSH (a list: replicas spread over them in
+    turn); None: this machine (docs/hosts.md)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -340,6 +356,13 @@ class SessionSpec(_Spec):
                 f"digit, got {', '.join(map(repr, bad))}"
             )
         return env
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts it may run on, in turn (empty: this machine)."""
+        if self.host is None:
+            return ()
+        return (self.host,) if isinstance(self.host, str) else tuple(self.host)
 
     def argv(self, shell: str) -> list[str]:
         """A string runs through `shell` (pipes, globs, ``&&``); a list runs as is."""
@@ -408,6 +431,8 @@ class DeckSpec(_Spec):
     ``nats://user:pass@host:4222/NAMESPACE``): the engine also links its bus to that NATS
     server, so sessions of every deck on it share topics, direct messages, broadcasts and
     queues (docs/bus.md, "Bus on NATS"); NAMESPACE (default ``swarmdeck``) keeps decks apart."""
+    hosts: list[HostSpec] = Field(default_factory=list, alias="host")
+    """`[[host]]` tables: machines sessions run on over SSH (engine/deck/host_spec.py)."""
     sessions: list[SessionSpec] = Field(alias="session")
     _path: Path = PrivateAttr()
 
@@ -449,6 +474,21 @@ class DeckSpec(_Spec):
         if isinstance(value, int) and pool is not None and value > pool.size:
             raise ValueError(f"must not exceed pool.size ({pool.size}), got {value}")
         return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _unique_hosts(cls, hosts: list[HostSpec]) -> list[HostSpec]:
+        names = [host.name for host in hosts]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(
+                f"expected each [[host]] name once, got {', '.join(map(repr, repeated))} twice"
+            )
+        return hosts
+
+    def host_named(self, name: str) -> HostSpec:
+        """The `[[host]]` a session names (the deck's checks made sure it exists)."""
+        return next(host for host in self.hosts if host.name == name)
 
     @field_validator("sessions", mode="wrap")
     @classmethod

@@ -24,7 +24,7 @@ from engine.events import (
     SessionAdded,
     is_bus_event,
 )
-from engine.remote.protocol import screen_from_wire, statistics_from_wire
+from engine.remote.protocol import hosts_from_wire, screen_from_wire, statistics_from_wire
 from engine.scheduling.contention import HISTORY
 from engine.screen import ScreenDelta, ScreenSnapshot, ScreenStatus
 from engine.sessions.session import SessionInfo
@@ -100,6 +100,7 @@ class Mirror:
             assert isinstance(snapshot, ScreenSnapshot)
             self.screens[info.name] = ScreenMirror(snapshot)
         self.pool, self.scheduler, self.bus, self.contention = statistics_from_wire(attach["stats"])
+        self.hosts = hosts_from_wire(attach["stats"])
         self.contention_history: deque[ContentionSampled] = deque(
             (ContentionSampled.model_validate(e) for e in attach.get("contention_history", [])),
             maxlen=HISTORY,
@@ -147,6 +148,7 @@ class Mirror:
             return [self._apply_screen(frame["session"], frame)]
         if kind == "stats":
             self.pool, self.scheduler, self.bus, self.contention = statistics_from_wire(frame)
+            self.hosts = hosts_from_wire(frame)
             events = [EVENT.validate_python(event) for event in frame["events"]]
             for event in events:
                 seen = self.contention_history[-1].at if self.contention_history else 0.0

@@ -28,7 +28,12 @@ from engine.screen import (
     Style,
     TerminalModes,
 )
-from engine.statistics import ContentionStatistics, PoolStatistics, SchedulerStatistics
+from engine.statistics import (
+    ContentionStatistics,
+    HostStatistics,
+    PoolStatistics,
+    SchedulerStatistics,
+)
 
 if TYPE_CHECKING:
     import socket
@@ -39,7 +44,7 @@ if TYPE_CHECKING:
     from engine.engine import Engine
     from engine.screen import StyledLine
 
-VERSION = 5
+VERSION = 6
 ROLES = ("operator", "viewer")
 MAX_CLIENT_FRAME = 1 << 20  # a command (send_input carries at most this much)
 MAX_SERVER_FRAME = 64 << 20  # an attach snapshot of many large screens
@@ -174,7 +179,8 @@ def statistics_to_wire(engine: Engine) -> dict[str, Any]:
     dataclasses)."""
     return {"pool": engine.pool_statistics(), "scheduler": engine.scheduler_statistics(),
             "bus": engine.bus_statistics(),
-            "contention": engine.contention_statistics()}  # fmt: skip
+            "contention": engine.contention_statistics(),
+            "hosts": engine.host_statistics()}  # fmt: skip
 
 
 def statistics_from_wire(wire: dict[str, Any]) -> Statistics:
@@ -184,6 +190,11 @@ def statistics_from_wire(wire: dict[str, Any]) -> Statistics:
         msgspec.convert(wire["bus"], BusStatistics),
         msgspec.convert(wire["contention"], ContentionStatistics),
     )
+
+
+def hosts_from_wire(wire: dict[str, Any]) -> list[HostStatistics]:
+    """Each [[host]]'s connection figures (docs/hosts.md); none from a deck without hosts."""
+    return [msgspec.convert(host, HostStatistics) for host in wire.get("hosts", [])]
 
 
 # -- errors -------------------------------------------------------------------------------

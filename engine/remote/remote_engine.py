@@ -50,7 +50,12 @@ if TYPE_CHECKING:
     from engine.events import AlertCleared, AlertRaised, BusEvent, ContentionSampled, Event
     from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import SessionInfo
-    from engine.statistics import ContentionStatistics, PoolStatistics, SchedulerStatistics
+    from engine.statistics import (
+        ContentionStatistics,
+        HostStatistics,
+        PoolStatistics,
+        SchedulerStatistics,
+    )
 
 log = logging.getLogger(__name__)
 HISTORY_EVERY = 1.0
@@ -167,6 +172,9 @@ class RemoteEngine(CommandCalls):
 
     def contention_statistics(self) -> ContentionStatistics:
         return self._mirror.contention
+
+    def host_statistics(self) -> list[HostStatistics]:
+        return list(self._mirror.hosts)
 
     def contention_history(self) -> list[ContentionSampled]:
         return list(self._mirror.contention_history)

@@ -72,6 +72,9 @@ if TYPE_CHECKING:
     SessionFactory = Callable[[SessionSpec, str, Replica | None], Session]
 
 S = SessionState
+UNSUCCESSFUL = (S.FAILED, S.LOST)
+"""Ends that count as failures: retried, restarted on-failure, abort a critical run. A lost
+session (its host dropped) also counts as failed in the figures, until they get a field."""
 HELD = "autostart = false: waiting for an operator's start"
 NEVER_STARTED = "autostart = false: no operator started it"
 
@@ -278,8 +281,8 @@ class Scheduler:
                 continue  # it retires after this job
             session = ready[0]
             memory = session.spec.memory or 0
-            if session.spec.terminal != "pooled" or session.attempts:
-                return  # a fresh terminal or a retry waits for a free slot: nothing overtakes
+            if session.spec.terminal != "pooled" or session.attempts or session.spec.hosts:
+                return  # a fresh or remote terminal or a retry waits for a free slot
             if budget is not None and self._memory + memory > budget:
                 return
             self._queue.remove(session)
@@ -419,7 +422,7 @@ class Scheduler:
             self.contention.ended(ended)
             if self._auto is not None and session.state is S.COMPLETED:
                 self._auto.run_times.completed(session.template, started, ended - started)
-        retry = session.state is S.FAILED and self._retries_left[session.name] > 0
+        retry = session.state in UNSUCCESSFUL and self._retries_left[session.name] > 0
         if self.stopped_reason is not None:
             self._settled(session)
         elif _restarts(session):
@@ -462,11 +465,11 @@ class Scheduler:
 
     def _settled(self, session: Session) -> None:
         """A session's final result (retries spent): critical abort, failure-rate halt."""
-        if session.state in (S.COMPLETED, S.FAILED):
-            self.figures.outcome(session.state is S.FAILED)
+        if session.state in (S.COMPLETED, *UNSUCCESSFUL):
+            self.figures.outcome(session.state in UNSUCCESSFUL)
         if self.stopped_reason is not None:
             return
-        if session.spec.critical and session.state in (S.FAILED, S.SKIPPED):
+        if session.spec.critical and session.state in (*UNSUCCESSFUL, S.SKIPPED):
             self._abort(f"run aborted: critical session {session.name} {session.state}", True)
             return
         rate, ceiling = self.figures.failure_rate(), self.deck.max_failure_rate
@@ -562,7 +565,7 @@ class Scheduler:
             backing_off=self._queue.backing_off,
             running=len(self._running - self._reserved),
             completed=states.count(S.COMPLETED),
-            failed=states.count(S.FAILED),
+            failed=states.count(S.FAILED) + states.count(S.LOST),  # lost: see UNSUCCESSFUL
             terminated=states.count(S.TERMINATED),
             skipped=states.count(S.SKIPPED),
             retried=self.figures.retried,
@@ -589,8 +592,8 @@ class Scheduler:
 def _restarts(session: Session) -> bool:
     """Its attempt ended in a way its `restart` policy restarts (an operator's stop never)."""
     policy, state = session.spec.restart, session.state
-    return (policy == "always" and state in (S.COMPLETED, S.FAILED)) or (
-        policy == "on-failure" and state is S.FAILED
+    return (policy == "always" and state in (S.COMPLETED, *UNSUCCESSFUL)) or (
+        policy == "on-failure" and state in UNSUCCESSFUL
     )
 
 

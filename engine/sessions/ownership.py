@@ -28,8 +28,8 @@ def owners(sessions: Mapping[str, Session], pid: int) -> frozenset[str]:
     sids: dict[int, set[str]] = {}
     for name, session in sessions.items():
         term = session.terminal
-        if session.pid is None or term is None:
-            continue
+        if session.pid is None or term is None or term.kind == "remote":
+            continue  # a remote pid names a process on another machine
         groups[session.pid] = name
         sid = term.process_session()
         if sid is not None:

@@ -24,6 +24,7 @@ import anyio
 from anyio.lowlevel import checkpoint
 
 from engine.errors import (
+    HostLostError,
     InvalidTransitionError,
     SessionError,
     SwarmdeckError,
@@ -41,7 +42,7 @@ from engine.sessions.records import SessionRecords
 from engine.states import ENDINGS, FINAL_STATES, Ending, SessionState, can_transition
 from engine.terminals.fresh import FreshTerminal
 from engine.terminals.pooled import REPORT_GRACE, Follow, PooledTerminal
-from engine.terminals.terminal import Ended, ExitStatus
+from engine.terminals.terminal import Ended, ExitStatus, Job
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -52,8 +53,9 @@ if TYPE_CHECKING:
     from engine.deck.spec import DeckSpec, SessionSpec
     from engine.events import Event
     from engine.terminals.channel import JobRun
+    from engine.terminals.hosts.remote_terminal import RemoteTerminal
     from engine.terminals.pool import TerminalPool
-    from engine.terminals.terminal import Job, Terminal
+    from engine.terminals.terminal import Terminal
 
 __all__ = ["Replica", "Session", "SessionInfo"]
 
@@ -101,8 +103,9 @@ class Session:
         self.cols = spec.cols or deck.pool.cols
         self.rows = spec.rows or deck.pool.rows
         self.screen = Screen(self.cols, self.rows, deck.pool.scrollback)
-        self.terminal: Terminal | None = None
-        self._reply_to: Terminal | None = None  # where answers to the job's queries go
+        self.terminal: Terminal | RemoteTerminal | None = None
+        self._reply_to: Terminal | RemoteTerminal | None = None  # where answers go
+        self._lost: str | None = None  # its host dropped under the attempt (docs/hosts.md)
         self.handover: Handover | None = None  # as a follower, until its attempt ends
         self._on_start: Callable[[], None] | None = None
         self.queued_at = time.time()
@@ -248,7 +251,7 @@ class Session:
 
     def requeue(self, reason: str) -> None:
         """Back to queued for another attempt (retry or restart); the screen is kept."""
-        self.pid = self.exit = self.terminal = self._reply_to = None
+        self.pid = self.exit = self.terminal = self._reply_to = self._lost = None
         self.started_at = self.ended_at = self.ready_at = None
         self.ending, self._stop_reason = Ending.NONE, "stopped by operator"  # a new attempt
         self.service_ready, self.detail, self._not_ready = False, "", ""
@@ -317,13 +320,16 @@ class Session:
     async def _lease_and_run(
         self, pool: TerminalPool, tg: TaskGroup, on_exit: Callable[[], None] | None
     ) -> None:
-        term: Terminal | None = None
+        term: Terminal | RemoteTerminal | None = None
         if self.ending is not Ending.NONE:
             self._never_started()
             return
         with anyio.CancelScope() as self._queue_scope:
             try:
-                term = await pool.acquire(self.spec.terminal)
+                if self.host is not None:
+                    term = await pool.acquire_remote(self.host, self.cols, self.rows)
+                else:
+                    term = await pool.acquire(self.spec.terminal)
             except SwarmdeckError as exc:
                 self._set_state(S.FAILED, f"no terminal: {exc}")
                 return
@@ -373,10 +379,20 @@ class Session:
             self._end(Ending.STOPPING, handover.late_stop)
         await self._hold(pool, term, tg, on_exit, followed=True)
 
+    @property
+    def host(self) -> str | None:
+        """The [[host]] this attempt runs on: replicas spread over the session's hosts in
+        turn, and each retry moves on to the next one (None: this machine)."""
+        hosts = self.spec.hosts
+        if not hosts:
+            return None
+        replica = self.replica[0] if self.replica else 1
+        return hosts[(replica - 1 + max(self.attempt_number, 1) - 1) % len(hosts)]
+
     async def _hold(
         self,
         pool: TerminalPool,
-        term: Terminal,
+        term: Terminal | RemoteTerminal,
         tg: TaskGroup,
         on_exit: Callable[[], None] | None,
         followed: bool,
@@ -389,7 +405,8 @@ class Session:
             if followed:
                 term.resize(self.cols, self.rows)  # the pane may have changed while it waited
             how = "following on" if followed else "on"
-            self._set_state(S.SPAWNING, f"{how} {term.kind} terminal #{term.id}")
+            where = f" on host {self.host}" if term.kind == "remote" else ""
+            self._set_state(S.SPAWNING, f"{how} {term.kind} terminal #{term.id}{where}")
             ended = await self._run_on(term, tg, started=followed)
         finally:
             term.reset_priority()  # the next session on it does not inherit it
@@ -429,7 +446,9 @@ class Session:
         if status is not None:
             self._settle(status)
 
-    async def _run_on(self, term: Terminal, tg: TaskGroup, started: bool = False) -> Ended | None:
+    async def _run_on(
+        self, term: Terminal | RemoteTerminal, tg: TaskGroup, started: bool = False
+    ) -> Ended | None:
         """Start the job (unless it `started` as a follower) and wait for its end; None if
         it could not start (then failed). The terminal may take another job once this
         returns, while this one's last output is still on its way (`Ended.drained`)."""
@@ -488,15 +507,18 @@ class Session:
         extra = self._extra_env(self.name) if self._extra_env is not None else {}
         return session_job(self.spec, self.deck, self.run_dir, attempt, extra)
 
-    async def _start(self, term: Terminal, tg: TaskGroup) -> None:
+    async def _start(self, term: Terminal | RemoteTerminal, tg: TaskGroup) -> None:
         job = self._job()
-        if isinstance(term, PooledTerminal):
+        if term.kind == "remote":  # the host's own sh, its home directory (docs/hosts.md)
+            remote = Job(self.spec.argv("sh"), job.env, None, job.cols, job.rows)
+            self.pid = await term.start(remote, self._on_output, tg)
+        elif isinstance(term, PooledTerminal):
             self.pid = await term.start(job, self._on_output)
         else:
             assert isinstance(term, FreshTerminal)
             self.pid = await term.start(fresh_job(job, self.deck.pool), self._on_output, tg)
 
-    async def _wait(self, term: Terminal) -> Ended:
+    async def _wait(self, term: Terminal | RemoteTerminal) -> Ended:
         timeout = self.spec.timeout if self.spec.timeout else float("inf")
         with anyio.move_on_after(timeout) as scope:
             return await self._exit_of(term)
@@ -506,10 +528,13 @@ class Session:
             self._tg.start_soon(self._stop)
         return await self._exit_of(term)
 
-    async def _exit_of(self, term: Terminal) -> Ended:
+    async def _exit_of(self, term: Terminal | RemoteTerminal) -> Ended:
         """The job's end; if its terminal died (or was given up), how it ended is unknown."""
         try:
             return await term.wait_exit(self.pid)
+        except HostLostError as exc:
+            self._lost = str(exc)
+            return Ended(ExitStatus(None), _nothing_more, time.time())
         except TerminalError:
             return Ended(ExitStatus(None), _nothing_more, time.time())
 
@@ -525,6 +550,8 @@ class Session:
             self._set_state(S.FAILED, f"timeout after {self.spec.timeout:g}s ({status.describe()})")
         elif self.ending is Ending.STOPPING:
             self._set_state(S.TERMINATED, f"{self._stop_reason} ({status.describe()})")
+        elif self._lost is not None:
+            self._set_state(S.LOST, self._lost)
         elif status.ok:
             self._set_state(S.COMPLETED, status.describe())
         else:
@@ -563,7 +590,7 @@ class Session:
         await self._records.close(self.attempt_number, self.screen, exit_info)
 
     # -- operator commands ----------------------------------------------------------------
-    def _require(self, *states: SessionState) -> Terminal:
+    def _require(self, *states: SessionState) -> Terminal | RemoteTerminal:
         if self.state not in states or self.terminal is None or self.exit is not None:
             allowed = ", ".join(states)
             raise SessionError(f"session {self.name!r} is {self.state}; this needs {allowed}")

@@ -1,10 +1,13 @@
 """The engine's side of a launcher's control socket (engine/terminals/launcher.py): requests out,
 events in, and what became of each job sent to it (`JobRun`).
 
-One task reads the launcher's events in order and settles each JobRun: started, exited,
-or dropped (a follower that never ran). The terminal that owns the channel hears of each
-through callbacks, so its own state (the running job's pid, the output queue) moves in
-the same step as the event, before any task waiting on the JobRun resumes.
+The channel speaks over a `ControlStream`: a local launcher's socketpair end
+(`SocketControl`), or, for a launcher on a host, a stream over the SSH connection
+(engine/terminals/hosts/remote_launcher.py). One task reads the launcher's events in
+order and settles each JobRun: started, exited, or dropped (a follower that never ran).
+The terminal that owns the channel hears of each through callbacks, so its own state (the
+running job's pid, the output queue) moves in the same step as the event, before any task
+waiting on the JobRun resumes.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -81,12 +84,39 @@ class JobRun:
         return self.phase is JobPhase.TAKING_OVER
 
 
+class ControlStream(Protocol):
+    """Bytes to and from a launcher: `send` never waits (the launcher reads promptly),
+    `receive` returns b"" at the end; both raise OSError when the stream fails."""
+
+    def send(self, data: bytes) -> None: ...
+
+    async def receive(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class SocketControl:
+    """A local launcher's end of its socketpair, read from the event loop."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    async def receive(self) -> bytes:
+        return await receive(self.sock)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class LauncherChannel:
     """Requests to one launcher and its events; `read` must run for events to arrive."""
 
     def __init__(
         self,
-        sock: socket.socket,
+        sock: ControlStream,
         on_started: Callable[[JobRun], None],
         on_exited: Callable[[JobRun], None],
         on_dropped: Callable[[JobRun], None],
@@ -115,7 +145,7 @@ class LauncherChannel:
     def send(self, msg: dict[str, object]) -> None:
         self.check()
         try:
-            self.sock.sendall(json.dumps(msg).encode() + b"\n")
+            self.sock.send(json.dumps(msg).encode() + b"\n")
         except OSError as exc:
             raise TerminalError(f"launcher channel failed: {exc}") from exc
 
@@ -184,7 +214,7 @@ class LauncherChannel:
     async def _read_events(self) -> None:
         buf = b""
         try:
-            while data := await receive(self.sock):
+            while data := await self.sock.receive():
                 *lines, buf = (buf + data).split(b"\n")
                 for line in lines:
                     self._on_event(json.loads(line))

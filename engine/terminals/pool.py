@@ -26,11 +26,15 @@ from engine.terminals.turns import ReadTurns
 from engine.terminals.warden import run_wardens
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from anyio.abc import TaskGroup
 
+    from engine.deck.host_spec import HostSpec
     from engine.deck.spec import PoolSpec
+    from engine.statistics import HostStatistics
+    from engine.terminals.hosts.host_registry import HostRegistry
+    from engine.terminals.hosts.remote_terminal import RemoteTerminal
     from engine.terminals.relay import PtyRelay
     from engine.terminals.terminal import Terminal
     from engine.terminals.warden import Warden
@@ -67,6 +71,7 @@ class TerminalPool:
         self._closed = False
         self.leases = self.created = self.recycled = self.waited = 0
         self._waits: deque[float] = deque(maxlen=2048)
+        self.hosts: HostRegistry | None = None  # the deck's [[host]]s (docs/hosts.md)
 
     @property
     def capacity(self) -> int:
@@ -185,10 +190,25 @@ class TerminalPool:
         self._starting -= 1
         self._wake_waiters()
 
-    def release(self, term: Terminal, reusable: bool = True, pid: int | None = None) -> None:
+    async def acquire_remote(self, host: str, cols: int, rows: int) -> RemoteTerminal:
+        """Lease a fresh terminal on a [[host]] (its own pool.size bounds these)."""
+        if self.hosts is None:
+            raise PoolClosedError(f"no host {host!r} in this pool")
+        return await self.hosts.acquire(host, cols, rows)
+
+    def host_statistics(self) -> list[HostStatistics]:
+        return self.hosts.statistics() if self.hosts is not None else []
+
+    def release(
+        self, term: Terminal | RemoteTerminal, reusable: bool = True, pid: int | None = None
+    ) -> None:
         """Return a lease; hand it to the longest waiter or park it idle (or replace it).
         A terminal whose job `pid` started its follower on exit stays leased: to the
         follower."""
+        if term.kind == "remote":
+            assert self.hosts is not None
+            self.hosts.release(term)
+            return
         if isinstance(term, PooledTerminal) and pid is not None and term.take_handover(pid):
             self.leases += 1
             return
@@ -317,6 +337,7 @@ async def open_pool(
     on_recycle: Callable[[int, str], None] | None = None,
     *,
     session_umask: int | None = None,
+    hosts: Sequence[HostSpec] = (),
 ) -> AsyncIterator[TerminalPool]:
     """Run a pool for the duration of the block; every terminal is closed on exit.
 
@@ -327,6 +348,10 @@ async def open_pool(
         pool = TerminalPool(spec, tg, on_recycle)
         await tg.start(run_relays, pool.adopt_relay)
         await tg.start(run_wardens, pool.adopt_warden, session_umask)
+        if hosts:  # only then is asyncssh loaded
+            from engine.terminals.hosts.host_registry import HostRegistry
+
+            pool.hosts = HostRegistry(hosts, tg, spec.acquire_timeout, pool.turns)
         try:
             await pool.prewarm()
             tg.start_soon(pool._maintain)
@@ -335,6 +360,8 @@ async def open_pool(
             failure = exc
         finally:
             await pool.aclose()
+            if pool.hosts is not None:
+                await pool.hosts.aclose()
             tg.cancel_scope.cancel()
     if failure is not None:
         raise failure

@@ -33,7 +33,7 @@ import anyio
 
 from engine.errors import SpawnError, TerminalError
 from engine.terminals import procs
-from engine.terminals.channel import JobRun, LauncherChannel
+from engine.terminals.channel import JobRun, LauncherChannel, SocketControl
 from engine.terminals.procs import kill_session
 from engine.terminals.relay_process import partial_suffix
 from engine.terminals.terminal import Ended, ExitStatus, Job, Terminal, base_env
@@ -75,7 +75,8 @@ class PooledTerminal(Terminal):
         self._delivering: JobRun | None = None  # whose bytes a sink is handling now
         ctl, self._child_ctl = socket.socketpair()
         ctl.setblocking(False)
-        self._channel = LauncherChannel(ctl, self._started, self._exited, self._dropped)
+        control = SocketControl(ctl)
+        self._channel = LauncherChannel(control, self._started, self._exited, self._dropped)
         self._popen: SessionProcess | None = None
 
     async def open(self, tg: TaskGroup, shell: str, init: str, timeout: float = 30.0) -> None:
