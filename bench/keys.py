@@ -184,9 +184,12 @@ def _rchar(pid: int | None) -> int:
     return 0
 
 
-def _deck(tmp: Path, floods: int) -> str:
+def _deck(tmp: Path, floods: int, history: bool = False) -> str:
+    """`history`: the typed-into `cat` first prints a coloured corpus, so it has a full
+    5,000-line history (an agent's long session), which an attached room keeps fetching."""
     (tmp / "flood.sh").write_text(FLOOD_SH)
-    sessions = [f'[[session]]\nname = "{ECHO}"\ncommand = "exec cat"\n']
+    echo = f"cat {tmp}/corpus.txt | head -c 1500000; exec cat" if history else "exec cat"
+    sessions = [f'[[session]]\nname = "{ECHO}"\ncommand = "{echo}"\n']
     for n in range(floods):
         os.mkfifo(tmp / f"fifo-{n}")
         argv = f"bash {tmp}/flood.sh {n} {tmp} {tmp}/corpus.txt"
@@ -230,12 +233,12 @@ def phase(
 
 
 def run_deck(
-    arm: str, floods: int, kinds: list[str], keys: int, quick: bool
+    arm: str, floods: int, kinds: list[str], keys: int, quick: bool, history: bool = False
 ) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="swarmdeck-bench-keys-") as name:
         tmp = Path(name)
         write_corpus(tmp / "corpus.txt", CORPUS)
-        (tmp / "deck.toml").write_text(_deck(tmp, floods))
+        (tmp / "deck.toml").write_text(_deck(tmp, floods, history))
         service = Service(tmp) if arm == SERVED else None
         room = screen = None
         try:
@@ -315,6 +318,9 @@ def main() -> None:
     parser.add_argument(
         "--phases", help="only these, e.g. '1 idle,8 cat' (floods and kind; default: all)"
     )
+    parser.add_argument(
+        "--history", action="store_true", help="the typed-into session has a full history"
+    )
     args = parser.parse_args()
     keys = 20 if args.quick else 30
     print(
@@ -338,7 +344,8 @@ def main() -> None:
         for floods, kinds in ((1, one), (8, eight)):
             if not kinds:
                 continue
-            for kind, figures in run_deck(arm, floods, kinds, keys, args.quick).items():
+            decked = run_deck(arm, floods, kinds, keys, args.quick, args.history)
+            for kind, figures in decked.items():
                 results[f"{arm} {floods} {kind}"] = figures
     report(results, tmux_mbs)
 
