@@ -182,11 +182,22 @@ async def test_unknown_keys_commands_forwarding_and_sessions_without_a_terminal_
 
 
 async def _second_client_turned_away(tmux: Tmux, served: SSHServed) -> None:
-    """With --ssh-max-clients 1: a viewer gets in, then an operator is refused."""
+    """With --ssh-max-clients 1: a viewer gets in, then an operator is refused. The viewer
+    keeps pressing a harmless key meanwhile, so a short --ssh-idle-timeout cannot end it
+    while the second login is slow (a loaded machine)."""
     _connect(tmux, served, "viewer")
     await _shows(tmux, "still-here")
+
+    async def keep_busy() -> None:
+        while True:
+            tmux.keys("j")
+            await anyio.sleep(0.3)
+
     second = served.ssh("operator", "-tt", "127.0.0.1")
-    turned = await anyio.run_process(second, stdin=subprocess.DEVNULL, check=False)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(keep_busy)
+        turned = await anyio.run_process(second, stdin=subprocess.DEVNULL, check=False)
+        tg.cancel_scope.cancel()
     assert turned.returncode == 255
     assert b"too many clients" in turned.stderr
 
