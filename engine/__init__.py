@@ -236,6 +236,9 @@ if TYPE_CHECKING:
         ContentionStatistics as ContentionStatistics,
     )
     from engine.statistics import (
+        HostStatistics as HostStatistics,
+    )
+    from engine.statistics import (
         PoolStatistics as PoolStatistics,
     )
     from engine.statistics import (
@@ -333,6 +336,7 @@ _WHERE: dict[str, str] = {
     "PoolStatistics": "engine.statistics",
     "SchedulerStatistics": "engine.statistics",
     "ContentionStatistics": "engine.statistics",
+    "HostStatistics": "engine.statistics",
     "QueueBalance": "engine.bus.stealing",
     "open_pty": "engine.terminals.pty",
     "read_available": "engine.terminals.pty",

@@ -208,6 +208,8 @@ class ControlRoom(FleetOperations):
         panel.add_contention(message.sample)
         if any(spec.queue is not None for spec in self.engine.deck.sessions):
             panel.show_balance(self.engine.bus_statistics().balance)
+        if self.engine.deck.hosts:
+            self.watch_hosts(panel)
 
     def on_parallelism_changed(self, message: ParallelismChanged) -> None:
         event = message.event

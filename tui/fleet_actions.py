@@ -1,7 +1,8 @@
 """The operator's actions on the whole run: pause or resume every shown session, change
 max_parallel live, the alerts (a notice each, the active ones in the pool panel, the
 history on `!`), and the sessions waiting for the operator (a mark in the list and on
-the pane; the bell and notify-send if config.toml asks, tui/attention_alert.py).
+the pane; the bell and notify-send if config.toml asks, tui/attention_alert.py), and the
+deck's hosts (their connections in the pool panel, a notice when one drops or is back).
 
 "Shown" is what the session list's filter lets through: with no filter, the engine's
 bulk commands act on every session at once (`pause_all` / `resume_all`).
@@ -28,6 +29,22 @@ if TYPE_CHECKING:
 
 class FleetOperations(Operations):
     attention_alert = AttentionAlert()
+    hosts_up: dict[str, bool] | None = None  # each host's last known state, once seen
+
+    def watch_hosts(self, panel: PoolPanel) -> None:
+        """The hosts' figures in the panel; a notice when one drops (its sessions go
+        `lost`) or comes back, so the room says which machine failed."""
+        hosts = self.engine.host_statistics()
+        panel.show_hosts(hosts)
+        before, self.hosts_up = self.hosts_up, {h.host: h.connected for h in hosts}
+        for h in hosts:
+            if before is None or before.get(h.host) is None or before[h.host] == h.connected:
+                continue
+            if h.connected:
+                self.say(f"host {h.host} is connected again", title="host back")
+            else:
+                why = h.last_error or "connection lost"
+                self.say(f"host {h.host}: {why}", title="host down", severity="warning")
 
     def on_attention_updated(self, message: AttentionUpdated) -> None:
         if not self.room_ready:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from engine import (
         ContentionSampled,
         ContentionStatistics,
+        HostStatistics,
         PoolSampled,
         PoolStatistics,
         QueueBalance,
@@ -83,6 +84,19 @@ def balance_text(balances: Iterable[QueueBalance]) -> str:
     return "\n".join(blocks)
 
 
+def hosts_text(hosts: Iterable[HostStatistics]) -> str:
+    """Each [[host]]: up or down, channels in use of its limit, round trip, failures."""
+    lines = []
+    for h in hosts:
+        rtt = f"rtt {seconds(h.rtt)}" if h.rtt is not None else "rtt -"
+        if h.connected:
+            lines.append(f"host {h.host}: up  channels {h.channels}/{h.max_channels}  {rtt}")
+        else:
+            lines.append(f"host {h.host}: DOWN  {h.last_error or 'not connected'}")
+        lines.append(f"  connects {h.connects}  failures {h.failures}  drops {h.drops}")
+    return "\n".join(lines)
+
+
 class PoolPanel(Guarded, Vertical):
     def __init__(self) -> None:
         super().__init__(id="pool")
@@ -104,6 +118,9 @@ class PoolPanel(Guarded, Vertical):
         balance = Static("", id="pool-balance")
         balance.display = False
         yield balance
+        hosts = Static("", id="pool-hosts")
+        hosts.display = False
+        yield hosts
         yield Static("", id="pool-alert")
 
     def seed(self, samples: Iterable[ContentionSampled]) -> None:
@@ -132,6 +149,12 @@ class PoolPanel(Guarded, Vertical):
         widget = self.query_one("#pool-balance", Static)
         widget.display = bool(balances)
         widget.update(balance_text(balances))
+
+    def show_hosts(self, hosts: list[HostStatistics]) -> None:
+        """The deck's hosts' connections (docs/hosts.md); hidden for a deck without any."""
+        widget = self.query_one("#pool-hosts", Static)
+        widget.display = bool(hosts)
+        widget.update(hosts_text(hosts))
 
     def show_alerts(self, texts: list[str]) -> None:
         """The alerts in force (their history is on `!`, tui/screens/alerts.py)."""
