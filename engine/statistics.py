@@ -53,6 +53,8 @@ class SchedulerStatistics:
     queue_wait_p95: float
     memory_in_use: int
     memory_budget: int | None
+    lost: int = 0
+    """Of `failed`, the sessions whose host dropped (state lost, docs/hosts.md)."""
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,10 @@ async def test_a_session_whose_host_drops_becomes_lost_naming_the_host(
         info = engine.session_info("a")
         with anyio.fail_after(DEADLINE):
             await engine.wait_finished()
+        figures = engine.scheduler_statistics()
     assert info.state is S.LOST
     assert "host 'box1' lost" in info.reason
+    assert (figures.failed, figures.lost) == (1, 1)  # a failure, and which kind
     [host] = json.loads((tmp_path / "run" / "summary.json").read_text())["hosts"]
     assert (host["host"], host["drops"], host["channels"]) == ("box1", 1, 0)
 

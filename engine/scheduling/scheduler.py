@@ -574,6 +574,7 @@ class Scheduler:
             queue_wait_p95=live.wait_p95,
             memory_in_use=self._memory,
             memory_budget=self.deck.memory_budget,
+            lost=states.count(S.LOST),
         )
 
     def _own_figures(self) -> tuple[int, int]:
