@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,11 @@ if TYPE_CHECKING:
     from engine.deck.spec import DeckSpec
     from engine.engine import Engine
     from engine.states import SessionState
+
+BUS_CLI = f"{sys.executable} -m tui.cli bus"
+"""`swarmdeck bus` as a session's command runs it (with ROOT on PYTHONPATH)."""
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The checkout, as a string for environments."""
 
 
 def make_deck(

@@ -19,7 +19,7 @@ from engine.screen import Screen
 from engine.states import SessionState as S
 from engine.terminals.foreground import POLLS
 from tests.remote_support import attached, eventually, serving
-from tests.support import running, wait_state, wait_text
+from tests.support import BUS_CLI, running, wait_state, wait_text
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-CLI = f"{sys.executable} -m tui.cli bus"
+CLI = BUS_CLI
 PROMPT = "bash-"  # the start of bash's default prompt
 SHELL = """
 [[session]]

@@ -26,7 +26,7 @@ from engine.bus.bus_errors import BusTimeoutError, NatsLinkError, UnknownTargetE
 from engine.bus.message import OPERATOR, Message
 from engine.engine import open_engine
 from engine.errors import DeckError
-from tests.support import make_deck, wait_state, wait_text
+from tests.support import BUS_CLI, ROOT, make_deck, wait_state, wait_text
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -36,8 +36,7 @@ if TYPE_CHECKING:
     from engine.engine import Engine
 
 pytestmark = pytest.mark.anyio
-CLI = f"{sys.executable} -m tui.cli bus"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = BUS_CLI
 IDLE = """
 [[session]]
 name = "{a}"

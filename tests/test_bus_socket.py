@@ -16,7 +16,7 @@ from engine.bus.bus_client import AsyncBusClient
 from engine.bus.cli import EXIT, _opts, _parser
 from engine.events import BusRequestRefused
 from engine.states import SessionState as S
-from tests.support import running, wait_state, wait_text
+from tests.support import BUS_CLI, ROOT, running, wait_state, wait_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,8 +26,7 @@ if TYPE_CHECKING:
     from engine.engine import Engine
 
 pytestmark = pytest.mark.anyio
-CLI = f"{sys.executable} -m tui.cli bus"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = BUS_CLI
 IDLE = """
 [[session]]
 name = "idle"

@@ -4,7 +4,6 @@ real bus socket, the operator pushing skewed work (docs/bus.md)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -25,7 +24,7 @@ from engine.errors import DeckError
 from engine.events import BusMessageRedelivered
 from engine.states import SessionState as S
 from tests.cli_support import served
-from tests.support import make_deck, running, wait_state
+from tests.support import ROOT, make_deck, running, wait_state
 from tests.tui_support import open_room, until
 from tui.cli.figures import balance_lines
 
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from engine.events import Event
 
 pytestmark = pytest.mark.anyio
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = f"PYTHONPATH={ROOT} {sys.executable} -m tui.cli bus"
 POOL = "size = 3\nwarm = 3"
 

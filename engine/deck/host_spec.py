@@ -24,7 +24,7 @@ from pydantic import (
 
 from engine.deck.durations import Duration  # noqa: TC001 (pydantic needs it)
 
-__all__ = ["HostPoolSpec", "HostSpec", "SshAddress", "parse_ssh_address"]
+__all__ = ["HostPoolSpec", "HostSpec", "SshAddress", "parse_ssh_address", "warm_within_size"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ADDRESS = re.compile(
@@ -34,6 +34,14 @@ _ADDRESS = re.compile(
 )
 CONTROL_CHANNELS = 1
 """Channels kept free of terminals on each host: signals and the RTT probe use them."""
+
+
+def warm_within_size(warm: int, info: ValidationInfo, size_name: str) -> int:
+    """`warm` terminals never outnumber the pool's `size` (the deck's [pool] and a host's)."""
+    size = info.data.get("size")
+    if size is not None and warm > size:
+        raise ValueError(f"must not exceed {size_name} ({size}), got {warm}")
+    return warm
 
 
 class SshAddress(BaseModel):
@@ -85,10 +93,7 @@ class HostPoolSpec(BaseModel):
     @field_validator("warm")
     @classmethod
     def _warm_fits(cls, warm: int, info: ValidationInfo) -> int:
-        size = info.data.get("size")
-        if size is not None and warm > size:
-            raise ValueError(f"must not exceed the host's pool.size ({size}), got {warm}")
-        return warm
+        return warm_within_size(warm, info, "the host's pool.size")
 
 
 class HostSpec(BaseModel):

@@ -45,7 +45,7 @@ from engine.deck.checks import deck_problems, with_problems
 from engine.deck.dependencies import Condition  # noqa: TC001 (pydantic needs it)
 from engine.deck.durations import Duration, OptionalDuration  # noqa: TC001 (pydantic needs them)
 from engine.deck.env_file import read_env_file
-from engine.deck.host_spec import HostSpec
+from engine.deck.host_spec import HostSpec, warm_within_size
 from engine.deck.priorities import PriorityName
 from engine.deck.problems import problem_lines
 from engine.deck.ready_spec import ReadySpec
@@ -108,10 +108,7 @@ class PoolSpec(_Spec):
     @field_validator("warm")
     @classmethod
     def _warm_fits(cls, warm: int, info: ValidationInfo) -> int:
-        size = info.data.get("size")
-        if size is not None and warm > size:
-            raise ValueError(f"must not exceed pool.size ({size}), got {warm}")
-        return warm
+        return warm_within_size(warm, info, "pool.size")
 
     @field_validator("shell")
     @classmethod
