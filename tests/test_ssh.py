@@ -183,19 +183,19 @@ async def test_unknown_keys_commands_forwarding_and_sessions_without_a_terminal_
 
 async def _second_client_turned_away(tmux: Tmux, served: SSHServed) -> None:
     """With --ssh-max-clients 1: a viewer gets in, then an operator is refused. The viewer
-    keeps pressing a harmless key meanwhile, so a short --ssh-idle-timeout cannot end it
-    while the second login is slow (a loaded machine)."""
-    _connect(tmux, served, "viewer")
-    await _shows(tmux, "still-here")
+    keeps pressing a harmless key from its login on, so a short --ssh-idle-timeout cannot end
+    it while its room starts or the second login is slow (a loaded machine)."""
 
     async def keep_busy() -> None:
         while True:
             tmux.keys("j")
             await anyio.sleep(0.3)
 
+    _connect(tmux, served, "viewer")
     second = served.ssh("operator", "-tt", "127.0.0.1")
     async with anyio.create_task_group() as tg:
         tg.start_soon(keep_busy)
+        await _shows(tmux, "still-here")
         turned = await anyio.run_process(second, stdin=subprocess.DEVNULL, check=False)
         tg.cancel_scope.cancel()
     assert turned.returncode == 255
