@@ -95,6 +95,28 @@ stop_grace = "300ms"
         assert all(process_state(p) in ("", "Z") for p in members)
 
 
+@pytest.mark.parametrize("terminal", ["pooled", "fresh"])
+async def test_terminate_hangs_up_a_shell_at_its_prompt_instead_of_waiting_out_the_grace(
+    tmp_path: Path, terminal: str
+) -> None:
+    """An interactive shell ignores SIGTERM; closing a terminal ends it with SIGHUP. Without
+    the hang-up it would take the whole 60 s grace and then SIGKILL."""
+    body = f"""
+[[session]]
+name = "shell"
+command = "exec bash --norc --noprofile -i"
+terminal = "{terminal}"
+stop_grace = "60s"
+"""
+    async with running(tmp_path, body) as engine:
+        await wait_text(engine, "shell", "bash-")
+        await engine.terminate("shell")
+        session = engine.sessions["shell"]
+        assert session.state is S.TERMINATED
+        assert session.exit is not None
+        assert session.exit.signal == signal.SIGHUP
+
+
 async def test_a_session_past_its_timeout_fails_with_the_reason(tmp_path: Path) -> None:
     body = """
 [[session]]

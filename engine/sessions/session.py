@@ -64,6 +64,11 @@ Replica = tuple[int, int]
 """(index, count): replica `index` (from 1) of `count` copies of one template."""
 
 
+HANGUP_AFTER = 0.2
+"""Seconds a program waiting at its prompt gets to honour the stop signal before it is hung
+up, as a closing terminal would: an interactive shell ignores SIGTERM, and would otherwise
+hold every stop (and the engine's) for the whole stop_grace."""
+
 class Session:
     def __init__(
         self,
@@ -626,9 +631,16 @@ class Session:
             return
         if isinstance(term, PooledTerminal):
             term.drop_next()  # a job being stopped may still exit 0: it gets no follower
+        at_prompt = term.waits_for_keys()
         term.signal_job(self.spec.stop_signal, self.pid)
         term.signal_job(signal.SIGCONT, self.pid)  # a stopped process cannot act on SIGTERM
-        if await self._ends_within(self.spec.stop_grace):
+        grace = self.spec.stop_grace
+        if at_prompt and grace > HANGUP_AFTER:
+            if await self._ends_within(HANGUP_AFTER):
+                return
+            term.signal_job(signal.SIGHUP, self.pid)  # a terminal closing: ends `bash -i`
+            grace -= HANGUP_AFTER
+        if await self._ends_within(grace):
             return
         term.signal_job(signal.SIGKILL, self.pid)
         if isinstance(term, PooledTerminal) and not await self._ends_within(REPORT_GRACE):
