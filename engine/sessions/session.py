@@ -69,6 +69,7 @@ HANGUP_AFTER = 0.2
 up, as a closing terminal would: an interactive shell ignores SIGTERM, and would otherwise
 hold every stop (and the engine's) for the whole stop_grace."""
 
+
 class Session:
     def __init__(
         self,
