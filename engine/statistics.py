@@ -88,7 +88,8 @@ class ContentionStatistics:
 class HostStatistics:
     """One [[host]]'s connection (engine/terminals/hosts/host_link.py): whether it is up,
     channels open on it (of max_channels), the last round trip of a `true` exec (None:
-    not measured yet), connections made, failed attempts and drops."""
+    not measured yet), connections made, failed attempts and drops; and its slots
+    (engine/terminals/hosts/host_registry.py): how many sessions it runs at once, and now."""
 
     host: str
     connected: bool
@@ -99,3 +100,7 @@ class HostStatistics:
     failures: int
     drops: int
     last_error: str | None
+    slots: int = 0
+    """Sessions it may run at once (its pool.size; added in protocol v6, hence defaults)."""
+    slots_in_use: int = 0
+    """Of those, taken by sessions now (docs/scheduling.md, "Places")."""

@@ -79,7 +79,7 @@ async def test_bulk_pause_resume_and_a_live_max_parallel_over_the_socket(tmp_pat
         await eventually(lambda: remote.contention_statistics().slots == 4)
         assert remote.contention_statistics().parallel_reason == "set to 4 by the operator"
         # a bad value is a clear error from the engine; a viewer is refused
-        with pytest.raises(SchedulerError, match="from 1 to the pool size 4"):
+        with pytest.raises(SchedulerError, match="from 1 to the local pool size 4"):
             await remote.set_parallel(9)
         with pytest.raises(NotPermittedError):
             await viewer.set_parallel(2)

@@ -49,6 +49,7 @@ from engine.events import ParallelismAdjusted, RunAborted
 from engine.scheduling.contention import Contention
 from engine.scheduling.figures import Figures
 from engine.scheduling.parallelism import Adjustment, AutoParallelism, control
+from engine.scheduling.places import Places
 from engine.scheduling.run_queue import RunQueue
 from engine.scheduling.summary import RUN_DONE
 from engine.sessions.follow import HandoverPhase
@@ -106,6 +107,7 @@ class Scheduler:
         self._restart_streak: dict[str, int] = {}  # restarts since it last ran backoff.max
         self._running: set[Session] = set()  # admitted, attempt not yet settled
         self._holding: set[Session] = set()  # admitted, process not yet ended: the limit
+        self._places = Places(deck.hosts)  # which of `_holding` hold a host's slot
         self._followers: dict[Session, Session] = {}  # running session -> its follower
         self._reserved: set[Session] = set()  # followers not started: memory counted
         self._dropping: set[Session] = set()  # followers asked back
@@ -185,8 +187,9 @@ class Scheduler:
             await control(auto, self._own_figures, self._adjust)
 
     def set_parallel(self, value: int | str, who: str = "operator") -> None:
-        """Change max_parallel live: a number (1..pool size) fixes it, "auto" hands it to
-        the controller from the current level."""
+        """Change max_parallel live: a number (1..the local pool's size) fixes it, "auto"
+        hands it to the controller from the current level. It bounds local sessions only:
+        a host's are bounded by its own pool.size."""
         ceiling = self.deck.pool.size
         if value == "auto":
             if self._auto is None:
@@ -198,8 +201,9 @@ class Scheduler:
             return
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ceiling:
             raise SchedulerError(
-                f"max_parallel must be a whole number from 1 to the pool size {ceiling}, "
-                f"or 'auto' (got {value!r})"
+                "max_parallel (sessions on this machine at once) must be a whole number "
+                f"from 1 to the local pool size {ceiling} ([pool] size), or 'auto' "
+                f"(got {value!r}); sessions on hosts are bounded by each host's pool.size"
             )
         if self._auto is not None:
             self._control.cancel()
@@ -246,54 +250,96 @@ class Scheduler:
         return True
 
     def _start_ready(self) -> None:
+        """Best first, each where it may run: a session waiting for a full host holds back
+        only sessions for that host, never local ones or another host's (a place fills
+        up and never frees during one pass, so order within a place is kept)."""
         budget = self.deck.memory_budget
-        ready = self._queue.ready
-        while self.stopped_reason is None and ready and len(self._holding) < self.limit:
-            session = ready[0]
+        down = self._down_hosts()
+        local_waits = False  # the best local session waits: nothing local overtakes it
+        for session in list(self._queue.ready):
+            if self.stopped_reason is not None:
+                break
+            if session.spec.hosts:
+                host = self._places.choose(session, down)
+                if host is not None:
+                    self._places.take(session, host)
+                    session.placed_on = host
+                    self._admit(session)
+                continue
             memory = session.spec.memory or 0
+            if local_waits or self._local_holding() >= self.limit:
+                local_waits = True
+                continue
             if budget is not None and self._memory + memory > budget:
-                break  # head of line waits for memory; nothing overtakes it
-            self._queue.remove(session)
-            self._running.add(session)
-            self._holding.add(session)
+                local_waits = True  # it waits for memory; nothing local overtakes it
+                continue
             self._memory += memory
-            self._waited[session] = session in self._blocked
-            self._blocked.discard(session)
-            self._tg.start_soon(self._run, session, None)
-        self._blocked.update(ready)
-        free = self.limit - len(self._holding)
+            self._admit(session)
+        self._blocked.update(self._queue.ready)
+        free = self.limit - self._local_holding()
         if free > 0 or self.stopped_reason is not None:
             self._drop_followers(free if self.stopped_reason is None else len(self._reserved))
         else:
             self._assign_followers()
 
+    def _admit(self, session: Session) -> None:
+        """It holds a slot (local, or the host's it was placed on) from now on."""
+        self._queue.remove(session)
+        self._running.add(session)
+        self._holding.add(session)
+        self._waited[session] = session in self._blocked
+        self._blocked.discard(session)
+        self._tg.start_soon(self._run, session, None)
+
+    def _local_holding(self) -> int:
+        """Sessions holding a local slot: what `max_parallel` bounds."""
+        return len(self._holding) - self._places.remote
+
+    def _down_hosts(self) -> set[str]:
+        """Hosts not connected whose last attempt failed or dropped: placement skips them,
+        and each is tried again in the background (its link's backoff paces it) so that
+        sessions waiting for it start once it is back."""
+        if not self._places.size or not any(s.spec.hosts for s in self._queue.ready):
+            return set()
+        down = {
+            h.host
+            for h in self.pool.host_statistics()
+            if not h.connected and h.last_error is not None
+        }
+        if self.pool.hosts is not None:
+            for host in down:
+                self.pool.hosts.revive(host, self._dispatch)
+        return down
+
     def _assign_followers(self) -> None:
-        """Every slot is taken: give running jobs the best ready sessions as followers."""
-        budget, ready = self.deck.memory_budget, self._queue.ready
-        for host in sorted(self._holding, key=lambda s: s.started_at or float("inf")):
+        """Every local slot is taken: give running jobs the best ready local sessions as
+        followers (sessions for hosts wait for their host's slots, never follow)."""
+        budget = self.deck.memory_budget
+        ready = self._local_ready()
+        for leader in sorted(self._holding, key=lambda s: s.started_at or float("inf")):
             if not ready:
                 return
-            term = host.terminal
-            if host in self._followers or not host.can_be_followed():
+            term = leader.terminal
+            if leader in self._followers or not leader.can_be_followed():
                 continue
             assert isinstance(term, PooledTerminal)
             if term.leases >= self.pool.spec.recycle_after:
                 continue  # it retires after this job
-            session = ready[0]
+            session = ready.pop(0)
             memory = session.spec.memory or 0
-            if session.spec.terminal != "pooled" or session.attempts or session.spec.hosts:
-                return  # a fresh or remote terminal or a retry waits for a free slot
+            if session.spec.terminal != "pooled" or session.attempts:
+                return  # a fresh terminal or a retry waits for a free slot
             if budget is not None and self._memory + memory > budget:
                 return
             self._queue.remove(session)
             self._running.add(session)
             self._reserved.add(session)
             self._memory += memory
-            self._followers[host] = session
+            self._followers[leader] = session
             self._waited[session] = True  # every slot was taken
             self._blocked.discard(session)
-            assert host.pid is not None
-            follow = Follow(term, host.pid)
+            assert leader.pid is not None
+            follow = Follow(term, leader.pid)
             session.line_up(follow)
             self._tg.start_soon(self._run, session, follow)
 
@@ -382,7 +428,8 @@ class Scheduler:
         its launcher started at once."""
         if session in self._holding:
             self._holding.discard(session)
-            self._memory -= session.spec.memory or 0
+            if not self._places.give_back(session):  # memory_budget is this machine's
+                self._memory -= session.spec.memory or 0
         elif session in self._reserved:
             self._reserved.discard(session)
             self._memory -= session.spec.memory or 0
@@ -547,12 +594,16 @@ class Scheduler:
     # -- figures --------------------------------------------------------------------------
     def contention_statistics(self, at: float | None = None) -> ContentionStatistics:
         """The contention model now (engine/scheduling/contention.py)."""
-        waiting = [*self._queue.ready, *self._reserved]
+        waiting = [*self._local_ready(), *self._reserved]
         since = [s.ready_at or time.time() for s in waiting]
         target = self._auto.target if self._auto is not None else self.limit
         return self.contention.statistics(
-            len(self._holding), since, self.limit, target, self.limit_reason, at
+            self._local_holding(), since, self.limit, target, self.limit_reason, at
         )
+
+    def _local_ready(self) -> list[Session]:
+        """Ready sessions for this machine's slots (the window `max_parallel` bounds)."""
+        return [s for s in self._queue.ready if not s.spec.hosts]
 
     def statistics(self) -> SchedulerStatistics:
         states = [s.state for s in self.sessions.values()]
@@ -578,8 +629,9 @@ class Scheduler:
         )
 
     def _own_figures(self) -> tuple[int, int]:
-        """What `max_parallel = "auto"` samples: ready, running (holding a slot)."""
-        return len(self._queue.ready) + len(self._reserved), len(self._holding)
+        """What `max_parallel = "auto"` samples: ready, running (holding a local slot);
+        sessions for hosts are bounded by their hosts, so they never raise the limit."""
+        return len(self._local_ready()) + len(self._reserved), self._local_holding()
 
     def _adjust(self, change: Adjustment) -> None:
         if change.new < self.limit:

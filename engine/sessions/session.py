@@ -112,6 +112,8 @@ class Session:
         self.terminal: Terminal | RemoteTerminal | None = None
         self._reply_to: Terminal | RemoteTerminal | None = None  # where answers go
         self._lost: str | None = None  # its host dropped under the attempt (docs/hosts.md)
+        self.placed_on: str | None = None
+        """The [[host]] the scheduler placed its attempt on (engine/scheduling/places.py)."""
         self.handover: Handover | None = None  # as a follower, until its attempt ends
         self._on_start: Callable[[], None] | None = None
         self.queued_at = time.time()
@@ -387,11 +389,14 @@ class Session:
 
     @property
     def host(self) -> str | None:
-        """The [[host]] this attempt runs on: replicas spread over the session's hosts in
-        turn, and each retry moves on to the next one (None: this machine)."""
+        """The [[host]] this attempt runs on: where the scheduler placed it, else replicas
+        spread over the session's hosts in turn and each retry moves on to the next one
+        (None: this machine)."""
         hosts = self.spec.hosts
         if not hosts:
             return None
+        if self.placed_on is not None:
+            return self.placed_on
         replica = self.replica[0] if self.replica else 1
         return hosts[(replica - 1 + max(self.attempt_number, 1) - 1) % len(hosts)]
 

@@ -10,6 +10,7 @@ are the next step (docs/hosts.md).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,13 +20,15 @@ from engine.terminals.hosts.host_link import HostLink
 from engine.terminals.hosts.remote_terminal import RemoteTerminal
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from anyio.abc import TaskGroup
 
     from engine.deck.host_spec import HostSpec
     from engine.statistics import HostStatistics
     from engine.terminals.turns import ReadTurns
+
+REVIVE_POLL = 0.5  # s between asking a down host's link again (its own backoff: 0.5-30 s)
 
 
 class HostRegistry:
@@ -45,6 +48,7 @@ class HostRegistry:
         self._acquire_timeout = acquire_timeout
         self._turns = turns  # the pool's: remote floods take turns with local ones
         self._closed = False
+        self._reviving: dict[str, anyio.CancelScope] = {}  # host -> its revival, until up
         for spec in specs:
             if spec.pool.warm > 0:  # connected before the first session needs it
                 tg.start_soon(self._connect_early, self._links[spec.name])
@@ -82,10 +86,44 @@ class HostRegistry:
         self._tg.start_soon(term.aclose)
 
     def statistics(self) -> list[HostStatistics]:
-        return [link.statistics() for link in self._links.values()]
+        """Each link's figures with its slots: how many sessions it runs at once, and now."""
+        return [
+            dataclasses.replace(
+                link.statistics(),
+                slots=int(self._slots[name].total_tokens),
+                slots_in_use=self._slots[name].borrowed_tokens,
+            )
+            for name, link in self._links.items()
+        ]
+
+    # -- bringing a down host back (the scheduler skips it meanwhile) ----------------------
+    def revive(self, host: str, on_up: Callable[[], None]) -> None:
+        """Connect to a down `host` again in the background until it is up, then call
+        `on_up` (the scheduler dispatches what waited for it). Idempotent per host."""
+        if self._closed or host in self._reviving:
+            return
+        self._reviving[host] = scope = anyio.CancelScope()
+        self._tg.start_soon(self._revive, host, on_up, scope)
+
+    async def _revive(self, host: str, on_up: Callable[[], None], scope: anyio.CancelScope) -> None:
+        link = self._links[host]
+        try:
+            with scope:
+                while not self._closed:
+                    try:
+                        await link.link()
+                    except HostError:  # within its backoff it refuses at once: poll
+                        await anyio.sleep(REVIVE_POLL)
+                        continue
+                    on_up()
+                    return
+        finally:
+            del self._reviving[host]
 
     async def aclose(self) -> None:
         self._closed = True
+        for scope in self._reviving.values():
+            scope.cancel()
         with anyio.CancelScope(shield=True):
             for link in self._links.values():
                 await link.aclose()
