@@ -137,7 +137,10 @@ class ResumeAll(_Command):
 
 
 class SetParallel(_Command):
-    doc = "change max_parallel live: 1..pool size fixes it, auto hands it to the controller"
+    doc = (
+        "change max_parallel (local sessions) live: 1..the local pool size fixes it, "
+        "auto hands it to the controller"
+    )
     op: Literal["set_parallel"] = "set_parallel"
     value: Annotated[int, Field(ge=1, strict=True)] | Literal["auto"]
 
@@ -299,7 +302,8 @@ class CommandCalls:
         return _expect(await self.run(command(ResumeAll, pattern=pattern)), Named).names
 
     async def set_parallel(self, value: int | str) -> None:
-        """1..pool size, or "auto"; a ParallelismAdjusted event says so, with the reason."""
+        """1..the local pool size, or "auto"; a ParallelismAdjusted event says so, with the
+        reason (sessions on hosts are bounded by each host's pool.size)."""
         await self.run(command(SetParallel, value=value))
 
 

@@ -164,3 +164,4 @@ async def test_a_remote_client_sees_each_hosts_figures(sshd: Sshd, tmp_path: Pat
             [figures] = client.host_statistics()
         await engine.sessions["a"].terminate()
     assert (figures.host, figures.max_channels, figures.failures) == ("box1", 10, 0)
+    assert (figures.slots, figures.slots_in_use) == (2, 1)  # its session, of pool.size

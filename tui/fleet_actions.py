@@ -115,7 +115,9 @@ class FleetOperations(Operations):
             )
 
         size = self.engine.deck.pool.size
-        prompt = PromptScreen(f"max_parallel (1..{size} or auto)", "auto", str(current.slots))
+        prompt = PromptScreen(
+            f"max_parallel, local sessions (1..{size} or auto)", "auto", str(current.slots)
+        )
         self.push_screen(prompt, answered)
 
     def action_alerts(self) -> None:

@@ -301,8 +301,9 @@ class SessionSpec(_Spec):
     env_file: Path | None = None
     """A dotenv file (relative to the deck file) read at load time; `env` wins over it."""
     host: Annotated[str | list[str] | None, BeforeValidator(_host_names)] = None
-    """A `[[host]]`'s name to run on over SSH (a list: replicas spread over them in
-    turn); None: this machine (docs/hosts.md)."""
+    """A `[[host]]`'s name to run on over SSH (a list: each attempt starts on the least
+    loaded host of it that is up, taking one of that host's pool.size slots); None: this
+    machine (docs/hosts.md, docs/scheduling.md "Places")."""
 
     @model_validator(mode="before")
     @classmethod

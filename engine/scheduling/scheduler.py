@@ -4,6 +4,11 @@ A sliding window, never batches: whenever a slot frees (an attempt ends, a depen
 met, a backoff elapses, the limit rises) the best ready sessions start at once, up to the
 limit (`max_parallel`, at most the pool size, so a leased slot never waits in the pool).
 
+* Places (engine/scheduling/places.py): `max_parallel` bounds the sessions on this
+  machine; a session with `host` takes a slot of the least loaded up host of its list
+  instead (each host: its pool.size). A session waiting for a full place holds back only
+  sessions for that place (no head-of-line blocking across places).
+
 * Ready and best: engine/scheduling/run_queue.py (dependencies met, no backoff pending; highest
   priority, then file order). Priority is strict: a low session waits while any higher one
   is ready, and only then (docs/scheduling.md).
@@ -467,7 +472,8 @@ class Scheduler:
         started, ended = session.started_at, session.ended_at or time.time()
         if started is not None:
             self.contention.ended(ended)
-            if self._auto is not None and session.state is S.COMPLETED:
+            local = not session.spec.hosts  # a host's load says nothing of this machine's
+            if self._auto is not None and session.state is S.COMPLETED and local:
                 self._auto.run_times.completed(session.template, started, ended - started)
         retry = session.state in UNSUCCESSFUL and self._retries_left[session.name] > 0
         if self.stopped_reason is not None:

@@ -83,7 +83,10 @@ def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """Run-wide operator commands on a running engine (tui/cli/fleet_commands.py)."""
     # pause/resume --match GLOB are the scripting commands' run-wide form (_add_scripting)
     parallel = sub.add_parser("parallel", help="change max_parallel of a running engine, live")
-    parallel.add_argument("value", help="1..pool size, or auto")
+    parallel.add_argument(
+        "value",
+        help="1..the local pool size (sessions on this machine; a host's: its pool.size), or auto",
+    )
     parallel.add_argument("run", nargs="?", help=f"{RUN_HELP} (default: the only one)")
 
 

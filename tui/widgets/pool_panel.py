@@ -85,7 +85,8 @@ def balance_text(balances: Iterable[QueueBalance]) -> str:
 
 
 def hosts_text(hosts: Iterable[HostStatistics]) -> str:
-    """Each [[host]]: up or down, channels in use of its limit, round trip, failures."""
+    """Each [[host]]: up or down, channels in use of its limit, round trip, slots in use
+    of its pool.size (sessions there), failures."""
     lines = []
     for h in hosts:
         rtt = f"rtt {seconds(h.rtt)}" if h.rtt is not None else "rtt -"
@@ -93,7 +94,8 @@ def hosts_text(hosts: Iterable[HostStatistics]) -> str:
             lines.append(f"host {h.host}: up  channels {h.channels}/{h.max_channels}  {rtt}")
         else:
             lines.append(f"host {h.host}: DOWN  {h.last_error or 'not connected'}")
-        lines.append(f"  connects {h.connects}  failures {h.failures}  drops {h.drops}")
+        lines.append(f"  slots {h.slots_in_use}/{h.slots}  connects {h.connects}")
+        lines.append(f"  failures {h.failures}  drops {h.drops}")
     return "\n".join(lines)
 
 
