@@ -205,3 +205,19 @@ async def test_a_host_that_dropped_takes_sessions_again_once_it_is_back(
             await engine.sessions["hold"].terminate()
     assert gone is S.LOST
     assert (info.state, host, drops) == (S.COMPLETED, "box1", 1)
+
+
+async def test_a_session_whose_hosts_are_all_down_fails_naming_one_rather_than_waiting(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    dead = host_table(sshd, "dead", 2, f"{sshd.user}@127.0.0.1:{closed_port()}", warm=1)
+    body = dead + session("s", "echo ran", '["dead"]', "autostart = false")
+    async with running(tmp_path, body) as engine:
+        with anyio.fail_after(DEADLINE):
+            while engine.host_statistics()[0].failures < 1:
+                await anyio.sleep(0.05)
+        await engine.run(StartSession(session="s"))
+        await wait_state(engine, "s", *FINAL, timeout=DEADLINE)
+        info = engine.session_info("s")
+    assert info.state is S.FAILED
+    assert "host 'dead'" in info.reason
