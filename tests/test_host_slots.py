@@ -16,9 +16,10 @@ import anyio
 import pytest
 
 from engine.commands import StartSession
+from engine.engine import open_engine
 from engine.states import SessionState
 from tests.sshd_support import running_sshd
-from tests.support import running, wait_state, wait_text
+from tests.support import make_deck, running, wait_state, wait_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -221,3 +222,22 @@ async def test_a_session_whose_hosts_are_all_down_fails_naming_one_rather_than_w
         info = engine.session_info("s")
     assert info.state is S.FAILED
     assert "host 'dead'" in info.reason
+
+
+async def test_memory_budget_counts_only_this_machines_sessions(sshd: Sshd, tmp_path: Path) -> None:
+    """`remote` declares the whole budget but runs on box1, so `local` fits beside it."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    body = (
+        host_table(sshd, "box1", 1)
+        + session("remote", wait_for(marks, "local"), '"box1"', 'memory = "1GB"')
+        + session("local", f"touch {marks}/local", None, 'memory = "600MB"')
+    )
+    deck = make_deck(tmp_path, body, "size = 2\nwarm = 1", 'memory_budget = "1GB"')
+    async with open_engine(deck, tmp_path / "run") as engine:
+        await engine.start_all()
+        await wait_final(engine, "remote", "local")
+        states = [engine.session_info(name).state for name in ("remote", "local")]
+        in_use = engine.scheduler_statistics().memory_in_use
+    assert states == [S.COMPLETED, S.COMPLETED]
+    assert in_use == 0
