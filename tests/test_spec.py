@@ -369,7 +369,8 @@ def test_a_session_may_not_need_more_memory_than_the_budget() -> None:
 def test_max_parallel_is_auto_or_at_most_the_pool_size() -> None:
     assert deck('max_parallel = "auto"\n' + ONE_SESSION).max_parallel == "auto"
     assert problems("max_parallel = 5\n" + ONE_SESSION) == [
-        "max_parallel: must not exceed pool.size (4), got 5"
+        "max_parallel: must not exceed pool.size (4), got 5 (it bounds the sessions on this "
+        "machine; a [[host]]'s own pool.size bounds the sessions there)"
     ]
 
 

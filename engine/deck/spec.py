@@ -470,7 +470,10 @@ class DeckSpec(_Spec):
         """Above the pool size, sessions would queue in the pool and hit acquire_timeout."""
         pool = info.data.get("pool")
         if isinstance(value, int) and pool is not None and value > pool.size:
-            raise ValueError(f"must not exceed pool.size ({pool.size}), got {value}")
+            raise ValueError(
+                f"must not exceed pool.size ({pool.size}), got {value} (it bounds the sessions "
+                "on this machine; a [[host]]'s own pool.size bounds the sessions there)"
+            )
         return value
 
     @field_validator("hosts")

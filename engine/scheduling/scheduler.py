@@ -14,9 +14,10 @@ limit (`max_parallel`, at most the pool size, so a leased slot never waits in th
   is ready, and only then (docs/scheduling.md).
 * A slot is held from admission until the process ends; a session that exited 0 frees
   it before writing its files and settling, so the next one starts meanwhile.
-* Followers: while every slot is taken and sessions are ready, each running job on a
-  pooled terminal gets the best ready session as its *follower*, which its launcher starts
-  the moment that job exits 0, in the same slot, with no round trip through the engine
+* Followers: while every local slot is taken and local sessions are ready, each running
+  job on a pooled terminal gets the best ready local session as its *follower*, which its
+  launcher starts the moment that job exits 0, in the same slot, with no round trip
+  through the engine
   (engine/terminals/pooled.py). A follower is still queued until then; it is dropped back
   into the queue if its job fails, is paused or stops, when the limit falls, or when a
   slot frees elsewhere while it waits (so it never waits behind a long job).
