@@ -17,10 +17,10 @@ limit (`max_parallel`, at most the pool size, so a leased slot never waits in th
 * Followers: while every local slot is taken and local sessions are ready, each running
   job on a pooled terminal gets the best ready local session as its *follower*, which its
   launcher starts the moment that job exits 0, in the same slot, with no round trip
-  through the engine
-  (engine/terminals/pooled.py). A follower is still queued until then; it is dropped back
-  into the queue if its job fails, is paused or stops, when the limit falls, or when a
-  slot frees elsewhere while it waits (so it never waits behind a long job).
+  through the engine (engine/terminals/pooled.py). A follower is still queued until then;
+  it is dropped back into the queue if its job fails, is paused or stops, when the limit
+  falls, or when a slot frees elsewhere while it waits (so it never waits behind a long
+  job).
 * Memory: a session starts only if the declared memory of the running ones plus its own
   fits `memory_budget`; the best ready session that does not fit holds back the ones
   behind it, so small sessions never starve a big one.
