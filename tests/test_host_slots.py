@@ -51,12 +51,12 @@ def session(name: str, command: str, host: str | None, extra: str = "") -> str:
     )
 
 
-def barrier(directory: Path, count: int, mark: str) -> str:
-    """Leave `mark` in `directory`, then wait (30 s at most) until `count` marks are there:
-    exit 0 only if they all met."""
+def barrier(directory: Path, count: int, mark: str, release: Path) -> str:
+    """Leave `mark` in `directory`, wait (30 s at most) for the test's `release` file, and
+    exit 0 only if `count` marks were there by then (they all ran at once)."""
     seen = f"$(ls {directory} | wc -l)"
     return (
-        f"touch {directory}/{mark}; i=0; while [ {seen} -lt {count} ] && [ $i -lt 300 ]; "
+        f"touch {directory}/{mark}; i=0; while [ ! -e {release} ] && [ $i -lt 300 ]; "
         f"do sleep 0.1; i=$((i+1)); done; [ {seen} -ge {count} ] && echo met"
     )
 
@@ -85,15 +85,17 @@ def closed_port() -> int:
 async def test_a_host_of_size_4_runs_4_sessions_at_once_with_a_local_pool_of_1(
     sshd: Sshd, tmp_path: Path
 ) -> None:
-    meet = tmp_path / "meet"
+    meet, release = tmp_path / "meet", tmp_path / "release"
     meet.mkdir()
-    work = session("w", barrier(meet, 4, "$SWARMDECK_REPLICA"), '"box1"', "replicas = 4")
+    command = barrier(meet, 4, "$SWARMDECK_REPLICA", release)
+    work = session("w", command, '"box1"', "replicas = 4")
     names = [f"w#{i}" for i in range(1, 5)]
     async with running(tmp_path, host_table(sshd, "box1", 4) + work, ONE_LOCAL) as engine:
         with anyio.fail_after(DEADLINE):
-            while engine.host_statistics()[0].slots_in_use < 4:
+            while len(os.listdir(meet)) < 4:  # all 4 at once (the local pool holds 1)
                 await anyio.sleep(0.05)
         [busy] = engine.host_statistics()
+        release.touch()
         await wait_final(engine, *names)
         states = [engine.session_info(name).state for name in names]
         with anyio.fail_after(DEADLINE):
@@ -195,7 +197,7 @@ async def test_a_host_that_dropped_takes_sessions_again_once_it_is_back(
             sshd.drop_connections()
             await wait_state(engine, "gone", *FINAL, timeout=DEADLINE)
             with anyio.fail_after(DEADLINE):
-                while engine.host_statistics()[0].connected:
+                while engine.host_statistics()[0].drops < 1:  # seen down: connected no more
                     await anyio.sleep(0.05)
             gone = engine.session_info("gone").state
             await engine.run(StartSession(session="later"))
