@@ -243,3 +243,27 @@ async def test_memory_budget_counts_only_this_machines_sessions(sshd: Sshd, tmp_
         in_use = engine.scheduler_statistics().memory_in_use
     assert states == [S.COMPLETED, S.COMPLETED]
     assert in_use == 0
+
+
+async def test_replicas_fill_hosts_of_different_sizes_at_once(sshd: Sshd, tmp_path: Path) -> None:
+    """4 replicas over box1 (1 slot) and box2 (3 slots): placed by load when each starts,
+    1 and 3, where turns at load time would put 2 on box1 and one of them would wait."""
+    meet, release = tmp_path / "meet", tmp_path / "release"
+    meet.mkdir()
+    command = barrier(meet, 4, "$SWARMDECK_REPLICA", release)
+    with running_sshd(tmp_path / "second") as other:
+        body = (
+            host_table(sshd, "box1", 1)
+            + host_table(other, "box2", 3)
+            + session("w", command, '["box1", "box2"]', "replicas = 4")
+        )
+        async with running(tmp_path, body, "size = 4\nwarm = 1") as engine:  # not the bound
+            with anyio.fail_after(DEADLINE):
+                while len(os.listdir(meet)) < 4:
+                    await anyio.sleep(0.05)
+            in_use = [h.slots_in_use for h in engine.host_statistics()]
+            release.touch()
+            await wait_final(engine, *[f"w#{i}" for i in range(1, 5)])
+            states = {engine.session_info(f"w#{i}").state for i in range(1, 5)}
+    assert in_use == [1, 3]
+    assert states == {S.COMPLETED}
