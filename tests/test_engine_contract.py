@@ -121,6 +121,10 @@ async def test_add_starts_a_session_from_a_table_and_refuses_a_bad_one(api: Engi
         await api.add({"name": "echo", "command": "true"})
     with pytest.raises(SessionError, match="cannot add a session: command"):
         await api.add({"name": "nocommand"})
+    with pytest.raises(SessionError, match=r"cannot add: unknown host 'gpu9' \(known: none"):
+        await api.add({"name": "far", "command": "true", "host": "gpu9"})
+    with pytest.raises(SessionError, match="cannot fork: unknown host 'gpu9'"):
+        await api.fork("echo", {"host": "gpu9"})
 
 
 async def test_events_stream_reports_each_state_change(api: EngineAPI) -> None:

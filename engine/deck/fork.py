@@ -68,6 +68,14 @@ def _check_fits(spec: SessionSpec, deck: DeckSpec, taken: Collection[str], verb:
     unknown = [d.name for d in spec.depends_on if d.name not in taken]
     if unknown:
         raise SessionError(f"cannot {verb}: unknown dependencies {', '.join(unknown)}")
+    known = [host.name for host in deck.hosts]
+    strange = [host for host in spec.hosts if host not in known]
+    if strange:  # as the deck's own sessions are checked (engine/deck/checks.py)
+        declared = ", ".join(known) or "none declared"
+        raise SessionError(
+            f"cannot {verb}: unknown host {strange[0]!r} (known: {declared}; "
+            "a [[host]] table in the deck declares one)"
+        )
     budget = deck.memory_budget
     if budget is not None and (spec.memory or 0) > budget:
         size, limit = format_size(spec.memory or 0), format_size(budget)
