@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.errors import HostError, PoolClosedError, PoolTimeoutError
+from engine.errors import HostError, HostKeyError, PoolClosedError, PoolTimeoutError
 from engine.terminals.hosts.host_link import HostLink
 from engine.terminals.hosts.remote_terminal import RemoteTerminal
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from engine.terminals.turns import ReadTurns
 
 REVIVE_POLL = 0.5  # s between asking a down host's link again (its own backoff: 0.5-30 s)
+REVIVE_KEY_WAIT = 30.0  # s: a refused host key has no backoff; only an operator fixes it
 
 
 class HostRegistry:
@@ -112,6 +113,9 @@ class HostRegistry:
                 while not self._closed:
                     try:
                         await link.link()
+                    except HostKeyError:
+                        await anyio.sleep(REVIVE_KEY_WAIT)
+                        continue
                     except HostError:  # within its backoff it refuses at once: poll
                         await anyio.sleep(REVIVE_POLL)
                         continue
