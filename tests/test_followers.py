@@ -16,7 +16,7 @@ from engine.deck.spec import PoolSpec
 from engine.errors import TerminalError
 from engine.events import SessionStateChanged
 from engine.states import SessionState as S
-from engine.terminals import pooled
+from engine.terminals import launched
 from engine.terminals.channel import JOB_TRANSITIONS, JobPhase, JobRun
 from engine.terminals.pool import open_pool
 from engine.terminals.pooled import PooledTerminal
@@ -209,7 +209,7 @@ async def test_a_slow_digest_past_the_boundary_timeout_keeps_every_byte_with_its
 ) -> None:
     """The end marker may trail the exit report by long while the engine digests a flood;
     with the relay alive it cannot be lost, so nothing is cut at BOUNDARY_TIMEOUT."""
-    monkeypatch.setattr(pooled, "BOUNDARY_TIMEOUT", 0.001)
+    monkeypatch.setattr(launched, "BOUNDARY_TIMEOUT", 0.001)
     got = bytearray()
 
     def slow_sink(data: bytes) -> None:
