@@ -232,14 +232,14 @@ class LauncherJobs:
             raise TerminalError("no such job on this terminal")
         await run.exited.wait()  # cancellable: the job stays known until it has ended
         if run.status is None:
-            self._lost_launcher()
+            await self._lost_launcher()
         assert run.status is not None
         assert run.ended_at is not None
         assert run.pid is not None
         by_pid.pop(run.pid, None)
         return Ended(run.status, lambda: self._drain(run), run.ended_at)
 
-    def _lost_launcher(self) -> None:
+    async def _lost_launcher(self) -> None:
         """The launcher went away before the job's end was reported: say why (raises)."""
         self._channel.check()
 

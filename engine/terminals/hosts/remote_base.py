@@ -79,7 +79,7 @@ class RemoteBase:
         self.job_started_at: float | None = None
         self.focused = False
         self._input_at = -math.inf
-        self._channel: PtyChannel | None = None
+        self._pty: PtyChannel | None = None
         self._ended = anyio.Event()  # the channel has closed
         self._signals: MemoryObjectSendStream[_Signal] | None = None
         self._closed = False
@@ -100,9 +100,9 @@ class RemoteBase:
         self._queued.append(data)
         self._queued_bytes += len(data)
         self._wake.set()
-        if self._queued_bytes >= PAUSE_AT and not self._paused and self._channel is not None:
+        if self._queued_bytes >= PAUSE_AT and not self._paused and self._pty is not None:
             self._paused = True
-            self._channel.pause_reading()
+            self._pty.pause_reading()
 
     def _channel_ended(self) -> None:
         """The channel closed: the reader hands on what is queued, then stops."""
@@ -136,24 +136,24 @@ class RemoteBase:
             chunks.append(chunk)
             size += len(chunk)
         self._queued_bytes -= size
-        if self._paused and self._queued_bytes < PAUSE_AT // 2 and self._channel is not None:
+        if self._paused and self._queued_bytes < PAUSE_AT // 2 and self._pty is not None:
             self._paused = False
-            self._channel.resume_reading()
+            self._pty.resume_reading()
         if chunks:
             self._hand_on(b"".join(chunks))
 
     # -- input, size ----------------------------------------------------------------------
     async def write(self, data: bytes) -> None:
-        if self._channel is None or self._ended.is_set():
+        if self._pty is None or self._ended.is_set():
             raise TerminalError(f"terminal #{self.id} on host {self.host.name!r} is closed")
         self._input_at = time.monotonic()
-        self._channel.write(data)
+        self._pty.write(data)
         await anyio.lowlevel.checkpoint()
 
     def resize(self, cols: int, rows: int) -> None:
         self.cols, self.rows = cols, rows
-        if self._channel is not None and not self._ended.is_set():
-            self._channel.resize(cols, rows)
+        if self._pty is not None and not self._ended.is_set():
+            self._pty.resize(cols, rows)
 
     # -- signals --------------------------------------------------------------------------
     def _start_signals(self, tg: TaskGroup) -> None:
@@ -222,8 +222,8 @@ class RemoteBase:
         """Close the channel and wait (bounded) for sshd to report its end."""
         if self._signals is not None:
             self._signals.close()
-        if self._channel is not None:
-            self._channel.close()
+        if self._pty is not None:
+            self._pty.close()
             with anyio.CancelScope(shield=True), anyio.move_on_after(KILL_WAIT):
                 await self._ended.wait()
 
@@ -265,5 +265,5 @@ class RemoteBase:
         """Recorded by the session (see `record`)."""
 
     def close_channel(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
+        if self._pty is not None:
+            self._pty.close()

@@ -1,5 +1,5 @@
-"""The launcher (engine/terminals/launcher.py) started on a host, unchanged: the first
-piece of warm remote terminals (docs/hosts.md, next step 1).
+"""The launcher (engine/terminals/launcher.py) started on a host, unchanged: the session
+leader of a warm remote terminal (remote_pooled.py, docs/hosts.md).
 
 The launcher reads its requests on an inherited socket. On a host there is nothing to
 inherit, so a short bootstrap, run by `python3 -I -S -c` as the PTY's session leader,
@@ -15,6 +15,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from engine.terminals.launched import init_script
+
 __all__ = ["launcher_command", "ready_line"]
 
 _SOURCE = Path(__file__).resolve().parent.parent / "launcher.py"
@@ -25,9 +27,11 @@ def ready_line(nonce: str) -> bytes:
     return f"swarmdeck-launcher {nonce}".encode()
 
 
-def launcher_command(nonce: str, marker: bytes) -> tuple[str, str]:
+def launcher_command(nonce: str, marker: bytes, init: str = "") -> tuple[str, str]:
     """(the command for a pty channel, the Unix socket path to connect to on the host);
-    `marker` ends each job's output, as on a local pooled terminal."""
+    `marker` ends each job's output, as on a local pooled terminal. The host's `sh` runs
+    the pool's `init` first (once), then execs the bootstrap, which keeps its pid: the
+    PTY's session leader, as sshd's login shell was."""
     path = f"/tmp/swarmdeck-launcher-{nonce}.sock"
     boot = "\n".join(
         [
@@ -47,4 +51,5 @@ def launcher_command(nonce: str, marker: bytes) -> tuple[str, str]:
             "{'__name__': '__main__'})",
         ]
     )
-    return f"exec python3 -I -S -c {shlex.quote(boot)}", path
+    start = f"exec python3 -I -S -c {shlex.quote(boot)}"
+    return f"exec sh -c {shlex.quote(init_script(init, start))}", path

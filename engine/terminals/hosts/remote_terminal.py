@@ -63,7 +63,7 @@ class RemoteTerminal(RemoteBase):
         self.cols, self.rows = job.cols, job.rows
         command = remote_command(job, self._nonce)
         try:
-            self._channel = await self.host.open_pty(
+            self._pty = await self.host.open_pty(
                 command, job.cols, job.rows, TERM, self._on_data, self._on_close
             )
         except HostError as exc:
@@ -108,7 +108,7 @@ class RemoteTerminal(RemoteBase):
                 self._enqueue(part)
 
     def _on_close(self, exc: Exception | None) -> None:
-        channel = self._channel
+        channel = self._pty
         exited = channel.exited() if channel is not None else None
         if exited is not None:
             self._status = ExitStatus(exited.code, exited.signal)
@@ -144,8 +144,8 @@ class RemoteTerminal(RemoteBase):
 
     def answer(self, data: bytes) -> None:
         """Answers to the job's terminal queries go back as its input, while it runs."""
-        if self._channel is not None and not self._ended.is_set():
-            self._channel.write(data)
+        if self._pty is not None and not self._ended.is_set():
+            self._pty.write(data)
 
     @property
     def reusable(self) -> bool:
