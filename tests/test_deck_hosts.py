@@ -19,7 +19,7 @@ def test_a_host_and_a_session_on_it_are_read_with_their_defaults() -> None:
     deck = parse_deck(text, Path("/decks/d.toml"))
     [host] = deck.hosts
     assert (host.ssh.user, host.ssh.host, host.ssh.port) == ("ana", "gpu1.lan", 2222)
-    assert (host.pool.size, host.pool.warm, host.max_channels) == (8, 2, 10)
+    assert (host.pool.size, host.pool.warm, host.max_channels) == (4, 2, 10)
     assert host.known_hosts == Path("~/.ssh/known_hosts").expanduser()
     assert deck.sessions[0].hosts == ("gpu1",)
     assert deck.host_named("gpu1") is host
@@ -45,8 +45,14 @@ def test_an_address_without_user_or_port_means_the_engines_user_on_port_22() -> 
          "twice"),
         ('ssh = "b"\nidentity = "/no/such/key"', '"h"', "host[1] (h).identity: expected an "
          "existing private key file (/no/such/key), got '/no/such/key'"),
-        ('ssh = "b"\npool = { size = 10 }', '"h"', "host[1] (h): pool.size (10) must leave 1 of "
-         "max_channels (10) free for control channels: at most 9"),
+        ('ssh = "b"\npool = { size = 5 }', '"h"', "host[1] (h): pool.size (5) needs 2 x 5 + 1 = "
+         "11 channels (a PTY and a control stream per terminal, 1 for signals and probes), "
+         "more than max_channels (10): make pool.size at most 4 or max_channels at least 11 "
+         "(and the host's sshd MaxSessions with it)"),
+        ('ssh = "b"\npool = { size = 4 }\nmax_channels = 8', '"h"', "host[1] (h): pool.size (4) "
+         "needs 2 x 4 + 1 = 9 channels (a PTY and a control stream per terminal, 1 for "
+         "signals and probes), more than max_channels (8): make pool.size at most 3 or "
+         "max_channels at least 9 (and the host's sshd MaxSessions with it)"),
         ('ssh = "b"\npool = { size = 2, warm = 3 }', '"h"', "host[1] (h).pool.warm: must not "
          "exceed the host's pool.size (2), got 3"),
     ],

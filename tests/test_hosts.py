@@ -248,33 +248,34 @@ async def test_the_connection_is_made_again_after_a_drop(sshd: Sshd) -> None:
 
 
 async def test_channels_wait_for_a_free_one_within_max_channels(sshd: Sshd) -> None:
-    """Three jobs on a host allowing two channels: the third starts once one ends."""
-    async with on_host(host_spec(sshd, max_channels=2, pool={"size": 1, "warm": 0})) as (
+    """Four jobs on a host allowing three channels: the fourth starts once one ends."""
+    async with on_host(host_spec(sshd, max_channels=3, pool={"size": 1, "warm": 0})) as (
         link,
         tg,
     ):
-        first, second = RemoteTerminal(link, 80, 24), RemoteTerminal(link, 80, 24)
-        await first.start(job("read _"), lambda _: None, tg)
-        await second.start(job("read _"), lambda _: None, tg)
-        assert link.statistics().channels == 2
-        third = RemoteTerminal(link, 80, 24)
+        held = [RemoteTerminal(link, 80, 24) for _ in range(3)]
+        for term in held:
+            await term.start(job("read _"), lambda _: None, tg)
+        assert link.statistics().channels == 3
+        last = RemoteTerminal(link, 80, 24)
         started = anyio.Event()
 
-        async def start_third() -> None:
-            await third.start(job("exit 0"), lambda _: None, tg)
+        async def start_last() -> None:
+            await last.start(job("exit 0"), lambda _: None, tg)
             started.set()
 
-        tg.start_soon(start_third)
+        tg.start_soon(start_last)
         await anyio.sleep(0.5)
         assert not started.is_set()
-        await first.write(b"\r")
-        assert await first.wait() == ExitStatus(0)
+        await held[0].write(b"\r")
+        assert await held[0].wait() == ExitStatus(0)
         with anyio.fail_after(DEADLINE):
             await started.wait()
-        assert await third.wait() == ExitStatus(0)
-        await second.write(b"\r")
-        await second.wait()
-        for term in (first, second, third):
+        assert await last.wait() == ExitStatus(0)
+        for term in held[1:]:
+            await term.write(b"\r")
+            await term.wait()
+        for term in (*held, last):
             await term.aclose()
 
 

@@ -1,9 +1,10 @@
 """The deck's `[[host]]` tables: machines that sessions run on over SSH (docs/hosts.md).
 
-A host is reached by one multiplexed SSH connection (engine/terminals/hosts.py); each
-terminal on it is one channel of that connection, so `pool.size` must leave room within
-sshd's `MaxSessions` (10 by default, `max_channels` here) for the short control channels
-that signal a job's process group and measure the round trip.
+A host is reached by one multiplexed SSH connection (engine/terminals/hosts/); a warm
+terminal on it holds two channels of that connection (its PTY and its launcher's control
+stream), so `2 x pool.size + 1` must fit in sshd's `MaxSessions` (10 by default,
+`max_channels` here): one channel stays for the short commands that signal a job's
+process group and measure the round trip.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ _ADDRESS = re.compile(
 )
 CONTROL_CHANNELS = 1
 """Channels kept free of terminals on each host: signals and the RTT probe use them."""
+CHANNELS_PER_TERMINAL = 2
+"""A warm terminal holds its PTY channel and its launcher's control stream."""
 
 
 def warm_within_size(warm: int, info: ValidationInfo, size_name: str) -> int:
@@ -87,7 +90,7 @@ class HostPoolSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    size: int = Field(default=8, ge=1, le=1000)
+    size: int = Field(default=4, ge=1, le=1000)
     warm: int = Field(default=2, ge=0)
 
     @field_validator("warm")
@@ -109,8 +112,9 @@ class HostSpec(BaseModel):
     known_hosts: Path = Field(default="~/.ssh/known_hosts", validate_default=True)
     """The host's key must be listed here: an unknown key is refused, naming its fingerprint."""
     pool: HostPoolSpec = Field(default_factory=HostPoolSpec)
-    max_channels: int = Field(default=10, ge=2, le=1000)
-    """The host's sshd `MaxSessions`: channels open at once on its one connection."""
+    max_channels: int = Field(default=10, ge=3, le=1000)
+    """The host's sshd `MaxSessions`: channels open at once on its one connection (each
+    terminal takes 2: its PTY and its launcher's control stream; 1 stays for control)."""
     connect_timeout: Duration = 10.0
     keepalive: Duration = 5.0
     """How often the connection's round trip is measured; a drop is noticed within ~3 of these."""
@@ -133,10 +137,15 @@ class HostSpec(BaseModel):
 
     @model_validator(mode="after")
     def _pool_fits_channels(self) -> HostSpec:
-        room = self.max_channels - CONTROL_CHANNELS
-        if self.pool.size > room:
+        size, most = self.pool.size, self.max_channels
+        needed = CHANNELS_PER_TERMINAL * size + CONTROL_CHANNELS
+        if needed > most:
+            fits = (most - CONTROL_CHANNELS) // CHANNELS_PER_TERMINAL
             raise ValueError(
-                f"pool.size ({self.pool.size}) must leave {CONTROL_CHANNELS} of max_channels "
-                f"({self.max_channels}) free for control channels: at most {room}"
+                f"pool.size ({size}) needs {CHANNELS_PER_TERMINAL} x {size} + "
+                f"{CONTROL_CHANNELS} = {needed} channels (a PTY and a control stream per "
+                f"terminal, {CONTROL_CHANNELS} for signals and probes), more than "
+                f"max_channels ({most}): make pool.size at most {fits} or max_channels at "
+                f"least {needed} (and the host's sshd MaxSessions with it)"
             )
         return self
