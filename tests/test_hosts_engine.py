@@ -157,8 +157,8 @@ async def test_a_remote_client_sees_each_hosts_figures(sshd: Sshd, tmp_path: Pat
     async with running(tmp_path, body) as engine, serving(engine) as server:
         async with attached(server, "viewer") as client:
             await wait_text(engine, "a", "up", timeout=DEADLINE)
-            await eventually(
-                lambda: [h.channels for h in client.host_statistics() if h.connected] == [1],
+            await eventually(  # a warm terminal: its PTY and its launcher's control stream
+                lambda: [h.channels for h in client.host_statistics() if h.connected] == [2],
                 timeout=DEADLINE,
             )
             [figures] = client.host_statistics()

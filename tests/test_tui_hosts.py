@@ -33,8 +33,9 @@ async def test_the_pool_panel_shows_a_host_and_the_room_says_when_it_drops(
     async with open_room(tmp_path, body) as (engine, app, pilot):
         await wait_state(engine, "remote", SessionState.ACTIVE, timeout=DEADLINE)
         await until(pilot, lambda: "host box1: up" in hosts_block(app), timeout=DEADLINE)
-        # its terminal's channel (a sample taken during an RTT probe shows 2/10)
-        await until(pilot, lambda: "channels 1/10" in hosts_block(app), timeout=DEADLINE)
+        # a warm terminal holds two channels: its PTY and its launcher's control stream
+        # (a sample taken during an RTT probe shows one more)
+        await until(pilot, lambda: "channels 2/10" in hosts_block(app), timeout=DEADLINE)
         assert "slots 1/2" in hosts_block(app)  # its session, of pool.size
         sshd.stop()  # the machine goes away, and stays away
         await wait_state(engine, "remote", SessionState.LOST, timeout=DEADLINE)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from engine.screen import Screen
-    from engine.terminals.hosts.remote_terminal import RemoteTerminal
+    from engine.terminals.hosts.host_pool import HostTerminal
     from engine.terminals.terminal import Terminal
 
 CAST_ENV = {"TERM": TERM}
@@ -48,7 +48,7 @@ class SessionRecords:
         self._rotation = rotation  # (max_size, keep): the deck's [record]
         self._cast: CastWriter | None = None
         self._held: list[str] | None = None
-        self._relayed: Terminal | RemoteTerminal | None = None  # whose relay records it
+        self._relayed: Terminal | HostTerminal | None = None  # whose relay records it
         self._relayed_path: Path | None = None
         self._relayed_since = 0.0  # monotonic time the relay was asked to record
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -60,7 +60,7 @@ class SessionRecords:
         number = attempt + self._earlier
         return self.name if number == 1 else f"{self.name}.attempt-{number}"
 
-    def expect(self, term: Terminal | RemoteTerminal, attempt: int, cols: int, rows: int) -> None:
+    def expect(self, term: Terminal | HostTerminal, attempt: int, cols: int, rows: int) -> None:
         """An attempt is about to start on `term`: its PTY relay records it from now on
         (the usual case), or the engine holds its output until `open` creates the file."""
         self._decoder.reset()

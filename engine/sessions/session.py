@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from engine.deck.spec import DeckSpec, SessionSpec
     from engine.events import Event
     from engine.terminals.channel import JobRun
-    from engine.terminals.hosts.remote_terminal import RemoteTerminal
+    from engine.terminals.hosts.host_pool import HostTerminal
     from engine.terminals.pool import TerminalPool
     from engine.terminals.terminal import Terminal
 
@@ -109,8 +109,8 @@ class Session:
         self.cols = spec.cols or deck.pool.cols
         self.rows = spec.rows or deck.pool.rows
         self.screen = Screen(self.cols, self.rows, deck.pool.scrollback)
-        self.terminal: Terminal | RemoteTerminal | None = None
-        self._reply_to: Terminal | RemoteTerminal | None = None  # where answers go
+        self.terminal: Terminal | HostTerminal | None = None
+        self._reply_to: Terminal | HostTerminal | None = None  # where answers go
         self._lost: str | None = None  # its host dropped under the attempt (docs/hosts.md)
         self.placed_on: str | None = None
         """The [[host]] the scheduler placed its attempt on (engine/scheduling/places.py)."""
@@ -328,14 +328,14 @@ class Session:
     async def _lease_and_run(
         self, pool: TerminalPool, tg: TaskGroup, on_exit: Callable[[], None] | None
     ) -> None:
-        term: Terminal | RemoteTerminal | None = None
+        term: Terminal | HostTerminal | None = None
         if self.ending is not Ending.NONE:
             self._never_started()
             return
         with anyio.CancelScope() as self._queue_scope:
             try:
                 if self.host is not None:
-                    term = await pool.acquire_remote(self.host, self.cols, self.rows)
+                    term = await pool.acquire_remote(self.host, self.spec.terminal)
                 else:
                     term = await pool.acquire(self.spec.terminal)
             except SwarmdeckError as exc:
@@ -403,7 +403,7 @@ class Session:
     async def _hold(
         self,
         pool: TerminalPool,
-        term: Terminal | RemoteTerminal,
+        term: Terminal | HostTerminal,
         tg: TaskGroup,
         on_exit: Callable[[], None] | None,
         followed: bool,
@@ -458,7 +458,7 @@ class Session:
             self._settle(status)
 
     async def _run_on(
-        self, term: Terminal | RemoteTerminal, tg: TaskGroup, started: bool = False
+        self, term: Terminal | HostTerminal, tg: TaskGroup, started: bool = False
     ) -> Ended | None:
         """Start the job (unless it `started` as a follower) and wait for its end; None if
         it could not start (then failed). The terminal may take another job once this
@@ -518,7 +518,7 @@ class Session:
         extra = self._extra_env(self.name) if self._extra_env is not None else {}
         return session_job(self.spec, self.deck, self.run_dir, attempt, extra)
 
-    async def _start(self, term: Terminal | RemoteTerminal, tg: TaskGroup) -> None:
+    async def _start(self, term: Terminal | HostTerminal, tg: TaskGroup) -> None:
         job = self._job()
         if term.kind == "remote":  # the host's own sh, its home directory (docs/hosts.md)
             remote = Job(self.spec.argv("sh"), job.env, None, job.cols, job.rows)
@@ -529,7 +529,7 @@ class Session:
             assert isinstance(term, FreshTerminal)
             self.pid = await term.start(fresh_job(job, self.deck.pool), self._on_output, tg)
 
-    async def _wait(self, term: Terminal | RemoteTerminal) -> Ended:
+    async def _wait(self, term: Terminal | HostTerminal) -> Ended:
         timeout = self.spec.timeout if self.spec.timeout else float("inf")
         with anyio.move_on_after(timeout) as scope:
             return await self._exit_of(term)
@@ -539,7 +539,7 @@ class Session:
             self._tg.start_soon(self._stop)
         return await self._exit_of(term)
 
-    async def _exit_of(self, term: Terminal | RemoteTerminal) -> Ended:
+    async def _exit_of(self, term: Terminal | HostTerminal) -> Ended:
         """The job's end; if its terminal died (or was given up), how it ended is unknown."""
         try:
             return await term.wait_exit(self.pid)
@@ -601,7 +601,7 @@ class Session:
         await self._records.close(self.attempt_number, self.screen, exit_info)
 
     # -- operator commands ----------------------------------------------------------------
-    def _require(self, *states: SessionState) -> Terminal | RemoteTerminal:
+    def _require(self, *states: SessionState) -> Terminal | HostTerminal:
         if self.state not in states or self.terminal is None or self.exit is not None:
             allowed = ", ".join(states)
             raise SessionError(f"session {self.name!r} is {self.state}; this needs {allowed}")

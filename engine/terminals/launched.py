@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.errors import TerminalError
+from engine.errors import SpawnError, TerminalError
 from engine.terminals.channel import JobRun, LauncherChannel
 from engine.terminals.relay_process import partial_suffix
 from engine.terminals.terminal import Ended
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from engine.terminals.channel import ControlStream
     from engine.terminals.terminal import Job
@@ -82,6 +82,34 @@ class LauncherJobs:
     if TYPE_CHECKING:  # the terminal's own
 
         def resize(self, cols: int, rows: int) -> None: ...
+
+        async def aclose(self) -> None: ...
+
+        def _failure(self, exc: BaseException) -> str: ...
+
+    async def _until_ready(
+        self,
+        timeout: float,
+        last_words: anyio.Event,
+        connect: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """`connect` (if any), then wait until the launcher says ready. If it does not,
+        close the terminal and raise SpawnError saying why (`_failure`), once its shell's
+        last words are in (`last_words`: its output ended) or half a second has passed."""
+        try:
+            if connect is not None:
+                await connect()
+            with anyio.fail_after(timeout):
+                await self._channel.ready.wait()
+            self._channel.check()
+        except (TimeoutError, TerminalError) as exc:
+            with anyio.move_on_after(0.5):
+                await last_words.wait()
+            await self.aclose()
+            raise SpawnError(self._failure(exc)) from exc
+        except BaseException:
+            await self.aclose()
+            raise
 
     # -- output ---------------------------------------------------------------------------
     def _route(self, data: bytes) -> None:

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import anyio
 
-from engine.errors import SpawnError, TerminalError
 from engine.terminals import procs
 from engine.terminals.channel import SocketControl
 from engine.terminals.launched import LauncherJobs, end_marker, init_script
@@ -89,18 +88,7 @@ class PooledTerminal(LauncherJobs, Terminal):
         self._child_ctl.close()
         os.close(self._slave)
         self._slave = -1
-        try:
-            with anyio.fail_after(timeout):
-                await self._channel.ready.wait()
-            self._channel.check()
-        except (TimeoutError, TerminalError) as exc:
-            with anyio.move_on_after(0.5):  # the shell's last words, to say why it failed
-                await self._eof.wait()
-            await self.aclose()
-            raise SpawnError(self._failure(exc)) from exc
-        except BaseException:
-            await self.aclose()
-            raise
+        await self._until_ready(timeout, self._eof)
         self._sink = None
 
     def _end_marker(self) -> bytes:

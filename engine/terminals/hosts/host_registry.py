@@ -1,10 +1,10 @@
-"""The deck's hosts for the pool: one `HostLink` each, and each host's terminal budget.
+"""The deck's hosts for the pool: one `HostLink` and one `HostPool` each.
 
-A session on a host leases a slot of that host's `pool.size` (FIFO, up to the deck's
-`acquire_timeout`), then gets a fresh `RemoteTerminal` on the host's one connection;
-giving it back closes the terminal and frees the slot. A host with `pool.warm` > 0 is
-connected when the engine starts; warm remote terminals (the launcher over a channel)
-are the next step (docs/hosts.md).
+A session on a host leases a terminal from that host's pool (FIFO, within its
+`pool.size`, up to the deck's `acquire_timeout`): a warm one by default, a fresh channel
+for `terminal = "fresh"`. A host with `pool.warm` > 0 is connected, and its warm terminals
+started, when the engine starts (in the background: an unreachable host does not hold the
+engine back; its pool keeps trying, within the link's backoff).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from engine.errors import HostError, HostKeyError, PoolClosedError, PoolTimeoutError
+from engine.errors import HostError, HostKeyError, PoolClosedError
 from engine.terminals.hosts.host_link import HostLink
-from engine.terminals.hosts.remote_terminal import RemoteTerminal
+from engine.terminals.hosts.host_pool import HostPool
+from engine.terminals.pool_core import limits_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from engine.deck.host_spec import HostSpec
-    from engine.statistics import HostStatistics
+    from engine.deck.spec import PoolSpec
+    from engine.statistics import HostStatistics, PoolStatistics
+    from engine.terminals.hosts.host_pool import HostTerminal
+    from engine.terminals.pool_core import Kind
     from engine.terminals.turns import ReadTurns
 
 REVIVE_POLL = 0.5  # s between asking a down host's link again (its own backoff: 0.5-30 s)
@@ -33,66 +37,57 @@ REVIVE_KEY_WAIT = 30.0  # s: a refused host key has no backoff; only an operator
 
 
 class HostRegistry:
-    """Every [[host]] of the deck, connected when first used."""
+    """Every [[host]] of the deck, connected when first used (or at start, if warm)."""
 
     def __init__(
         self,
         specs: Sequence[HostSpec],
         tg: TaskGroup,
-        acquire_timeout: float,
-        turns: ReadTurns | None = None,
+        deck_pool: PoolSpec,
+        turns: ReadTurns,
+        on_recycle: Callable[[int, str], None] | None = None,
     ) -> None:
-        self._tg = tg
         self._links = {spec.name: HostLink(spec, tg) for spec in specs}
-        self._slots = {spec.name: anyio.CapacityLimiter(spec.pool.size) for spec in specs}
-        self._held: dict[int, str] = {}  # terminal id -> the host whose slot it holds
-        self._acquire_timeout = acquire_timeout
-        self._turns = turns  # the pool's: remote floods take turns with local ones
-        self._closed = False
+        self._tg = tg
+        self._pools: dict[str, HostPool] = {}
         self._reviving: dict[str, anyio.CancelScope] = {}  # host -> its revival, until up
         for spec in specs:
-            if spec.pool.warm > 0:  # connected before the first session needs it
-                tg.start_soon(self._connect_early, self._links[spec.name])
+            limits = limits_of(deck_pool, spec.pool.size, spec.pool.warm)
+            link, shape = self._links[spec.name], (deck_pool.init, deck_pool.cols, deck_pool.rows)
+            pool = HostPool(link, limits, tg, turns, on_recycle, *shape)
+            self._pools[spec.name] = pool
+            tg.start_soon(self._keep_warm, pool)
+        self._closed = False
 
     @staticmethod
-    async def _connect_early(link: HostLink) -> None:
-        """A failure here is logged and counted; sessions retry (with backoff) when leased."""
-        with contextlib.suppress(HostError):
-            await link.link()
+    async def _keep_warm(pool: HostPool) -> None:
+        """Warm the host's terminals now (failures are logged and counted by the link),
+        then keep them warm and recycled."""
+        if pool.limits.warm > 0:
+            with contextlib.suppress(Exception):
+                await pool.prewarm()
+        await pool.maintain()
 
-    async def acquire(self, host: str, cols: int, rows: int) -> RemoteTerminal:
-        """A new terminal on `host`, once one of its pool.size slots is free."""
+    def pool(self, host: str) -> HostPool:
+        return self._pools[host]
+
+    async def acquire(self, host: str, kind: Kind = "pooled") -> HostTerminal:
+        """A terminal on `host` from its pool (PoolTimeoutError naming the host)."""
         if self._closed:
             raise PoolClosedError("the pool is closed")
-        slots = self._slots[host]
-        token = object()
-        with anyio.move_on_after(self._acquire_timeout) as scope:
-            await slots.acquire_on_behalf_of(token)
-        if scope.cancelled_caught:
-            raise PoolTimeoutError(
-                f"no terminal on host {host!r} within {self._acquire_timeout:g}s "
-                f"({slots.borrowed_tokens} of {slots.total_tokens} in use)"
-            )
-        term = RemoteTerminal(self._links[host], cols, rows)
-        term.slot = token
-        term.turns = self._turns
-        self._held[term.id] = host
-        return term
+        return await self._pools[host].acquire(kind)
 
-    def release(self, term: RemoteTerminal) -> None:
-        """Close the terminal (in the background) and free its host slot."""
-        host = self._held.pop(term.id, None)
-        if host is not None:
-            self._slots[host].release_on_behalf_of(term.slot)
-        self._tg.start_soon(term.aclose)
+    def release(self, term: HostTerminal, reusable: bool = True, pid: int | None = None) -> None:
+        """Back to its host's pool: parked warm, handed on, or closed in the background."""
+        self._pools[term.host.name].release(term, reusable, pid)
 
     def statistics(self) -> list[HostStatistics]:
         """Each link's figures with its slots: how many sessions it runs at once, and now."""
         return [
             dataclasses.replace(
                 link.statistics(),
-                slots=int(self._slots[name].total_tokens),
-                slots_in_use=self._slots[name].borrowed_tokens,
+                slots=self._pools[name].limits.size,
+                slots_in_use=self._pools[name].statistics().in_use,
             )
             for name, link in self._links.items()
         ]
@@ -124,10 +119,16 @@ class HostRegistry:
         finally:
             del self._reviving[host]
 
+    def pool_statistics(self) -> dict[str, PoolStatistics]:
+        return {name: pool.statistics() for name, pool in self._pools.items()}
+
     async def aclose(self) -> None:
+        """Close every host's terminals (killing their jobs there), then the connections."""
         self._closed = True
         for scope in self._reviving.values():
             scope.cancel()
         with anyio.CancelScope(shield=True):
+            for pool in self._pools.values():
+                await pool.aclose()
             for link in self._links.values():
                 await link.aclose()

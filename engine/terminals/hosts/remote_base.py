@@ -33,7 +33,6 @@ from engine.errors import HostError, TerminalError
 from engine.terminals.terminal import INTERACTIVE_FOR, READ_BUDGET, TERM, TURN_BUDGET
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from anyio.abc import TaskGroup
@@ -246,13 +245,10 @@ class RemoteBase:
         return False  # not known over SSH yet (docs/hosts.md)
 
     def record(
-        self,
-        path: Path,
-        header: dict[str, object],
-        on_lost: Callable[[], None],
-        rotation: tuple[int, int] | None = None,
+        self, path: Path, header: dict[str, object], *when_lost_and_rotation: object
     ) -> bool:
-        """No relay reads a channel: the session records what its sink gets."""
+        """No relay reads a channel: the session records what its sink gets (so neither
+        the relay's loss nor its rotation applies)."""
         return False
 
     def record_resize(self, cols: int, rows: int) -> None:

@@ -100,26 +100,18 @@ class RemotePooledTerminal(LauncherJobs, RemoteBase):
             )
         except HostError as exc:
             raise SpawnError(str(exc)) from exc
-        try:
-            tg.start_soon(self._channel.read)
-            tg.start_soon(self._read_loop)
-            self._start_signals(tg)
-            with anyio.fail_after(timeout):
-                await self._listening.wait()
-            if self._ended.is_set():
-                raise TerminalError("its channel ended")
-            self._control.attach(await self._stack.enter_async_context(self.host.unix_stream(path)))
-            with anyio.fail_after(timeout):
-                await self._channel.ready.wait()
-            self._channel.check()
-        except (TimeoutError, TerminalError) as exc:
-            with anyio.move_on_after(0.5):  # the shell's last words, to say why it failed
-                await self._ended.wait()
-            await self.aclose()
-            raise SpawnError(self._failure(exc)) from exc
-        except BaseException:
-            await self.aclose()
-            raise
+        tg.start_soon(self._channel.read)
+        tg.start_soon(self._read_loop)
+        self._start_signals(tg)
+        await self._until_ready(timeout, self._ended, lambda: self._connect(path, timeout))
+
+    async def _connect(self, path: str, timeout: float) -> None:
+        """Once the bootstrap listens (its ready line came), connect to its socket."""
+        with anyio.fail_after(timeout):
+            await self._listening.wait()
+        if self._ended.is_set():
+            raise TerminalError("its channel ended")
+        self._control.attach(await self._stack.enter_async_context(self.host.unix_stream(path)))
 
     def _failure(self, exc: BaseException) -> str:
         why = "no answer (timeout)" if isinstance(exc, TimeoutError) else str(exc)
