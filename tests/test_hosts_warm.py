@@ -3,17 +3,26 @@ pool per host (docs/hosts.md), against a real sshd on loopback (tests/sshd_suppo
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 from engine.errors import SpawnError
+from engine.terminals.hosts.host_pool import HostPool
 from engine.terminals.hosts.remote_pooled import RemotePooledTerminal
+from engine.terminals.pool_core import PoolLimits
+from engine.terminals.procs import alive
 from engine.terminals.terminal import ExitStatus
+from engine.terminals.turns import ReadTurns
 from tests.test_hosts import DEADLINE, host_spec, job, on_host, until
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
     from tests.sshd_support import Sshd
@@ -70,3 +79,112 @@ async def test_a_failing_init_on_a_host_says_so_with_its_output(sshd: Sshd) -> N
     assert "pooled terminal on host 'box1' did not start: pool init failed" in message
     assert "exit 4" in message
     assert "cannot-init" in message
+
+
+# -- a host's pool ---------------------------------------------------------------------
+@asynccontextmanager
+async def host_pool(  # the host is loopback: its processes are visible here (for checks)
+    server: Sshd, size: int = 1, warm: int = 1, init: str = ""
+) -> AsyncIterator[tuple[HostPool, list[str]]]:
+    """A host's pool, maintained, its warm terminals ready; (pool, recycle reasons)."""
+    recycled: list[str] = []
+    async with on_host(host_spec(server, pool={"size": size, "warm": warm})) as (link, tg):
+        limits = PoolLimits(size, warm, recycle_after=50, acquire_timeout=DEADLINE,
+                            idle_timeout=300.0)  # fmt: skip
+        pool = HostPool(link, limits, tg, ReadTurns(), lambda _, why: recycled.append(why), init)
+        tg.start_soon(pool.maintain)
+        try:
+            with anyio.fail_after(DEADLINE):
+                await pool.prewarm()
+            yield pool, recycled
+        finally:
+            await pool.aclose()
+            await until(lambda: link.statistics().channels == 0, "every channel closed")
+
+
+async def lease_job(pool: HostPool, script: str) -> tuple[int | None, ExitStatus, bytes]:
+    """Lease a warm terminal, run one job, give it back: (its launcher, status, output)."""
+    term = await pool.acquire()
+    assert isinstance(term, RemotePooledTerminal)
+    try:
+        status, out = await run_job(term, script)
+    finally:
+        pool.release(term)
+    return term.launcher_pid, status, out
+
+
+async def test_a_host_pool_reuses_its_warm_terminal_and_replaces_one_killed_while_idle(
+    sshd: Sshd,
+) -> None:
+    async with host_pool(sshd) as (pool, recycled):
+        first = await lease_job(pool, "echo first")
+        second = await lease_job(pool, "echo second")
+        assert first[0] == second[0]  # the same remote launcher served both
+        os.kill(second[0] or 0, signal.SIGKILL)  # the idle warm terminal dies
+        await until(lambda: recycled == ["died while idle"], "the dead one dropped")
+        await until(lambda: pool.statistics().idle == 1, "a new one warm")
+        third = await lease_job(pool, "echo third")
+        figures = pool.statistics()
+    assert first[1:] == (ExitStatus(0), b"first\r\n")
+    assert second[1:] == (ExitStatus(0), b"second\r\n")
+    assert third[1:] == (ExitStatus(0), b"third\r\n")
+    assert third[0] != first[0]
+    assert (figures.created, figures.leases) == (2, 3)
+
+
+async def test_a_terminal_dead_when_leased_fails_its_health_check_and_is_replaced(
+    sshd: Sshd,
+) -> None:
+    async with host_pool(sshd) as (pool, recycled):
+        term = await pool.acquire()
+        assert isinstance(term, RemotePooledTerminal)
+        dead = term.launcher_pid
+        pool.release(term)
+        os.kill(dead or 0, signal.SIGSTOP)  # alive but deaf: only a ping finds it out
+        fresh_report = time.monotonic() + 1.5
+        await until(lambda: time.monotonic() > fresh_report, "its last report stale")
+        launcher, status, out = await lease_job(pool, "echo after")
+        await until(lambda: not alive(dead), "the deaf one gone with its channel")
+    assert recycled[0] == "unhealthy on lease"
+    assert (status, out) == (ExitStatus(0), b"after\r\n")
+    assert launcher != dead
+
+
+async def test_a_host_drop_drops_idle_warm_terminals_and_they_come_back_with_it(
+    sshd: Sshd,
+) -> None:
+    async with host_pool(sshd) as (pool, recycled):
+        before, *_ = await lease_job(pool, "true")
+        sshd.drop_connections()
+        await until(lambda: "died while idle" in recycled, "the idle one dropped")
+        await until(lambda: pool.statistics().idle == 1, "warm again once reconnected")
+        after, status, out = await lease_job(pool, "echo back")
+        connects = pool.link.statistics().connects
+    assert (status, out) == (ExitStatus(0), b"back\r\n")
+    assert after != before
+    assert not alive(before)
+    assert connects == 2
+
+
+async def test_closing_a_host_pool_kills_its_jobs_and_leaves_no_launcher_or_channel(
+    sshd: Sshd,
+) -> None:
+    async with host_pool(sshd, size=2, warm=2) as (pool, _):
+        busy = await pool.acquire()
+        assert isinstance(busy, RemotePooledTerminal)
+        idle = await pool.acquire()
+        pool.release(idle)
+        started = anyio.Event()
+
+        def sink(data: bytes) -> None:
+            if b"up" in data:
+                started.set()
+
+        job_pid = await busy.start(job("trap '' HUP; echo up; sleep 600"), sink)
+        with anyio.fail_after(DEADLINE):
+            await started.wait()
+        nonces = [busy.nonce, idle.nonce]  # name each launcher's socket (and command line)
+        launchers = [busy.launcher_pid, idle.launcher_pid]
+    found = [await anyio.run_process(["pgrep", "-f", n], check=False) for n in nonces]
+    assert [n for n, ran in zip(nonces, found, strict=True) if ran.returncode == 0] == []
+    assert not any(alive(pid) for pid in (*launchers, job_pid))
