@@ -3,27 +3,31 @@ pool per host (docs/hosts.md), against a real sshd on loopback (tests/sshd_suppo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 from engine.errors import SpawnError
+from engine.states import SessionState as S
 from engine.terminals.hosts.host_pool import HostPool
 from engine.terminals.hosts.remote_pooled import RemotePooledTerminal
 from engine.terminals.pool_core import PoolLimits
-from engine.terminals.procs import alive
+from engine.terminals.procs import alive, process_state
 from engine.terminals.terminal import ExitStatus
 from engine.terminals.turns import ReadTurns
+from tests.support import running, wait_state, wait_text
 from tests.test_hosts import DEADLINE, host_spec, job, on_host, until
+from tests.test_hosts_engine import host_table, session
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from pathlib import Path
 
     from tests.sshd_support import Sshd
 
@@ -188,3 +192,78 @@ async def test_closing_a_host_pool_kills_its_jobs_and_leaves_no_launcher_or_chan
     found = [await anyio.run_process(["pgrep", "-f", n], check=False) for n in nonces]
     assert [n for n, ran in zip(nonces, found, strict=True) if ran.returncode == 0] == []
     assert not any(alive(pid) for pid in (*launchers, job_pid))
+
+
+# -- sessions of a deck ----------------------------------------------------------------
+def warm_host(server: Sshd, size: int = 1, warm: int = 1) -> str:
+    return host_table(server).replace("size = 2, warm = 0", f"size = {size}, warm = {warm}")
+
+
+def host_processes(server: Sshd) -> list[str]:
+    """What runs under the host's sshd besides sshd itself (launchers, jobs): loopback."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, IndexError):
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = [], list(children.get(server.process.pid, []))
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        with contextlib.suppress(OSError):
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            if comm != "sshd" and process_state(pid) != "Z":
+                found.append(f"{pid} {comm}")
+    return found
+
+
+async def test_two_sessions_in_a_row_share_one_warm_remote_terminal_and_init_runs_once(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    runs = tmp_path / "init-runs"
+    local = f'size = 2\nwarm = 0\ninit = "echo ran >> {runs}"'  # nothing warm here
+    body = warm_host(sshd) + session("a", "echo a-out:$PPID; exit 3")
+    body += session(
+        "b", "echo b-out:$PPID", 'depends_on = [{ name = "a", condition = "finished" }]'
+    )
+    async with running(tmp_path, body, local) as engine:
+        for name in ("a", "b"):
+            await wait_state(engine, name, S.COMPLETED, S.FAILED, S.LOST, timeout=DEADLINE)
+        infos = {name: engine.session_info(name) for name in ("a", "b")}
+        screens = {name: "\n".join(engine.sessions[name].screen.text()) for name in ("a", "b")}
+    assert (infos["a"].state, infos["a"].exit_code) == (S.FAILED, 3)
+    assert (infos["b"].state, infos["b"].exit_code) == (S.COMPLETED, 0)
+    parents = {name: screens[name].split(f"{name}-out:")[1].split()[0] for name in ("a", "b")}
+    assert parents["a"] == parents["b"]  # the same remote launcher ran both
+    assert "b-out" not in screens["a"]
+    assert "a-out" not in screens["b"]
+    assert runs.read_text() == "ran\n"
+
+
+async def test_a_fresh_session_on_a_host_gets_a_channel_of_its_own(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    body = warm_host(sshd, size=2) + session(
+        "a", "echo parent:$(cat /proc/$PPID/comm)", 'terminal = "fresh"'
+    )
+    async with running(tmp_path, body) as engine:
+        await wait_state(engine, "a", S.COMPLETED, S.FAILED, S.LOST, timeout=DEADLINE)
+        info = engine.session_info("a")
+        screen = "\n".join(engine.sessions["a"].screen.text())
+    assert (info.state, info.exit_code) == (S.COMPLETED, 0)
+    assert "parent:sshd" in screen  # sshd's session, not a launcher
+
+
+async def test_an_engine_stop_leaves_no_launcher_job_or_connection_on_the_host(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    deaf = "trap '' HUP TERM INT; echo up; sleep 600"  # only SIGKILL ends it
+    body = warm_host(sshd, size=2, warm=2) + session("a", deaf)
+    async with running(tmp_path, body) as engine:
+        await wait_text(engine, "a", "up", timeout=DEADLINE)
+        with anyio.fail_after(DEADLINE):  # the busy one and the idle one
+            while len([p for p in host_processes(sshd) if "python3" in p]) < 2:
+                await anyio.sleep(0.05)
+    with anyio.fail_after(DEADLINE):
+        while sshd.connection_pids() or host_processes(sshd):
+            await anyio.sleep(0.05)
