@@ -3,8 +3,10 @@ connection (docs/hosts.md).
 
 Start latency runs from the request to the first byte of the job's output delivered to
 the sink, through the engine's own code: `TerminalPool.acquire` + a warm pooled terminal
-or a fresh PTY locally, `RemoteTerminal.start` (a new pty channel on the host's kept
-connection, the pid marker, then the job) remotely. Ingest: 8 remote jobs each print
+or a fresh PTY locally; remotely `HostPool.acquire` + a warm remote terminal (the
+launcher on a PTY channel of the host, its health check, the job's request over the
+control stream) or `RemoteTerminal.start` (a new pty channel on the host's kept
+connection, the pid marker, then the job). Ingest: 8 remote jobs each print
 `--mb` MB of text at once; the figure is total bytes over the time until the last one
 has exited (one SSH connection carries all of them). Cases run round-robin so the shared
 machine's noise hits each alike.
@@ -33,8 +35,11 @@ from engine.deck.host_spec import HostSpec
 from engine.deck.spec import PoolSpec
 from engine.terminals.fresh import FreshTerminal
 from engine.terminals.hosts.host_link import HostLink
+from engine.terminals.hosts.host_pool import HostPool
+from engine.terminals.hosts.remote_pooled import RemotePooledTerminal
 from engine.terminals.hosts.remote_terminal import RemoteTerminal
 from engine.terminals.pool import open_pool
+from engine.terminals.pool_core import limits_of
 from engine.terminals.pooled import PooledTerminal
 from engine.terminals.terminal import Job
 
@@ -87,6 +92,21 @@ async def remote_start(link: HostLink, tg: TaskGroup) -> float:
     return took
 
 
+async def remote_warm(pool: HostPool) -> float:
+    """A session's start on a host's warm terminal, as the engine leases one."""
+    sink = FirstByte()
+    t0 = time.perf_counter()
+    term = await pool.acquire()
+    assert isinstance(term, RemotePooledTerminal)
+    await term.start(JOB, sink)
+    await sink.event.wait()
+    took = time.perf_counter() - t0
+    ended = await term.wait_exit()
+    await ended.drained()
+    pool.release(term)
+    return took
+
+
 async def remote_ingest(link: HostLink, tg: TaskGroup, mb: int) -> float:
     """MB/s of 8 jobs flooding at once through the one connection."""
     script = f"head -c {mb * 1_000_000} /dev/zero | tr '\\0' 'y' | fold -w 99"
@@ -112,7 +132,7 @@ def loopback_host() -> Iterator[HostSpec]:
 
 
 def host_spec(ssh: str, identity: str | None, known_hosts: str | None) -> HostSpec:
-    fields: dict[str, object] = {"name": "bench", "ssh": ssh, "pool": {"size": 8, "warm": 0}}
+    fields: dict[str, object] = {"name": "bench", "ssh": ssh, "pool": {"size": 4, "warm": 1}}
     fields["max_channels"] = 10
     if identity:
         fields["identity"] = identity
@@ -122,17 +142,26 @@ def host_spec(ssh: str, identity: str | None, known_hosts: str | None) -> HostSp
 
 
 async def measure(spec: HostSpec, runs: int, mb: int) -> None:
-    cases: dict[str, list[float]] = {"local warm": [], "local fresh": [], "remote fresh": []}
-    async with open_pool(PoolSpec(size=2, warm=1)) as pool, anyio.create_task_group() as tg:
+    names = ("local warm", "local fresh", "remote warm", "remote fresh")
+    cases: dict[str, list[float]] = {name: [] for name in names}
+    local = PoolSpec(size=2, warm=1)
+    async with open_pool(local) as pool, anyio.create_task_group() as tg:
         link = HostLink(spec, tg)
         await link.run("true")  # the connection is made once, as in a run
+        limits = limits_of(local, spec.pool.size, spec.pool.warm)
+        remote = HostPool(link, limits, tg, pool.turns)
+        await remote.prewarm()  # as the engine does at start for a host with warm > 0
+        tg.start_soon(remote.maintain)
         for _ in range(runs):
             cases["local warm"].append(await local_start(pool, "warm", tg))
             cases["local fresh"].append(await local_start(pool, "fresh", tg))
+            cases["remote warm"].append(await remote_warm(remote))
             cases["remote fresh"].append(await remote_start(link, tg))
+        await remote.aclose()
         rtt = await link.round_trip()
         ingest = [await remote_ingest(link, tg, mb) for _ in range(2)]
         await link.aclose()
+        tg.cancel_scope.cancel()
     print(f"start latency, request -> first byte ({runs} runs each; host RTT {rtt * 1e3:.2f} ms)")
     for name, values in cases.items():
         values.sort()
