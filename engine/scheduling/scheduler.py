@@ -62,7 +62,7 @@ from engine.sessions.follow import HandoverPhase
 from engine.sessions.job import working_dir
 from engine.states import SessionState
 from engine.statistics import SchedulerStatistics
-from engine.terminals.pooled import Follow, PooledTerminal
+from engine.terminals.pooled import Follow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -325,10 +325,11 @@ class Scheduler:
         for leader in sorted(self._holding, key=lambda s: s.started_at or float("inf")):
             if not ready:
                 return
-            term = leader.terminal
-            if leader in self._followers or not leader.can_be_followed():
+            term = leader.warm_terminal()
+            if leader in self._followers or self._places.holds(leader) or term is None:
+                continue  # followed already, or on a host (whose slots are its own)
+            if not leader.can_be_followed():
                 continue
-            assert isinstance(term, PooledTerminal)
             if term.leases >= self.pool.spec.recycle_after:
                 continue  # it retires after this job
             session = ready.pop(0)

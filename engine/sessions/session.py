@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from engine.events import Event
     from engine.terminals.channel import JobRun
     from engine.terminals.hosts.host_pool import HostTerminal
+    from engine.terminals.hosts.remote_pooled import RemotePooledTerminal
     from engine.terminals.pool import TerminalPool
     from engine.terminals.terminal import Terminal
 
@@ -200,14 +201,23 @@ class Session:
         else:
             handover.taken_back = True  # not sent yet: it never will be
 
-    def can_be_followed(self) -> bool:
-        """Running on a pooled terminal, not stopping, with no follower yet."""
+    def warm_terminal(self) -> PooledTerminal | RemotePooledTerminal | None:
+        """Its terminal if it is a warm one (here or on a host): only those take followers."""
         term = self.terminal
+        if isinstance(term, PooledTerminal):
+            return term
+        if term is not None and term.kind == "remote" and term.warm:
+            return term
+        return None
+
+    def can_be_followed(self) -> bool:
+        """Running on a warm terminal, not stopping, with no follower yet."""
+        term = self.warm_terminal()
         return (
             self.state is S.ACTIVE
             and self.exit is None
             and self.ending is Ending.NONE
-            and isinstance(term, PooledTerminal)
+            and term is not None
             and term.followable
         )
 
@@ -369,7 +379,7 @@ class Session:
         try:
             if handover.taken_back:
                 raise TerminalError("the scheduler took it back before it was sent")
-            job, discard = self._job(), self._records.discard
+            job, discard = self._job_on(term), self._records.discard
             handover.run = term.follow(job, self._on_output, discard, after=follow.pid)
         except SwarmdeckError:
             self.pid = None  # its job ended meanwhile: the scheduler starts it elsewhere
@@ -427,7 +437,9 @@ class Session:
     def _never_started(self) -> None:
         self._set_state(S.TERMINATED, f"{self._stop_reason} before it started")
 
-    async def _follower_fate(self, term: PooledTerminal, run: JobRun) -> int | None:
+    async def _follower_fate(
+        self, term: PooledTerminal | RemotePooledTerminal, run: JobRun
+    ) -> int | None:
         """The follower's pid once it started, or None if it was dropped; a stop request
         (terminate) while it waits drops it, unless it has started meanwhile."""
         try:
@@ -518,11 +530,16 @@ class Session:
         extra = self._extra_env(self.name) if self._extra_env is not None else {}
         return session_job(self.spec, self.deck, self.run_dir, attempt, extra)
 
-    async def _start(self, term: Terminal | HostTerminal, tg: TaskGroup) -> None:
+    def _job_on(self, term: Terminal | HostTerminal) -> Job:
         job = self._job()
         if term.kind == "remote":  # the host's own sh, its home directory (docs/hosts.md)
-            remote = Job(self.spec.argv("sh"), job.env, None, job.cols, job.rows)
-            self.pid = await term.start(remote, self._on_output, tg)
+            return Job(self.spec.argv("sh"), job.env, None, job.cols, job.rows)
+        return job
+
+    async def _start(self, term: Terminal | HostTerminal, tg: TaskGroup) -> None:
+        job = self._job_on(term)
+        if term.kind == "remote":
+            self.pid = await term.start(job, self._on_output, tg)
         elif isinstance(term, PooledTerminal):
             self.pid = await term.start(job, self._on_output)
         else:
@@ -635,8 +652,9 @@ class Session:
         term = self.terminal
         if term is None or self._exited.is_set() or self.exit is not None:
             return
-        if isinstance(term, PooledTerminal):
-            term.drop_next()  # a job being stopped may still exit 0: it gets no follower
+        warm = self.warm_terminal()
+        if warm is not None:
+            warm.drop_next()  # a job being stopped may still exit 0: it gets no follower
         at_prompt = term.waits_for_keys()
         term.signal_job(self.spec.stop_signal, self.pid)
         term.signal_job(signal.SIGCONT, self.pid)  # a stopped process cannot act on SIGTERM

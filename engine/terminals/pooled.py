@@ -38,6 +38,7 @@ from engine.terminals.warden import spawn_session
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from engine.terminals.hosts.remote_pooled import RemotePooledTerminal
     from engine.terminals.relay import PtyRelay
     from engine.terminals.warden import SessionProcess, Warden
 
@@ -48,7 +49,7 @@ LAUNCHER = str(Path(__file__).with_name("launcher.py"))
 class Follow(NamedTuple):
     """Where a follower waits: the terminal, and the pid of the job it follows."""
 
-    terminal: PooledTerminal
+    terminal: PooledTerminal | RemotePooledTerminal
     pid: int
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
+    from engine.terminals.channel import JobRun
     from engine.terminals.hosts.host_link import HostLink
     from engine.terminals.hosts.ssh_link import UnixStream
 
@@ -70,6 +71,8 @@ class _LaterStream:
 
 class RemotePooledTerminal(LauncherJobs, RemoteBase):
     """A warm PTY on a host: init done once, then any number of jobs, one at a time."""
+
+    warm: Literal[True] = True  # reused, and may take a follower
 
     def __init__(self, host: HostLink, cols: int, rows: int) -> None:
         super().__init__(host, cols, rows)
@@ -163,8 +166,13 @@ class RemotePooledTerminal(LauncherJobs, RemoteBase):
     ) -> int:
         """Dispatch a job to the launcher (the host's environment, TERM, the session's
         variables); return its pid on the host (also its process group id)."""
-        remote = Job(job.argv, remote_env(job), job.cwd, job.cols, job.rows)
-        return await super().start(remote, sink)
+        return await super().start(_on_host(job), sink)
+
+    def follow(
+        self, job: Job, sink: Callable[[bytes], None], on_drop: Callable[[], None], after: int
+    ) -> JobRun:
+        """The launcher starts `job` (as `start` would) the moment job `after` exits 0."""
+        return super().follow(_on_host(job), sink, on_drop, after)
 
     async def _lost_launcher(self) -> None:
         """The launcher's report never came: its host dropped (HostLostError), or it died."""
@@ -208,3 +216,8 @@ class RemotePooledTerminal(LauncherJobs, RemoteBase):
             await self._channel.aclose()
             await self._stack.aclose()
             await self._close_channel()
+
+
+def _on_host(job: Job) -> Job:
+    """The job with its environment on the host (TERM, the session's variables)."""
+    return Job(job.argv, remote_env(job), job.cwd, job.cols, job.rows)

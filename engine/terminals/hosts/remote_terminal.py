@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import shlex
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
@@ -46,6 +46,8 @@ def remote_command(job: Job, nonce: str) -> str:
 
 class RemoteTerminal(RemoteBase):
     """One job in a PTY on a host, over one channel of the host's connection."""
+
+    warm: Literal[False] = False  # one job per channel: no follower, no reuse
 
     def __init__(self, host: HostLink, cols: int, rows: int) -> None:
         super().__init__(host, cols, rows)
