@@ -308,3 +308,24 @@ async def test_a_failed_job_on_a_host_drops_its_follower_which_then_starts_norma
         assert term is not None
     assert (b.state, b.exit_code, len(b.attempts)) == (S.COMPLETED, 0, 1)
     assert spawn_reasons(events, "b") == [f"on remote terminal #{term.id} on host box1"]
+
+
+async def test_terminate_does_not_wait_for_a_wedged_launcher_on_a_host(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    """Its launcher stopped, a killed job's end is never reported: after REPORT_GRACE the
+    terminal is given up (everything on it killed over the connection)."""
+    body = warm_host(sshd) + session("a", "echo started; sleep 300", 'stop_grace = "0.2s"')
+    async with running(tmp_path, body) as engine:
+        await wait_text(engine, "a", "started", timeout=DEADLINE)
+        term = engine.sessions["a"].terminal
+        assert isinstance(term, RemotePooledTerminal)
+        launcher = term.launcher_pid
+        os.kill(launcher or 0, signal.SIGSTOP)  # loopback: it will report nothing
+        with anyio.fail_after(DEADLINE):
+            await engine.terminate("a")
+        info = engine.session_info("a")
+        gone = not alive(launcher) and not term.reusable
+    assert info.state is S.TERMINATED
+    assert "unknown" in info.reason
+    assert gone

@@ -667,8 +667,8 @@ class Session:
         if await self._ends_within(grace):
             return
         term.signal_job(signal.SIGKILL, self.pid)
-        if isinstance(term, PooledTerminal) and not await self._ends_within(REPORT_GRACE):
-            await term.abandon()  # its launcher is wedged: the job's end will never be told
+        if warm is not None and not await self._ends_within(REPORT_GRACE):
+            await warm.abandon()  # its launcher is wedged: the job's end will never be told
 
     async def _ends_within(self, seconds: float) -> bool:
         """Whether the job's end is known within `seconds`."""

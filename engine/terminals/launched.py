@@ -302,6 +302,12 @@ class LauncherJobs:
         except (TimeoutError, TerminalError):
             return False
 
+    async def abandon(self) -> None:
+        """Its launcher did not report a killed job's end: kill everything on it now (how
+        the job ended is lost) and never reuse it; whoever waits for the job is woken."""
+        self._closed = True
+        await self.aclose()
+
     @property
     def reusable(self) -> bool:
         return not self._closed and self._channel.failure is None

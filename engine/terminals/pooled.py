@@ -135,12 +135,6 @@ class PooledTerminal(LauncherJobs, Terminal):
     def _own_group(self) -> int | None:
         return self.launcher_pid
 
-    async def abandon(self) -> None:
-        """Its launcher did not report a killed job's end: kill everything on it now (how
-        the job ended is lost) and never reuse it; whoever waits for the job is woken."""
-        self._closed = True
-        await self.aclose()
-
     async def aclose(self) -> None:
         """Kill the launcher and everything on this PTY, then release the fds; shielded,
         so a cancelled engine (an exception in its block) still leaks no fd or process."""
