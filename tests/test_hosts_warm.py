@@ -91,13 +91,12 @@ async def test_a_failing_init_on_a_host_says_so_with_its_output(sshd: Sshd) -> N
 # -- a host's pool ---------------------------------------------------------------------
 @asynccontextmanager
 async def host_pool(  # the host is loopback: its processes are visible here (for checks)
-    server: Sshd, size: int = 1, warm: int = 1, init: str = ""
+    server: Sshd, size: int = 1, warm: int = 1, init: str = "", idle_check: float | None = None
 ) -> AsyncIterator[tuple[HostPool, list[str]]]:
     """A host's pool, maintained, its warm terminals ready; (pool, recycle reasons)."""
     recycled: list[str] = []
     async with on_host(host_spec(server, pool={"size": size, "warm": warm})) as (link, tg):
-        limits = PoolLimits(size, warm, recycle_after=50, acquire_timeout=DEADLINE,
-                            idle_timeout=300.0)  # fmt: skip
+        limits = PoolLimits(size, warm, 50, DEADLINE, idle_timeout=300.0, idle_check=idle_check)
         pool = HostPool(link, limits, tg, ReadTurns(), lambda _, why: recycled.append(why), init)
         tg.start_soon(pool.maintain)
         try:
@@ -155,6 +154,23 @@ async def test_a_terminal_dead_when_leased_fails_its_health_check_and_is_replace
     assert recycled[0] == "unhealthy on lease"
     assert (status, out) == (ExitStatus(0), b"after\r\n")
     assert launcher != dead
+
+
+async def test_an_idle_warm_terminal_that_stops_answering_is_found_and_replaced(
+    sshd: Sshd,
+) -> None:
+    async with host_pool(sshd, idle_check=0.2) as (pool, recycled):
+        term = await pool.acquire()
+        assert isinstance(term, RemotePooledTerminal)
+        deaf = term.launcher_pid
+        pool.release(term)
+        os.kill(deaf or 0, signal.SIGSTOP)  # alive, its channels open: only a ping tells
+        await until(lambda: recycled == ["unhealthy while idle"], "the deaf one found")
+        await until(lambda: pool.statistics().idle == 1, "a new one warm")
+        launcher, status, out = await lease_job(pool, "echo fine")
+        await until(lambda: not alive(deaf), "the deaf one gone with its channel")
+    assert (status, out) == (ExitStatus(0), b"fine\r\n")
+    assert launcher != deaf
 
 
 async def test_a_host_drop_drops_idle_warm_terminals_and_they_come_back_with_it(

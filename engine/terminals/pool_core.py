@@ -4,8 +4,9 @@ PTYs (pool.py) or terminals on a host (hosts/host_pool.py).
 Leasing never polls: a released terminal (or a freed slot) is handed straight to the
 longest waiter. A slot is the right to have one live terminal; `size` bounds warm and
 fresh terminals together, so a fresh lease may evict an idle warm terminal. A warm
-terminal is health-checked when leased, replaced when it died while idle, retired after
-`recycle_after` jobs or `idle_timeout` idle, and the pool keeps `warm` of them ready.
+terminal is health-checked when leased (and, with `idle_check`, every so often while
+idle), replaced when it died while idle, retired after `recycle_after` jobs or
+`idle_timeout` idle, and the pool keeps `warm` of them ready.
 
 Size: leases, warmth, health checks and recycling act on one set of terminals and waiters.
 """
@@ -42,6 +43,7 @@ class PoolLimits(NamedTuple):
     recycle_after: int
     acquire_timeout: float
     idle_timeout: float
+    idle_check: float | None = None  # s between health checks of an idle warm terminal
 
 
 def limits_of(spec: PoolSpec, size: int | None = None, warm: int | None = None) -> PoolLimits:
@@ -107,6 +109,7 @@ class WarmPool(Generic[W, F]):
         self._closed = False
         self.leases = self.created = self.recycled = self.waited = 0
         self._waits: deque[float] = deque(maxlen=2048)
+        self._checked: dict[int, float] = {}  # terminal id -> its last idle check (monotonic)
 
     # -- what a kind of pool makes --------------------------------------------------------
     def _new_warm(self) -> W:
@@ -261,6 +264,7 @@ class WarmPool(Generic[W, F]):
 
     # -- keeping warm, recycling ----------------------------------------------------------
     def _retire(self, term: W, reason: str, count: bool = True) -> None:
+        self._checked.pop(term.id, None)
         if count:
             self.recycled += 1
             if self._on_recycle is not None:
@@ -312,7 +316,34 @@ class WarmPool(Generic[W, F]):
             for term in [t for t in self._idle if t.idle_since < cutoff]:
                 self._idle.remove(term)
                 self._retire(term, "idle_timeout")
+            self._check_idle()
             self._refill()
+
+    def _check_idle(self) -> None:
+        """Health-check idle warm terminals every `idle_check` seconds, in the background;
+        one being checked is out of the idle set (a lease never pings it at the same time)."""
+        every = self.limits.idle_check
+        if every is None:
+            return
+        due = time.monotonic() - every
+        for term in [t for t in self._idle if self._checked.get(t.id, t.idle_since) < due]:
+            self._idle.remove(term)
+            self._busy.add(term)
+            self._tg.start_soon(self._recheck, term)
+
+    async def _recheck(self, term: W) -> None:
+        healthy = await term.check_health()
+        self._checked[term.id] = time.monotonic()
+        if self._closed or term not in self._busy:
+            return  # closed with the pool meanwhile
+        self._busy.discard(term)
+        if healthy:
+            self._idle.appendleft(term)  # it was the longest idle: it stays first
+        else:
+            self._checked.pop(term.id, None)
+            self._retire(term, "unhealthy while idle")
+        self._wake_waiters()
+        self._refill()
 
     async def prewarm(self) -> None:
         """Start `warm` terminals in parallel and wait until they are ready."""

@@ -53,6 +53,7 @@ class HostRegistry:
         self._reviving: dict[str, anyio.CancelScope] = {}  # host -> its revival, until up
         for spec in specs:
             limits = limits_of(deck_pool, spec.pool.size, spec.pool.warm)
+            limits = limits._replace(idle_check=spec.keepalive)  # pinged as often as probed
             link, shape = self._links[spec.name], (deck_pool.init, deck_pool.cols, deck_pool.rows)
             pool = HostPool(link, limits, tg, turns, on_recycle, *shape)
             self._pools[spec.name] = pool
