@@ -88,6 +88,16 @@ async def test_a_failing_init_on_a_host_says_so_with_its_output(sshd: Sshd) -> N
     assert "cannot-init" in message
 
 
+async def test_a_host_without_python3_fails_the_start_saying_so(sshd: Sshd) -> None:
+    async with on_host(host_spec(sshd)) as (link, tg):
+        term = RemotePooledTerminal(link, 80, 24)
+        with pytest.raises(SpawnError) as failed:
+            await term.open(tg, "PATH=/nonexistent")  # as if python3 were not installed
+        await until(lambda: link.statistics().channels == 0, "no channel left")
+    message = str(failed.value)
+    assert "on host 'box1' did not start: python3 not found on the host (shell exit 127)" in message
+
+
 # -- a host's pool ---------------------------------------------------------------------
 @asynccontextmanager
 async def host_pool(  # the host is loopback: its processes are visible here (for checks)

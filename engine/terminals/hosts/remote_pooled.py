@@ -124,10 +124,9 @@ class RemotePooledTerminal(LauncherJobs, RemoteBase):
             why = f"shell {self._status.describe()}"
         out = self._init_output.decode(errors="replace").strip()
         detail = f"; it printed: {out[-500:]}" if out else ""
-        return (
-            f"pooled terminal on host {self.host.name!r} did not start: "
-            f"pool init failed ({why}){detail}"
-        )
+        no_python = self._status == ExitStatus(127) and b"python3" in self._init_output
+        what = "python3 not found on the host" if no_python else "pool init failed"
+        return f"pooled terminal on host {self.host.name!r} did not start: {what} ({why}){detail}"
 
     def _on_data(self, data: bytes) -> None:
         if self._listening.is_set():
