@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from engine.deck.host_spec import HostSpec
     from engine.deck.spec import PoolSpec
-    from engine.statistics import HostStatistics, PoolStatistics
+    from engine.statistics import HostStatistics
     from engine.terminals.hosts.host_pool import HostTerminal
     from engine.terminals.pool_core import Kind
     from engine.terminals.turns import ReadTurns
@@ -68,9 +68,6 @@ class HostRegistry:
             with contextlib.suppress(Exception):
                 await pool.prewarm()
         await pool.maintain()
-
-    def pool(self, host: str) -> HostPool:
-        return self._pools[host]
 
     async def acquire(self, host: str, kind: Kind = "pooled") -> HostTerminal:
         """A terminal on `host` from its pool (PoolTimeoutError naming the host)."""
@@ -119,9 +116,6 @@ class HostRegistry:
                     return
         finally:
             del self._reviving[host]
-
-    def pool_statistics(self) -> dict[str, PoolStatistics]:
-        return {name: pool.statistics() for name, pool in self._pools.items()}
 
     async def aclose(self) -> None:
         """Close every host's terminals (killing their jobs there), then the connections."""

@@ -181,11 +181,6 @@ class RemotePooledTerminal(LauncherJobs, RemoteBase):
             raise HostLostError(self._lost)
         self._channel.check()
 
-    @property
-    def lost(self) -> str | None:
-        """Why a job's end is unknown (its host dropped), or None."""
-        return self._lost
-
     def _output_ended(self) -> bool:
         return self._drained.is_set()
 
