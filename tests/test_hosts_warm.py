@@ -101,12 +101,17 @@ async def test_a_host_without_python3_fails_the_start_saying_so(sshd: Sshd) -> N
 # -- a host's pool ---------------------------------------------------------------------
 @asynccontextmanager
 async def host_pool(  # the host is loopback: its processes are visible here (for checks)
-    server: Sshd, size: int = 1, warm: int = 1, init: str = "", idle_check: float | None = None
+    server: Sshd,
+    size: int = 1,
+    warm: int = 1,
+    init: str = "",
+    idle_check: float | None = None,
+    recycle_after: int = 50,
 ) -> AsyncIterator[tuple[HostPool, list[str]]]:
     """A host's pool, maintained, its warm terminals ready; (pool, recycle reasons)."""
     recycled: list[str] = []
     async with on_host(host_spec(server, pool={"size": size, "warm": warm})) as (link, tg):
-        limits = PoolLimits(size, warm, 50, DEADLINE, idle_timeout=300.0, idle_check=idle_check)
+        limits = PoolLimits(size, warm, recycle_after, DEADLINE, 300.0, idle_check)
         pool = HostPool(link, limits, tg, ReadTurns(), lambda _, why: recycled.append(why), init)
         tg.start_soon(pool.maintain)
         try:
@@ -146,6 +151,15 @@ async def test_a_host_pool_reuses_its_warm_terminal_and_replaces_one_killed_whil
     assert third[1:] == (ExitStatus(0), b"third\r\n")
     assert third[0] != first[0]
     assert (figures.created, figures.leases) == (2, 3)
+
+
+async def test_a_host_pool_recycles_a_warm_terminal_after_recycle_after_jobs(
+    sshd: Sshd,
+) -> None:
+    async with host_pool(sshd, recycle_after=2) as (pool, recycled):
+        launchers = [(await lease_job(pool, "true"))[0] for _ in range(3)]
+    assert launchers[0] == launchers[1] != launchers[2]
+    assert recycled == ["recycle_after reached"]
 
 
 async def test_a_terminal_dead_when_leased_fails_its_health_check_and_is_replaced(
