@@ -23,11 +23,8 @@ from engine.terminals.procs import alive, process_state
 from engine.terminals.terminal import ExitStatus
 from engine.terminals.turns import ReadTurns
 from tests.support import running, wait_state, wait_text
-from tests.test_followers import _sent, _waits_on, spawn_reasons
 from tests.test_hosts import DEADLINE, host_spec, job, on_host, until
 from tests.test_hosts_engine import host_table, session
-from tests.test_recorder import read_cast
-from tests.test_scheduler import recorded, span
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -311,43 +308,6 @@ async def test_an_engine_stop_leaves_no_launcher_job_or_connection_on_the_host(
     with anyio.fail_after(DEADLINE):
         while sshd.connection_pids() or host_processes(sshd):
             await anyio.sleep(0.05)
-
-
-async def test_with_every_slot_taken_a_session_follows_on_the_same_remote_terminal(
-    sshd: Sshd, tmp_path: Path
-) -> None:
-    """One slot (local [pool] size 1): b waits as a's follower on a's warm terminal on the
-    host, and the launcher there starts it the moment a exits 0."""
-    gate = tmp_path / "a-may-end"
-    body = warm_host(sshd) + session("a", f"while [ ! -e {gate} ]; do sleep 0.02; done")
-    body += session("b", "echo b-ran")
-    async with recorded(tmp_path, body, pool="size = 1\nwarm = 0") as (engine, events):
-        await until(lambda: _waits_on(engine, "b", "a") and _sent(engine, "b"), "b follows a")
-        gate.touch()
-        with anyio.fail_after(DEADLINE):
-            assert await engine.wait_finished()
-        term = engine.sessions["a"].terminal
-        assert term is not None
-        assert engine.sessions["b"].terminal is term
-    assert spawn_reasons(events, "b") == [f"following on remote terminal #{term.id} on host box1"]
-    assert span(engine, "b")[0] >= span(engine, "a")[1]
-    _, cast = read_cast(tmp_path / "run" / "sessions" / "b.cast")
-    assert "".join(text for _, code, text in cast if code == "o") == "b-ran\r\n"
-
-
-async def test_a_failed_job_on_a_host_drops_its_follower_which_then_starts_normally(
-    sshd: Sshd, tmp_path: Path
-) -> None:
-    body = warm_host(sshd) + session("a", "sleep 0.5; exit 3") + session("b", "echo b-ran")
-    async with recorded(tmp_path, body, pool="size = 1\nwarm = 0") as (engine, events):
-        await until(lambda: _sent(engine, "b"), "b sent as a's follower")
-        with anyio.fail_after(DEADLINE):
-            assert not await engine.wait_finished()
-        b = engine.session_info("b")
-        term = engine.sessions["a"].terminal
-        assert term is not None
-    assert (b.state, b.exit_code, len(b.attempts)) == (S.COMPLETED, 0, 1)
-    assert spawn_reasons(events, "b") == [f"on remote terminal #{term.id} on host box1"]
 
 
 async def test_terminate_does_not_wait_for_a_wedged_launcher_on_a_host(
