@@ -91,7 +91,7 @@ if TYPE_CHECKING:
     from engine.deck.spec import DeckSpec, SessionSpec
     from engine.events import AlertCleared, AlertRaised, BusEvent, Event
     from engine.scheduling.summary import Verdict
-    from engine.screen import ScreenDelta, ScreenSnapshot, StyledLine
+    from engine.screen import HistoryRead, ScreenDelta, ScreenSnapshot, StyledLine
     from engine.sessions.session import Replica
     from engine.statistics import (
         ContentionStatistics,
@@ -412,6 +412,12 @@ class Engine(CommandCalls):
     def history(self, name: str) -> list[StyledLine]:
         """Scrollback then screen at one instant: the session's output, line for line."""
         return self._get(name).screen.output()
+
+    def history_read(self, name: str, start: int, count: int) -> HistoryRead:
+        """Stored history from absolute index `start` (at most `count` lines) with the
+        tail and screen, fixed at one instant and decoded piece by piece: what an attached
+        room appends to its copy (`history_since`, engine/remote/handlers.py)."""
+        return self._get(name).screen.history_read(start, count)
 
     def pool_statistics(self) -> PoolStatistics:
         return self.pool.statistics()

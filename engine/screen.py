@@ -15,12 +15,13 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 # The package root re-exports without `as`, which mypy --strict treats as private.
 from avt._avt import Cell, Color, Line, Pen, Vt
 
+from engine.errors import InvalidCommandError
 from engine.screen_scan import (
     AFTER_ALIGN,
     ANY,
@@ -131,6 +132,26 @@ class ScreenDelta:
     status: ScreenStatus
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryRead:
+    """History from an absolute index, fixed at one instant, decoded piece by piece.
+
+    Stored lines are numbered from the first the session's store ever took (`first` is the
+    oldest still kept, `end` the next to come); they never change, so a client keeps them.
+    The tail (avt's newest history rows, which reflow on resize, then the screen's rows) is
+    always given whole. Taking one decodes nothing: each piece, called, decodes at most a
+    block (engine/scrollback_store.py), so a server sends a big one between other work."""
+
+    first: int
+    end: int
+    start: int  # the first stored line in `pieces` (`first` if the asker fell behind it)
+    count: int  # stored lines in `pieces`: they reach `end` when start + count == end
+    pieces: list[Callable[[], list[StyledLine]]]
+    tail: list[Callable[[], list[StyledLine]]]
+    rows: int  # the tail's last `rows` lines are the screen
+    alternate: bool  # the stored lines are hidden now: the history is the tail alone
+
+
 _FLAGS = {"1": "app_cursor", "2004": "bracketed_paste", "1004": "focus_events"}
 _MOUSE: dict[str, MouseMode] = {"9": "x10", "1000": "normal", "1002": "button", "1003": "any"}
 _ALTERNATE = frozenset({"47", "1047", "1049"})
@@ -227,6 +248,10 @@ def _styled(line: Line) -> StyledLine:
         if len(last) > 1:
             runs.append((last[:-1], style))
     return tuple(runs)
+
+
+def _styled_lines(lines: list[Line]) -> list[StyledLine]:
+    return list(map(_styled, lines))
 
 
 def _sgr_style(params: str) -> Style:
@@ -446,6 +471,28 @@ class Screen:
         return how many it converted (the engine calls this each frame within a time
         budget; reads convert all that waits first)."""
         return self._history.compact(limit)
+
+    def history_read(self, index: int, count: int) -> HistoryRead:
+        """Up to `count` stored lines from absolute `index` (or from the oldest kept, if it
+        is gone), with the tail and screen as they are now (see HistoryRead)."""
+        store = self._history
+        if not 0 <= index <= store.end:
+            raise InvalidCommandError(
+                f"history start {index} is outside 0..{store.end} (the next line's index):"
+                " indices only grow, so a copy from before is of another screen"
+            )
+        start = max(index, store.first)
+        count = min(max(count, 0), store.end - start)
+        avt = self._vt.lines()[: -self._rows]  # copies: they stay as they are now
+        tail: list[Callable[[], list[StyledLine]]] = [
+            partial(_styled_lines, avt[cut : cut + 64]) for cut in range(0, len(avt), 64)
+        ]
+        screen = [self.line(row) for row in range(self._rows)]
+        tail.append(screen.copy)
+        pieces = store.read(start, count)
+        return HistoryRead(
+            store.first, store.end, start, count, pieces, tail, self._rows, self._alternate
+        )
 
     def output(self) -> list[StyledLine]:
         """History rows then the screen's, taken together: where they meet no line is

@@ -8,6 +8,11 @@ They come in raw (avt's `Line`) and are converted when `compact` runs (the engin
 a few rows at a time, or before a read): in a flood that replaces the whole history between
 two compactions, lines drop out unconverted, so a flood pays nothing here. Reads decode only
 the blocks they touch; a process-wide LRU keeps the last few decoded for a viewer paging.
+
+Lines are also numbered absolutely: `first` is the number of lines dropped since the store
+was made (so the oldest kept line's index), `end` the index the next line pushed gets. A
+line's index never changes and neither does its content, which lets a remote client keep a
+copy and ask only for lines from the index it lacks (`read`, engine/remote/handlers.py).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import itertools
 import pickle
 import zlib
 from collections import OrderedDict, deque
+from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -58,6 +64,11 @@ class _OpenBlock:
     def lines(self, start: int, end: int) -> list[StyledLine]:
         return _decode(self._styles, self._texts[start:end], self._runs[start:end])
 
+    def piece(self, start: int, end: int) -> Callable[[], list[StyledLine]]:
+        """Lines [start, end) as they are now, decoded later: the slices are copies, and
+        styles are only ever appended, so the numbers in the runs keep meaning the same."""
+        return partial(_decode, self._styles, self._texts[start:end], self._runs[start:end])
+
     def pack(self) -> bytes:
         data = (self._styles, self._texts, self._runs)
         return zlib.compress(pickle.dumps(data, pickle.HIGHEST_PROTOCOL), LEVEL)
@@ -85,6 +96,26 @@ def _unpack(payload: bytes) -> list[StyledLine]:
     return _decode(*pickle.loads(zlib.decompress(payload)))
 
 
+def _decoded_block(key: tuple[int, int], payload: bytes) -> list[StyledLine]:
+    """A packed block's lines, through the process-wide LRU of decoded blocks."""
+    lines = _decoded.get(key)
+    if lines is None:
+        lines = _decoded[key] = _unpack(payload)
+        if len(_decoded) > CACHED_BLOCKS:
+            _decoded.popitem(last=False)
+    else:
+        _decoded.move_to_end(key)
+    return lines
+
+
+def _block_piece(key: tuple[int, int], payload: bytes, offset: int, take: int) -> list[StyledLine]:
+    return _decoded_block(key, payload)[offset : offset + take]
+
+
+def _raw_piece(convert: Callable[[R], StyledLine], lines: list[R]) -> list[StyledLine]:
+    return list(map(convert, lines))
+
+
 class ScrollbackStore(Generic[R]):
     """At most `capacity` history lines, oldest first: packed blocks, then the open block's
     lines, then raw lines not yet converted."""
@@ -99,6 +130,7 @@ class ScrollbackStore(Generic[R]):
         self._open = _OpenBlock()
         self._raw: deque[R] = deque()
         self._lost_raw = False  # raw lines dropped unconverted since the last compaction
+        self._gone = 0  # lines dropped since the start: the absolute index of the oldest kept
 
     def __len__(self) -> int:
         return len(self._blocks) * BLOCK_LINES - self._skip + len(self._open) + len(self._raw)
@@ -108,10 +140,21 @@ class ScrollbackStore(Generic[R]):
         """Lines not yet converted (what compaction has still to reach)."""
         return len(self._raw)
 
+    @property
+    def first(self) -> int:
+        """The absolute index of the oldest line kept (lines dropped since the start)."""
+        return self._gone
+
+    @property
+    def end(self) -> int:
+        """The absolute index the next line pushed will get."""
+        return self._gone + len(self)
+
     def push(self, lines: Sequence[R]) -> None:
         """Lines the emulator evicted, oldest first; the oldest kept go if over capacity."""
         if len(lines) >= self.capacity:
             self.clear()
+            self._gone += len(lines) - self.capacity
             self._lost_raw = bool(lines)
             self._raw.extend(lines[len(lines) - self.capacity :] if self.capacity else ())
             return
@@ -121,6 +164,7 @@ class ScrollbackStore(Generic[R]):
         self._raw.extend(lines)
 
     def clear(self) -> None:
+        self._gone += len(self)
         for key in [key for key in _decoded if key[0] == self._id]:
             del _decoded[key]
         self._blocks.clear()
@@ -164,19 +208,39 @@ class ScrollbackStore(Generic[R]):
             at += take
         return out
 
+    def read(self, index: int, count: int) -> list[Callable[[], list[StyledLine]]]:
+        """Lines [index, index + count) by absolute index, clipped to what is kept, as
+        pieces of at most BLOCK_LINES lines, each decoded when called. Taking them decodes
+        nothing and fixes their content now (packed blocks and raw lines never change; the
+        open block's are copied), so a server can decode and send a big answer a piece at
+        a time between other work, and decodes only the blocks the answer holds."""
+        at = max(index - self._gone, 0) + self._skip
+        stop = min(index - self._gone + max(count, 0), len(self)) + self._skip
+        packed = len(self._blocks) * BLOCK_LINES
+        opened = packed + len(self._open)
+        pieces: list[Callable[[], list[StyledLine]]] = []
+        while at < min(stop, opened):
+            if at < packed:
+                block, offset = divmod(at, BLOCK_LINES)
+                take = min(stop - at, BLOCK_LINES - offset)
+                key = (self._id, self._first + block)
+                pieces.append(partial(_block_piece, key, self._blocks[block], offset, take))
+            else:
+                take = min(stop, opened) - at
+                pieces.append(self._open.piece(at - packed, at - packed + take))
+            at += take
+        if at < stop:  # raw lines, converted (again, later, by compaction) only when sent
+            raw = list(itertools.islice(self._raw, at - opened, stop - opened))
+            for cut in range(0, len(raw), BLOCK_LINES):
+                pieces.append(partial(_raw_piece, self._convert, raw[cut : cut + BLOCK_LINES]))
+        return pieces
+
     def _block(self, index: int) -> list[StyledLine]:
-        key = (self._id, self._first + index)
-        lines = _decoded.get(key)
-        if lines is None:
-            lines = _decoded[key] = _unpack(self._blocks[index])
-            if len(_decoded) > CACHED_BLOCKS:
-                _decoded.popitem(last=False)
-        else:
-            _decoded.move_to_end(key)
-        return lines
+        return _decoded_block((self._id, self._first + index), self._blocks[index])
 
     def _drop(self, count: int) -> None:
         """The oldest `count` lines go: whole blocks, then open lines, then raw ones."""
+        self._gone += count
         while count and self._blocks:
             take = min(count, BLOCK_LINES - self._skip)
             count -= take

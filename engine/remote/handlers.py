@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.commands import COMMAND_TYPES, parse_command
-from engine.remote.protocol import field, line_to_wire, screen_to_wire, statistics_to_wire
+from engine.errors import InvalidCommandError
+from engine.remote.protocol import (
+    field,
+    line_to_wire,
+    lines_to_wire,
+    screen_to_wire,
+    statistics_to_wire,
+)
+from engine.remote.remote_errors import ProtocolError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -21,6 +29,9 @@ if TYPE_CHECKING:
     from engine.engine import Engine
 
 Frame = dict[str, Any]
+MAX_HISTORY_COUNT = 10_000
+"""Stored lines one `history_since` reply carries at most (a default 5,000-line history
+fits in one); a client with more to catch up asks again from where the reply ended."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,29 @@ async def _history(ctx: Context, frame: Frame) -> object:
     return {"rows": ctx.engine.sessions[name].screen.rows, "lines": list(map(line_to_wire, lines))}
 
 
+async def _history_since(ctx: Context, frame: Frame) -> object:
+    """Stored lines from `start` (absolute, see HistoryRead) plus the tail and screen, all
+    as they were when the frame arrived, encoded a piece at a time between other work."""
+    name = _session(frame)
+    start = field(frame, "start", int)
+    count = frame.get("count", MAX_HISTORY_COUNT)
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_HISTORY_COUNT:
+        raise ProtocolError(
+            f"history_since: field 'count' must be an int in 1..{MAX_HISTORY_COUNT}, got {count!r}"
+        )
+    try:
+        read = ctx.engine.history_read(name, start, count)
+    except InvalidCommandError as exc:
+        raise InvalidCommandError(f"history_since {name!r}: {exc}") from None
+    fields = {"first": read.first, "end": read.end, "start": read.start, "rows": read.rows}
+    return {
+        **fields,
+        "alternate": read.alternate,
+        "lines": await lines_to_wire(read.pieces),
+        "tail": await lines_to_wire(read.tail),
+    }
+
+
 async def _statistics(ctx: Context, frame: Frame) -> object:
     return statistics_to_wire(ctx.engine)
 
@@ -93,6 +127,7 @@ _TABLE = [
     Handler("screen_delta", _screen_delta, False, "rows changed after `since`"),
     Handler("scrollback", _scrollback, False, "history rows above the screen"),
     Handler("history", _history, False, "scrollback then screen, at one instant"),
+    Handler("history_since", _history_since, False, "stored lines from an index, tail, screen"),
     Handler("statistics", _statistics, False, "pool, scheduler and bus statistics"),
     *(
         Handler(kind.model_fields["op"].default, _command, kind.operator, kind.doc)

@@ -30,7 +30,7 @@ from engine.screen import ScreenDelta, ScreenSnapshot, ScreenStatus
 from engine.sessions.session import SessionInfo
 
 if TYPE_CHECKING:
-    from engine.screen import StyledLine
+    from engine.remote.history_copy import HistoryCopy
 
 EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 
@@ -90,8 +90,7 @@ class Mirror:
         self.infos: dict[str, SessionInfo] = {}
         self._specs: dict[str, dict[str, Any] | SessionSpec] = {}
         self.screens: dict[str, ScreenMirror] = {}
-        self.history: dict[str, list[StyledLine]] = {}
-        self.history_screen: dict[str, list[StyledLine]] = {}  # the screen `history` ended on
+        self.history: dict[str, HistoryCopy] = {}  # sessions' history, as last prefetched
         for session in attach["sessions"]:
             info = SessionInfo.model_validate(session["info"])
             self.infos[info.name] = info

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from engine.commands import CommandCalls, parse_result
-from engine.errors import SwarmdeckError, UnknownSessionError
+from engine.errors import InvalidCommandError, SwarmdeckError, UnknownSessionError
 from engine.hub import EventHub
+from engine.remote.history_copy import HistoryCopy
 from engine.remote.mirror import Mirror
 from engine.remote.protocol import (
     HELLO_TIMEOUT,
@@ -34,7 +35,6 @@ from engine.remote.protocol import (
     decode,
     encode,
     error_from_wire,
-    line_from_wire,
 )
 from engine.remote.remote_errors import ConnectionLostError
 
@@ -65,8 +65,15 @@ prefetched: eight flooding sessions' 5,000-line copies every second took the ser
 engine from 39 % to 70 % of a core and the room's key p95 from 55 to 200 ms (bench/ui.py)."""
 
 
+HISTORY_PAGE = 10_000  # stored lines asked for per reply (the server's most)
+HISTORY_PAGES = 4  # replies one fetch takes at most: a flood need not be chased for ever
+FULL_HISTORY = os.environ.get("SWARMDECK_HISTORY_PREFETCH") == "full"
+"""Fetch the whole history each time, as protocol 6 did (`history`): for bench/keys.py's
+before/after comparison only."""
+
+
 class _Call:
-    def __init__(self, op: str, on_result: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, op: str, on_result: Callable[[Any], object] | None = None) -> None:
         self.op, self.on_result = op, on_result
         self.done = anyio.Event()
         self.result: Any = None
@@ -127,12 +134,12 @@ class RemoteEngine(CommandCalls):
         return self._mirror.screens[name].delta(since)
 
     def scrollback(self, name: str, start: int = 0, count: int | None = None) -> list[StyledLine]:
-        """History as of the last prefetch (`run_history` fetches it after each screen
-        push, at most every HISTORY_EVERY seconds); each call also fetches anew in the
-        background, and `fetch_scrollback` waits for a fresh copy."""
+        """History as of the last prefetch (`run_history` fetches what is new after each
+        screen push, at most every HISTORY_EVERY seconds); each call also fetches anew in
+        the background, and `fetch_scrollback` waits for a fresh copy."""
         self._info(name)
-        self._send("history", lambda result: self._keep_history(name, result), session=name)
-        history = self._mirror.history.get(name, [])
+        self._fetch_soon(name)
+        history = self._copy(name).scrollback()
         return history[start:] if count is None else history[start : start + count]
 
     def history(self, name: str) -> list[StyledLine]:
@@ -140,11 +147,11 @@ class RemoteEngine(CommandCalls):
         mirror's newer screen: the lines between them are not here); the screen alone
         before the first prefetch."""
         self._info(name)
-        self._send("history", lambda result: self._keep_history(name, result), session=name)
-        screen = self._mirror.history_screen.get(name)
-        if screen is None:
+        self._fetch_soon(name)
+        copy = self._copy(name)
+        if not copy.ready:
             return list(self._mirror.screens[name].snapshot().lines)
-        return self._mirror.history[name] + screen
+        return copy.history()
 
     def watch_history(self, name: str | None) -> None:
         """Keep `name`'s history prefetched (None: none), so scrolling back shows it at once."""
@@ -153,13 +160,36 @@ class RemoteEngine(CommandCalls):
             self._history_wanted.set()
 
     async def fetch_scrollback(self, name: str) -> list[StyledLine]:
-        self._keep_history(name, await self._call("history", session=name))
-        return list(self._mirror.history[name])
+        """Bring the copy up to date now (the lines it lacks, a page at a time)."""
+        copy = self._copy(name)
+        if FULL_HISTORY:
+            copy.take_whole(await self._call("history", session=name))
+            return copy.scrollback()
+        for _ in range(HISTORY_PAGES):
+            try:
+                reply = await self._call(
+                    "history_since", session=name, start=copy.end, count=HISTORY_PAGE
+                )
+            except InvalidCommandError:  # a copy of an older screen under this name
+                copy = self._mirror.history[name] = HistoryCopy()
+                continue
+            if copy.apply(reply):
+                break
+        return copy.scrollback()
 
-    def _keep_history(self, name: str, result: dict[str, Any]) -> None:
-        lines = [line_from_wire(line) for line in result["lines"]]
-        cut = len(lines) - result["rows"]
-        self._mirror.history[name], self._mirror.history_screen[name] = lines[:cut], lines[cut:]
+    def _copy(self, name: str) -> HistoryCopy:
+        copy = self._mirror.history.get(name)
+        if copy is None:
+            copy = self._mirror.history[name] = HistoryCopy()
+        return copy
+
+    def _fetch_soon(self, name: str) -> None:
+        copy = self._copy(name)
+        if FULL_HISTORY:
+            self._send("history", copy.take_whole, session=name)
+        else:
+            fields = {"session": name, "start": copy.end, "count": HISTORY_PAGE}
+            self._send("history_since", copy.apply, **fields)
 
     def pool_statistics(self) -> PoolStatistics:
         return self._mirror.pool
@@ -200,7 +230,7 @@ class RemoteEngine(CommandCalls):
         await self._call("shutdown")
 
     # -- plumbing -------------------------------------------------------------------------
-    def _send(self, op: str, on_result: Callable[[Any], None] | None, **fields: Any) -> _Call:
+    def _send(self, op: str, on_result: Callable[[Any], object] | None, **fields: Any) -> _Call:
         if self.lost is not None:
             raise ConnectionLostError(f"control connection lost: {self.lost}")
         req = next(self._ids)
