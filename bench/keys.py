@@ -22,7 +22,11 @@ pipe to the engine holds at most 256 KiB, so over seconds it is the engine's int
 room CPU, served engine CPU, tmux server CPU. A detached tmux pane's `cat` of a corpus
 (bench/ingest.py's `tmux_run`) gives the 1.5x reference in the same run.
 
-    python -m bench.keys [--quick] [--arms app,served]
+    python -m bench.keys [--quick] [--arms app,served] [--history]
+
+Arm `served-full` is `served` with the room prefetching the watched session's whole history
+each time, as before protocol 7's `history_since` (SWARMDECK_HISTORY_PREFETCH=full): with
+`--history --arms served-full,served`, before and after side by side in one run.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from bench.ingest import tmux_run, write_corpus
 from bench.ui import ECHO, ROOT, SERVED, Room, Service, _active, _cpu, focus_echo, pct
 
 COLS, ROWS = 160, 48  # the issue's terminal
+FULL = f"{SERVED}-full"  # arm: the served room re-fetching whole histories (protocol 6)
 CORPUS = 4_000_000  # bytes; `cat` in a loop, so a phase's end waits at most one pass
 TIMED = "0123456789acdeghilmouvwxy"  # no room bindings among them
 PREFIX = "ghilmouvwxy"  # not hex digits: a line's prefix never shows in the corpus
@@ -239,10 +244,12 @@ def run_deck(
         tmp = Path(name)
         write_corpus(tmp / "corpus.txt", CORPUS)
         (tmp / "deck.toml").write_text(_deck(tmp, floods, history))
-        service = Service(tmp) if arm == SERVED else None
+        service = Service(tmp) if arm.startswith(SERVED) else None
+        if service is not None and arm == FULL:  # the room fetches all of it, as in v6
+            service.env_args.append("SWARMDECK_HISTORY_PREFETCH=full")
         room = screen = None
         try:
-            room = Room(tmp, "app" if arm != SERVED else SERVED, None, service, (COLS, ROWS))
+            room = Room(tmp, "app" if service is None else SERVED, None, service, (COLS, ROWS))
             deadline = time.monotonic() + 30
             while not room.log.ready and time.monotonic() < deadline:
                 room.log.pump()
