@@ -93,6 +93,11 @@ async def test_an_attached_history_equals_the_engine_s_through_floods_clear_rese
         await _same_history(engine, remote, "resized")
         await _flood(remote, 3701, 3900)
         await _same_history(engine, remote, "mark-3900")
+        await remote.send_input("sh", b"printf '\\033[?1049h'; echo al''ternate\r")
+        await _same_history(engine, remote, "alternate")
+        assert len(remote.history("sh")) == 12  # the history is the screen alone
+        await remote.send_input("sh", b"printf '\\033[?1049l'; echo pri''mary\r")
+        await _same_history(engine, remote, "primary")  # and it is back
         await remote.send_input("sh", b"printf '\\033c'; echo re''set\r")  # RIS forgets it all
         await _same_history(engine, remote, "reset")
         await _flood(remote, 3901, 4000)
@@ -206,3 +211,22 @@ async def test_the_protocol_6_history_request_still_answers_the_whole_history(
             result = (await ask("history"))["result"]
             assert result["rows"] == 20
             assert result["lines"] == [line_to_wire(line) for line in engine.history("sh")]
+
+
+async def test_the_watched_session_s_prefetch_follows_it_onto_the_alternate_screen(
+    tmp_path: Path,
+) -> None:
+    """What a pane shows when the operator scrolls back is the prefetched copy, taken
+    before the scroll: on the alternate screen it is that screen alone, as in process."""
+    async with (
+        running(tmp_path, DECK, POOL) as engine,
+        serving(engine) as server,
+        attached(server) as remote,
+    ):
+        remote.watch_history("sh")
+        await _flood(remote, 1, 100)
+        copy = remote._copy("sh")
+        await eventually(lambda: copy.history() == engine.history("sh"), timeout=30)
+        await remote.send_input("sh", b"printf '\\033[?1049h'; echo al''ternate\r")
+        await eventually(lambda: copy.history() == engine.history("sh"), timeout=30)
+        assert len(copy.history()) == 20

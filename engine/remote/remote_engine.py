@@ -289,7 +289,9 @@ class RemoteEngine(CommandCalls):
                 continue
             self._stale.discard(name)
             screen = self._mirror.screens.get(name)
-            if screen is not None and not screen.alternate:  # the alternate screen keeps none
+            # On the alternate screen the history is the screen: v6 skipped it (a whole copy
+            # for nothing); an incremental fetch costs the screen's rows and stays exact.
+            if screen is not None and not (FULL_HISTORY and screen.alternate):
                 with contextlib.suppress(SwarmdeckError):
                     await self.fetch_scrollback(name)
             await anyio.sleep(HISTORY_EVERY)
