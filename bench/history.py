@@ -9,8 +9,10 @@ A real engine (in this process, so its loop can be watched) serves a session tha
 1.5 MB of bench/ingest.py's coloured corpus (a full 5,000-line history at 200x50, as
 `bench/keys.py --history`). A raw client on the control socket sends each request
 `--repeat` times; a ticker task in the engine's loop records the longest time the loop
-was held while the reply was made. Figures per request: reply time, longest hold, CPU
-time of this process (the engine's work; the client here only reads bytes), reply size.
+was held (CPU time of the loop's thread between two of its turns: wall-clock gaps on a
+shared machine are mostly the OS running someone else) while the reply was made. Figures
+per request: reply time, longest hold, CPU time of this process (the engine's work; the
+client here only reads bytes), longest garbage collection meanwhile, reply size.
 
     python -m bench.history [--repeat N]
 """
@@ -18,6 +20,7 @@ time of this process (the engine's work; the client here only reads bytes), repl
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import tempfile
@@ -52,17 +55,27 @@ rows = 50
 
 
 class Ticker:
-    """The longest gap between two turns of the loop while `watching`."""
+    """The longest turn of the loop (CPU time) while `watching`, and the longest
+    garbage collection meanwhile (the served engine runs Python's default GC)."""
 
     def __init__(self) -> None:
-        self.longest = 0.0
+        self.longest = self.collected = self._began = 0.0
         self.watching = False
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif self.watching:
+            self.collected = max(self.collected, time.perf_counter() - self._began)
 
     async def run(self) -> None:
-        last = time.perf_counter()
+        """Gaps in the loop thread's CPU time, not wall time: on a loaded machine the OS
+        takes the CPU away for whole time slices, which no change here could help."""
+        last = time.thread_time()
         while True:
             await anyio.sleep(0.0005)
-            now = time.perf_counter()
+            now = time.thread_time()
             if self.watching:
                 self.longest = max(self.longest, now - last)
             last = now
@@ -80,9 +93,9 @@ async def _settled(engine: Engine) -> None:
 
 async def _request(
     sock: LineSocket, frames: AsyncGenerator[bytes, None], ticker: Ticker, fields: dict[str, Any]
-) -> tuple[float, float, float, int]:
-    """(reply ms, longest hold ms, CPU ms, reply bytes) of one request."""
-    ticker.longest, ticker.watching = 0.0, True
+) -> tuple[float, float, float, float, int]:
+    """(reply ms, longest hold ms, CPU ms, longest GC ms, reply bytes) of one request."""
+    ticker.longest, ticker.collected, ticker.watching = 0.0, 0.0, True
     wall, cpu = time.perf_counter(), time.process_time()
     await sock.send(encode({"req": 7, "session": "hist", **fields}))
     async for line in frames:
@@ -90,7 +103,7 @@ async def _request(
             break
     ticker.watching = False
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return wall * 1e3, ticker.longest * 1e3, cpu * 1e3, len(line)
+    return wall * 1e3, ticker.longest * 1e3, cpu * 1e3, ticker.collected * 1e3, len(line)
 
 
 async def main(repeat: int) -> None:
@@ -125,16 +138,15 @@ async def main(repeat: int) -> None:
                 "history_since end-64 (64 new)": {"op": "history_since", "start": end - 64},
                 "history_since end (none new)": {"op": "history_since", "start": end},
             }
-            print(f"  {'request':<32}{'reply ms':>14}{'longest hold ms':>20}"
-                  f"{'CPU ms':>14}{'reply KB':>10}")  # fmt: skip
+            heads = ("reply ms", "longest hold ms", "CPU ms", "longest GC ms")
+            print(f"  {'request':<32}" + "".join(f"{h:>17}" for h in heads) + f"{'KB':>7}")
             for label, fields in arms.items():
                 runs = [await _request(sock, frames, ticker, fields) for _ in range(repeat)]
-                cells = []
-                for column in range(3):
+                cells = ""
+                for column in range(len(heads)):
                     values = [run[column] for run in runs]
-                    cells.append(f"{statistics.median(values):.1f} ({max(values):.0f})")
-                kb = runs[-1][3] / 1024
-                print(f"  {label:<32}{cells[0]:>14}{cells[1]:>20}{cells[2]:>14}{kb:>10.0f}")
+                    cells += f"{f'{statistics.median(values):.1f} ({max(values):.0f})':>17}"
+                print(f"  {label:<32}{cells}{runs[-1][-1] / 1024:>7.0f}")
             print("  median (max) of the runs")
             await frames.aclose()
             await sock.stream.aclose()

@@ -109,7 +109,10 @@ def _decoded_block(key: tuple[int, int], payload: bytes) -> list[StyledLine]:
 
 
 def _block_piece(key: tuple[int, int], payload: bytes, offset: int, take: int) -> list[StyledLine]:
-    return _decoded_block(key, payload)[offset : offset + take]
+    """Read once and sent away: a block decoded here is not cached (32 decoded blocks kept
+    alive are ~50k objects for the cyclic GC to walk; a viewer paging still caches)."""
+    lines = _decoded.get(key)
+    return (_unpack(payload) if lines is None else lines)[offset : offset + take]
 
 
 def _raw_piece(convert: Callable[[R], StyledLine], lines: list[R]) -> list[StyledLine]:

@@ -17,6 +17,8 @@ from engine.scrollback_store import BLOCK_LINES, ScrollbackStore
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import pytest
+
     from engine.screen import StyledLine
 
 STYLES = [Style(fg=n) for n in range(5)]
@@ -70,16 +72,27 @@ def test_a_line_keeps_its_absolute_index_until_it_is_dropped(
         assert (store.first, store.end) == (printed - len(kept), printed)
 
 
-def test_a_read_decodes_only_the_blocks_holding_the_lines_it_returns() -> None:
+def test_a_read_decodes_only_the_blocks_holding_the_lines_it_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     store: ScrollbackStore[int] = ScrollbackStore(5000, _line)
     store.push(list(range(5000)))
     store.compact(force=True)  # 78 packed blocks, 8 open lines
     decoded = store_module._decoded
     decoded.clear()
+    unpacked: list[bytes] = []
+    unpack = store_module._unpack
+
+    def counted(payload: bytes) -> list[StyledLine]:
+        unpacked.append(payload)
+        return unpack(payload)
+
+    monkeypatch.setattr(store_module, "_unpack", counted)
     pieces = store.read(4900, 80)  # the last 80 packed lines: two blocks hold them
-    assert not decoded, "taking the pieces decodes nothing"
+    assert not unpacked, "taking the pieces decodes nothing"
     assert _numbers(pieces) == list(range(4900, 4980))
-    assert len(decoded) == 2
+    assert len(unpacked) == 2
+    assert not decoded, "nor keeps what it decoded alive (a viewer paging does)"
 
 
 def test_what_a_read_took_stays_as_it_was_while_output_goes_on() -> None:
