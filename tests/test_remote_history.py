@@ -228,5 +228,7 @@ async def test_the_watched_session_s_prefetch_follows_it_onto_the_alternate_scre
         copy = remote._copy("sh")
         await eventually(lambda: copy.history() == engine.history("sh"), timeout=30)
         await remote.send_input("sh", b"printf '\\033[?1049h'; echo al''ternate\r")
+        screen = engine.sessions["sh"].screen
+        await eventually(lambda: screen.alternate and "alternate" in "".join(screen.text()))
         await eventually(lambda: copy.history() == engine.history("sh"), timeout=30)
         assert len(copy.history()) == 20
