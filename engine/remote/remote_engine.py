@@ -61,11 +61,10 @@ log = logging.getLogger(__name__)
 HISTORY_EVERY = 1.0
 """Seconds between history prefetches: each asks only for the lines the copy lacks
 (`history_since`), so a flooding watched session costs at most what the history cap keeps
-per round, a quiet one its tail (~150 lines). Only the watched session (the room's selected one) is
-prefetched: eight flooding sessions' 5,000-line copies every second took the serving
-engine from 39 % to 70 % of a core and the room's key p95 from 55 to 200 ms (bench/ui.py)."""
-
-
+per round, a quiet one its tail (~150 lines). Only the watched session (the room's selected
+one) is prefetched: eight flooding sessions' 5,000-line copies every second took the
+serving engine from 39 % to 70 % of a core and the room's key p95 from 55 to 200 ms
+(bench/ui.py)."""
 HISTORY_PAGE = 10_000  # stored lines asked for per reply (the server's most)
 HISTORY_PAGES = 4  # replies one fetch takes at most: a flood need not be chased for ever
 FULL_HISTORY = os.environ.get("SWARMDECK_HISTORY_PREFETCH") == "full"
