@@ -151,6 +151,11 @@ async def test_history_since_sends_only_lines_from_the_index_asked_with_one_inst
             part = (await ask("history_since", start=100, count=10))["result"]
             assert (part["start"], part["lines"]) == (100, whole["lines"][100:110])
             assert part["end"] == whole["end"]  # not reached: the asker pages on
+            copy = HistoryCopy()  # a copy paging in: nothing shown until it reaches `end`
+            assert not copy.apply((await ask("history_since", start=0, count=100))["result"])
+            assert copy.history() == []
+            assert copy.apply((await ask("history_since", start=copy.end))["result"])
+            assert copy.history() == engine.history("sh")
             done = (await ask("history_since", start=whole["end"]))["result"]
             assert done["lines"] == []
             assert done["tail"] == whole["tail"]
