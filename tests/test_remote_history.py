@@ -105,11 +105,13 @@ async def test_an_attached_history_equals_the_engine_s_through_floods_clear_rese
 
 
 @asynccontextmanager
-async def _client(path: Path) -> AsyncIterator[Callable[..., Awaitable[dict[str, Any]]]]:
+async def _client(
+    path: Path, protocol: int = VERSION
+) -> AsyncIterator[Callable[..., Awaitable[dict[str, Any]]]]:
     """A bare socket client: `ask(op, **fields)` sends one request and returns its reply."""
     stream = LineSocket(await anyio.connect_unix(path))
     async with stream.stream:
-        await stream.send(encode({"op": "hello", "req": 0, "protocol": VERSION}))
+        await stream.send(encode({"op": "hello", "req": 0, "protocol": protocol}))
         frames = stream.lines(1 << 26)
         try:
             assert decode(await anext(frames))["ok"]
@@ -207,12 +209,12 @@ async def test_a_bad_history_since_request_gets_an_error_naming_the_field(
             assert says in reply["error"]["message"], reply["error"]["message"]
 
 
-async def test_the_protocol_6_history_request_still_answers_the_whole_history(
+async def test_a_protocol_6_client_still_attaches_and_gets_the_whole_history(
     tmp_path: Path,
 ) -> None:
     async with running(tmp_path, DECK, POOL) as engine, serving(engine) as server:
         await _flooded(engine, 300)
-        async with _client(server.socket_path) as ask:
+        async with _client(server.socket_path, protocol=6) as ask:
             result = (await ask("history"))["result"]
             assert result["rows"] == 20
             assert result["lines"] == [line_to_wire(line) for line in engine.history("sh")]

@@ -48,6 +48,7 @@ from engine.remote.protocol import (
     HELLO_TIMEOUT,
     MAX_CLIENT_FRAME,
     ROLES,
+    SERVED_VERSIONS,
     VERSION,
     LineSocket,
     client_name,
@@ -223,9 +224,11 @@ class ControlServer:
     def _check_hello(self, frame: dict[str, Any], stream: LineSocket) -> _Client:
         if frame.get("op") != "hello":
             raise ProtocolError("the first frame must be hello")
-        if frame.get("protocol") != VERSION:
-            asked = frame.get("protocol")
-            raise ProtocolVersionError(f"server speaks protocol {VERSION}, client asked {asked}")
+        if frame.get("protocol") not in SERVED_VERSIONS:
+            asked, also = frame.get("protocol"), ", ".join(map(str, SERVED_VERSIONS[:-1]))
+            raise ProtocolVersionError(
+                f"server speaks protocol {VERSION} (also {also}), client asked {asked}"
+            )
         role = frame.get("role", "viewer")
         if role not in ROLES:
             raise ProtocolError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
