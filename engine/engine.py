@@ -552,6 +552,7 @@ async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIt
         anyio.create_task_group() as tg,
     ):
         engine = Engine(deck, run_dir, pool, bus, hub, tg)
+        pool.forward_bus(str(bus.socket_path))  # set up as each host connects, not on demand
         tg.start_soon(engine._tick_screens)
         tg.start_soon(engine.sampler.run)
         tg.start_soon(engine._watch_run)

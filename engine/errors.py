@@ -8,7 +8,8 @@ SwarmdeckError
 │   └── HostError              a [[host]] (docs/hosts.md) failed
 │       ├── HostKeyError       its host key is not in known_hosts (names the fingerprint)
 │       ├── HostUnreachableError  no connection (names the host and why)
-│       └── HostLostError      the connection dropped under a running job
+│       ├── HostLostError      the connection dropped under a running job
+│       └── HostForwardError   its sshd refused to forward a socket (the bus's)
 ├── PoolError
 │   ├── PoolTimeoutError       no terminal within acquire_timeout (names the pool state)
 │   └── PoolClosedError        the pool is shutting down
@@ -61,6 +62,15 @@ class HostUnreachableError(HostError):
 
 class HostLostError(HostError):
     """The host's connection dropped while a job ran there: how the job ended is unknown."""
+
+
+class HostForwardError(HostError):
+    """The host's sshd refused to forward a Unix socket (AllowStreamLocalForwarding)."""
+
+
+class WarmRefusedError(SpawnError):
+    """A host's sshd refused a warm terminal's control stream (a Unix socket on the host,
+    AllowStreamLocalForwarding): its sessions can only run in fresh terminals."""
 
 
 class PoolError(SwarmdeckError):

@@ -88,8 +88,10 @@ class ContentionStatistics:
 class HostStatistics:
     """One [[host]]'s connection (engine/terminals/hosts/host_link.py): whether it is up,
     channels open on it (of max_channels), the last round trip of a `true` exec (None:
-    not measured yet), connections made, failed attempts and drops; and its slots
-    (engine/terminals/hosts/host_registry.py): how many sessions it runs at once, and now."""
+    not measured yet), connections made, failed attempts and drops; its slots
+    (engine/terminals/hosts/host_registry.py): how many sessions it runs at once, and now;
+    and why its sessions have no bus (its sshd refused to forward the bus socket), if they
+    have not."""
 
     host: str
     connected: bool
@@ -104,3 +106,7 @@ class HostStatistics:
     """Sessions it may run at once (its pool.size; added in protocol v6, hence defaults)."""
     slots_in_use: int = 0
     """Of those, taken by sessions now (docs/scheduling.md, "Places")."""
+    bus_problem: str | None = None
+    """engine/terminals/hosts/bus_forward.py (protocol v7)."""
+    warm_problem: str | None = None
+    """Why its sessions run in fresh terminals only (engine/terminals/hosts/host_pool.py)."""

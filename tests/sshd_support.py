@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 SSHD = Path("/usr/sbin/sshd")
 START_DEADLINE = 30.0  # s: a loaded machine is slow to start sshd; we wait on the port
@@ -123,9 +124,12 @@ def _free_port() -> int:
         return port
 
 
-def _config(directory: Path, port: int, host_key: Path) -> str:
+def _config(directory: Path, port: int, host_key: Path, options: Sequence[str] = ()) -> str:
+    # sshd keeps the first value it reads of a keyword: `options` come first, so that they
+    # override the defaults below (MaxSessions for a bench, say).
     return "\n".join(
         [
+            *options,
             f"Port {port}",
             "ListenAddress 127.0.0.1",
             f"HostKey {host_key}",
@@ -157,8 +161,9 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 
 
 @contextlib.contextmanager
-def running_sshd(directory: Path) -> Iterator[Sshd]:
-    """Start sshd with keys and config made in `directory`; stop it at the end."""
+def running_sshd(directory: Path, options: Sequence[str] = ()) -> Iterator[Sshd]:
+    """Start sshd with keys and config made in `directory` (`options`: more sshd_config
+    lines, e.g. "AllowStreamLocalForwarding no"); stop it at the end."""
     directory.mkdir(mode=0o700, exist_ok=True)
     if os.geteuid() == 0:  # root's sshd wants its privilege separation directory (what
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # the service would make)
@@ -170,18 +175,38 @@ def running_sshd(directory: Path) -> Iterator[Sshd]:
     key_type, key_data = host_pub.split()[:2]
     known.write_text(f"[127.0.0.1]:{port} {key_type} {key_data}\n")
     config = directory / "sshd_config"
-    config.write_text(_config(directory, port, directory / "host_key"))
+    config.write_text(_config(directory, port, directory / "host_key", options))
     with (directory / "sshd.log").open("wb") as log:  # the child keeps its own copy
         process = subprocess.Popen(
             [str(SSHD), "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stderr=log
         )
     server = Sshd(port, getpass.getuser(), directory / "client_key", known, host_pub,
                   process, directory)  # fmt: skip
+    forwards = _forwards()
     try:
         _wait_listening(port, process, directory / "sshd.log")
         yield server
     finally:
         server.stop()
+        _remove_dead_forwards(_forwards() - forwards)
+
+
+def _forwards() -> set[Path]:
+    return set(Path("/tmp").glob("swarmdeck-bus-*"))
+
+
+def _remove_dead_forwards(made: set[Path]) -> None:
+    """The bus forwards made on this (loopback) host that nothing answers on any more: a
+    test that drops or stops the host leaves them, as a real host would keep them (the
+    engine could not reach it to remove them: docs/hosts.md)."""
+    for directory in made:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(directory / "bus.sock"))
+            except (ConnectionRefusedError, FileNotFoundError):
+                shutil.rmtree(directory, ignore_errors=True)
+            except OSError:
+                pass
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 max_parallel live, the alerts (a notice each, the active ones in the pool panel, the
 history on `!`), and the sessions waiting for the operator (a mark in the list and on
 the pane; the bell and notify-send if config.toml asks, tui/attention_alert.py), and the
-deck's hosts (their connections in the pool panel, a notice when one drops or is back).
+deck's hosts (their connections in the pool panel, a notice when one drops or is back, and
+once when its sshd refuses to forward the bus).
 
 "Shown" is what the session list's filter lets through: with no filter, the engine's
 bulk commands act on every session at once (`pause_all` / `resume_all`).
@@ -23,13 +24,15 @@ from tui.widgets.pool_panel import PoolPanel
 from tui.wording import counted
 
 if TYPE_CHECKING:
-    from engine import AlertCleared
+    from engine import AlertCleared, HostStatistics
     from tui.bridge import AttentionUpdated
 
 
 class FleetOperations(Operations):
     attention_alert = AttentionAlert()
     hosts_up: dict[str, bool] | None = None  # each host's last known state, once seen
+    hosts_without_bus: frozenset[str] = frozenset()  # told already: their sessions lack it
+    hosts_without_warm: frozenset[str] = frozenset()  # told already: fresh terminals only
 
     def watch_hosts(self, panel: PoolPanel) -> None:
         """The hosts' figures in the panel; a notice when one drops (its sessions go
@@ -45,6 +48,18 @@ class FleetOperations(Operations):
             else:
                 why = h.last_error or "connection lost"
                 self.say(f"host {h.host}: {why}", title="host down", severity="warning")
+        self._say_host_problems(hosts)
+
+    def _say_host_problems(self, hosts: list[HostStatistics]) -> None:
+        """Once per host and problem: its sshd would not forward the bus, so `swarmdeck bus`
+        fails in its sessions (they run), or refused warm terminals (fresh ones run)."""
+        for h in hosts:
+            if h.bus_problem is not None and h.host not in self.hosts_without_bus:
+                self.hosts_without_bus |= {h.host}
+                self.say(h.bus_problem, title="no bus on host", severity="warning")
+            if h.warm_problem is not None and h.host not in self.hosts_without_warm:
+                self.hosts_without_warm |= {h.host}
+                self.say(h.warm_problem, title="no warm terminals on host", severity="warning")
 
     def on_attention_updated(self, message: AttentionUpdated) -> None:
         if not self.room_ready:

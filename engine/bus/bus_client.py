@@ -1,7 +1,8 @@
 """Python clients for processes inside sessions: `BusClient` (blocking) and `AsyncBusClient`.
 
 Both read SWARMDECK_BUS (socket path), SWARMDECK_SESSION and SWARMDECK_BUS_TOKEN from the
-environment by default, speak the protocol of docs/protocol.md and raise the `BusError`
+environment by default (SWARMDECK_BUS_ERROR, set on a host whose sshd would not forward the
+bus, says why there is none), speak the protocol of docs/protocol.md and raise the `BusError`
 subclass named by an error frame's code. Stdlib only, and asyncio is imported only by the
 async client, so `swarmdeck bus …` stays fast to start.
 """
@@ -31,6 +32,9 @@ class NoBusError(BusError):
 
 
 def _credentials(path: str | None, session: str | None, token: str | None) -> tuple[str, str, str]:
+    problem = os.environ.get("SWARMDECK_BUS_ERROR")  # a session on a host without the bus
+    if problem and path is None:
+        raise NoBusError(f"no bus: {problem}")
     path = path or os.environ.get("SWARMDECK_BUS")
     session = session or os.environ.get("SWARMDECK_SESSION")
     token = token or os.environ.get("SWARMDECK_BUS_TOKEN")

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from engine.screen import StyledLine
 
 VERSION = 7
-SERVED_VERSIONS = (6, VERSION)  # v7 only added `history_since`: a v6 client is served as before
+SERVED_VERSIONS = (6, VERSION)  # v7 added `history_since` and a host's `bus_problem`: a v6
+# client is served as before (it ignores the new field)
 ROLES = ("operator", "viewer")
 MAX_CLIENT_FRAME = 1 << 20  # a command (send_input carries at most this much)
 MAX_SERVER_FRAME = 64 << 20  # an attach snapshot of many large screens

@@ -279,4 +279,7 @@ class LauncherChannel:
 
 
 def _request(job: Job) -> dict[str, object]:
-    return {"argv": job.argv, "env": job.env, "cwd": job.cwd}
+    request: dict[str, object] = {"argv": job.argv, "env": job.env, "cwd": job.cwd}
+    if job.path_first:
+        request["path_first"] = job.path_first
+    return request

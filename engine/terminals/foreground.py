@@ -29,14 +29,14 @@ import termios
 
 from engine.terminals.procs import read_stat
 
-_CALLS: dict[str, tuple[frozenset[int], frozenset[int]]] = {
+SYSCALLS: dict[str, tuple[frozenset[int], frozenset[int]]] = {
     # (reads, polls): read, readv, pread64; poll, select, pselect6, ppoll, epoll_wait,
     # epoll_pwait, epoll_pwait2
     "x86_64": (frozenset({0, 19, 17}), frozenset({7, 23, 270, 271, 232, 281, 441})),
     "aarch64": (frozenset({63, 65, 67}), frozenset({72, 73, 22, 441})),
 }
 TIOCGPTN = 0x80045430  # _IOR('T', 0x30, unsigned int); the termios module lacks it
-READS, POLLS = _CALLS.get(platform.machine(), (frozenset(), frozenset()))
+READS, POLLS = SYSCALLS.get(platform.machine(), (frozenset(), frozenset()))
 
 
 def waits_for_keys(master: int) -> bool:

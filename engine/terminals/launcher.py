@@ -11,10 +11,10 @@ flags, flow control; echo stays off until the next job starts), flushes input, w
 output boundary marker through the PTY (never blocking for more than RESTORE_DEADLINE) and
 reports the exit status on the control socket, saying whether the terminal was restored.
 
-Requests: `run` {id, argv, env, cwd}; `next` {the same, cols, rows}: the job's follower,
-started the moment the running job exits 0, without waiting for the engine (under load
-that round trip costs milliseconds, bench/forkjoin.py); `drop` {id}: forget the follower;
-`ping`. Events: `ready`, `started` {id, pid, at}, `exited` {id, code, signal, leftovers,
+Requests: `run` {id, argv, env, cwd, path_first?}; `next` {the same, cols, rows}: the
+job's follower, started the moment the running job exits 0, without waiting for the engine
+(under load that round trip costs milliseconds, bench/forkjoin.py); `drop` {id}: forget the
+follower; `ping`. Events: `ready`, `started` {id, pid, at}, `exited` {id, code, signal, leftovers,
 at, restored: false when the tty could not be put back or the marker not written (the
 engine then discards the terminal), next: the follower's id if it starts now; a follower
 it does not name is dropped}, `dropped` {id} (a follower dropped on request, or sent too
@@ -54,6 +54,9 @@ def _job(req: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     """The job's argv, and its environment: the launcher's (init's) plus the request's."""
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in req["env"].items()})
+    first = req.get("path_first")
+    if first:  # before the PATH it would have (a host's `swarmdeck bus`)
+        env["PATH"] = f"{first}:{env['PATH']}" if env.get("PATH") else str(first)
     return [str(a) for a in req["argv"]], env
 
 

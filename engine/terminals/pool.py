@@ -82,6 +82,11 @@ class TerminalPool(WarmPool[PooledTerminal, FreshTerminal]):
     def host_statistics(self) -> list[HostStatistics]:
         return self.hosts.statistics() if self.hosts is not None else []
 
+    def forward_bus(self, path: str) -> None:
+        """The engine's bus socket: set up on each host as it connects (bus_forward.py)."""
+        if self.hosts is not None:
+            self.hosts.forward_bus(path)
+
     def release(
         self, term: Terminal | HostTerminal, reusable: bool = True, pid: int | None = None
     ) -> None:

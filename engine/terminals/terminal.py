@@ -91,6 +91,9 @@ class Job:
     cwd: str | None = None
     cols: int = 80
     rows: int = 24
+    path_first: str | None = None
+    """A directory put before the PATH the job inherits (on a host: where `swarmdeck bus`
+    is written, engine/terminals/hosts/bus_shim.py)."""
 
 
 class Terminal(ABC):

@@ -86,7 +86,7 @@ def balance_text(balances: Iterable[QueueBalance]) -> str:
 
 def hosts_text(hosts: Iterable[HostStatistics]) -> str:
     """Each [[host]]: up or down, channels in use of its limit, round trip, slots in use
-    of its pool.size (sessions there), failures."""
+    of its pool.size (sessions there), failures, and whether its sessions lack the bus."""
     lines = []
     for h in hosts:
         rtt = f"rtt {seconds(h.rtt)}" if h.rtt is not None else "rtt -"
@@ -96,6 +96,10 @@ def hosts_text(hosts: Iterable[HostStatistics]) -> str:
             lines.append(f"host {h.host}: DOWN  {h.last_error or 'not connected'}")
         lines.append(f"  slots {h.slots_in_use}/{h.slots}  connects {h.connects}")
         lines.append(f"  failures {h.failures}  drops {h.drops}")
+        if h.bus_problem is not None:
+            lines.append("  no bus: its sshd refused to forward it")
+        if h.warm_problem is not None:
+            lines.append("  fresh terminals only: its sshd refused warm ones")
     return "\n".join(lines)
 
 

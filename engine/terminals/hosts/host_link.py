@@ -20,10 +20,11 @@ import anyio
 
 from engine.errors import HostError, HostKeyError, HostUnreachableError
 from engine.statistics import HostStatistics
+from engine.terminals.hosts.bus_forward import BusForward
 from engine.terminals.hosts.ssh_link import open_ssh_link
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     from anyio.abc import TaskGroup
 
@@ -52,6 +53,7 @@ class HostLink:
         self._retry_at = 0.0  # monotonic: no new attempt before this
         self._last_error: str | None = None
         self._closed = False
+        self.bus = BusForward(spec.name)  # the engine's bus socket on the host
 
     @property
     def name(self) -> str:
@@ -88,6 +90,7 @@ class HostLink:
         self._link = link
         self._tg.start_soon(self._watch, link)
         self._tg.start_soon(self._probe, link)
+        self._tg.start_soon(self.bus.renew, self, link)
         return link
 
     async def _watch(self, link: SshLink) -> None:
@@ -172,6 +175,18 @@ class HostLink:
             finally:
                 stream.close()
 
+    def forward_bus(self, path: str) -> None:
+        """Forward the engine's bus socket `path` to the host: now if connected, and on each
+        connection (otherwise the first job that has SWARMDECK_BUS asks for it)."""
+        self.bus.local = path
+        if self._link is not None and not self._link.closed.is_set():
+            self._tg.start_soon(self.bus.renew, self, self._link)
+
+    async def job_env(self, env: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
+        """A job's environment on the host, its bus at the forwarded socket, and the directory
+        to put first on its PATH (engine/terminals/hosts/bus_forward.py)."""
+        return await self.bus.job_env(self, env)
+
     async def run(self, command: str) -> Exited:
         """Run a short command on the host (one channel while it runs)."""
         link = await self.link()
@@ -191,11 +206,14 @@ class HostLink:
             failures=self._failures,
             drops=self._drops,
             last_error=self._last_error,
+            bus_problem=self.bus.problem,
         )
 
     async def aclose(self) -> None:
         self._closed = True
         link, self._link = self._link, None
+        with anyio.CancelScope(shield=True):
+            await self.bus.aclose(link)
         if link is not None:
             await link.aclose()
 

@@ -11,8 +11,10 @@ once the host answers again.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from engine.errors import WarmRefusedError
 from engine.terminals.hosts.remote_pooled import RemotePooledTerminal
 from engine.terminals.hosts.remote_terminal import RemoteTerminal
 from engine.terminals.pool_core import PoolLimits, WarmPool
@@ -23,7 +25,10 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from engine.terminals.hosts.host_link import HostLink
+    from engine.terminals.pool_core import Kind
     from engine.terminals.turns import ReadTurns
+
+log = logging.getLogger(__name__)
 
 HostTerminal = RemotePooledTerminal | RemoteTerminal
 """A terminal on a host, of either kind."""
@@ -46,12 +51,34 @@ class HostPool(WarmPool[RemotePooledTerminal, RemoteTerminal]):
         super().__init__(limits, tg, turns, on_recycle)
         self.link = link
         self._init, self._cols, self._rows = init, cols, rows
+        self.refused: str | None = None
+        """Why this host has no warm terminals (its sshd refuses their control stream), if
+        it has none: every lease is then a fresh terminal, for the rest of the run."""
+
+    async def acquire(self, kind: Kind = "pooled") -> HostTerminal:
+        """As the local pool's; once the host refused warm terminals, a fresh one."""
+        if kind == "pooled" and self.refused is None:
+            try:
+                return await super().acquire(kind)
+            except WarmRefusedError:
+                pass  # said once (_open); this session runs in a fresh terminal instead
+        return await super().acquire("fresh")
+
+    def _refill(self) -> None:
+        if self.refused is None:
+            super()._refill()
 
     def _new_warm(self) -> RemotePooledTerminal:
         return RemotePooledTerminal(self.link, self._cols, self._rows)
 
     async def _open(self, term: RemotePooledTerminal) -> None:
-        await term.open(self._tg, self._init)
+        try:
+            await term.open(self._tg, self._init)
+        except WarmRefusedError as exc:
+            if self.refused is None:
+                self.refused = str(exc)
+                log.warning("%s", exc)
+            raise
 
     def _new_fresh(self) -> RemoteTerminal:
         return RemoteTerminal(self.link, self._cols, self._rows)

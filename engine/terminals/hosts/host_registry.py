@@ -79,6 +79,10 @@ class HostRegistry:
         """Back to its host's pool: parked warm, handed on, or closed in the background."""
         self._pools[term.host.name].release(term, reusable, pid)
 
+    def forward_bus(self, path: str) -> None:
+        for link in self._links.values():
+            link.forward_bus(path)
+
     def statistics(self) -> list[HostStatistics]:
         """Each link's figures with its slots: how many sessions it runs at once, and now."""
         return [
@@ -86,6 +90,7 @@ class HostRegistry:
                 link.statistics(),
                 slots=self._pools[name].limits.size,
                 slots_in_use=self._pools[name].statistics().in_use,
+                warm_problem=self._pools[name].refused,
             )
             for name, link in self._links.items()
         ]

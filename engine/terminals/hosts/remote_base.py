@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from engine.terminals.hosts.host_link import HostLink
+    from engine.terminals.hosts.remote_foreground import RemoteForeground
     from engine.terminals.hosts.ssh_link import PtyChannel
     from engine.terminals.terminal import Job
     from engine.terminals.turns import ReadTurns
@@ -89,6 +90,7 @@ class RemoteBase:
         self._wake = anyio.Event()
         self._paused = False
         self._drained = anyio.Event()  # every byte before the channel's end was handed on
+        self.foreground: RemoteForeground | None = None  # at a prompt? asked of the host
 
     # -- output -------------------------------------------------------------------------
     def _hand_on(self, data: bytes) -> None:
@@ -139,6 +141,8 @@ class RemoteBase:
             self._paused = False
             self._pty.resume_reading()
         if chunks:
+            if self.foreground is not None:
+                self.foreground.output()
             self._hand_on(b"".join(chunks))
 
     # -- input, size ----------------------------------------------------------------------
@@ -242,7 +246,10 @@ class RemoteBase:
         return None
 
     def waits_for_keys(self) -> bool:
-        return False  # not known over SSH yet (docs/hosts.md)
+        """At a prompt on the host: the last probe's answer (remote_foreground.py)."""
+        if self.foreground is None or self.job_pid is None or self._ended.is_set():
+            return False
+        return self.foreground.ask(self.job_pid)
 
     def record(
         self, path: Path, header: dict[str, object], *when_lost_and_rotation: object

@@ -20,12 +20,21 @@ from __future__ import annotations
 
 import secrets
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from engine.errors import HostError, HostLostError, SpawnError, TerminalError
+from engine.errors import (
+    HostError,
+    HostForwardError,
+    HostLostError,
+    SpawnError,
+    TerminalError,
+    WarmRefusedError,
+)
 from engine.terminals.hosts.remote_base import RemoteBase, remote_env
+from engine.terminals.hosts.remote_foreground import RemoteForeground
 from engine.terminals.hosts.remote_launcher import launcher_command, ready_line
 from engine.terminals.launched import LauncherJobs, end_marker
 from engine.terminals.terminal import TERM, ExitStatus, Job
@@ -106,7 +115,18 @@ class RemotePooledTerminal(LauncherJobs, RemoteBase):
         tg.start_soon(self._channel.read)
         tg.start_soon(self._read_loop)
         self._start_signals(tg)
-        await self._until_ready(timeout, self._ended, lambda: self._connect(path, timeout))
+        self.foreground = RemoteForeground(self.host, tg)
+        try:
+            await self._until_ready(timeout, self._ended, lambda: self._connect(path, timeout))
+        except SpawnError as exc:
+            if isinstance(exc.__cause__, HostForwardError):
+                raise WarmRefusedError(
+                    f"host {self.host.name!r}: its sshd refused the warm terminal's control "
+                    f"stream ({exc.__cause__.__cause__ or exc.__cause__}); its sessions run "
+                    "in fresh terminals (the host's sshd_config needs "
+                    "AllowStreamLocalForwarding yes, and no DisableForwarding)"
+                ) from exc.__cause__
+            raise
 
     async def _connect(self, path: str, timeout: float) -> None:
         """Once the bootstrap listens (its ready line came), connect to its socket."""
@@ -164,8 +184,10 @@ class RemotePooledTerminal(LauncherJobs, RemoteBase):
         self, job: Job, sink: Callable[[bytes], None], tg: TaskGroup | None = None
     ) -> int:
         """Dispatch a job to the launcher (the host's environment, TERM, the session's
-        variables); return its pid on the host (also its process group id)."""
-        return await super().start(_on_host(job), sink)
+        variables, its bus at the host's forwarded socket); return its pid on the host
+        (also its process group id)."""
+        env, path_first = await self.host.job_env(job.env)
+        return await super().start(_on_host(replace(job, env=env, path_first=path_first)), sink)
 
     def follow(
         self, job: Job, sink: Callable[[bytes], None], on_drop: Callable[[], None], after: int
@@ -214,4 +236,4 @@ class RemotePooledTerminal(LauncherJobs, RemoteBase):
 
 def _on_host(job: Job) -> Job:
     """The job with its environment on the host (TERM, the session's variables)."""
-    return Job(job.argv, remote_env(job), job.cwd, job.cols, job.rows)
+    return replace(job, env=remote_env(job))

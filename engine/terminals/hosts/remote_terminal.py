@@ -15,12 +15,14 @@ from __future__ import annotations
 import secrets
 import shlex
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 
 from engine.errors import HostError, HostLostError, SpawnError
 from engine.terminals.hosts.remote_base import RemoteBase, remote_env
+from engine.terminals.hosts.remote_foreground import RemoteForeground
 from engine.terminals.terminal import TERM, Ended, ExitStatus
 
 if TYPE_CHECKING:
@@ -34,13 +36,15 @@ if TYPE_CHECKING:
 MARKER_LIMIT = 64 * 1024  # bytes of login noise (rc files) allowed before the pid marker
 
 
-def remote_command(job: Job, nonce: str) -> str:
+def remote_command(job: Job, nonce: str, path_first: str | None = None) -> str:
     """The command sshd's login shell runs: print the marker and pid, then become the job
-    (environment: `job.env` plus TERM; the working directory: `job.cwd` if given)."""
+    (environment: `job.env` plus TERM; the working directory: `job.cwd` if given;
+    `path_first` before the host's PATH: where `swarmdeck` is written, bus_shim.py)."""
     assignments = " ".join(shlex.quote(f"{k}={v}") for k, v in remote_env(job).items())
     cd = f"cd {shlex.quote(job.cwd)} || exit 127; " if job.cwd else ""
+    path = f'PATH={shlex.quote(path_first)}:"$PATH"; export PATH; ' if path_first else ""
     argv = " ".join(shlex.quote(arg) for arg in job.argv)
-    script = f'{cd}echo "swarmdeck-pid {nonce} $$"; exec env -- {assignments} {argv}'
+    script = f'{cd}{path}echo "swarmdeck-pid {nonce} $$"; exec env -- {assignments} {argv}'
     return f"exec sh -c {shlex.quote(script)}"
 
 
@@ -63,8 +67,9 @@ class RemoteTerminal(RemoteBase):
         """Open the channel and wait for the job's pid (SpawnError if it never comes)."""
         self._sink = sink
         self.cols, self.rows = job.cols, job.rows
-        command = remote_command(job, self._nonce)
         try:
+            env, path_first = await self.host.job_env(job.env)
+            command = remote_command(replace(job, env=env), self._nonce, path_first)
             self._pty = await self.host.open_pty(
                 command, job.cols, job.rows, TERM, self._on_data, self._on_close
             )
@@ -78,6 +83,7 @@ class RemoteTerminal(RemoteBase):
             raise SpawnError(f"host {self.host.name!r}: the job did not start ({why})")
         self._start_signals(tg)
         tg.start_soon(self._read_loop)
+        self.foreground = RemoteForeground(self.host, tg)
         return self.job_pid
 
     def _on_data(self, data: bytes) -> None:

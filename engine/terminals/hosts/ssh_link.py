@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING
 import anyio
 import asyncssh
 
-from engine.errors import HostKeyError, HostUnreachableError
+from engine.errors import HostForwardError, HostKeyError, HostUnreachableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from engine.deck.host_spec import HostSpec
 
-__all__ = ["PtyChannel", "SshLink", "UnixStream", "open_ssh_link"]
+__all__ = ["Forward", "PtyChannel", "SshLink", "UnixStream", "open_ssh_link"]
+
+_REFUSED = (asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, asyncssh.OPEN_CONNECT_FAILED)
 
 
 class _KeyWitness(asyncssh.SSHClient):
@@ -165,6 +167,17 @@ class UnixStream:
         self._writer.close()
 
 
+class Forward:
+    """A Unix socket sshd listens on at the host, each connection to it carried here."""
+
+    def __init__(self, listener: asyncssh.SSHListener) -> None:
+        self._listener = listener
+
+    def close(self) -> None:
+        """Ask sshd to stop listening (the socket file stays: the caller removes it)."""
+        self._listener.close()
+
+
 class SshLink:
     """An open connection to one host: channels on it, short commands, its end."""
 
@@ -207,12 +220,31 @@ class SshLink:
         return PtyChannel(chan)
 
     async def open_unix(self, path: str) -> UnixStream:
-        """A stream to a Unix socket on the host (OpenSSH's direct-streamlocal)."""
+        """A stream to a Unix socket on the host (OpenSSH's direct-streamlocal);
+        HostForwardError if sshd refuses it (AllowStreamLocalForwarding no)."""
         try:
             reader, writer = await self._conn.open_unix_connection(path)
+        except asyncssh.ChannelOpenError as exc:
+            # OpenSSH refuses one (AllowStreamLocalForwarding no, DisableForwarding) with
+            # "open failed", as it answers for a socket that is not there: the caller only
+            # opens a socket the host said listens.
+            if exc.code not in _REFUSED:
+                raise HostUnreachableError(f"host {self.host!r}: {path}: {_why(exc)}") from exc
+            raise HostForwardError(f"host {self.host!r}: {path}: {_why(exc)}") from exc
         except (OSError, asyncssh.Error) as exc:
             raise HostUnreachableError(f"host {self.host!r}: {path}: {_why(exc)}") from exc
         return UnixStream(reader, writer)
+
+    async def forward_unix(self, remote: str, local: str) -> Forward:
+        """Connections to `remote`, a socket sshd makes on the host, reach `local` here
+        (OpenSSH's streamlocal-forward); HostForwardError if sshd refuses it."""
+        try:
+            listener = await self._conn.forward_remote_path(remote, local)
+        except asyncssh.ChannelListenError as exc:
+            raise HostForwardError(f"host {self.host!r}: {_why(exc)}") from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise HostUnreachableError(f"host {self.host!r}: {_why(exc)}") from exc
+        return Forward(listener)
 
     async def run(self, command: str) -> Exited:
         """Run a short command (no pty) and return how it ended."""
