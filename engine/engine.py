@@ -141,6 +141,8 @@ class Engine(CommandCalls):
         self._dirty: set[str] = set()
         self._announced: dict[str, float] = {}
         self._streak: dict[str, int] = {}  # frames in a row a session's screen changed
+        self._trailing: dict[str, float] = {}  # interactive, touched too soon: when to announce
+        self._trail_wake = anyio.Event()
         self.scheduler = Scheduler(
             deck, pool, tg, self.hub.emit, self._new_session, Workspaces(run_dir)
         )
@@ -440,17 +442,26 @@ class Engine(CommandCalls):
     def _screen_touched(self, name: str) -> None:
         """Leading edge now, then at most one ScreenChanged per frame per session.
 
-        A keystroke's echo is announced at once (no frame of added latency); a session
-        that keeps changing is coalesced onto the frame ticker.
+        A keystroke's echo is announced at once (no frame of added latency), or, if the last
+        announcement is under INTERACTIVE_FRAME old, when that frame ends (a trailing edge of
+        its own: on the frame ticker, a typist who never pauses for a whole frame kept the
+        session dirty on every frame and looked like a flood, announced at 10 Hz: 100 ms a
+        key in bench/keys.py's idle phase). A session that keeps changing is coalesced onto
+        the frame ticker.
         """
         now = time.monotonic()
         self.sampler.output_seen(name, now)
-        interactive = self.sessions[name].interactive()
-        frame = INTERACTIVE_FRAME if interactive else FRAME
-        if (interactive or name not in self._dirty) and now - self._announced.get(
-            name, 0.0
-        ) >= frame:
+        last = self._announced.get(name, 0.0)
+        if self.sessions[name].interactive():
             self._dirty.discard(name)
+            due = last + INTERACTIVE_FRAME
+            if now >= due:
+                self._trailing.pop(name, None)
+                self._announce(name, now)
+            elif name not in self._trailing:
+                self._trailing[name] = due
+                self._trail_wake.set()
+        elif name not in self._dirty and now - last >= FRAME:
             self._announce(name, now)
         else:
             self._dirty.add(name)
@@ -458,6 +469,19 @@ class Engine(CommandCalls):
     def _announce(self, name: str, now: float) -> None:
         self._announced[name] = now
         self.hub.emit(ScreenChanged(session=name, revision=self.sessions[name].screen.revision))
+
+    async def _trail_screens(self) -> None:
+        """Announce each interactive session whose trailing edge is due (_screen_touched)."""
+        while True:
+            await self._trail_wake.wait()
+            self._trail_wake = anyio.Event()
+            while self._trailing:
+                await anyio.sleep(max(0.0, min(self._trailing.values()) - time.monotonic()))
+                now = time.monotonic()
+                for name, due in list(self._trailing.items()):
+                    if due <= now:
+                        del self._trailing[name]
+                        self._announce(name, now)
 
     async def _tick_screens(self) -> None:
         frames = 0
@@ -554,6 +578,7 @@ async def _run_engine(deck: DeckSpec, run_dir: Path, user_umask: int) -> AsyncIt
         engine = Engine(deck, run_dir, pool, bus, hub, tg)
         pool.forward_bus(str(bus.socket_path))  # set up as each host connects, not on demand
         tg.start_soon(engine._tick_screens)
+        tg.start_soon(engine._trail_screens)
         tg.start_soon(engine.sampler.run)
         tg.start_soon(engine._watch_run)
         tg.start_soon(watch_idle, engine.sessions)

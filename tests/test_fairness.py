@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from engine.engine import FLOOD_STREAK, INTERACTIVE_FRAME
 from engine.errors import UnknownSessionError
 from engine.events import ScreenChanged
 from engine.hub import EventHub
@@ -267,3 +268,27 @@ async def test_a_flooding_screen_is_announced_at_the_flood_rate_and_its_last_cha
         assert len(flooding) >= 2
         rate = (len(flooding) - 1) / (flooding[-1] - flooding[0])
         assert rate <= 15, rate
+
+
+async def test_an_interactive_screen_touched_again_within_its_frame_is_not_left_to_the_flood_rule(
+    tmp_path: Path,
+) -> None:
+    """A typist who waits for each echo keys again a few ms after it was announced, inside
+    INTERACTIVE_FRAME: that change gets a trailing edge of its own. On the frame ticker the
+    session was dirty on every frame, so it looked like a flood and each key's echo waited
+    for the 10 Hz flood rate (100 ms a key, bench/keys.py's idle phase)."""
+    async with running(tmp_path, BODY) as engine:
+        await wait_state(engine, "echo", SessionState.ACTIVE)
+        await engine.focus("echo")
+        with engine.subscribe() as events:
+            for _ in range(3 * FLOOD_STREAK):
+                await anyio.sleep(2 * INTERACTIVE_FRAME)
+                engine._screen_touched("echo")  # the echo, announced at once
+                engine._screen_touched("echo")  # the next key's, under a frame later
+                assert "echo" not in engine._dirty
+                with anyio.fail_after(5):
+                    seen = 0
+                    while seen < 2:
+                        event = await events.receive()
+                        seen += isinstance(event, ScreenChanged) and event.session == "echo"
+                assert engine._streak.get("echo", 0) == 0
