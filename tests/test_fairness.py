@@ -111,9 +111,12 @@ async def _flood_share(turns: ReadTurns, seconds: float) -> float:
 async def test_while_someone_types_floods_leave_half_the_loop_free() -> None:
     turns = ReadTurns()
     alone = await _flood_share(turns, 0.5)
-    turns.focused = 1  # an operator room types into some session
+    turns.focused = 1  # an operator room has a pane focused: turns, but no rest
+    focused = await _flood_share(turns, 0.5)
+    turns.typed_until = time.monotonic() + 10  # and types into it
     typed = await _flood_share(turns, 0.5)
     assert alone > 0.8, alone
+    assert focused > 0.8, focused
     assert typed < 0.6, typed
 
 

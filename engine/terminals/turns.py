@@ -12,11 +12,14 @@ only waits for its turn, and throughput is the same while the loop is busy. Turn
 taken only while some session is interactive (`contended`): with nobody typing, floods read
 back to back as before, so ingest keeps its speed (bench/ingest.py).
 
-While contended, the turn is also held for a rest as long as the slice took (FLOOD_REST):
-floods together get at most about half of the loop's time, and the CPU that frees goes to
-the typed key's hops (the room, tmux, the relay) instead of to emulating the next 64 KiB of
-a flood nobody reads at that speed. On 2 cores with eight floods the engine was otherwise
-runnable all the time, and every hop of a key queued behind it (docs/performance.md).
+While someone types (a key in the last second, not a pane merely focused), the turn is
+also held for a rest as long as the slice took (FLOOD_REST): floods together get at most
+about half of the loop's time, and the CPU that frees goes to the typed key's hops (the
+room, tmux, the relay) instead of to emulating the next slice of a flood nobody reads at
+that speed. On 2 cores with eight floods the engine was otherwise runnable all the time,
+and every hop of a key queued behind it (docs/performance.md). The rest costs floods about
+two thirds of their speed (bench/keys.py: ~7 against ~20 MB/s on a quiet machine), so an
+operator who sits in a pane reading it does not pay it: focus alone only takes turns.
 """
 
 from __future__ import annotations
@@ -51,7 +54,11 @@ class ReadTurns:
 
     def contended(self) -> bool:
         """Is anyone interactive, so that floods must leave room between their reads?"""
-        return self.focused > 0 or time.monotonic() < self.typed_until
+        return self.focused > 0 or self.typing()
+
+    def typing(self) -> bool:
+        """Was some terminal typed into in the last second, so that floods also rest?"""
+        return time.monotonic() < self.typed_until
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -72,7 +79,7 @@ class ReadTurns:
         try:
             began = time.monotonic()
             yield
-            if self.contended():  # leave the loop (and the CPU) to the interactive ones
+            if self.typing():  # leave the loop (and the CPU) to the typed keys' hops
                 await anyio.sleep(min((time.monotonic() - began) * FLOOD_REST, MAX_REST))
             else:
                 await checkpoint()  # keep the turn across a loop turn: others go first
