@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.bus.bus_client import AsyncBusClient  # noqa: E402
+from engine.bus.bus_errors import QueueFullError  # noqa: E402
 from engine.bus.bus_server import open_bus  # noqa: E402
 from engine.metrics import percentile  # noqa: E402
 
@@ -171,7 +172,12 @@ async def queue_arm(pub: Any, sub: Any, n: int, reliable: bool, pace: float) -> 
 
     async def send(seq: int) -> None:
         payload = {"seq": seq, "t": time.perf_counter(), "pad": PAD}
-        await pub.push("bench", payload, reliable=True)
+        while True:
+            try:
+                await pub.push("bench", payload, reliable=True)
+                return
+            except QueueFullError:  # a producer waits for the consumers, as a real one must
+                await asyncio.sleep(0.01)
 
     async def pop() -> None:
         nonlocal got

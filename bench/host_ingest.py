@@ -32,6 +32,7 @@ from engine.engine import open_engine
 from engine.states import SessionState
 
 FLOODERS = 8
+CHANNELS = 2 * FLOODERS + 1  # a PTY and a control stream per warm terminal, one for signals
 SENTINEL = "swarmdeck-host-ingest-end"
 LINE = "swarmdeck host ingest: a test shard printing its log as fast as it can 0123456789"
 
@@ -52,7 +53,8 @@ def deck_text(mb: int, host: str | None) -> str:
 def host_table(address: str, identity: Path, known_hosts: Path) -> str:
     return (
         f'\n[[host]]\nname = "bench"\nssh = "{address}"\nidentity = "{identity}"\n'
-        f'known_hosts = "{known_hosts}"\npool = {{ size = {FLOODERS}, warm = {FLOODERS} }}\n'
+        f'known_hosts = "{known_hosts}"\nmax_channels = {CHANNELS}\n'
+        f"pool = {{ size = {FLOODERS}, warm = {FLOODERS} }}\n"
     )
 
 
@@ -83,7 +85,10 @@ def main() -> None:
     args = parser.parse_args()
     from tests.sshd_support import running_sshd  # a bench-only, test-only helper
 
-    with tempfile.TemporaryDirectory() as tmp, running_sshd(Path(tmp) / "sshd") as sshd:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_sshd(Path(tmp) / "sshd", [f"MaxSessions {CHANNELS}"]) as sshd,
+    ):
         work = Path(tmp)
         host = host_table(sshd.address, sshd.identity, sshd.known_hosts)
         walls: dict[str, list[float]] = {"local": [], "host": []}

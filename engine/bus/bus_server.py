@@ -21,6 +21,7 @@ from engine.bus.bus_errors import LimitExceededError
 from engine.bus.connection import Connection
 from engine.bus.frames import encode, error_frame
 from engine.bus.journal import Journal
+from engine.loop_noise import quiet_cancelled_wakeups
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
@@ -46,6 +47,7 @@ def socket_path(run_dir: Path) -> Path:
 async def serve(bus: MessageBus, path: Path, *, task_status: TaskStatus[None]) -> None:
     """Listen on `path` until cancelled; one task per connection, within `bus.limits`."""
     _clear(path)
+    quiet_cancelled_wakeups()  # a connection's end may log a harmless one (loop_noise.py)
     listener = await anyio.create_unix_listener(path)
     os.chmod(path, 0o600)  # the 0700 directory already keeps others out meanwhile
 

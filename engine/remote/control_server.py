@@ -42,6 +42,7 @@ from engine.events import (
     SessionDetailChanged,
     SessionStateChanged,
 )
+from engine.loop_noise import quiet_cancelled_wakeups
 from engine.remote.handlers import HANDLERS, Context
 from engine.remote.outbox import Outbox
 from engine.remote.protocol import (
@@ -332,6 +333,7 @@ async def open_control_server(engine: Engine, socket_path: Path) -> AsyncIterato
     disconnected and the socket removed on exit. Sessions are the engine's: untouched."""
     _prepare(socket_path)
     server = ControlServer(engine, socket_path)
+    quiet_cancelled_wakeups()  # a client's end may log a harmless one (engine/loop_noise.py)
     listener = await anyio.create_unix_listener(socket_path)
     os.chmod(socket_path, 0o600)
     failure: BaseException | None = None
