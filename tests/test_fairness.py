@@ -87,8 +87,8 @@ async def test_a_flood_read_holds_its_turn_so_an_interactive_read_goes_before_th
     assert turns.queued == 0
 
 
-async def _flood_share(turns: ReadTurns, seconds: float) -> float:
-    """Share of the loop's time that three busy floods (2 ms of work per slice) take."""
+async def _flood_share(turns: ReadTurns, seconds: float, work: float = 0.002) -> float:
+    """Share of the loop's time that three busy floods (`work` s per slice) take."""
     busy = 0.0
 
     async def flood() -> None:
@@ -96,7 +96,7 @@ async def _flood_share(turns: ReadTurns, seconds: float) -> float:
         while True:
             async with turns.turn():
                 began = time.monotonic()
-                while time.monotonic() - began < 0.002:
+                while time.monotonic() - began < work:
                     pass
                 busy += time.monotonic() - began
 
@@ -118,6 +118,15 @@ async def test_while_someone_types_floods_leave_half_the_loop_free() -> None:
     assert alone > 0.8, alone
     assert focused > 0.8, focused
     assert typed < 0.6, typed
+
+
+async def test_short_flood_slices_still_get_about_half_the_loop_while_someone_types() -> None:
+    """A 0.2 ms slice followed by its own 0.2 ms rest slept a millisecond or more (the
+    loop's timer): floods got a fraction of the loop. The rest is taken in quanta."""
+    turns = ReadTurns()
+    turns.typed_until = time.monotonic() + 10
+    share = await _flood_share(turns, 0.5, work=0.0002)
+    assert 0.35 < share < 0.65, share
 
 
 async def test_typed_text_reaches_the_focused_screen_in_order_while_a_flood_runs(

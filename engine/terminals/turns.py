@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 FLOOD_REST = 1.0
 """Rest after a flood's slice while someone is interactive, as a share of the slice's time."""
 MAX_REST = 0.02  # s: one slice's rest never exceeds this (a slow slice is not punished twice)
+REST_QUANTUM = 0.002
+"""Rest is taken once the slices have run up this much: a 16 KiB slice of `yes` takes
+~0.3 ms, and a sleep that short lasts a millisecond or more (the loop's timer), so resting
+after every slice gave floods ~a quarter of the loop, not half (5-10 MB/s for all floods
+while typing, against 10-16 taken in quanta; bench/keys.py, docs/performance.md)."""
 
 
 class ReadTurns:
@@ -51,6 +56,7 @@ class ReadTurns:
         self.waits = 0  # turns that had to queue behind another reader (statistics)
         self.focused = 0  # terminals focused in an operator room
         self.typed_until = -math.inf  # monotonic: some terminal was typed into until then
+        self._owed = 0.0  # s of rest the floods' slices have run up, not yet taken
 
     def contended(self) -> bool:
         """Is anyone interactive, so that floods must leave room between their reads?"""
@@ -80,7 +86,10 @@ class ReadTurns:
             began = time.monotonic()
             yield
             if self.typing():  # leave the loop (and the CPU) to the typed keys' hops
-                await anyio.sleep(min((time.monotonic() - began) * FLOOD_REST, MAX_REST))
+                self._owed += min((time.monotonic() - began) * FLOOD_REST, MAX_REST)
+            if self._owed >= REST_QUANTUM:
+                owed, self._owed = self._owed, 0.0
+                await anyio.sleep(owed)
             else:
                 await checkpoint()  # keep the turn across a loop turn: others go first
         finally:
