@@ -25,6 +25,7 @@ import anyio
 from engine.commands import CommandCalls, parse_result
 from engine.errors import InvalidCommandError, SwarmdeckError, UnknownSessionError
 from engine.hub import EventHub
+from engine.loop_noise import quiet_cancelled_wakeups
 from engine.remote.history_copy import HistoryCopy
 from engine.remote.mirror import Mirror
 from engine.remote.protocol import (
@@ -325,6 +326,7 @@ async def open_remote_engine(
     """Attach to a served engine as `role` (operator | viewer): returns once the full
     snapshot (sessions, screens, statistics) is mirrored. Leaving detaches; the engine
     and its sessions keep running."""
+    quiet_cancelled_wakeups()  # stderr is the room's screen here (engine/loop_noise.py)
     async with await anyio.connect_unix(socket_path) as unix_stream:
         stream = LineSocket(unix_stream)
         hello = {"op": "hello", "req": 0, "protocol": protocol, "role": role}
