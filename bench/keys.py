@@ -24,6 +24,11 @@ room CPU, served engine CPU, tmux server CPU. A detached tmux pane's `cat` of a 
 
     python -m bench.keys [--quick] [--arms app,served] [--history]
 
+Arm `ssh` is the demo over SSH: `swarmdeck serve --ssh` (its own SSH server, a room per
+connection, attached like `served`'s) and a real OpenSSH client (`ssh -tt`) in the pane; the
+keys cross ssh, the server and the room's PTY. The room's process here is the server's
+room child, and there is no paint stamp (the room is not bench/ui.py's child).
+
 Arm `served-full` is `served` with the room prefetching the watched session's whole history
 each time, as before protocol 7's `history_since` (SWARMDECK_HISTORY_PREFETCH=full): with
 `--history --arms served-full,served`, before and after side by side in one run.
@@ -44,10 +49,11 @@ import time
 from pathlib import Path
 
 from bench.ingest import tmux_run, write_corpus
-from bench.ui import ECHO, ROOT, SERVED, Room, Service, _active, _cpu, focus_echo, pct
+from bench.ui import ECHO, ROOT, SERVED, Log, Room, Service, _active, _alive, _cpu, focus_echo, pct
 
 COLS, ROWS = 160, 48  # the issue's terminal
 FULL = f"{SERVED}-full"  # arm: the served room re-fetching whole histories (protocol 6)
+SSH = "ssh"  # arm: the served engine's own SSH server, a real OpenSSH client in the pane
 CORPUS = 4_000_000  # bytes; `cat` in a loop, so a phase's end waits at most one pass
 TIMED = "0123456789acdeghilmouvwxy"  # no room bindings among them
 PREFIX = "ghilmouvwxy"  # not hex digits: a line's prefix never shows in the corpus
@@ -119,6 +125,76 @@ class Screen:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class SshRoom(Room):
+    """The room the served engine's SSH server runs for a real `ssh -tt` in the pane."""
+
+    def __init__(self, tmp: Path, service: Service, size: tuple[int, int]) -> None:
+        self.name = f"swarmdeck-bench-keys-ssh-{os.getpid()}"
+        self.tmux = ["tmux", "-L", self.name, "-f", "/dev/null"]
+        self.log = Log(tmp / "log")  # stays empty: no paint stamps
+        self.log.ready = True
+        self.typed = ""
+        self.service = service
+        options = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "BatchMode=yes",
+                   "IdentitiesOnly=yes", "LogLevel=ERROR"]  # fmt: skip
+        flags = " ".join(f"-o {option}" for option in options)
+        command = (
+            f"exec ssh -F /dev/null -tt {flags} -i {service.ssh_key} "
+            f"-p {service.ssh_port} 127.0.0.1"
+        )
+        cols, rows = size
+        self.run("new-session", "-d", "-s", "main", "-x", str(cols), "-y", str(rows), command)
+        self.client = int(self.run("display-message", "-p", "-t", "main", "#{pane_pid}"))
+        self.server = int(self.run("display-message", "-p", "#{pid}"))
+        self.control = subprocess.Popen(
+            [*self.tmux, "-C", "attach-session", "-t", "main"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        self.command("refresh-client -f no-output")
+        self.pid = self._room_child(service.pid)
+
+    @staticmethod
+    def _room_child(service: int, timeout: float = 30) -> int:
+        """The server's room process for this connection (`tui.cli attach`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for task in Path(f"/proc/{service}/task").iterdir():
+                for child in (task / "children").read_text().split():
+                    with contextlib.suppress(OSError):
+                        if b"attach" in Path(f"/proc/{child}/cmdline").read_bytes():
+                            return int(child)
+            time.sleep(0.1)
+        raise TimeoutError("the SSH server started no room")
+
+    def close(self) -> None:
+        """Leave ssh (its room detaches), then tmux."""
+        if _alive(self.client):
+            os.kill(self.client, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _alive(self.client) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.control.stdin is not None:
+            self.control.stdin.close()
+        self.control.wait(5)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True, check=False)
+
+
+def focus_on_screen(room: Room, screen: Screen) -> None:
+    """focus_echo without paint stamps: Enter on the list's first row (`echo`) types into
+    its pane; a typed row comes back twice (the terminal's echo, then cat's copy)."""
+    for attempt in range(10):
+        room.key("Enter")
+        time.sleep(0.5)
+        token = f"{attempt}0{attempt}0{attempt}"
+        for char in token:
+            room.key(char)
+        room.key("Enter")
+        with contextlib.suppress(TimeoutError):
+            screen.wait(token, time.monotonic(), timeout=3, times=2)
+            return
+    raise TimeoutError("could not focus the echo pane over ssh")
 
 
 class Typist:
@@ -244,12 +320,18 @@ def run_deck(
         tmp = Path(name)
         write_corpus(tmp / "corpus.txt", CORPUS)
         (tmp / "deck.toml").write_text(_deck(tmp, floods, history))
-        service = Service(tmp) if arm.startswith(SERVED) else None
+        served = arm.startswith(SERVED) or arm == SSH
+        service = Service(tmp, ssh=arm == SSH) if served else None
         if service is not None and arm == FULL:  # the room fetches all of it, as in v6
             service.env_args.append("SWARMDECK_HISTORY_PREFETCH=full")
-        room = screen = None
+        room: Room | None = None
+        screen = None
         try:
-            room = Room(tmp, "app" if service is None else SERVED, None, service, (COLS, ROWS))
+            if arm == SSH:
+                assert service is not None
+                room = SshRoom(tmp, service, (COLS, ROWS))
+            else:
+                room = Room(tmp, "app" if service is None else SERVED, None, service, (COLS, ROWS))
             deadline = time.monotonic() + 30
             while not room.log.ready and time.monotonic() < deadline:
                 room.log.pump()
@@ -259,8 +341,12 @@ def run_deck(
                 raise RuntimeError(err.read_text() if err.exists() else "room never ready")
             total = floods + 1 + (floods == 1)
             room.wait_screen(lambda text: _active(text) == total)
-            focus_echo(room)
-            screen = Screen(room)
+            if arm == SSH:
+                screen = Screen(room)
+                focus_on_screen(room, screen)
+            else:
+                focus_echo(room)
+                screen = Screen(room)
             typist = Typist(room, screen)
             engine = service.pid if service is not None else room.pid
             return {k: phase(typist, tmp, k, floods, keys, engine, quick) for k in kinds}

@@ -322,7 +322,7 @@ class Service:
     """`swarmdeck serve DECK` in the background (as `swarmdeck run` starts it), with a
     private XDG_RUNTIME_DIR: its registry entry and control socket live under `tmp`."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, ssh: bool = False) -> None:
         self.xdg = tmp / "xdg"
         self.xdg.mkdir(mode=0o700)
         self.env_args = [f"XDG_RUNTIME_DIR={self.xdg}"]
@@ -330,16 +330,19 @@ class Service:
         env["XDG_RUNTIME_DIR"] = str(self.xdg)
         run_dir = tmp / f"run-{SERVED}"
         self.log_path = tmp / "service.log"
+        extra = self._ssh_args(tmp) if ssh else []
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tui.cli", "serve", str(tmp / "deck.toml"),
-                 "--run-dir", str(run_dir)],
+                 "--run-dir", str(run_dir), *extra],
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.pid = self.process.pid
         try:
             self.entry = self._registered(self.xdg / "swarmdeck")
+            if ssh:
+                self.ssh_port = self._ssh_port()
         except BaseException:
             self.process.terminate()  # SIGTERM: the service stops its sessions, then exits
             try:
@@ -365,6 +368,29 @@ class Service:
                     return entry
             time.sleep(0.05)
         raise RuntimeError(f"the service never registered; see {self.log_path}")
+
+    def _ssh_args(self, tmp: Path) -> list[str]:
+        """`--ssh` on a free loopback port with a throwaway operator key (`ssh_key`)."""
+        keys = tmp / "keys"
+        keys.mkdir(mode=0o700)
+        self.ssh_key = keys / "operator"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.ssh_key)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        public = self.ssh_key.with_suffix(".pub").read_text().strip()
+        (keys / "authorized_keys").write_text(f'role="operator" {public}\n')
+        return ["--ssh", "127.0.0.1:0", "--authorized-keys", str(keys / "authorized_keys"),
+                "--host-key", str(keys / "host_key")]  # fmt: skip
+
+    def _ssh_port(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if "ssh on 127.0.0.1:" in line:
+                    return int(line.split("127.0.0.1:", 1)[1].split()[0])
+            time.sleep(0.05)
+        raise RuntimeError(f"the service never said its ssh port; see {self.log_path}")
 
     def stop(self) -> None:
         """SIGTERM (it stops every session, unregisters, removes its socket), then wait."""
