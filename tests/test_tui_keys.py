@@ -83,3 +83,20 @@ async def test_keys_from_the_config_rebind_the_leave_key_and_the_actions(tmp_pat
         await pilot.press("ctrl+r")
         await wait_state(engine, "agent", SessionState.ACTIVE)
         assert _received(received) == b"\x1dz"
+
+
+async def test_the_border_says_typing_from_the_focus_handler_before_textual_marks_focus(
+    tmp_path: Path,
+) -> None:
+    """Textual runs a widget's own on_focus before Widget._on_focus sets `has_focus`: the
+    border must not read `has_focus` there, or it says nothing about typing until some
+    other change redraws it (seen as a flaky CI run of the test above)."""
+    body, _ = _agent(tmp_path)
+    async with open_room(tmp_path, body) as (engine, app, pilot):
+        await wait_state(engine, "agent", SessionState.ACTIVE)
+        pane = app.grid.panes["agent"]
+        assert not pane.has_focus
+        pane.on_focus()  # as Textual calls it: has_focus is still False
+        assert "TYPING" in str(pane.border_subtitle)
+        pane.on_blur()
+        assert "TYPING" not in str(pane.border_subtitle)

@@ -178,7 +178,10 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         self.set_class(bool(reason), "-attention")
         self.update_title()
 
-    def update_title(self) -> None:
+    def update_title(self, focused: bool | None = None) -> None:
+        """`focused`: from a Focus or Blur handler, which Textual runs before its own
+        (Widget._on_focus), so `has_focus` may not say so yet."""
+        focused = self.has_focus if focused is None else focused
         own = f" · {self.title}" if self.title else ""
         mark = f"● {self.attention} · " if self.attention else ""
         self.border_title = f"{mark}{self.session} · {self.state}{own}"
@@ -189,7 +192,7 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
             self.border_subtitle = f"history {top}/{len(self._history)} · Esc: live · v: copy"
         elif self.state is SessionState.PAUSED:
             self.border_subtitle = "PAUSED · r resumes"
-        elif self.has_focus:
+        elif focused:
             self.border_subtitle = f"TYPING · {key_label(min(self.leave_keys))} leaves"
         elif self._clipped():
             cols, rows = self._shape
@@ -473,14 +476,14 @@ class TerminalPane(Guarded, ScrollView, can_focus=True):
         if self.modes.focus_events:
             self.send(b"\x1b[I")
         self.refresh_line(self._cursor[0])
-        self.update_title()
+        self.update_title(focused=True)
 
     def on_blur(self) -> None:
         self.remove_class("-typing")
         if self.modes.focus_events and self.state not in FINAL_STATES:
             self.send(b"\x1b[O")
         self.refresh_line(self._cursor[0])
-        self.update_title()
+        self.update_title(focused=False)
 
     # -- mouse -------------------------------------------------------------------------------------
     def _mouse(self, action: MouseAction, event: events.MouseEvent) -> bool:
