@@ -92,7 +92,7 @@ async def test_the_border_says_typing_from_the_focus_handler_before_textual_mark
     border must not read `has_focus` there, or it says nothing about typing until some
     other change redraws it (seen as a flaky CI run of the test above)."""
     body, _ = _agent(tmp_path)
-    async with open_room(tmp_path, body) as (engine, app, pilot):
+    async with open_room(tmp_path, body) as (engine, app, _pilot):
         await wait_state(engine, "agent", SessionState.ACTIVE)
         pane = app.grid.panes["agent"]
         assert not pane.has_focus
