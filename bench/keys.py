@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 from bench.ingest import tmux_run, write_corpus
-from bench.ui import ECHO, ROOT, SERVED, Log, Room, Service, _active, _alive, _cpu, focus_echo, pct
+from bench.ui import ECHO, ROOT, SERVED, Log, Room, Service, _active, _cpu, focus_echo, pct
 
 COLS, ROWS = 160, 48  # the issue's terminal
 FULL = f"{SERVED}-full"  # arm: the served room re-fetching whole histories (protocol 6)
@@ -144,15 +144,7 @@ class SshRoom(Room):
             f"exec ssh -F /dev/null -tt {flags} -i {service.ssh_key} "
             f"-p {service.ssh_port} 127.0.0.1"
         )
-        cols, rows = size
-        self.run("new-session", "-d", "-s", "main", "-x", str(cols), "-y", str(rows), command)
-        self.client = int(self.run("display-message", "-p", "-t", "main", "#{pane_pid}"))
-        self.server = int(self.run("display-message", "-p", "#{pid}"))
-        self.control = subprocess.Popen(
-            [*self.tmux, "-C", "attach-session", "-t", "main"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        self.command("refresh-client -f no-output")
+        self.client = self._open_pane(command, size)
         self.pid = self._room_child(service.pid)
 
     @staticmethod
@@ -160,25 +152,14 @@ class SshRoom(Room):
         """The server's room process for this connection (`tui.cli attach`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for task in Path(f"/proc/{service}/task").iterdir():
-                for child in (task / "children").read_text().split():
-                    with contextlib.suppress(OSError):
-                        if b"attach" in Path(f"/proc/{child}/cmdline").read_bytes():
-                            return int(child)
+            if (room := _child(service, "attach")) is not None:
+                return room
             time.sleep(0.1)
         raise TimeoutError("the SSH server started no room")
 
     def close(self) -> None:
         """Leave ssh (its room detaches), then tmux."""
-        if _alive(self.client):
-            os.kill(self.client, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while _alive(self.client) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.control.stdin is not None:
-            self.control.stdin.close()
-        self.control.wait(5)
-        subprocess.run([*self.tmux, "kill-server"], capture_output=True, check=False)
+        self._end(self.client, signal.SIGTERM, 10)
 
 
 def focus_on_screen(room: Room, screen: Screen) -> None:
@@ -249,10 +230,16 @@ class Typist:
 
 def _relay(engine: int) -> int | None:
     """The engine's PTY relay process (its child running relay_process.py)."""
-    for task in Path(f"/proc/{engine}/task").iterdir():
+    return _child(engine, "relay_process")
+
+
+def _child(parent: int, word: str) -> int | None:
+    """A child of `parent` whose command line holds `word`."""
+    for task in Path(f"/proc/{parent}/task").iterdir():
         for child in (task / "children").read_text().split():
-            if "relay_process" in Path(f"/proc/{child}/cmdline").read_text():
-                return int(child)
+            with contextlib.suppress(OSError):
+                if word in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
+                    return int(child)
     return None
 
 

@@ -271,15 +271,21 @@ class Room:
         if service is not None:  # the room finds the engine in the service's runtime dir
             child = ["env", "-u", "SWARMDECK_RUNTIME_DIR", *service.env_args, *child]
         command = f"cd {ROOT} && exec {' '.join(child)}"  # Textual paints on stderr
+        self.pid = self._open_pane(command, size)
+
+    def _open_pane(self, command: str, size: tuple[int, int]) -> int:
+        """The private tmux server's one pane running `command`, and the control client
+        that sends keys; the pane's process id."""
         cols, rows = size
         self.run("new-session", "-d", "-s", "main", "-x", str(cols), "-y", str(rows), command)
-        self.pid = int(self.run("display-message", "-p", "-t", "main", "#{pane_pid}"))
+        pid = int(self.run("display-message", "-p", "-t", "main", "#{pane_pid}"))
         self.server = int(self.run("display-message", "-p", "#{pid}"))
         self.control = subprocess.Popen(
             [*self.tmux, "-C", "attach-session", "-t", "main"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         self.command("refresh-client -f no-output")
+        return pid
 
     def run(self, *args: str) -> str:
         return subprocess.run([*self.tmux, *args], capture_output=True, text=True).stdout
@@ -305,10 +311,14 @@ class Room:
 
     def close(self) -> None:
         """Quit the app (SIGUSR1: it exits, its engine stops the sessions), then tmux."""
-        if _alive(self.pid):
-            os.kill(self.pid, signal.SIGUSR1)
-        deadline = time.monotonic() + 30
-        while _alive(self.pid) and time.monotonic() < deadline:
+        self._end(self.pid, signal.SIGUSR1, 30)
+
+    def _end(self, pid: int, signum: int, timeout: float) -> None:
+        """Signal the pane's process and wait (up to `timeout`) for it, then stop tmux."""
+        if _alive(pid):
+            os.kill(pid, signum)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if self.control.stdin is not None:
             self.control.stdin.close()
